@@ -1,0 +1,84 @@
+// A TCP stream owned by one Reactor. The reactor knows nothing of the bytes'
+// meaning: it hands received bytes to a ConnectionHandler and writes what the
+// handler gives it, in order, handling partial writes.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "etrnd/common/net_address.h"
+
+namespace etrnd::reactor {
+
+class Reactor;
+class Connection;
+
+// Callbacks run on the owning reactor's thread only.
+class ConnectionHandler {
+ public:
+  virtual ~ConnectionHandler() = default;
+  // Inbound: right after accept. Outbound: once the connect completed.
+  virtual void OnOpen(Connection& conn) = 0;
+  // Received bytes; the view points into a provided buffer and is valid only
+  // during this call (copy what must outlive it).
+  virtual void OnReceive(Connection& conn, std::string_view bytes) = 0;
+  // Every byte queued with Send() has been written to the socket.
+  virtual void OnSendDrained(Connection& /*conn*/) {}
+  // Last callback. error is 0 for an orderly close (peer EOF or Close()),
+  // else a negative errno (e.g. -ECONNREFUSED for a failed connect). The
+  // handler is destroyed right after it returns.
+  virtual void OnClosed(Connection& conn, int error) = 0;
+};
+
+class Connection {
+ public:
+  Connection(Reactor& reactor, int fd, uint64_t id, SocketAddress peer, SocketAddress local,
+             std::unique_ptr<ConnectionHandler> handler);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Queues bytes to send; writes start at the end of the current loop turn so
+  // replies to a pipelined group leave in one send.
+  void Send(std::string_view bytes);
+  void Send(std::string&& bytes);
+  // Closes after every queued byte is written. No more OnReceive after this.
+  void Close();
+  // Closes now, dropping unsent bytes.
+  void Abort();
+
+  size_t pending_output_bytes() const { return pending_bytes_; }
+  bool closing() const { return closing_; }
+  const SocketAddress& peer() const { return peer_; }
+  const SocketAddress& local() const { return local_; }
+  uint64_t id() const { return id_; }
+  Reactor& reactor() { return reactor_; }
+  ConnectionHandler* handler() { return handler_.get(); }
+
+ private:
+  friend class Reactor;
+
+  Reactor& reactor_;
+  int fd_;
+  uint64_t id_;
+  SocketAddress peer_;
+  SocketAddress local_;
+  std::unique_ptr<ConnectionHandler> handler_;
+
+  std::deque<std::string> output_;  // front() is being written from offset_
+  size_t output_offset_ = 0;
+  size_t pending_bytes_ = 0;
+  bool send_in_flight_ = false;
+  bool send_scheduled_ = false;
+  bool recv_armed_ = false;
+  bool closing_ = false;     // Close(): finish output, then close
+  bool closed_ = false;      // fd closed or close in flight
+  bool open_ = false;        // OnOpen delivered
+  int close_error_ = 0;
+  int inflight_ops_ = 0;     // SQEs referencing this connection
+};
+
+}  // namespace etrnd::reactor

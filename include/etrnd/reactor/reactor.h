@@ -1,0 +1,86 @@
+// One io_uring event loop per thread (shared-nothing). Owns its listening
+// sockets (SO_REUSEPORT, multishot accept), its connections (multishot recv
+// into a provided buffer ring), timers and file I/O. Other threads talk to it
+// only through Post(), which wakes the ring through an eventfd.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "etrnd/common/net_address.h"
+#include "etrnd/reactor/connection.h"
+
+namespace etrnd::reactor {
+
+struct ReactorOptions {
+  unsigned ring_entries = 4096;
+  // Provided receive buffers: count must be a power of two.
+  unsigned recv_buffer_count = 1024;
+  unsigned recv_buffer_bytes = 16 * 1024;
+};
+
+class Reactor {
+ public:
+  using HandlerFactory = std::function<std::unique_ptr<ConnectionHandler>(
+      Reactor& reactor, const SocketAddress& peer, const SocketAddress& local)>;
+  using TimerId = uint64_t;
+
+  static absl::StatusOr<std::unique_ptr<Reactor>> Create(int index,
+                                                         const ReactorOptions& options);
+  ~Reactor();
+
+  int index() const { return index_; }
+
+  // Binds addr with SO_REUSEADDR|SO_REUSEPORT (each reactor binds its own
+  // socket to the same address) and accepts with multishot accept. The
+  // factory builds a handler per accepted connection.
+  absl::Status Listen(const SocketAddress& addr, HandlerFactory factory);
+  // Opens an outbound connection; handler->OnOpen on success, else OnClosed
+  // with the error.
+  void Connect(const SocketAddress& addr, std::unique_ptr<ConnectionHandler> handler);
+
+  TimerId RunAfter(absl::Duration delay, std::function<void()> fn);
+  void CancelTimer(TimerId id);
+
+  // Thread-safe: runs fn on this reactor's thread soon.
+  void Post(std::function<void()> fn);
+  // Runs fn after each batch of completions, before the ring is submitted:
+  // the place to batch work (group commit, coalesced sends).
+  void AddLoopEndHook(std::function<void()> fn);
+
+  // File I/O through the ring. res is the syscall result (bytes or -errno).
+  void WriteV(int fd, std::vector<iovec> iov, uint64_t offset, std::function<void(int res)> done);
+  void Fdatasync(int fd, std::function<void(int res)> done);
+
+  // Runs until Stop(); returns when every connection is closed.
+  void Run();
+  // Thread-safe. Stops accepting; Run() returns once connections are gone
+  // (callers close them, e.g. with a 421, from a Post()ed function first).
+  void Stop();
+  // Stops listening (no new connections), leaving existing ones alone.
+  void StopAccepting();
+
+  size_t connection_count() const;
+  // For shutdown: visit every open connection.
+  void ForEachConnection(const std::function<void(Connection&)>& fn);
+
+  struct Impl;
+
+ private:
+  friend class Connection;
+  Reactor(int index, std::unique_ptr<Impl> impl);
+  int index_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Online CPUs (for --threads=0).
+int OnlineCpuCount();
+
+}  // namespace etrnd::reactor
