@@ -5,7 +5,9 @@
 #include <atomic>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "etrnd/common/strings.h"
 #include "absl/time/time.h"
 
 namespace etrnd {
@@ -50,9 +52,9 @@ void SetLogThreadIndex(int index) { t_thread_index = index; }
 void WriteLogLine(LogLevel level, std::string_view message) {
   std::string line = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
   if (t_thread_index < 0) {
-    absl::StrAppend(&line, " ", LevelName(level), " [main] ", message, "\n");
+    absl::StrAppend(&line, " ", LevelName(level), " [main] ", AsAbsl(message), "\n");
   } else {
-    absl::StrAppend(&line, " ", LevelName(level), " [t", t_thread_index, "] ", message, "\n");
+    absl::StrAppend(&line, " ", LevelName(level), " [t", t_thread_index, "] ", AsAbsl(message), "\n");
   }
   // A single write keeps lines whole across threads; a short write of a log
   // line is not worth retrying.

@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "etrnd/common/strings.h"
 
 namespace etrnd {
 
@@ -20,7 +21,7 @@ absl::StatusOr<IpAddress> IpAddress::Parse(std::string_view text) {
     result.family_ = AF_INET6;
     return result;
   }
-  return absl::InvalidArgumentError(absl::StrCat("bad IP address '", text, "'"));
+  return absl::InvalidArgumentError(absl::StrCat("bad IP address '", AsAbsl(text), "'"));
 }
 
 IpAddress IpAddress::FromSockaddr(const sockaddr* addr) {
@@ -58,13 +59,13 @@ absl::StatusOr<SocketAddress> SocketAddress::Parse(std::string_view text, int de
   if (!text.empty() && text.front() == '[') {
     size_t close = text.find(']');
     if (close == std::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat("missing ']' in '", text, "'"));
+      return absl::InvalidArgumentError(absl::StrCat("missing ']' in '", AsAbsl(text), "'"));
     }
     host = text.substr(1, close - 1);
     std::string_view rest = text.substr(close + 1);
     if (!rest.empty()) {
       if (rest.front() != ':') {
-        return absl::InvalidArgumentError(absl::StrCat("bad address '", text, "'"));
+        return absl::InvalidArgumentError(absl::StrCat("bad address '", AsAbsl(text), "'"));
       }
       port_text = rest.substr(1);
     }
@@ -79,16 +80,16 @@ absl::StatusOr<SocketAddress> SocketAddress::Parse(std::string_view text, int de
   if (!ip.ok()) return ip.status();
   if (!text.empty() && text.front() != '[' && ip->is_v6()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("IPv6 address must be in brackets: '", text, "'"));
+        absl::StrCat("IPv6 address must be in brackets: '", AsAbsl(text), "'"));
   }
   uint32_t port = 0;
   if (port_text.empty()) {
     if (default_port < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("missing port in '", text, "'"));
+      return absl::InvalidArgumentError(absl::StrCat("missing port in '", AsAbsl(text), "'"));
     }
     port = static_cast<uint32_t>(default_port);
-  } else if (!absl::SimpleAtoi(port_text, &port) || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("bad port in '", text, "'"));
+  } else if (!absl::SimpleAtoi(AsAbsl(port_text), &port) || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("bad port in '", AsAbsl(text), "'"));
   }
   return SocketAddress(*ip, static_cast<uint16_t>(port));
 }
@@ -127,12 +128,12 @@ std::string SocketAddress::ToString() const {
 absl::StatusOr<CidrNetwork> CidrNetwork::Parse(std::string_view text) {
   size_t slash = text.find('/');
   auto ip = IpAddress::Parse(text.substr(0, slash));
-  if (!ip.ok()) return absl::InvalidArgumentError(absl::StrCat("bad CIDR '", text, "'"));
+  if (!ip.ok()) return absl::InvalidArgumentError(absl::StrCat("bad CIDR '", AsAbsl(text), "'"));
   int max_bits = ip->is_v4() ? 32 : 128;
   int bits = max_bits;
   if (slash != std::string_view::npos &&
-      (!absl::SimpleAtoi(text.substr(slash + 1), &bits) || bits < 0 || bits > max_bits)) {
-    return absl::InvalidArgumentError(absl::StrCat("bad CIDR prefix length in '", text, "'"));
+      (!absl::SimpleAtoi(AsAbsl(text.substr(slash + 1)), &bits) || bits < 0 || bits > max_bits)) {
+    return absl::InvalidArgumentError(absl::StrCat("bad CIDR prefix length in '", AsAbsl(text), "'"));
   }
   CidrNetwork network;
   network.network_ = *ip;
