@@ -77,6 +77,8 @@ class Connection {
   bool closing_ = false;     // Close(): finish output, then close
   bool closed_ = false;      // fd closed or close in flight
   bool open_ = false;        // OnOpen delivered
+  bool cancel_sent_ = false; // recv cancel submitted
+  bool finished_ = false;    // OnClosed delivered
   int close_error_ = 0;
   int inflight_ops_ = 0;     // SQEs referencing this connection
 };

@@ -17,7 +17,11 @@
 #include "etrnd/common/net_address.h"
 #include "etrnd/reactor/connection.h"
 
+struct io_uring_cqe;
+
 namespace etrnd::reactor {
+
+struct Listener;
 
 struct ReactorOptions {
   unsigned ring_entries = 4096;
@@ -42,6 +46,8 @@ class Reactor {
   // socket to the same address) and accepts with multishot accept. The
   // factory builds a handler per accepted connection.
   absl::Status Listen(const SocketAddress& addr, HandlerFactory factory);
+  // The bound addresses of the listening sockets (port 0 resolved).
+  std::vector<SocketAddress> ListeningAddresses() const;
   // Opens an outbound connection; handler->OnOpen on success, else OnClosed
   // with the error.
   void Connect(const SocketAddress& addr, std::unique_ptr<ConnectionHandler> handler);
@@ -76,6 +82,25 @@ class Reactor {
  private:
   friend class Connection;
   Reactor(int index, std::unique_ptr<Impl> impl);
+
+  Connection* AddConnection(int fd, const SocketAddress& peer, const SocketAddress& local,
+                            std::unique_ptr<ConnectionHandler> handler);
+  void ArmWake();
+  void ArmAccept(Listener& listener);
+  void ArmRecv(Connection& connection);
+  void SubmitSend(Connection& connection);
+  void Dispatch(::io_uring_cqe* cqe);
+  void HandleAccept(Listener& listener, int result, bool more);
+  void HandleConnect(Connection& connection, int result);
+  void HandleRecv(Connection& connection, int result, uint32_t flags);
+  void HandleSend(Connection& connection, int result);
+  void ScheduleTeardownCheck(Connection& connection);
+  void AdvanceTeardown(Connection& connection);
+  void FinishConnection(Connection& connection);
+  void RunTeardownChecks();
+  void FlushSends();
+  void RunDueTimers();
+  void RunPosted();
   int index_;
   std::unique_ptr<Impl> impl_;
 };

@@ -1,0 +1,48 @@
+#include "etrnd/reactor/connection.h"
+
+#include <unistd.h>
+
+#include "etrnd/reactor/reactor.h"
+#include "reactor_impl.h"
+
+namespace etrnd::reactor {
+
+Connection::Connection(Reactor& reactor, int fd, uint64_t id, SocketAddress peer,
+                       SocketAddress local, std::unique_ptr<ConnectionHandler> handler)
+    : reactor_(reactor),
+      fd_(fd),
+      id_(id),
+      peer_(peer),
+      local_(local),
+      handler_(std::move(handler)) {}
+
+Connection::~Connection() = default;
+
+void Connection::Send(std::string_view bytes) { Send(std::string(bytes)); }
+
+void Connection::Send(std::string&& bytes) {
+  if (closed_ || bytes.empty()) return;
+  pending_bytes_ += bytes.size();
+  output_.push_back(std::move(bytes));
+  if (!send_scheduled_) {
+    send_scheduled_ = true;
+    reactor_.impl_->send_pending.push_back(this);
+  }
+}
+
+void Connection::Close() {
+  if (closing_) return;
+  closing_ = true;
+  reactor_.ScheduleTeardownCheck(*this);
+}
+
+void Connection::Abort() {
+  closing_ = true;
+  closed_ = true;
+  output_.clear();
+  output_offset_ = 0;
+  pending_bytes_ = 0;
+  reactor_.ScheduleTeardownCheck(*this);
+}
+
+}  // namespace etrnd::reactor

@@ -1,0 +1,563 @@
+#include "etrnd/reactor/reactor.h"
+
+#include <netinet/tcp.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "absl/time/clock.h"
+#include "etrnd/common/log.h"
+#include "reactor_impl.h"
+
+namespace etrnd::reactor {
+namespace {
+
+constexpr uint16_t kReceiveBufferGroup = 1;
+constexpr int kListenBacklog = 4096;
+
+std::string ErrnoText(int error) { return std::strerror(error); }
+
+}  // namespace
+
+int OnlineCpuCount() {
+  long count = sysconf(_SC_NPROCESSORS_ONLN);
+  return count > 0 ? static_cast<int>(count) : 1;
+}
+
+io_uring_sqe* Reactor::Impl::GetSqe() {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+  if (sqe == nullptr) {
+    // The submission queue is full: hand it to the kernel and retry.
+    io_uring_submit(&ring);
+    sqe = io_uring_get_sqe(&ring);
+  }
+  return sqe;
+}
+
+absl::StatusOr<std::unique_ptr<Reactor>> Reactor::Create(int index,
+                                                         const ReactorOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  io_uring_params params;
+  std::memset(&params, 0, sizeof(params));
+  params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+  int result = io_uring_queue_init_params(options.ring_entries, &impl->ring, &params);
+  if (result < 0) {
+    ETRND_LOG_WARNING("io_uring SINGLE_ISSUER|DEFER_TASKRUN unavailable (%s); using COOP_TASKRUN",
+                      ErrnoText(-result));
+    std::memset(&params, 0, sizeof(params));
+    params.flags = IORING_SETUP_COOP_TASKRUN;
+    result = io_uring_queue_init_params(options.ring_entries, &impl->ring, &params);
+  }
+  if (result < 0) {
+    std::memset(&params, 0, sizeof(params));
+    result = io_uring_queue_init_params(options.ring_entries, &impl->ring, &params);
+  }
+  if (result < 0) {
+    return absl::UnavailableError("io_uring_queue_init: " + ErrnoText(-result));
+  }
+  impl->ring_ready = true;
+  auto buffers = ProvidedBuffers::Create(&impl->ring, kReceiveBufferGroup,
+                                         options.recv_buffer_count, options.recv_buffer_bytes);
+  if (!buffers.ok()) return buffers.status();
+  impl->buffers = *buffers;
+
+  impl->wake_fd = eventfd(0, EFD_CLOEXEC);
+  if (impl->wake_fd < 0) return absl::UnavailableError("eventfd: " + ErrnoText(errno));
+  std::unique_ptr<Reactor> reactor(new Reactor(index, std::move(impl)));
+  reactor->ArmWake();
+  return reactor;
+}
+
+Reactor::Reactor(int index, std::unique_ptr<Impl> impl) : index_(index), impl_(std::move(impl)) {}
+
+Reactor::~Reactor() {
+  for (auto& listener : impl_->listeners) {
+    if (listener->fd >= 0) close(listener->fd);
+  }
+  for (auto& [id, connection] : impl_->connections) {
+    if (connection->fd_ >= 0) close(connection->fd_);
+  }
+  impl_->connections.clear();
+  delete impl_->buffers;
+  if (impl_->wake_fd >= 0) close(impl_->wake_fd);
+  if (impl_->ring_ready) io_uring_queue_exit(&impl_->ring);
+}
+
+void Reactor::ArmWake() {
+  io_uring_sqe* sqe = impl_->GetSqe();
+  io_uring_prep_read(sqe, impl_->wake_fd, &impl_->wake_value, sizeof(impl_->wake_value), 0);
+  io_uring_sqe_set_data(sqe, &impl_->wake_op);
+}
+
+absl::Status Reactor::Listen(const SocketAddress& addr, HandlerFactory factory) {
+  sockaddr_storage storage;
+  socklen_t length = addr.ToSockaddr(&storage);
+  int fd = socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::UnavailableError("socket: " + ErrnoText(errno));
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  if (storage.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  if (bind(fd, reinterpret_cast<sockaddr*>(&storage), length) != 0) {
+    int error = errno;
+    close(fd);
+    return absl::UnavailableError("cannot listen on " + addr.ToString() + ": " +
+                                  ErrnoText(error));
+  }
+  if (listen(fd, kListenBacklog) != 0) {
+    int error = errno;
+    close(fd);
+    return absl::UnavailableError("listen on " + addr.ToString() + ": " + ErrnoText(error));
+  }
+  auto listener = std::make_unique<Listener>();
+  listener->fd = fd;
+  listener->address = addr;
+  listener->factory = std::move(factory);
+  listener->accept_op.owner = listener.get();
+  ArmAccept(*listener);
+  impl_->listeners.push_back(std::move(listener));
+  return absl::OkStatus();
+}
+
+void Reactor::ArmAccept(Listener& listener) {
+  io_uring_sqe* sqe = impl_->GetSqe();
+  io_uring_prep_multishot_accept(sqe, listener.fd, nullptr, nullptr, SOCK_CLOEXEC);
+  io_uring_sqe_set_data(sqe, &listener.accept_op);
+  listener.armed = true;
+}
+
+Connection* Reactor::AddConnection(int fd, const SocketAddress& peer, const SocketAddress& local,
+                                   std::unique_ptr<ConnectionHandler> handler) {
+  uint64_t id = impl_->next_connection_id++;
+  auto connection = std::make_unique<Connection>(*this, fd, id, peer, local, std::move(handler));
+  Connection* raw = connection.get();
+  auto ops = std::make_unique<ConnectionOps>();
+  ops->recv.owner = raw;
+  ops->send.owner = raw;
+  ops->connect.owner = raw;
+  ops->cancel.owner = raw;
+  impl_->ops.emplace(raw, std::move(ops));
+  impl_->connections.emplace(id, std::move(connection));
+  return raw;
+}
+
+void Reactor::HandleAccept(Listener& listener, int result, bool more) {
+  if (!more) listener.armed = false;
+  if (result >= 0) {
+    int fd = result;
+    sockaddr_storage peer_storage;
+    socklen_t peer_length = sizeof(peer_storage);
+    sockaddr_storage local_storage;
+    socklen_t local_length = sizeof(local_storage);
+    getpeername(fd, reinterpret_cast<sockaddr*>(&peer_storage), &peer_length);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&local_storage), &local_length);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    SocketAddress peer = SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&peer_storage));
+    SocketAddress local =
+        SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&local_storage));
+    if (!impl_->accepting) {
+      close(fd);
+    } else {
+      std::unique_ptr<ConnectionHandler> handler = listener.factory(*this, peer, local);
+      Connection* connection = AddConnection(fd, peer, local, std::move(handler));
+      connection->open_ = true;
+      ArmRecv(*connection);
+      connection->handler_->OnOpen(*connection);
+      ScheduleTeardownCheck(*connection);
+    }
+  } else if (result != -ECANCELED) {
+    // EMFILE/ENFILE and friends: log and keep accepting later.
+    ETRND_LOG_WARNING("accept on %s failed: %s", listener.address.ToString(),
+                      ErrnoText(-result));
+  }
+  if (!listener.armed && impl_->accepting && listener.fd >= 0) ArmAccept(listener);
+}
+
+void Reactor::Connect(const SocketAddress& addr, std::unique_ptr<ConnectionHandler> handler) {
+  sockaddr_storage storage;
+  socklen_t length = addr.ToSockaddr(&storage);
+  int fd = socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  Connection* connection = AddConnection(fd, addr, SocketAddress(), std::move(handler));
+  if (fd < 0) {
+    connection->closed_ = true;
+    connection->close_error_ = -errno;
+    ScheduleTeardownCheck(*connection);
+    return;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  ConnectionOps& ops = *impl_->ops[connection];
+  ops.connect_addr = storage;
+  io_uring_sqe* sqe = impl_->GetSqe();
+  io_uring_prep_connect(sqe, fd, reinterpret_cast<sockaddr*>(&ops.connect_addr), length);
+  io_uring_sqe_set_data(sqe, &ops.connect);
+  connection->inflight_ops_++;
+}
+
+void Reactor::HandleConnect(Connection& connection, int result) {
+  connection.inflight_ops_--;
+  if (result < 0) {
+    connection.closed_ = true;
+    connection.close_error_ = result;
+  } else if (!connection.closed_) {
+    sockaddr_storage local_storage;
+    socklen_t local_length = sizeof(local_storage);
+    getsockname(connection.fd_, reinterpret_cast<sockaddr*>(&local_storage), &local_length);
+    connection.local_ = SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&local_storage));
+    connection.open_ = true;
+    ArmRecv(connection);
+    connection.handler_->OnOpen(connection);
+  }
+  ScheduleTeardownCheck(connection);
+}
+
+void Reactor::ArmRecv(Connection& connection) {
+  io_uring_sqe* sqe = impl_->GetSqe();
+  io_uring_prep_recv_multishot(sqe, connection.fd_, nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = impl_->buffers->group_id();
+  io_uring_sqe_set_data(sqe, &impl_->ops[&connection]->recv);
+  connection.recv_armed_ = true;
+  connection.inflight_ops_++;
+}
+
+void Reactor::HandleRecv(Connection& connection, int result, uint32_t flags) {
+  bool more = (flags & IORING_CQE_F_MORE) != 0;
+  if (result > 0 && (flags & IORING_CQE_F_BUFFER) != 0) {
+    uint16_t buffer_id = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+    if (!connection.closing_ && !connection.closed_) {
+      connection.handler_->OnReceive(connection,
+                                     impl_->buffers->View(buffer_id, static_cast<unsigned>(result)));
+    }
+    impl_->buffers->Recycle(buffer_id);
+  }
+  if (!more) {
+    connection.recv_armed_ = false;
+    connection.inflight_ops_--;
+    if (result == 0) {
+      // Orderly EOF from the peer.
+      connection.closed_ = true;
+    } else if (result == -ENOBUFS || (result > 0 && !connection.closed_)) {
+      // Out of provided buffers (or the kernel ended the multishot): rearm.
+      if (!connection.closed_) ArmRecv(connection);
+    } else if (result < 0 && result != -ECANCELED) {
+      connection.closed_ = true;
+      if (connection.close_error_ == 0) connection.close_error_ = result;
+    }
+  }
+  ScheduleTeardownCheck(connection);
+}
+
+void Reactor::SubmitSend(Connection& connection) {
+  ConnectionOps& ops = *impl_->ops[&connection];
+  int pieces = 0;
+  size_t skip = connection.output_offset_;
+  for (auto& chunk : connection.output_) {
+    if (pieces == ConnectionOps::kMaxSendPieces) break;
+    ops.send_iov[pieces].iov_base = chunk.data() + skip;
+    ops.send_iov[pieces].iov_len = chunk.size() - skip;
+    skip = 0;
+    ++pieces;
+  }
+  std::memset(&ops.send_msg, 0, sizeof(ops.send_msg));
+  ops.send_msg.msg_iov = ops.send_iov;
+  ops.send_msg.msg_iovlen = static_cast<size_t>(pieces);
+  io_uring_sqe* sqe = impl_->GetSqe();
+  io_uring_prep_sendmsg(sqe, connection.fd_, &ops.send_msg, MSG_NOSIGNAL);
+  io_uring_sqe_set_data(sqe, &ops.send);
+  connection.send_in_flight_ = true;
+  connection.inflight_ops_++;
+}
+
+void Reactor::HandleSend(Connection& connection, int result) {
+  connection.send_in_flight_ = false;
+  connection.inflight_ops_--;
+  if (result < 0) {
+    connection.closed_ = true;
+    if (connection.close_error_ == 0) connection.close_error_ = result;
+    connection.output_.clear();
+    connection.pending_bytes_ = 0;
+  } else {
+    size_t written = static_cast<size_t>(result);
+    connection.pending_bytes_ -= written;
+    while (written > 0) {
+      std::string& front = connection.output_.front();
+      size_t left = front.size() - connection.output_offset_;
+      if (written >= left) {
+        written -= left;
+        connection.output_.pop_front();
+        connection.output_offset_ = 0;
+      } else {
+        connection.output_offset_ += written;
+        written = 0;
+      }
+    }
+    if (!connection.output_.empty()) {
+      SubmitSend(connection);  // partial write: continue with the rest
+    } else if (!connection.closed_) {
+      connection.handler_->OnSendDrained(connection);
+    }
+  }
+  ScheduleTeardownCheck(connection);
+}
+
+void Reactor::ScheduleTeardownCheck(Connection& connection) {
+  impl_->maybe_done.push_back(&connection);
+}
+
+// Closing order: stop reading (cancel the multishot recv), let in-flight
+// sends finish, then close the fd and tell the handler.
+void Reactor::AdvanceTeardown(Connection& connection) {
+  if (connection.fd_ < 0 && connection.inflight_ops_ == 0) {
+    FinishConnection(connection);
+    return;
+  }
+  bool output_done = connection.output_.empty() && !connection.send_in_flight_;
+  bool want_close = connection.closed_ || (connection.closing_ && output_done);
+  if (!want_close) return;
+  if (!connection.closed_) {
+    connection.closed_ = true;
+    shutdown(connection.fd_, SHUT_WR);
+  }
+  if (connection.recv_armed_ && !connection.cancel_sent_) {
+    ConnectionOps& ops = *impl_->ops[&connection];
+    io_uring_sqe* sqe = impl_->GetSqe();
+    io_uring_prep_cancel(sqe, &ops.recv, 0);
+    io_uring_sqe_set_data(sqe, &ops.cancel);
+    connection.cancel_sent_ = true;
+    connection.inflight_ops_++;
+  }
+  if (connection.inflight_ops_ == 0) FinishConnection(connection);
+}
+
+void Reactor::FinishConnection(Connection& connection) {
+  if (connection.finished_) return;
+  connection.finished_ = true;
+  if (connection.fd_ >= 0) {
+    close(connection.fd_);
+    connection.fd_ = -1;
+  }
+  uint64_t id = connection.id_;
+  connection.handler_->OnClosed(connection, connection.close_error_);
+  impl_->ops.erase(&connection);
+  impl_->connections.erase(id);  // destroys the connection and its handler
+}
+
+void Reactor::RunTeardownChecks() {
+  // A check may close connections that are later in the list: dedupe by id.
+  while (!impl_->maybe_done.empty()) {
+    std::vector<Connection*> batch;
+    batch.swap(impl_->maybe_done);
+    std::vector<uint64_t> ids;
+    ids.reserve(batch.size());
+    for (Connection* c : batch) ids.push_back(c->id_);
+    for (uint64_t id : ids) {
+      auto it = impl_->connections.find(id);
+      if (it != impl_->connections.end()) AdvanceTeardown(*it->second);
+    }
+  }
+}
+
+void Reactor::FlushSends() {
+  std::vector<Connection*> pending;
+  pending.swap(impl_->send_pending);
+  for (Connection* connection : pending) {
+    connection->send_scheduled_ = false;
+    if (!connection->closed_ && !connection->send_in_flight_ && !connection->output_.empty()) {
+      SubmitSend(*connection);
+    }
+  }
+}
+
+Reactor::TimerId Reactor::RunAfter(absl::Duration delay, std::function<void()> fn) {
+  TimerId id = impl_->next_timer_id++;
+  absl::Time deadline = absl::Now() + delay;
+  impl_->timers.emplace(std::make_pair(deadline, id), std::move(fn));
+  impl_->timer_deadline.emplace(id, deadline);
+  return id;
+}
+
+void Reactor::CancelTimer(TimerId id) {
+  auto it = impl_->timer_deadline.find(id);
+  if (it == impl_->timer_deadline.end()) return;
+  impl_->timers.erase(std::make_pair(it->second, id));
+  impl_->timer_deadline.erase(it);
+}
+
+void Reactor::RunDueTimers() {
+  absl::Time now = absl::Now();
+  while (!impl_->timers.empty() && impl_->timers.begin()->first.first <= now) {
+    auto node = impl_->timers.extract(impl_->timers.begin());
+    impl_->timer_deadline.erase(node.key().second);
+    node.mapped()();
+  }
+}
+
+void Reactor::Post(std::function<void()> fn) {
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lock(impl_->posted_mutex);
+    impl_->posted.push_back(std::move(fn));
+    wake = !impl_->wake_pending;
+    impl_->wake_pending = true;
+  }
+  if (wake) {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(impl_->wake_fd, &one, sizeof(one));
+  }
+}
+
+void Reactor::RunPosted() {
+  std::vector<std::function<void()>> tasks;
+  {
+    std::lock_guard<std::mutex> lock(impl_->posted_mutex);
+    tasks.swap(impl_->posted);
+    impl_->wake_pending = false;
+  }
+  for (auto& task : tasks) task();
+}
+
+void Reactor::AddLoopEndHook(std::function<void()> fn) {
+  impl_->loop_end_hooks.push_back(std::move(fn));
+}
+
+void Reactor::WriteV(int fd, std::vector<iovec> iov, uint64_t offset,
+                     std::function<void(int res)> done) {
+  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), std::move(iov)};
+  io_uring_sqe* sqe = impl_->GetSqe();
+  io_uring_prep_writev(sqe, fd, op->file_iov.data(), static_cast<unsigned>(op->file_iov.size()),
+                       offset);
+  io_uring_sqe_set_data(sqe, op);
+  impl_->file_ops_in_flight++;
+}
+
+void Reactor::Fdatasync(int fd, std::function<void(int res)> done) {
+  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}};
+  io_uring_sqe* sqe = impl_->GetSqe();
+  io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+  io_uring_sqe_set_data(sqe, op);
+  impl_->file_ops_in_flight++;
+}
+
+void Reactor::Dispatch(io_uring_cqe* cqe) {
+  auto* op = static_cast<Operation*>(io_uring_cqe_get_data(cqe));
+  if (op == nullptr) return;
+  switch (op->kind) {
+    case OpKind::kAccept:
+      HandleAccept(*static_cast<Listener*>(op->owner), cqe->res,
+                   (cqe->flags & IORING_CQE_F_MORE) != 0);
+      break;
+    case OpKind::kRecv:
+      HandleRecv(*static_cast<Connection*>(op->owner), cqe->res, cqe->flags);
+      break;
+    case OpKind::kSend:
+      HandleSend(*static_cast<Connection*>(op->owner), cqe->res);
+      break;
+    case OpKind::kConnect:
+      HandleConnect(*static_cast<Connection*>(op->owner), cqe->res);
+      break;
+    case OpKind::kCancel: {
+      auto* connection = static_cast<Connection*>(op->owner);
+      connection->inflight_ops_--;
+      ScheduleTeardownCheck(*connection);
+      break;
+    }
+    case OpKind::kWake:
+      RunPosted();
+      ArmWake();
+      break;
+    case OpKind::kFile: {
+      impl_->file_ops_in_flight--;
+      std::function<void(int)> done = std::move(op->file_done);
+      delete op;
+      if (done) done(cqe->res);
+      break;
+    }
+  }
+}
+
+void Reactor::Run() {
+  while (true) {
+    RunTeardownChecks();
+    for (auto& hook : impl_->loop_end_hooks) hook();
+    FlushSends();
+    if (impl_->stopping && impl_->connections.empty() && impl_->file_ops_in_flight == 0) break;
+
+    __kernel_timespec wait{};
+    __kernel_timespec* wait_ptr = nullptr;
+    if (!impl_->timers.empty()) {
+      absl::Duration left = impl_->timers.begin()->first.first - absl::Now();
+      if (left < absl::ZeroDuration()) left = absl::ZeroDuration();
+      wait = absl::ToTimespec(left).tv_sec >= 0 ? __kernel_timespec{absl::ToTimespec(left).tv_sec,
+                                                                    absl::ToTimespec(left).tv_nsec}
+                                                : __kernel_timespec{0, 0};
+      wait_ptr = &wait;
+    }
+    io_uring_cqe* cqe = nullptr;
+    int result = io_uring_submit_and_wait_timeout(&impl_->ring, &cqe, 1, wait_ptr, nullptr);
+    if (result < 0 && result != -ETIME && result != -EINTR && result != -EAGAIN &&
+        result != -EBUSY) {
+      ETRND_LOG_ERROR("io_uring wait failed: %s", ErrnoText(-result));
+    }
+    unsigned head;
+    unsigned seen = 0;
+    io_uring_for_each_cqe(&impl_->ring, head, cqe) {
+      Dispatch(cqe);
+      ++seen;
+    }
+    io_uring_cq_advance(&impl_->ring, seen);
+    RunDueTimers();
+  }
+}
+
+void Reactor::Stop() {
+  Post([this] {
+    StopAccepting();
+    impl_->stopping = true;
+  });
+}
+
+void Reactor::StopAccepting() {
+  impl_->accepting = false;
+  for (auto& listener : impl_->listeners) {
+    if (listener->fd >= 0) {
+      // Closing the socket ends the multishot accept; the kernel owns the
+      // pending SQE's reference, so shut it down first.
+      shutdown(listener->fd, SHUT_RDWR);
+      close(listener->fd);
+      listener->fd = -1;
+    }
+  }
+}
+
+std::vector<SocketAddress> Reactor::ListeningAddresses() const {
+  std::vector<SocketAddress> addresses;
+  for (const auto& listener : impl_->listeners) {
+    if (listener->fd < 0) continue;
+    sockaddr_storage storage;
+    socklen_t length = sizeof(storage);
+    if (getsockname(listener->fd, reinterpret_cast<sockaddr*>(&storage), &length) == 0) {
+      addresses.push_back(SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&storage)));
+    }
+  }
+  return addresses;
+}
+
+size_t Reactor::connection_count() const { return impl_->connections.size(); }
+
+void Reactor::ForEachConnection(const std::function<void(Connection&)>& fn) {
+  std::vector<uint64_t> ids;
+  ids.reserve(impl_->connections.size());
+  for (auto& [id, connection] : impl_->connections) ids.push_back(id);
+  for (uint64_t id : ids) {
+    auto it = impl_->connections.find(id);
+    if (it != impl_->connections.end()) fn(*it->second);
+  }
+}
+
+}  // namespace etrnd::reactor

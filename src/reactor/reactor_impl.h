@@ -1,0 +1,85 @@
+// Internals shared by reactor.cc and connection.cc.
+#pragma once
+
+#include <liburing.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "etrnd/reactor/reactor.h"
+#include "provided_buffers.h"
+
+namespace etrnd::reactor {
+
+// What a completion belongs to; the SQE's user_data points at an Operation.
+enum class OpKind : uint8_t { kAccept, kRecv, kSend, kConnect, kCancel, kWake, kFile };
+
+struct Operation {
+  OpKind kind;
+  void* owner = nullptr;                // Listener* or Connection*
+  std::function<void(int)> file_done;   // kFile only (heap-allocated ops)
+  std::vector<iovec> file_iov;          // kFile writev: kept alive until completion
+};
+
+struct Listener {
+  int fd = -1;
+  SocketAddress address;
+  Reactor::HandlerFactory factory;
+  Operation accept_op{OpKind::kAccept, nullptr, {}, {}};
+  bool armed = false;
+};
+
+// Per-connection operations live inside the connection (no allocation per op).
+struct ConnectionOps {
+  Operation recv{OpKind::kRecv, nullptr, {}, {}};
+  Operation send{OpKind::kSend, nullptr, {}, {}};
+  Operation connect{OpKind::kConnect, nullptr, {}, {}};
+  Operation cancel{OpKind::kCancel, nullptr, {}, {}};
+  static constexpr int kMaxSendPieces = 32;
+  iovec send_iov[kMaxSendPieces];
+  msghdr send_msg{};
+  sockaddr_storage connect_addr{};
+};
+
+struct Reactor::Impl {
+  io_uring ring{};
+  bool ring_ready = false;
+  ReactorOptions options;
+  ProvidedBuffers* buffers = nullptr;
+
+  std::vector<std::unique_ptr<Listener>> listeners;
+  absl::flat_hash_map<uint64_t, std::unique_ptr<Connection>> connections;
+  absl::flat_hash_map<Connection*, std::unique_ptr<ConnectionOps>> ops;
+  uint64_t next_connection_id = 1;
+  std::vector<Connection*> send_pending;  // connections with output to flush
+  std::vector<Connection*> maybe_done;    // connections to check for teardown
+
+  // Timers: ordered by deadline, then id (ids are unique and increasing).
+  std::map<std::pair<absl::Time, TimerId>, std::function<void()>> timers;
+  absl::flat_hash_map<TimerId, absl::Time> timer_deadline;
+  TimerId next_timer_id = 1;
+
+  // Cross-thread task queue, drained on the reactor thread; the eventfd read
+  // wakes the ring when a producer posts to an empty queue.
+  std::mutex posted_mutex;
+  std::vector<std::function<void()>> posted;
+  bool wake_pending = false;  // guarded by posted_mutex
+  int wake_fd = -1;
+  uint64_t wake_value = 0;
+  Operation wake_op{OpKind::kWake, nullptr, {}, {}};
+
+  std::vector<std::function<void()>> loop_end_hooks;
+  int file_ops_in_flight = 0;
+  bool stopping = false;
+  bool accepting = true;
+
+  io_uring_sqe* GetSqe();
+};
+
+}  // namespace etrnd::reactor
