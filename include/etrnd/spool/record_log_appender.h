@@ -1,0 +1,110 @@
+// Group-committed append-only record log of one core: the common machinery
+// of segment files (messages) and completion logs. Single-threaded; NOT
+// thread-safe (one per reactor core).
+//
+// Protocol with the reactor:
+//   Append...()            encodes records into the pending batch (no I/O);
+//   TakeBatch()            hands out everything appended since the last call,
+//                          for ONE write at batch.offset + ONE fdatasync;
+//   BatchDurable(batch)    after both succeeded (the records are durable);
+//   BatchFailed(batch, e)  after either failed: the file is cut back to
+//                          batch.offset so nothing already durable is harmed.
+// At most one batch is in flight; appends made meanwhile form the next batch
+// (that is the group commit). Files roll when they reach file_bytes_max; the
+// roll (open + fsync of the directory) is synchronous and rare.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "etrnd/spool/spool_files.h"
+#include "etrnd/spool/spool_record.h"
+
+namespace etrnd::spool {
+
+inline constexpr uint64_t kFileBytesMaxDefault = 64ull << 20;
+// Offsets of records must fit the queue index's 32-bit message key.
+inline constexpr uint64_t kFileBytesMaxLimit = 2ull << 30;
+inline constexpr uint64_t kPendingBytesMaxDefault = 256ull << 20;
+
+struct AppenderOptions {
+  std::string spool_dir;
+  uint32_t core = 0;
+  uint64_t first_file_id = 0;  // RecoveryResult::next_*_id: never reuse a name
+  uint64_t file_bytes_max = kFileBytesMaxDefault;
+  // Appends fail with ResourceExhausted beyond this much unwritten data
+  // (back-pressure: the session answers 452 4.3.1).
+  uint64_t pending_bytes_max = kPendingBytesMaxDefault;
+};
+
+struct SpoolBatch {
+  uint64_t sequence = 0;
+  int fd = -1;  // owned by the appender; valid until BatchDurable/BatchFailed
+  uint64_t file_id = 0;
+  uint64_t offset = 0;  // write `bytes` here
+  std::string bytes;
+  std::vector<RecordLocation> records;  // what becomes durable with it
+};
+
+class RecordLogAppender {
+ public:
+  RecordLogAppender(const RecordLogAppender&) = delete;
+  RecordLogAppender& operator=(const RecordLogAppender&) = delete;
+  virtual ~RecordLogAppender();
+
+  // Next batch to write, or nullopt if nothing is pending or one is in flight.
+  std::optional<SpoolBatch> TakeBatch();
+  void BatchDurable(const SpoolBatch& batch);
+  // Returns the records appended after `batch` that are dropped with it (they
+  // were never written; their locations are invalid, like the batch's own).
+  std::vector<RecordLocation> BatchFailed(const SpoolBatch& batch, int error);
+
+  // Files rolled away from whose every batch is finished: they will never be
+  // written again (segment GC may delete them once nothing in them is live).
+  std::vector<uint64_t> TakeSealedFiles();
+
+  bool batch_in_flight() const { return in_flight_.has_value(); }
+  uint64_t pending_bytes() const { return pending_bytes_; }
+  uint64_t current_file_id() const { return current_id_; }
+  uint32_t core() const { return options_.core; }
+  const std::string& current_path() const { return current_path_; }
+
+ protected:
+  RecordLogAppender(SpoolFileKind kind, AppenderOptions options);
+  absl::Status OpenFirstFile();
+  // `encode` appends one record to the string and returns its size (0: the
+  // record is invalid, nothing appended).
+  absl::StatusOr<RecordLocation> AppendRecord(absl::FunctionRef<size_t(std::string*)> encode);
+
+ private:
+  struct InFlight {
+    uint64_t sequence;
+    int fd;
+    uint64_t file_id;
+  };
+  absl::Status OpenFile(uint64_t id);
+  void FinishInFlight(const SpoolBatch& batch);
+  void CloseIfDone(int fd, uint64_t file_id);
+
+  const SpoolFileKind kind_;
+  const AppenderOptions options_;
+  int current_fd_ = -1;
+  uint64_t current_id_ = 0;
+  std::string current_path_;
+  uint64_t current_end_ = 0;  // offset after the last appended record
+  bool roll_required_ = false;
+  uint64_t next_sequence_ = 1;
+  uint64_t pending_bytes_ = 0;
+  std::deque<SpoolBatch> pending_;  // per file, oldest first
+  std::optional<InFlight> in_flight_;
+  std::vector<uint64_t> sealed_;
+};
+
+}  // namespace etrnd::spool

@@ -1,0 +1,111 @@
+// The on-disk record format of the spool. Every record is
+//
+//   magic u32 | crc32c u32 | version u8 | type u8 | reserved u16 |
+//   payload_length u32 | payload
+//
+// all little-endian; the CRC32C covers every byte after the crc field
+// (version, type, reserved, length and payload), so a torn or corrupted length
+// is detected like a torn payload. Message records live in segment files,
+// completion records in completion logs (see spool_files.h).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace etrnd::spool {
+
+inline constexpr uint32_t kRecordMagic = 0x52545445;  // "ETTR" little-endian
+inline constexpr uint8_t kRecordVersion = 1;
+inline constexpr size_t kRecordHeaderBytes = 16;
+// Bound on one record's payload; far above --max_message_size so a length
+// field beyond it can only be corruption.
+inline constexpr uint32_t kRecordPayloadBytesMax = 256u << 20;
+// Bounds on envelope fields, generous against RFC 5321's limits.
+inline constexpr size_t kEnvelopeFieldBytesMax = 0xFFFF;
+inline constexpr uint32_t kRecipientsMax = 1u << 20;
+
+enum class RecordType : uint8_t { kMessage = 1, kCompletion = 2 };
+
+// Where a record sits: enough to pread it back (seg-<core>-<segment_id>.log).
+struct RecordLocation {
+  uint32_t core = 0;
+  uint64_t segment_id = 0;
+  uint64_t offset = 0;
+  uint32_t length = 0;  // header included
+
+  friend bool operator==(const RecordLocation&, const RecordLocation&) = default;
+};
+
+// One accepted message, as the SMTP session hands it to the spool.
+struct SpoolMessage {
+  std::string queue_id;
+  int64_t arrival_unix_micros = 0;
+  std::string mail_from;  // "" = null sender
+  std::vector<std::string> recipients;
+  std::string data;  // the full message bytes, headers included
+
+  friend bool operator==(const SpoolMessage&, const SpoolMessage&) = default;
+};
+
+// Same as SpoolMessage but pointing into a decoded buffer: recovery reads the
+// envelope without copying bodies.
+struct SpoolMessageView {
+  std::string_view queue_id;
+  int64_t arrival_unix_micros = 0;
+  std::string_view mail_from;
+  std::vector<std::string_view> recipients;
+  std::string_view data;
+};
+
+enum class RecipientOutcome : uint8_t {
+  kDelivered = 1,  // next hop answered 250
+  kBounced = 2,    // permanent failure; the bounce message is queued
+  kExpired = 3,    // older than --max_queue_lifetime; bounce queued
+  kDropped = 4,    // failed with a null sender: no bounce possible
+};
+
+// One recipient of one message is finished: never to be delivered again.
+struct SpoolCompletion {
+  uint32_t core = 0;
+  uint64_t segment_id = 0;
+  uint64_t offset = 0;
+  uint32_t recipient_index = 0;
+  RecipientOutcome outcome = RecipientOutcome::kDelivered;
+
+  friend bool operator==(const SpoolCompletion&, const SpoolCompletion&) = default;
+};
+
+enum class DecodeStatus { kOk, kNeedMore, kCorrupt };
+
+struct DecodedRecord {
+  DecodeStatus status = DecodeStatus::kNeedMore;
+  // Bytes the record occupies (header + payload) when kOk. When kNeedMore
+  // with a complete header, the full record length (so a reader knows how much
+  // to buffer); else 0.
+  size_t consumed = 0;
+  RecordType type = RecordType::kMessage;
+  std::string_view payload;  // into the input
+};
+
+// Appends one encoded record to `out`. Returns the bytes appended, or 0 when a
+// field is over its bound (nothing appended then).
+size_t EncodeMessage(const SpoolMessage& message, std::string* out);
+size_t EncodeCompletion(const SpoolCompletion& completion, std::string* out);
+
+// Checks the record at the start of `input` (magic, version, length, CRC).
+DecodedRecord DecodeRecord(std::string_view input);
+
+// Parse a payload of the given type; false if malformed.
+bool ParseMessagePayload(std::string_view payload, SpoolMessageView* out);
+bool ParseCompletionPayload(std::string_view payload, SpoolCompletion* out);
+
+// Convenience: decode and parse a whole message / completion record.
+DecodeStatus DecodeMessage(std::string_view input, size_t* consumed, SpoolMessage* out);
+DecodeStatus DecodeCompletion(std::string_view input, size_t* consumed, SpoolCompletion* out);
+
+SpoolMessage ToOwned(const SpoolMessageView& view);
+
+}  // namespace etrnd::spool

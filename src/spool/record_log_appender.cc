@@ -1,0 +1,164 @@
+#include "etrnd/spool/record_log_appender.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+#include "etrnd/common/log.h"
+
+namespace etrnd::spool {
+
+RecordLogAppender::RecordLogAppender(SpoolFileKind kind, AppenderOptions options)
+    : kind_(kind), options_(std::move(options)) {}
+
+RecordLogAppender::~RecordLogAppender() {
+  std::vector<int> fds = {current_fd_};
+  for (const SpoolBatch& batch : pending_) fds.push_back(batch.fd);
+  if (in_flight_) fds.push_back(in_flight_->fd);
+  std::sort(fds.begin(), fds.end());
+  fds.erase(std::unique(fds.begin(), fds.end()), fds.end());
+  for (int fd : fds) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+absl::Status RecordLogAppender::OpenFirstFile() {
+  if (options_.file_bytes_max == 0 || options_.file_bytes_max > kFileBytesMaxLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("file_bytes_max must be in [1, %u]", kFileBytesMaxLimit));
+  }
+  return OpenFile(options_.first_file_id);
+}
+
+absl::Status RecordLogAppender::OpenFile(uint64_t id) {
+  const std::string path = SpoolFilePath(options_.spool_dir, kind_, options_.core, id);
+  // O_EXCL: a name is never reused, so an existing file means a bug or a
+  // second process on the same spool; refuse rather than overwrite.
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  if (fd < 0) return ErrnoStatus(errno, "create", path);
+  // The file name must be durable before any record in it is acknowledged.
+  if (absl::Status status = FsyncDirectory(options_.spool_dir); !status.ok()) {
+    ::close(fd);
+    ::unlink(path.c_str());
+    return status;
+  }
+  const int previous_fd = current_fd_;
+  const uint64_t previous_id = current_id_;
+  current_fd_ = fd;
+  current_id_ = id;
+  current_path_ = path;
+  current_end_ = 0;
+  roll_required_ = false;
+  if (previous_fd >= 0) CloseIfDone(previous_fd, previous_id);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RecordLocation> RecordLogAppender::AppendRecord(
+    absl::FunctionRef<size_t(std::string*)> encode) {
+  if (pending_bytes_ >= options_.pending_bytes_max) {
+    return absl::ResourceExhaustedError("spool write backlog over pending_bytes_max");
+  }
+  if (roll_required_ || current_end_ >= options_.file_bytes_max) {
+    if (absl::Status status = OpenFile(current_id_ + 1); !status.ok()) return status;
+  }
+  if (pending_.empty() || pending_.back().file_id != current_id_) {
+    SpoolBatch batch;
+    batch.fd = current_fd_;
+    batch.file_id = current_id_;
+    batch.offset = current_end_;
+    pending_.push_back(std::move(batch));
+  }
+  SpoolBatch& batch = pending_.back();
+  const size_t length = encode(&batch.bytes);
+  if (length == 0) {
+    if (batch.bytes.empty()) pending_.pop_back();
+    return absl::InvalidArgumentError("record over its size bounds");
+  }
+  RecordLocation location;
+  location.core = options_.core;
+  location.segment_id = current_id_;
+  location.offset = current_end_;
+  location.length = static_cast<uint32_t>(length);
+  batch.records.push_back(location);
+  current_end_ += length;
+  pending_bytes_ += length;
+  return location;
+}
+
+std::optional<SpoolBatch> RecordLogAppender::TakeBatch() {
+  if (in_flight_ || pending_.empty()) return std::nullopt;
+  SpoolBatch batch = std::move(pending_.front());
+  pending_.pop_front();
+  batch.sequence = next_sequence_++;
+  pending_bytes_ -= batch.bytes.size();
+  in_flight_ = InFlight{batch.sequence, batch.fd, batch.file_id};
+  return batch;
+}
+
+void RecordLogAppender::FinishInFlight(const SpoolBatch& batch) {
+  if (!in_flight_ || in_flight_->sequence != batch.sequence) {
+    ETRND_LOG_ERROR("spool: batch %u finished but not in flight (bug)", batch.sequence);
+  }
+  in_flight_.reset();
+}
+
+void RecordLogAppender::BatchDurable(const SpoolBatch& batch) {
+  FinishInFlight(batch);
+  CloseIfDone(batch.fd, batch.file_id);
+}
+
+std::vector<RecordLocation> RecordLogAppender::BatchFailed(const SpoolBatch& batch, int error) {
+  FinishInFlight(batch);
+  const std::string path = SpoolFilePath(options_.spool_dir, kind_, options_.core, batch.file_id);
+  ETRND_LOG_WARNING("spool: write of %u bytes at %s:%u failed: %s; %u records dropped",
+                    batch.bytes.size(), path, batch.offset, std::strerror(error),
+                    batch.records.size());
+  // Later batches were encoded after the failed bytes: their offsets are
+  // wrong now, so they fail too (they were never acknowledged).
+  std::vector<RecordLocation> dropped;
+  std::vector<std::pair<int, uint64_t>> files;
+  for (SpoolBatch& pending : pending_) {
+    dropped.insert(dropped.end(), pending.records.begin(), pending.records.end());
+    files.emplace_back(pending.fd, pending.file_id);
+  }
+  pending_.clear();
+  pending_bytes_ = 0;
+  const bool truncated = ::ftruncate(batch.fd, static_cast<off_t>(batch.offset)) == 0;
+  if (!truncated) {
+    ETRND_LOG_ERROR("spool: cannot truncate %s back to %u: %s; rolling to a new file", path,
+                    batch.offset, std::strerror(errno));
+  }
+  if (batch.file_id == current_id_) {
+    current_end_ = batch.offset;
+    roll_required_ = !truncated;
+  } else {
+    current_end_ = 0;  // the current file never got a write
+  }
+  files.emplace_back(batch.fd, batch.file_id);
+  std::sort(files.begin(), files.end());
+  files.erase(std::unique(files.begin(), files.end()), files.end());
+  for (const auto& [fd, file_id] : files) CloseIfDone(fd, file_id);
+  return dropped;
+}
+
+void RecordLogAppender::CloseIfDone(int fd, uint64_t file_id) {
+  if (fd == current_fd_) return;
+  if (in_flight_ && in_flight_->fd == fd) return;
+  for (const SpoolBatch& batch : pending_) {
+    if (batch.fd == fd) return;
+  }
+  ::close(fd);
+  sealed_.push_back(file_id);
+}
+
+std::vector<uint64_t> RecordLogAppender::TakeSealedFiles() {
+  std::vector<uint64_t> sealed;
+  sealed.swap(sealed_);
+  return sealed;
+}
+
+}  // namespace etrnd::spool
