@@ -1,0 +1,145 @@
+// The inbound SMTP server session (RFC 5321, RFC 2920 pipelining, RFC 1870
+// SIZE, RFC 6152 8BITMIME, RFC 2034 enhanced codes, RFC 1985 ETRN) as a pure
+// state machine: it takes bytes and events, returns reply bytes, and asks
+// SessionServices for what lies beyond the protocol (relay policy, queue
+// ids, storing, ETRN). No sockets, no io_uring.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "etrnd/common/net_address.h"
+#include "etrnd/smtp/data_decoder.h"
+#include "etrnd/smtp/line_reader.h"
+
+namespace etrnd::smtp {
+
+struct SessionLimits {
+  size_t max_message_bytes = 10485760;
+  size_t max_recipients = 1000;
+  size_t max_command_line_bytes = 512;  // CRLF included
+  size_t max_text_line_bytes = 1000;    // CRLF included
+  int max_errors = 20;                  // then 421 and close
+  // Input that arrives while a store/ETRN result is outstanding is kept
+  // until it can be processed; more than this is abuse (421 and close).
+  // A legitimate pipelined group is at most ~max_recipients command lines.
+  size_t max_pending_input_bytes = 1 << 20;
+};
+
+struct SessionConfig {
+  std::string hostname;
+  SessionLimits limits;
+};
+
+struct AcceptedMessage {
+  std::string queue_id;                 // from SessionServices::NewQueueId()
+  std::string mail_from;                // reverse-path without <>, "" = null sender
+  std::vector<std::string> recipients;  // forward-paths without <>, as given
+  // One Received: header + dot-unstuffed body, CRLF lines, without the
+  // final ".\r\n".
+  std::string data;
+};
+
+enum class RecipientVerdict { kAccept, kRelayDenied };
+
+class SessionServices {  // implemented by the server glue; fakes in tests
+ public:
+  virtual ~SessionServices() = default;
+  virtual RecipientVerdict CheckRecipient(std::string_view domain) = 0;
+  virtual std::string NewQueueId() = 0;
+  // Asynchronous: the glue calls ServerSession::OnStoreResult later (it may
+  // also call it from inside StoreMessage).
+  virtual void StoreMessage(AcceptedMessage message) = 0;
+  // Asynchronous: the glue calls ServerSession::OnEtrnResult later (it may
+  // also call it from inside StartEtrn). The argument is as sent; it is
+  // only valid during the call.
+  virtual void StartEtrn(std::string_view argument) = 0;
+  // The clock of the Received: header date; tests pin it.
+  virtual absl::Time Now() { return absl::Now(); }
+};
+
+class ServerSession {
+ public:
+  ServerSession(const SessionConfig& config, SessionServices& services, SocketAddress peer);
+  ServerSession(const ServerSession&) = delete;
+  ServerSession& operator=(const ServerSession&) = delete;
+
+  void Start();                          // queues the 220 greeting
+  void OnBytes(std::string_view bytes);  // processes as much as possible
+  // -> "250 2.0.0 Ok: queued as <id>" or an error reply; resumes input.
+  void OnStoreResult(absl::StatusOr<std::string> queue_id);
+  void OnEtrnResult(std::string reply_line);  // reply without CRLF; resumes input
+  void OnIdleTimeout();                       // 421 4.4.2 <hostname> Error: timeout exceeded; close
+  void OnShutdown();                          // 421 4.3.2 <hostname> Service shutting down; close
+  std::string TakeOutput();                   // bytes to send now (may be empty)
+  // After QUIT's 221 or any 421: the glue closes once the output is sent.
+  bool close_requested() const { return close_requested_; }
+  bool waiting() const { return waiting_ != Waiting::kNothing; }
+
+  // For logs and tests.
+  int error_count() const { return error_count_; }
+  bool in_transaction() const { return in_transaction_; }
+  bool in_data() const { return phase_ == Phase::kData; }
+  size_t pending_input_bytes() const { return pending_input_.size(); }
+
+ private:
+  enum class Phase { kCommand, kData };
+  enum class Waiting { kNothing, kStore, kEtrn };
+
+  void Process(std::string_view input);
+  void ResumePendingInput();
+  void KeepPending(std::string_view input);
+  size_t ConsumeCommandBytes(std::string_view input);
+  size_t ConsumeDataBytes(std::string_view input);
+  void HandleLine(const Line& line);
+
+  void OnEhlo(std::string_view argument);
+  void OnHelo(std::string_view argument);
+  void OnMail(std::string_view argument);
+  void OnRcpt(std::string_view argument);
+  void OnData(std::string_view argument);
+  void OnRset(std::string_view argument);
+  void OnQuit();
+  void OnVrfy(std::string_view argument);
+  void OnEtrn(std::string_view argument);
+  void FinishData();
+  // The reply for MAIL parameters, or "" when they are all acceptable.
+  std::string CheckMailParameters(std::string_view parameters);
+  void Greeted(std::string_view helo_name, bool esmtp);
+
+  void Reply(std::string_view line);
+  void ReplyError(std::string_view line);  // counts towards max_errors
+  void CloseWith(std::string_view line);   // a 421: the last reply
+  void ResetTransaction();
+
+  const SessionConfig config_;  // a copy: sessions may outlive the caller's object
+  SessionServices& services_;
+  const SocketAddress peer_;
+  LineReader line_reader_;
+  DataDecoder data_decoder_;
+
+  Phase phase_ = Phase::kCommand;
+  Waiting waiting_ = Waiting::kNothing;
+  bool processing_ = false;  // inside Process(): results may arrive re-entrantly
+  bool close_requested_ = false;
+  int error_count_ = 0;
+
+  std::string helo_name_;  // empty until HELO/EHLO
+  bool esmtp_ = false;
+
+  bool in_transaction_ = false;
+  std::string mail_from_;
+  std::vector<std::string> recipients_;
+  std::string queue_id_;
+  std::string message_data_;
+
+  std::string pending_input_;
+  std::string output_;
+};
+
+}  // namespace etrnd::smtp

@@ -1,0 +1,32 @@
+#include "etrnd/smtp/received_header.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "etrnd/common/strings.h"
+
+namespace etrnd::smtp {
+
+std::string AddressLiteral(const IpAddress& ip) {
+  const IpAddress plain = ip.Unmapped();
+  if (plain.is_v4()) return absl::StrCat("[", plain.ToString(), "]");
+  if (plain.is_v6()) return absl::StrCat("[IPv6:", plain.ToString(), "]");
+  return "[unknown]";
+}
+
+std::string FormatRfc5322Date(absl::Time time) {
+  return absl::FormatTime("%a, %d %b %Y %H:%M:%S +0000", time, absl::UTCTimeZone());
+}
+
+std::string FormatReceivedHeader(const ReceivedInfo& info) {
+  std::string header =
+      absl::StrCat("Received: from ", AsAbsl(info.helo_name), " (", AddressLiteral(info.peer_ip),
+                   ")\r\n", "\tby ", AsAbsl(info.hostname), " (etrnd) with ",
+                   info.esmtp ? "ESMTP" : "SMTP", " id ", AsAbsl(info.queue_id));
+  if (!info.recipient.empty()) {
+    absl::StrAppend(&header, "\r\n\tfor <", AsAbsl(info.recipient), ">");
+  }
+  absl::StrAppend(&header, "; ", FormatRfc5322Date(info.time), "\r\n");
+  return header;
+}
+
+}  // namespace etrnd::smtp

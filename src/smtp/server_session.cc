@@ -1,0 +1,374 @@
+#include "etrnd/smtp/server_session.h"
+
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "etrnd/common/log.h"
+#include "etrnd/common/strings.h"
+#include "etrnd/smtp/address.h"
+#include "etrnd/smtp/command.h"
+#include "etrnd/smtp/received_header.h"
+
+namespace etrnd::smtp {
+
+namespace {
+
+constexpr std::string_view kCrlf = "\r\n";
+constexpr std::string_view kOk = "250 2.0.0 Ok";
+constexpr std::string_view kSendHeloFirst = "503 5.5.1 Error: send HELO/EHLO first";
+constexpr std::string_view kLineTooLong = "500 5.5.0 Line too long";
+constexpr std::string_view kBareLf = "500 5.5.2 Error: bare <LF> received";
+constexpr std::string_view kBadSyntax = "500 5.5.2 Error: bad syntax";
+constexpr std::string_view kUnknownCommand = "500 5.5.2 Error: command not recognized";
+constexpr std::string_view kMessageTooBig = "552 5.3.4 Message size exceeds fixed limit";
+constexpr std::string_view kHelp =
+    "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP ETRN";
+
+// "FROM:" in "MAIL FROM:<...>", case-insensitive; spaces after the colon
+// are tolerated (many clients send them).
+bool StripKeyword(std::string_view keyword, std::string_view* argument) {
+  if (!absl::StartsWithIgnoreCase(AsAbsl(*argument), AsAbsl(keyword))) return false;
+  argument->remove_prefix(keyword.size());
+  while (!argument->empty() && argument->front() == ' ') argument->remove_prefix(1);
+  return true;
+}
+
+bool IsPostmaster(std::string_view mailbox) {
+  return absl::EqualsIgnoreCase(AsAbsl(mailbox), "postmaster");
+}
+
+}  // namespace
+
+ServerSession::ServerSession(const SessionConfig& config, SessionServices& services,
+                             SocketAddress peer)
+    : config_(config),
+      services_(services),
+      peer_(peer),
+      line_reader_(config.limits.max_command_line_bytes),
+      data_decoder_(config.limits.max_message_bytes, config.limits.max_text_line_bytes) {}
+
+void ServerSession::Start() { Reply(absl::StrCat("220 ", config_.hostname, " ESMTP etrnd")); }
+
+std::string ServerSession::TakeOutput() { return std::exchange(output_, std::string()); }
+
+// ---------------------------------------------------------------- input
+
+void ServerSession::OnBytes(std::string_view bytes) {
+  if (close_requested_) return;
+  // Replies must stay in command order: while a result is outstanding (or
+  // older input still waits), new input queues behind it.
+  if (waiting() || processing_ || !pending_input_.empty()) {
+    KeepPending(bytes);
+    return;
+  }
+  Process(bytes);
+}
+
+void ServerSession::Process(std::string_view input) {
+  processing_ = true;
+  while (!input.empty() && !waiting() && !close_requested_) {
+    const size_t consumed =
+        phase_ == Phase::kData ? ConsumeDataBytes(input) : ConsumeCommandBytes(input);
+    input.remove_prefix(consumed);
+  }
+  processing_ = false;
+  KeepPending(input);
+}
+
+void ServerSession::ResumePendingInput() {
+  if (processing_ || pending_input_.empty()) return;
+  const std::string input = std::exchange(pending_input_, std::string());
+  Process(input);
+}
+
+void ServerSession::KeepPending(std::string_view input) {
+  if (input.empty() || close_requested_) return;
+  if (pending_input_.size() + input.size() > config_.limits.max_pending_input_bytes) {
+    ETRND_LOG_INFO("smtp %s: too much pipelined input", peer_.ToString());
+    CloseWith(absl::StrCat("421 4.7.0 ", config_.hostname, " Error: too much pipelined input"));
+    return;
+  }
+  pending_input_.append(input);
+}
+
+size_t ServerSession::ConsumeCommandBytes(std::string_view input) {
+  size_t consumed = 0;
+  Line line;
+  switch (line_reader_.Parse(input, &consumed, &line)) {
+    case LineReader::Result::kLine:
+      HandleLine(line);
+      break;
+    case LineReader::Result::kTooLong:
+      ReplyError(kLineTooLong);
+      break;
+    case LineReader::Result::kNeedMore:
+      break;
+  }
+  return consumed;
+}
+
+size_t ServerSession::ConsumeDataBytes(std::string_view input) {
+  size_t consumed = 0;
+  if (data_decoder_.Consume(input, &consumed, &message_data_) == DataDecoder::Result::kDone) {
+    FinishData();
+  }
+  return consumed;
+}
+
+void ServerSession::HandleLine(const Line& line) {
+  // A bare LF still frames the line (so the session stays in step with
+  // the client) but the command is refused, as is binary junk.
+  if (line.bare_lf) return ReplyError(kBareLf);
+  if (!IsPrintableCommandLine(line.text)) return ReplyError(kBadSyntax);
+  const Command command = ParseCommand(line.text);
+  switch (command.verb) {
+    case Verb::kEhlo:
+      return OnEhlo(command.argument);
+    case Verb::kHelo:
+      return OnHelo(command.argument);
+    case Verb::kMail:
+      return OnMail(command.argument);
+    case Verb::kRcpt:
+      return OnRcpt(command.argument);
+    case Verb::kData:
+      return OnData(command.argument);
+    case Verb::kRset:
+      return OnRset(command.argument);
+    case Verb::kNoop:
+      return Reply(kOk);
+    case Verb::kQuit:
+      return OnQuit();
+    case Verb::kVrfy:
+      return OnVrfy(command.argument);
+    case Verb::kHelp:
+      return Reply(kHelp);
+    case Verb::kEtrn:
+      return OnEtrn(command.argument);
+    case Verb::kUnknown:
+      return ReplyError(line.text.empty() ? kBadSyntax : kUnknownCommand);
+  }
+}
+
+// ---------------------------------------------------------------- commands
+
+void ServerSession::OnEhlo(std::string_view argument) {
+  if (argument.empty()) return ReplyError("501 5.5.4 Syntax: EHLO hostname");
+  Greeted(argument, /*esmtp=*/true);
+  Reply(absl::StrCat("250-", config_.hostname));
+  Reply("250-PIPELINING");
+  Reply(absl::StrCat("250-SIZE ", config_.limits.max_message_bytes));
+  Reply("250-ETRN");
+  Reply("250-ENHANCEDSTATUSCODES");
+  Reply("250 8BITMIME");
+}
+
+void ServerSession::OnHelo(std::string_view argument) {
+  if (argument.empty()) return ReplyError("501 5.5.4 Syntax: HELO hostname");
+  Greeted(argument, /*esmtp=*/false);
+  Reply(absl::StrCat("250 ", config_.hostname));
+}
+
+// HELO/EHLO also aborts any transaction (RFC 5321 section 4.1.4).
+void ServerSession::Greeted(std::string_view helo_name, bool esmtp) {
+  ResetTransaction();
+  helo_name_ = std::string(helo_name);
+  esmtp_ = esmtp;
+}
+
+void ServerSession::OnMail(std::string_view argument) {
+  if (helo_name_.empty()) return ReplyError(kSendHeloFirst);
+  if (in_transaction_) return ReplyError("503 5.5.1 Error: nested MAIL command");
+  PathArgument path;
+  if (!StripKeyword("FROM:", &argument) || !ParsePathArgument(argument, &path)) {
+    return ReplyError("501 5.5.4 Syntax: MAIL FROM:<address>");
+  }
+  if (!path.mailbox.empty() && !IsValidMailbox(path.mailbox)) {
+    return ReplyError("501 5.1.7 Bad sender address syntax");
+  }
+  if (std::string problem = CheckMailParameters(path.parameters); !problem.empty()) {
+    return ReplyError(problem);
+  }
+  in_transaction_ = true;
+  mail_from_ = std::string(path.mailbox);
+  Reply("250 2.1.0 Ok");
+}
+
+std::string ServerSession::CheckMailParameters(std::string_view parameters) {
+  std::vector<Parameter> parsed;
+  if (!ParseParameters(parameters, &parsed)) return "501 5.5.4 Syntax error in parameters";
+  for (const auto& [keyword, value] : parsed) {
+    if (absl::EqualsIgnoreCase(AsAbsl(keyword), "SIZE")) {
+      uint64_t size = 0;
+      if (!absl::SimpleAtoi(AsAbsl(value), &size)) return "501 5.5.4 Bad SIZE parameter";
+      if (size > config_.limits.max_message_bytes) return std::string(kMessageTooBig);
+    } else if (absl::EqualsIgnoreCase(AsAbsl(keyword), "BODY")) {
+      if (!absl::EqualsIgnoreCase(AsAbsl(value), "7BIT") &&
+          !absl::EqualsIgnoreCase(AsAbsl(value), "8BITMIME")) {
+        return "501 5.5.4 Bad BODY parameter";
+      }
+    } else {
+      return absl::StrCat("555 5.5.4 Unsupported option: ", AsAbsl(keyword));
+    }
+  }
+  return "";
+}
+
+void ServerSession::OnRcpt(std::string_view argument) {
+  if (!in_transaction_) return ReplyError("503 5.5.1 Error: need MAIL command");
+  PathArgument path;
+  if (!StripKeyword("TO:", &argument) || !ParsePathArgument(argument, &path)) {
+    return ReplyError("501 5.5.4 Syntax: RCPT TO:<address>");
+  }
+  const bool postmaster = IsPostmaster(path.mailbox);
+  if (!postmaster && !IsValidMailbox(path.mailbox)) {
+    return ReplyError("501 5.1.3 Bad recipient address syntax");
+  }
+  if (!path.parameters.empty()) {
+    std::vector<Parameter> parsed;
+    if (!ParseParameters(path.parameters, &parsed)) {
+      return ReplyError("501 5.5.4 Syntax error in parameters");
+    }
+    return ReplyError(absl::StrCat("555 5.5.4 Unsupported option: ", AsAbsl(parsed[0].first)));
+  }
+  // Not an error count: a pipelining client may well send too many.
+  if (recipients_.size() >= config_.limits.max_recipients) {
+    return Reply("452 4.5.3 Error: too many recipients");
+  }
+  // A domainless postmaster has no next hop to queue for: refused as relay.
+  if (postmaster ||
+      services_.CheckRecipient(MailboxDomain(path.mailbox)) == RecipientVerdict::kRelayDenied) {
+    return ReplyError(absl::StrCat("554 5.7.1 <", AsAbsl(path.mailbox), ">: Relay access denied"));
+  }
+  recipients_.emplace_back(path.mailbox);
+  Reply("250 2.1.5 Ok");
+}
+
+void ServerSession::OnData(std::string_view argument) {
+  if (!argument.empty()) return ReplyError("501 5.5.4 Syntax: DATA");
+  if (!in_transaction_) return ReplyError("503 5.5.1 Error: need MAIL command");
+  if (recipients_.empty()) return ReplyError("554 5.5.1 Error: no valid recipients");
+  queue_id_ = services_.NewQueueId();
+  // The trace header goes first so the body is appended after it in place.
+  message_data_ = FormatReceivedHeader({
+      .helo_name = helo_name_,
+      .peer_ip = peer_.ip(),
+      .hostname = config_.hostname,
+      .esmtp = esmtp_,
+      .queue_id = queue_id_,
+      .recipient = recipients_.size() == 1 ? std::string_view(recipients_[0]) : "",
+      .time = services_.Now(),
+  });
+  data_decoder_.Reset();
+  phase_ = Phase::kData;
+  Reply("354 End data with <CR><LF>.<CR><LF>");
+}
+
+void ServerSession::FinishData() {
+  phase_ = Phase::kCommand;
+  if (data_decoder_.too_big()) {
+    ReplyError(kMessageTooBig);
+  } else if (data_decoder_.bare_lf() || data_decoder_.bare_cr()) {
+    ReplyError("550 5.6.0 Error: bare <CR> or <LF> in message content");
+  } else if (data_decoder_.line_too_long()) {
+    ReplyError(absl::StrCat("552 5.6.0 Error: message has a line longer than ",
+                            config_.limits.max_text_line_bytes, " octets"));
+  } else {
+    waiting_ = Waiting::kStore;
+    AcceptedMessage message{std::move(queue_id_), std::move(mail_from_), std::move(recipients_),
+                            std::move(message_data_)};
+    ResetTransaction();
+    services_.StoreMessage(std::move(message));
+    return;
+  }
+  ResetTransaction();
+}
+
+void ServerSession::OnRset(std::string_view argument) {
+  if (!argument.empty()) return ReplyError("501 5.5.4 Syntax: RSET");
+  ResetTransaction();
+  Reply(kOk);
+}
+
+void ServerSession::OnQuit() {
+  Reply("221 2.0.0 Bye");
+  close_requested_ = true;
+}
+
+void ServerSession::OnVrfy(std::string_view argument) {
+  if (argument.empty()) return ReplyError("501 5.5.4 Syntax: VRFY address");
+  Reply("252 2.0.0 Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+void ServerSession::OnEtrn(std::string_view argument) {
+  if (helo_name_.empty()) return ReplyError(kSendHeloFirst);
+  if (in_transaction_) return ReplyError("503 5.5.1 Error: MAIL transaction in progress");
+  if (argument.empty()) return ReplyError("501 5.5.4 Syntax: ETRN [@|#]node");
+  waiting_ = Waiting::kEtrn;
+  services_.StartEtrn(argument);
+}
+
+// ---------------------------------------------------------------- results
+
+void ServerSession::OnStoreResult(absl::StatusOr<std::string> queue_id) {
+  if (waiting_ != Waiting::kStore) return;  // e.g. closed by a timeout meanwhile
+  waiting_ = Waiting::kNothing;
+  if (queue_id.ok()) {
+    Reply(absl::StrCat("250 2.0.0 Ok: queued as ", *queue_id));
+  } else if (absl::IsResourceExhausted(queue_id.status())) {
+    Reply("452 4.3.1 Insufficient system storage");
+  } else {
+    Reply("451 4.3.0 Error: queue file write error");
+  }
+  ResumePendingInput();
+}
+
+void ServerSession::OnEtrnResult(std::string reply_line) {
+  if (waiting_ != Waiting::kEtrn) return;
+  waiting_ = Waiting::kNothing;
+  // Not an error count: 458 (rate limit) must leave the session open.
+  Reply(reply_line);
+  ResumePendingInput();
+}
+
+void ServerSession::OnIdleTimeout() {
+  CloseWith(absl::StrCat("421 4.4.2 ", config_.hostname, " Error: timeout exceeded"));
+}
+
+void ServerSession::OnShutdown() {
+  CloseWith(absl::StrCat("421 4.3.2 ", config_.hostname, " Service shutting down"));
+}
+
+// ---------------------------------------------------------------- helpers
+
+void ServerSession::Reply(std::string_view line) {
+  if (close_requested_) return;
+  output_.append(line);
+  output_.append(kCrlf);
+}
+
+void ServerSession::ReplyError(std::string_view line) {
+  Reply(line);
+  if (++error_count_ > config_.limits.max_errors) {
+    ETRND_LOG_INFO("smtp %s: too many errors", peer_.ToString());
+    CloseWith(absl::StrCat("421 4.7.0 ", config_.hostname, " Error: too many errors"));
+  }
+}
+
+void ServerSession::CloseWith(std::string_view line) {
+  Reply(line);
+  close_requested_ = true;
+  pending_input_.clear();
+}
+
+void ServerSession::ResetTransaction() {
+  in_transaction_ = false;
+  mail_from_.clear();
+  recipients_.clear();
+  queue_id_.clear();
+  message_data_ = std::string();  // a refused message's buffer is released
+}
+
+}  // namespace etrnd::smtp
