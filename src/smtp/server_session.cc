@@ -60,8 +60,13 @@ void ServerSession::OnBytes(std::string_view bytes) {
   if (close_requested_) return;
   // Replies must stay in command order: while a result is outstanding (or
   // older input still waits), new input queues behind it.
-  if (waiting() || processing_ || !pending_input_.empty()) {
+  if (waiting() || processing_) {
     KeepPending(bytes);
+    return;
+  }
+  if (!pending_input_.empty()) {
+    KeepPending(bytes);
+    ResumePendingInput();
     return;
   }
   Process(bytes);
