@@ -1,0 +1,74 @@
+// Start-up recovery of the spool directory: rebuilds the queue from the
+// segment files and completion logs of every core, before the server greets
+// anyone. Bodies stay on disk: ReadMessage() fetches one when it is
+// delivered.
+//
+// What it does to the directory (all of it safe to interrupt and re-run):
+// - cuts a torn tail (a write cut short by a crash) off any file;
+// - leaves a file with a damaged record in the middle untouched from there
+//   on (logged; the records before it are used; the file is "pinned");
+// - deletes segments with no unfinished recipient left;
+// - compacts all completion logs into one that holds only the completions of
+//   still-live messages (so completion logs stay bounded across restarts).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "etrnd/spool/spool_files.h"
+#include "etrnd/spool/spool_record.h"
+
+namespace etrnd::spool {
+
+struct RecoveredMessage {
+  RecordLocation location;
+  std::string queue_id;
+  int64_t arrival_unix_micros = 0;
+  std::string mail_from;
+  std::vector<std::string> recipients;
+  std::vector<bool> finished;  // per recipient, same order
+  uint32_t live_recipients = 0;
+};
+
+struct RecoveryStats {
+  uint64_t segment_files = 0;
+  uint64_t completion_logs = 0;
+  uint64_t bytes_scanned = 0;
+  uint64_t messages = 0;       // live messages returned
+  uint64_t recipients = 0;     // unfinished recipients of those
+  uint64_t message_bytes = 0;  // record bytes of those messages
+  uint64_t completions_applied = 0;
+  uint64_t stale_completions = 0;  // pointing to no (live) message
+  uint64_t torn_tails_dropped = 0;
+  uint64_t torn_bytes_dropped = 0;
+  uint64_t corrupt_files = 0;
+  uint64_t segments_deleted = 0;
+  absl::Duration duration;
+};
+
+struct RecoveryResult {
+  std::vector<RecoveredMessage> messages;  // by (core, segment_id, offset)
+  // Surviving segment files. All are sealed: the caller seals them in its
+  // SegmentTracker after adding their messages' live recipients.
+  std::vector<SegmentKey> segments;
+  // Segments with a damaged middle: never seal them (GC must not delete
+  // the evidence or the records after the damage).
+  std::vector<SegmentKey> pinned_segments;
+  // First unused file ids (the same for every core): AppenderOptions::
+  // first_file_id of the segment and completion appenders.
+  uint64_t next_segment_id = 0;
+  uint64_t next_completion_id = 0;
+  RecoveryStats stats;
+};
+
+// Creates `spool_dir` if missing, then recovers it.
+absl::StatusOr<RecoveryResult> RecoverSpool(const std::string& spool_dir);
+
+// Reads one message record back (pread). DataLoss if it no longer checks out.
+absl::StatusOr<SpoolMessage> ReadMessage(const std::string& spool_dir,
+                                         const RecordLocation& location);
+
+}  // namespace etrnd::spool

@@ -1,0 +1,321 @@
+#include "etrnd/spool/spool_recovery.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <memory>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_format.h"
+#include "etrnd/common/log.h"
+#include "etrnd/spool/record_file_scanner.h"
+
+namespace etrnd::spool {
+namespace {
+
+constexpr const char* kCompactionTempName = "done-compaction.tmp";
+
+struct LocationKey {
+  uint32_t core;
+  uint64_t segment_id;
+  uint64_t offset;
+
+  friend bool operator==(const LocationKey&, const LocationKey&) = default;
+  template <typename H>
+  friend H AbslHashValue(H state, const LocationKey& key) {
+    return H::combine(std::move(state), key.core, key.segment_id, key.offset);
+  }
+};
+
+struct SpoolListing {
+  std::vector<SpoolFileName> segments;
+  std::vector<SpoolFileName> completion_logs;
+};
+
+bool ByCoreThenId(const SpoolFileName& a, const SpoolFileName& b) {
+  return a.core != b.core ? a.core < b.core : a.id < b.id;
+}
+
+absl::StatusOr<SpoolListing> ListSpool(const std::string& dir) {
+  std::unique_ptr<DIR, int (*)(DIR*)> handle(::opendir(dir.c_str()), ::closedir);
+  if (!handle) return ErrnoStatus(errno, "opendir", dir);
+  SpoolListing listing;
+  while (const dirent* entry = ::readdir(handle.get())) {
+    const std::optional<SpoolFileName> name = ParseSpoolFileName(entry->d_name);
+    if (!name) continue;
+    (name->kind == SpoolFileKind::kSegment ? listing.segments : listing.completion_logs)
+        .push_back(*name);
+  }
+  std::sort(listing.segments.begin(), listing.segments.end(), ByCoreThenId);
+  std::sort(listing.completion_logs.begin(), listing.completion_logs.end(), ByCoreThenId);
+  return listing;
+}
+
+absl::Status TruncateDurably(const std::string& path, uint64_t length) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open", path);
+  const bool ok = ::ftruncate(fd, static_cast<off_t>(length)) == 0 && ::fsync(fd) == 0;
+  const int error = errno;
+  ::close(fd);
+  return ok ? absl::OkStatus() : ErrnoStatus(error, "truncate", path);
+}
+
+absl::Status WriteFileDurably(const std::string& path, std::string_view bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return ErrnoStatus(errno, "create", path);
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int error = errno;
+      ::close(fd);
+      return ErrnoStatus(error, "write", path);
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  const bool synced = ::fdatasync(fd) == 0;
+  const int error = errno;
+  ::close(fd);
+  return synced ? absl::OkStatus() : ErrnoStatus(error, "fdatasync", path);
+}
+
+class Recovery {
+ public:
+  explicit Recovery(std::string dir) : dir_(std::move(dir)) {}
+
+  absl::StatusOr<RecoveryResult> Run() {
+    const absl::Time start = absl::Now();
+    if (absl::Status s = EnsureDirectory(dir_); !s.ok()) return s;
+    ::unlink((dir_ + "/" + kCompactionTempName).c_str());  // an interrupted compaction
+    absl::StatusOr<SpoolListing> listing = ListSpool(dir_);
+    if (!listing.ok()) return listing.status();
+    listing_ = std::move(*listing);
+    result_.stats.segment_files = listing_.segments.size();
+    result_.stats.completion_logs = listing_.completion_logs.size();
+    for (const SpoolFileName& name : listing_.segments) {
+      result_.next_segment_id = std::max(result_.next_segment_id, name.id + 1);
+    }
+    for (const SpoolFileName& name : listing_.completion_logs) {
+      result_.next_completion_id = std::max(result_.next_completion_id, name.id + 1);
+    }
+    if (absl::Status s = ScanSegments(); !s.ok()) return s;
+    if (absl::Status s = ApplyCompletions(); !s.ok()) return s;
+    KeepLiveMessages();
+    if (absl::Status s = DeleteFinishedSegments(); !s.ok()) return s;
+    if (absl::Status s = CompactCompletionLogs(); !s.ok()) return s;
+    result_.stats.duration = absl::Now() - start;
+    return std::move(result_);
+  }
+
+ private:
+  // Scans one file, cutting off a torn tail. Returns false if the file has a
+  // damaged middle (the caller pins it).
+  absl::StatusOr<bool> ScanAndRepair(
+      const std::string& path,
+      absl::FunctionRef<void(uint64_t offset, const DecodedRecord& record)> on_record) {
+    absl::StatusOr<ScanResult> scan = ScanRecordFile(path, on_record);
+    if (!scan.ok()) return scan.status();
+    result_.stats.bytes_scanned += scan->file_bytes;
+    if (scan->end == FileEnd::kCorruptMiddle) {
+      ETRND_LOG_ERROR(
+          "spool: %s: damaged record at offset %u of %u; using the %u records "
+          "before it and leaving the rest of the file untouched",
+          path, scan->valid_bytes, scan->file_bytes, scan->records);
+      ++result_.stats.corrupt_files;
+      return false;
+    }
+    if (scan->end == FileEnd::kTornTail) {
+      ETRND_LOG_WARNING("spool: %s: dropping a torn tail of %u bytes at offset %u", path,
+                        scan->file_bytes - scan->valid_bytes, scan->valid_bytes);
+      ++result_.stats.torn_tails_dropped;
+      result_.stats.torn_bytes_dropped += scan->file_bytes - scan->valid_bytes;
+      if (absl::Status s = TruncateDurably(path, scan->valid_bytes); !s.ok()) return s;
+    }
+    return true;
+  }
+
+  absl::Status ScanSegments() {
+    for (const SpoolFileName& name : listing_.segments) {
+      const std::string path = SegmentPath(dir_, name.core, name.id);
+      auto on_record = [&](uint64_t offset, const DecodedRecord& record) {
+        AddMessage(path, name, offset, record);
+      };
+      absl::StatusOr<bool> intact = ScanAndRepair(path, on_record);
+      if (!intact.ok()) return intact.status();
+      if (!*intact) pinned_.push_back(SegmentKey{name.core, name.id});
+    }
+    return absl::OkStatus();
+  }
+
+  void AddMessage(const std::string& path, const SpoolFileName& name, uint64_t offset,
+                  const DecodedRecord& record) {
+    SpoolMessageView view;
+    if (record.type != RecordType::kMessage || !ParseMessagePayload(record.payload, &view)) {
+      ETRND_LOG_ERROR("spool: %s: unexpected record at offset %u skipped", path, offset);
+      return;
+    }
+    RecoveredMessage message;
+    message.location =
+        RecordLocation{name.core, name.id, offset, static_cast<uint32_t>(record.consumed)};
+    message.queue_id = std::string(view.queue_id);
+    message.arrival_unix_micros = view.arrival_unix_micros;
+    message.mail_from = std::string(view.mail_from);
+    message.recipients.assign(view.recipients.begin(), view.recipients.end());
+    message.finished.assign(view.recipients.size(), false);
+    message.live_recipients = static_cast<uint32_t>(view.recipients.size());
+    by_location_.emplace(LocationKey{name.core, name.id, offset}, messages_.size());
+    messages_.push_back(std::move(message));
+  }
+
+  absl::Status ApplyCompletions() {
+    for (const SpoolFileName& name : listing_.completion_logs) {
+      const std::string path = CompletionLogPath(dir_, name.core, name.id);
+      absl::StatusOr<bool> intact =
+          ScanAndRepair(path, [&](uint64_t, const DecodedRecord& record) { Apply(record); });
+      if (!intact.ok()) return intact.status();
+    }
+    return absl::OkStatus();
+  }
+
+  void Apply(const DecodedRecord& record) {
+    SpoolCompletion completion;
+    if (record.type != RecordType::kCompletion ||
+        !ParseCompletionPayload(record.payload, &completion)) {
+      ++result_.stats.stale_completions;
+      return;
+    }
+    auto it =
+        by_location_.find(LocationKey{completion.core, completion.segment_id, completion.offset});
+    if (it == by_location_.end()) {
+      ++result_.stats.stale_completions;
+      return;
+    }
+    RecoveredMessage& message = messages_[it->second];
+    if (completion.recipient_index >= message.recipients.size() ||
+        message.finished[completion.recipient_index]) {
+      ++result_.stats.stale_completions;
+      return;
+    }
+    message.finished[completion.recipient_index] = true;
+    --message.live_recipients;
+    ++result_.stats.completions_applied;
+  }
+
+  void KeepLiveMessages() {
+    by_location_.clear();
+    for (RecoveredMessage& message : messages_) {
+      if (message.live_recipients == 0) continue;
+      live_per_segment_[SegmentKey{message.location.core, message.location.segment_id}] +=
+          message.live_recipients;
+      result_.stats.recipients += message.live_recipients;
+      result_.stats.message_bytes += message.location.length;
+      result_.messages.push_back(std::move(message));
+    }
+    messages_.clear();
+    messages_.shrink_to_fit();
+    result_.stats.messages = result_.messages.size();
+  }
+
+  absl::Status DeleteFinishedSegments() {
+    for (const SpoolFileName& name : listing_.segments) {
+      const SegmentKey key{name.core, name.id};
+      if (std::find(pinned_.begin(), pinned_.end(), key) != pinned_.end()) {
+        result_.pinned_segments.push_back(key);
+      } else if (live_per_segment_.contains(key)) {
+        result_.segments.push_back(key);
+      } else {
+        const std::string path = SegmentPath(dir_, name.core, name.id);
+        if (::unlink(path.c_str()) != 0) return ErrnoStatus(errno, "unlink", path);
+        ++result_.stats.segments_deleted;
+      }
+    }
+    if (result_.stats.segments_deleted == 0) return absl::OkStatus();
+    // Segment deletions must be durable before the completions that finished
+    // them disappear with the compaction.
+    return FsyncDirectory(dir_);
+  }
+
+  // The outcome of a finished recipient no longer matters after a restart,
+  // so compacted records all say kDelivered.
+  absl::Status CompactCompletionLogs() {
+    if (listing_.completion_logs.empty()) return absl::OkStatus();
+    std::string compacted;
+    for (const RecoveredMessage& message : result_.messages) {
+      for (uint32_t i = 0; i < message.finished.size(); ++i) {
+        if (!message.finished[i]) continue;
+        EncodeCompletion(SpoolCompletion{message.location.core, message.location.segment_id,
+                                         message.location.offset, i, RecipientOutcome::kDelivered},
+                         &compacted);
+      }
+    }
+    if (!compacted.empty()) {
+      const std::string temp = dir_ + "/" + kCompactionTempName;
+      const std::string path = CompletionLogPath(dir_, 0, result_.next_completion_id++);
+      if (absl::Status s = WriteFileDurably(temp, compacted); !s.ok()) return s;
+      if (::rename(temp.c_str(), path.c_str()) != 0) return ErrnoStatus(errno, "rename", temp);
+      if (absl::Status s = FsyncDirectory(dir_); !s.ok()) return s;
+    }
+    for (const SpoolFileName& name : listing_.completion_logs) {
+      const std::string path = CompletionLogPath(dir_, name.core, name.id);
+      if (::unlink(path.c_str()) != 0) return ErrnoStatus(errno, "unlink", path);
+    }
+    return FsyncDirectory(dir_);
+  }
+
+  const std::string dir_;
+  SpoolListing listing_;
+  std::vector<RecoveredMessage> messages_;
+  absl::flat_hash_map<LocationKey, size_t> by_location_;
+  absl::flat_hash_map<SegmentKey, uint64_t> live_per_segment_;
+  std::vector<SegmentKey> pinned_;
+  RecoveryResult result_;
+};
+
+}  // namespace
+
+absl::StatusOr<RecoveryResult> RecoverSpool(const std::string& spool_dir) {
+  absl::StatusOr<RecoveryResult> result = Recovery(spool_dir).Run();
+  if (result.ok()) {
+    const RecoveryStats& stats = result->stats;
+    ETRND_LOG_INFO(
+        "spool: recovered %u messages (%u recipients, %u bytes) from %u segments and %u "
+        "completion logs in %s; %u torn tails dropped, %u damaged files, %u segments deleted",
+        stats.messages, stats.recipients, stats.message_bytes, stats.segment_files,
+        stats.completion_logs, absl::FormatDuration(stats.duration), stats.torn_tails_dropped,
+        stats.corrupt_files, stats.segments_deleted);
+  }
+  return result;
+}
+
+absl::StatusOr<SpoolMessage> ReadMessage(const std::string& spool_dir,
+                                         const RecordLocation& location) {
+  const std::string path = SegmentPath(spool_dir, location.core, location.segment_id);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open", path);
+  std::string bytes(location.length, '\0');
+  size_t done = 0;
+  int read_error = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::pread(fd, bytes.data() + done, bytes.size() - done,
+                              static_cast<off_t>(location.offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) read_error = errno;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  if (read_error != 0) return ErrnoStatus(read_error, "pread", path);
+  SpoolMessage message;
+  size_t consumed = 0;
+  if (done < bytes.size() || DecodeMessage(bytes, &consumed, &message) != DecodeStatus::kOk ||
+      consumed != location.length) {
+    return absl::DataLossError(
+        absl::StrFormat("%s: no valid message record at offset %u", path, location.offset));
+  }
+  return message;
+}
+
+}  // namespace etrnd::spool
