@@ -428,7 +428,7 @@ void Reactor::AddLoopEndHook(std::function<void()> fn) {
 
 void Reactor::WriteV(int fd, std::vector<iovec> iov, uint64_t offset,
                      std::function<void(int res)> done) {
-  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), std::move(iov)};
+  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), std::move(iov), 0};
   io_uring_sqe* sqe = impl_->GetSqe();
   io_uring_prep_writev(sqe, fd, op->file_iov.data(), static_cast<unsigned>(op->file_iov.size()),
                        offset);
@@ -437,11 +437,31 @@ void Reactor::WriteV(int fd, std::vector<iovec> iov, uint64_t offset,
 }
 
 void Reactor::Fdatasync(int fd, std::function<void(int res)> done) {
-  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}};
+  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0};
   io_uring_sqe* sqe = impl_->GetSqe();
   io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
   io_uring_sqe_set_data(sqe, op);
   impl_->file_ops_in_flight++;
+}
+
+Reactor::PollId Reactor::PollOnce(int fd, uint32_t events, std::function<void(int)> done) {
+  PollId id = impl_->next_poll_id++;
+  auto* op = new Operation{OpKind::kPoll, nullptr, std::move(done), {}, id};
+  io_uring_sqe* sqe = impl_->GetSqe();
+  io_uring_prep_poll_add(sqe, fd, events);
+  io_uring_sqe_set_data(sqe, op);
+  impl_->polls.emplace(id, op);
+  return id;
+}
+
+void Reactor::CancelPoll(PollId id) {
+  auto it = impl_->polls.find(id);
+  if (it == impl_->polls.end()) return;
+  io_uring_sqe* sqe = impl_->GetSqe();
+  io_uring_prep_poll_remove(sqe, reinterpret_cast<uint64_t>(it->second));
+  // The removal's own completion needs no handling.
+  static Operation remove_op{OpKind::kPollRemove, nullptr, {}, {}, 0};
+  io_uring_sqe_set_data(sqe, &remove_op);
 }
 
 void Reactor::Dispatch(io_uring_cqe* cqe) {
@@ -470,6 +490,15 @@ void Reactor::Dispatch(io_uring_cqe* cqe) {
     case OpKind::kWake:
       RunPosted();
       ArmWake();
+      break;
+    case OpKind::kPoll: {
+      impl_->polls.erase(op->poll_id);
+      std::function<void(int)> done = std::move(op->file_done);
+      delete op;
+      if (done) done(cqe->res);
+      break;
+    }
+    case OpKind::kPollRemove:
       break;
     case OpKind::kFile: {
       impl_->file_ops_in_flight--;

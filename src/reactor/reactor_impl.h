@@ -18,29 +18,30 @@
 namespace etrnd::reactor {
 
 // What a completion belongs to; the SQE's user_data points at an Operation.
-enum class OpKind : uint8_t { kAccept, kRecv, kSend, kConnect, kCancel, kWake, kFile };
+enum class OpKind : uint8_t { kAccept, kRecv, kSend, kConnect, kCancel, kWake, kFile, kPoll, kPollRemove };
 
 struct Operation {
   OpKind kind;
   void* owner = nullptr;                // Listener* or Connection*
   std::function<void(int)> file_done;   // kFile only (heap-allocated ops)
   std::vector<iovec> file_iov;          // kFile writev: kept alive until completion
+  uint64_t poll_id = 0;                 // kPoll
 };
 
 struct Listener {
   int fd = -1;
   SocketAddress address;
   Reactor::HandlerFactory factory;
-  Operation accept_op{OpKind::kAccept, nullptr, {}, {}};
+  Operation accept_op{OpKind::kAccept, nullptr, {}, {}, 0};
   bool armed = false;
 };
 
 // Per-connection operations live inside the connection (no allocation per op).
 struct ConnectionOps {
-  Operation recv{OpKind::kRecv, nullptr, {}, {}};
-  Operation send{OpKind::kSend, nullptr, {}, {}};
-  Operation connect{OpKind::kConnect, nullptr, {}, {}};
-  Operation cancel{OpKind::kCancel, nullptr, {}, {}};
+  Operation recv{OpKind::kRecv, nullptr, {}, {}, 0};
+  Operation send{OpKind::kSend, nullptr, {}, {}, 0};
+  Operation connect{OpKind::kConnect, nullptr, {}, {}, 0};
+  Operation cancel{OpKind::kCancel, nullptr, {}, {}, 0};
   static constexpr int kMaxSendPieces = 32;
   iovec send_iov[kMaxSendPieces];
   msghdr send_msg{};
@@ -72,10 +73,12 @@ struct Reactor::Impl {
   bool wake_pending = false;  // guarded by posted_mutex
   int wake_fd = -1;
   uint64_t wake_value = 0;
-  Operation wake_op{OpKind::kWake, nullptr, {}, {}};
+  Operation wake_op{OpKind::kWake, nullptr, {}, {}, 0};
 
   std::vector<std::function<void()>> loop_end_hooks;
   int file_ops_in_flight = 0;
+  absl::flat_hash_map<uint64_t, Operation*> polls;  // PollId -> pending poll
+  uint64_t next_poll_id = 1;
   bool stopping = false;
   bool accepting = true;
 

@@ -65,6 +65,13 @@ class Reactor {
   void WriteV(int fd, std::vector<iovec> iov, uint64_t offset, std::function<void(int res)> done);
   void Fdatasync(int fd, std::function<void(int res)> done);
 
+  // One-shot readiness poll (POLLIN/POLLOUT) through the ring, for sockets
+  // owned by a library (c-ares). done gets the revents, or -ECANCELED after
+  // CancelPoll(), or another -errno.
+  using PollId = uint64_t;
+  PollId PollOnce(int fd, uint32_t events, std::function<void(int result)> done);
+  void CancelPoll(PollId id);
+
   // Runs until Stop(); returns when every connection is closed.
   void Run();
   // Thread-safe. Stops accepting; Run() returns once connections are gone

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -249,6 +250,34 @@ TEST(ReactorTest, FileWriteAndFdatasyncThroughRing) {
   EXPECT_STREQ(buffer, "hello world");
   close(fd);
   unlink(path);
+}
+
+TEST(ReactorTest, PollReportsReadinessAndCancelWorks) {
+  ReactorThread loop;
+  ASSERT_NE(loop.reactor(), nullptr);
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  std::promise<std::string> result;
+  auto future = result.get_future();
+  auto events = std::make_shared<std::string>();
+  loop.reactor()->Post([&loop, &result, events, pipe_fds] {
+    Reactor* r = loop.reactor();
+    Reactor::PollId cancelled = r->PollOnce(pipe_fds[0], POLLIN, [events](int res) {
+      events->append(res == -ECANCELED ? "cancelled," : "unexpected,");
+    });
+    r->CancelPoll(cancelled);
+    r->PollOnce(pipe_fds[0], POLLIN, [events, &result](int res) {
+      events->append((res & POLLIN) != 0 ? "readable" : "error");
+      result.set_value(*events);
+    });
+    // Write only after the cancel has been processed by the kernel.
+    r->RunAfter(absl::Milliseconds(20), [pipe_fds] {
+      [[maybe_unused]] ssize_t n = write(pipe_fds[1], "x", 1);
+    });
+  });
+  EXPECT_EQ(future.get(), "cancelled,readable");
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
 }
 
 TEST(ReactorTest, PostFromManyThreadsRunsEveryTask) {
