@@ -1,0 +1,107 @@
+// One shard of the domain -> queued messages index that answers ETRN.
+// Single-threaded: the server runs one shard per reactor core and routes each
+// domain to ShardForDomain(domain, shards). Every count is O(1) whatever the
+// queue size; a subtree walk (ETRN @example.com) touches only the queued
+// domains under the parent, never unrelated ones.
+//
+// A message is "queued for a domain" while at least one of its recipients in
+// that domain is unfinished; a message with recipients in several domains is
+// referenced by each of them and finished per recipient.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
+#include "absl/hash/hash.h"
+#include "etrnd/common/strings.h"
+#include "etrnd/queue/message_key.h"
+#include "etrnd/queue/normalized_domain.h"
+#include "etrnd/queue/recipient_index_set.h"
+
+namespace etrnd::queue {
+
+// Which shard owns `domain` (case-insensitive; a trailing dot is ignored;
+// invalid domains go to shard 0).
+// Stable across processes (FNV-1a), so tests and tools agree with the server.
+size_t ShardForDomain(std::string_view domain, size_t shard_count);
+
+class DomainQueueIndex {
+ public:
+  DomainQueueIndex();
+  DomainQueueIndex(const DomainQueueIndex&) = delete;
+  DomainQueueIndex& operator=(const DomainQueueIndex&) = delete;
+  ~DomainQueueIndex();
+
+  // Queues the message's recipients (indexes into its RCPT list) in `domain`.
+  // Returns how many were new; 0 for an invalid domain.
+  size_t AddRecipients(std::string_view domain, MessageKey key,
+                       std::span<const uint32_t> recipient_indexes);
+  // Finishes one recipient; the message leaves the domain with its last one.
+  // False if it was not queued.
+  bool FinishRecipient(std::string_view domain, MessageKey key, uint32_t recipient_index);
+
+  // Queued messages for exactly this domain. O(1).
+  size_t CountDomain(std::string_view domain) const;
+  // Unfinished recipients in this domain. O(1).
+  size_t CountRecipients(std::string_view domain) const;
+
+  // Calls fn(domain, message_count) for `parent` (if queued) and every queued
+  // domain below it. Cost: the number of domains visited.
+  void ForEachQueuedDomainUnder(
+      std::string_view parent,
+      absl::FunctionRef<void(std::string_view domain, size_t message_count)> fn) const;
+  // Calls fn(key, recipient indexes queued in this domain) for every queued
+  // message of the domain (the flush). The index must not change meanwhile.
+  void ForEachMessage(
+      std::string_view domain,
+      absl::FunctionRef<void(const MessageKey& key, const RecipientIndexSet& recipients)> fn) const;
+
+  size_t domains_count() const { return domains_.size(); }
+  // Sum over domains of queued messages (a message queued for two domains
+  // counts twice).
+  size_t queued_messages_count() const { return queued_messages_; }
+  size_t queued_recipients_count() const { return queued_recipients_; }
+  // Bytes held, estimated from container capacities. O(domains + messages):
+  // for reporting, not for the hot path.
+  size_t MemoryBytes() const;
+
+ private:
+  struct DomainEntry {
+    std::string name;
+    absl::flat_hash_map<MessageKey, RecipientIndexSet> messages;
+    size_t recipients = 0;  // unfinished, over all messages
+  };
+  // Heterogeneous lookup with std::string_view (Debian's absl::string_view is
+  // a different type, so the default string hash does not apply).
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view name) const {
+      return absl::Hash<absl::string_view>{}(AsAbsl(name));
+    }
+  };
+  using NameEq = std::equal_to<>;
+
+  DomainEntry* Find(std::string_view lower_domain) const;
+  DomainEntry* FindOrCreate(std::string_view lower_domain);
+  void EraseDomain(DomainEntry* entry);
+  void ForEachParentSuffix(std::string_view domain,
+                           absl::FunctionRef<void(std::string_view suffix)> fn) const;
+
+  // Keys view the entry's own name.
+  absl::flat_hash_map<std::string_view, std::unique_ptr<DomainEntry>, NameHash, NameEq> domains_;
+  // "b.example.com" -> queued domains strictly below it (x.b.example.com, ...).
+  // TLD-only suffixes ("com") are not indexed.
+  absl::flat_hash_map<std::string, absl::flat_hash_set<const DomainEntry*>, NameHash, NameEq>
+      below_;
+  size_t queued_messages_ = 0;
+  size_t queued_recipients_ = 0;
+};
+
+}  // namespace etrnd::queue

@@ -1,0 +1,159 @@
+#include "etrnd/queue/domain_queue_index.h"
+
+namespace etrnd::queue {
+namespace {
+
+constexpr uint64_t kFnvOffsetBasis = 14695981039346656037ull;
+constexpr uint64_t kFnvPrime = 1099511628211ull;
+// Control bytes a SwissTable keeps besides one per slot (cloned group).
+constexpr size_t kTableControlOverhead = 16;
+
+template <typename Table>
+size_t TableBytes(const Table& table) {
+  if (table.capacity() == 0) return 0;
+  return table.capacity() * (sizeof(typename Table::value_type) + 1) + kTableControlOverhead;
+}
+
+size_t StringHeapBytes(const std::string& text) {
+  return text.capacity() > std::string().capacity() ? text.capacity() + 1 : 0;
+}
+
+}  // namespace
+
+size_t ShardForDomain(std::string_view domain, size_t shard_count) {
+  if (shard_count <= 1) return 0;
+  const NormalizedDomain normalized(domain);
+  if (!normalized.valid()) return 0;
+  uint64_t hash = kFnvOffsetBasis;
+  for (char c : normalized.view()) {
+    hash = (hash ^ static_cast<unsigned char>(c)) * kFnvPrime;
+  }
+  return static_cast<size_t>(hash % shard_count);
+}
+
+DomainQueueIndex::DomainQueueIndex() = default;
+DomainQueueIndex::~DomainQueueIndex() = default;
+
+DomainQueueIndex::DomainEntry* DomainQueueIndex::Find(std::string_view lower_domain) const {
+  auto it = domains_.find(lower_domain);
+  return it == domains_.end() ? nullptr : it->second.get();
+}
+
+DomainQueueIndex::DomainEntry* DomainQueueIndex::FindOrCreate(std::string_view lower_domain) {
+  if (DomainEntry* entry = Find(lower_domain)) return entry;
+  auto entry = std::make_unique<DomainEntry>();
+  entry->name = std::string(lower_domain);
+  DomainEntry* raw = entry.get();
+  domains_.emplace(std::string_view(raw->name), std::move(entry));
+  ForEachParentSuffix(raw->name, [this, raw](std::string_view suffix) {
+    auto it = below_.find(suffix);
+    if (it == below_.end()) it = below_.try_emplace(std::string(suffix)).first;
+    it->second.insert(raw);
+  });
+  return raw;
+}
+
+void DomainQueueIndex::EraseDomain(DomainEntry* entry) {
+  ForEachParentSuffix(entry->name, [this, entry](std::string_view suffix) {
+    auto it = below_.find(suffix);
+    if (it == below_.end()) return;
+    it->second.erase(entry);
+    if (it->second.empty()) below_.erase(it);
+  });
+  domains_.erase(domains_.find(std::string_view(entry->name)));
+}
+
+void DomainQueueIndex::ForEachParentSuffix(
+    std::string_view domain, absl::FunctionRef<void(std::string_view suffix)> fn) const {
+  for (size_t dot = domain.find('.'); dot != std::string_view::npos;
+       dot = domain.find('.', dot + 1)) {
+    const std::string_view suffix = domain.substr(dot + 1);
+    if (suffix.find('.') == std::string_view::npos) return;  // TLD only
+    fn(suffix);
+  }
+}
+
+size_t DomainQueueIndex::AddRecipients(std::string_view domain, MessageKey key,
+                                       std::span<const uint32_t> recipient_indexes) {
+  const NormalizedDomain normalized(domain);
+  if (!normalized.valid() || recipient_indexes.empty()) return 0;
+  DomainEntry* entry = FindOrCreate(normalized.view());
+  auto [it, inserted] = entry->messages.try_emplace(key);
+  size_t added = 0;
+  for (uint32_t index : recipient_indexes) added += it->second.Add(index) ? 1 : 0;
+  if (inserted && added == 0) {  // only invalid indexes: undo
+    entry->messages.erase(it);
+    if (entry->messages.empty()) EraseDomain(entry);
+    return 0;
+  }
+  if (inserted) ++queued_messages_;
+  entry->recipients += added;
+  queued_recipients_ += added;
+  return added;
+}
+
+bool DomainQueueIndex::FinishRecipient(std::string_view domain, MessageKey key,
+                                       uint32_t recipient_index) {
+  const NormalizedDomain normalized(domain);
+  if (!normalized.valid()) return false;
+  DomainEntry* entry = Find(normalized.view());
+  if (entry == nullptr) return false;
+  auto it = entry->messages.find(key);
+  if (it == entry->messages.end() || !it->second.Remove(recipient_index)) return false;
+  --entry->recipients;
+  --queued_recipients_;
+  if (it->second.empty()) {
+    entry->messages.erase(it);
+    --queued_messages_;
+    if (entry->messages.empty()) EraseDomain(entry);
+  }
+  return true;
+}
+
+size_t DomainQueueIndex::CountDomain(std::string_view domain) const {
+  const NormalizedDomain normalized(domain);
+  const DomainEntry* entry = normalized.valid() ? Find(normalized.view()) : nullptr;
+  return entry == nullptr ? 0 : entry->messages.size();
+}
+
+size_t DomainQueueIndex::CountRecipients(std::string_view domain) const {
+  const NormalizedDomain normalized(domain);
+  const DomainEntry* entry = normalized.valid() ? Find(normalized.view()) : nullptr;
+  return entry == nullptr ? 0 : entry->recipients;
+}
+
+void DomainQueueIndex::ForEachQueuedDomainUnder(
+    std::string_view parent,
+    absl::FunctionRef<void(std::string_view domain, size_t message_count)> fn) const {
+  const NormalizedDomain normalized(parent);
+  if (!normalized.valid()) return;
+  if (const DomainEntry* entry = Find(normalized.view())) {
+    fn(entry->name, entry->messages.size());
+  }
+  auto it = below_.find(normalized.view());
+  if (it == below_.end()) return;
+  for (const DomainEntry* member : it->second) fn(member->name, member->messages.size());
+}
+
+void DomainQueueIndex::ForEachMessage(
+    std::string_view domain,
+    absl::FunctionRef<void(const MessageKey& key, const RecipientIndexSet& recipients)> fn) const {
+  const NormalizedDomain normalized(domain);
+  const DomainEntry* entry = normalized.valid() ? Find(normalized.view()) : nullptr;
+  if (entry == nullptr) return;
+  for (const auto& [key, recipients] : entry->messages) fn(key, recipients);
+}
+
+size_t DomainQueueIndex::MemoryBytes() const {
+  size_t bytes = sizeof(*this) + TableBytes(domains_) + TableBytes(below_);
+  for (const auto& [name, entry] : domains_) {
+    bytes += sizeof(DomainEntry) + StringHeapBytes(entry->name) + TableBytes(entry->messages);
+    for (const auto& [key, recipients] : entry->messages) bytes += recipients.HeapBytes();
+  }
+  for (const auto& [suffix, members] : below_) {
+    bytes += StringHeapBytes(suffix) + TableBytes(members);
+  }
+  return bytes;
+}
+
+}  // namespace etrnd::queue
