@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
 #include "etrnd/common/log.h"
 #include "etrnd/spool/record_file_scanner.h"
@@ -103,9 +104,10 @@ class Recovery {
     }
     if (absl::Status s = ScanSegments(); !s.ok()) return s;
     if (absl::Status s = ApplyCompletions(); !s.ok()) return s;
-    KeepLiveMessages();
+    CountLiveRecipients();
     if (absl::Status s = DeleteFinishedSegments(); !s.ok()) return s;
     if (absl::Status s = CompactCompletionLogs(); !s.ok()) return s;
+    KeepLiveMessages();
     result_.stats.duration = absl::Now() - start;
     return std::move(result_);
   }
@@ -204,12 +206,22 @@ class Recovery {
     ++result_.stats.completions_applied;
   }
 
-  void KeepLiveMessages() {
+  static SegmentKey SegmentOf(const RecoveredMessage& message) {
+    return SegmentKey{message.location.core, message.location.segment_id};
+  }
+
+  void CountLiveRecipients() {
     by_location_.clear();
+    for (const RecoveredMessage& message : messages_) {
+      if (message.live_recipients > 0) {
+        live_per_segment_[SegmentOf(message)] += message.live_recipients;
+      }
+    }
+  }
+
+  void KeepLiveMessages() {
     for (RecoveredMessage& message : messages_) {
       if (message.live_recipients == 0) continue;
-      live_per_segment_[SegmentKey{message.location.core, message.location.segment_id}] +=
-          message.live_recipients;
       result_.stats.recipients += message.live_recipients;
       result_.stats.message_bytes += message.location.length;
       result_.messages.push_back(std::move(message));
@@ -224,8 +236,10 @@ class Recovery {
       const SegmentKey key{name.core, name.id};
       if (std::find(pinned_.begin(), pinned_.end(), key) != pinned_.end()) {
         result_.pinned_segments.push_back(key);
+        kept_segments_.insert(key);
       } else if (live_per_segment_.contains(key)) {
         result_.segments.push_back(key);
+        kept_segments_.insert(key);
       } else {
         const std::string path = SegmentPath(dir_, name.core, name.id);
         if (::unlink(path.c_str()) != 0) return ErrnoStatus(errno, "unlink", path);
@@ -238,12 +252,15 @@ class Recovery {
     return FsyncDirectory(dir_);
   }
 
-  // The outcome of a finished recipient no longer matters after a restart,
-  // so compacted records all say kDelivered.
+  // Keeps every completion that still matters: those of the messages in the
+  // surviving segments (finished messages included, else they would come
+  // back). The outcome no longer matters after a restart, so compacted
+  // records all say kDelivered.
   absl::Status CompactCompletionLogs() {
     if (listing_.completion_logs.empty()) return absl::OkStatus();
     std::string compacted;
-    for (const RecoveredMessage& message : result_.messages) {
+    for (const RecoveredMessage& message : messages_) {
+      if (!kept_segments_.contains(SegmentOf(message))) continue;
       for (uint32_t i = 0; i < message.finished.size(); ++i) {
         if (!message.finished[i]) continue;
         EncodeCompletion(SpoolCompletion{message.location.core, message.location.segment_id,
@@ -270,6 +287,7 @@ class Recovery {
   std::vector<RecoveredMessage> messages_;
   absl::flat_hash_map<LocationKey, size_t> by_location_;
   absl::flat_hash_map<SegmentKey, uint64_t> live_per_segment_;
+  absl::flat_hash_set<SegmentKey> kept_segments_;
   std::vector<SegmentKey> pinned_;
   RecoveryResult result_;
 };

@@ -235,6 +235,23 @@ TEST(SpoolRecoveryTest, AppliesCompletionsDeletesFinishedSegmentsAndCompacts) {
   EXPECT_EQ(done_logs, 1);
 }
 
+TEST(SpoolRecoveryTest, FinishedMessageNextToALiveOneStaysFinishedAcrossRestarts) {
+  TempDir dir;
+  const std::vector<RecordLocation> locations = SpoolMessages(dir, 2);
+  {
+    auto completions = *CompletionAppender::Open(Options(dir));
+    completions->Append(CompletionOf(locations[0], 0)).IgnoreError();
+    Flush(*completions);
+  }
+  for (int round = 0; round < 3; ++round) {
+    absl::StatusOr<RecoveryResult> result = RecoverSpool(dir.path());
+    ASSERT_TRUE(result.ok()) << result.status();
+    ASSERT_EQ(result->messages.size(), 1u) << round;
+    EXPECT_EQ(result->messages[0].location, locations[1]);
+    EXPECT_EQ(result->stats.completions_applied, 1u) << round;
+  }
+}
+
 TEST(SpoolRecoveryTest, TornCompletionLogKeepsEarlierCompletions) {
   TempDir dir;
   const std::vector<RecordLocation> locations = SpoolMessages(dir, 1, /*recipients=*/3);
