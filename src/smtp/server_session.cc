@@ -80,7 +80,12 @@ void ServerSession::Process(std::string_view input) {
     input.remove_prefix(consumed);
   }
   processing_ = false;
+  if (input.empty() || close_requested_) return;
+  // Bytes queued re-entrantly meanwhile (from inside a service call) are
+  // newer than what is left of this input.
+  std::string newer = std::exchange(pending_input_, std::string());
   KeepPending(input);
+  KeepPending(newer);
 }
 
 void ServerSession::ResumePendingInput() {

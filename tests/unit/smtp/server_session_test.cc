@@ -1,5 +1,6 @@
 #include "etrnd/smtp/server_session.h"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -28,6 +29,7 @@ class FakeServices : public SessionServices {
   void StoreMessage(AcceptedMessage message) override {
     last_async = "store";
     stored.push_back(std::move(message));
+    if (on_store) on_store();
     if (session != nullptr && store_answers_at_once) session->OnStoreResult(stored.back().queue_id);
   }
   void StartEtrn(std::string_view argument) override {
@@ -46,7 +48,8 @@ class FakeServices : public SessionServices {
   std::vector<std::string> checked_domains;
   std::vector<AcceptedMessage> stored;
   std::vector<std::string> etrn_arguments;
-  std::string last_async;  // "store" or "etrn": what the session waits for
+  std::string last_async;
+  std::function<void()> on_store;  // "store" or "etrn": what the session waits for
 };
 
 constexpr std::string_view kGreeting = "220 mx.test ESMTP etrnd\r\n";
@@ -274,6 +277,18 @@ TEST_F(ServerSessionTest, StoreAnsweredFromInsideStoreMessageKeepsOrder) {
             "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok: queued as Q1\r\n"
             "250 2.0.0 Ok\r\n");
   EXPECT_FALSE(session_->waiting());
+}
+
+TEST_F(ServerSessionTest, BytesArrivingFromInsideAServiceCallQueueBehindOlderInput) {
+  StartSession();
+  OpenTransaction();
+  services_.on_store = [this] { session_->OnBytes("HELP\r\n"); };
+  EXPECT_EQ(Send("DATA\r\nx\r\n.\r\nVRFY a\r\n"), "354 End data with <CR><LF>.<CR><LF>\r\n");
+  session_->OnStoreResult(std::string("Q1"));
+  EXPECT_EQ(session_->TakeOutput(),
+            "250 2.0.0 Ok: queued as Q1\r\n"
+            "252 2.0.0 Cannot VRFY user, but will accept message and attempt delivery\r\n"
+            "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP ETRN\r\n");
 }
 
 TEST_F(ServerSessionTest, StoreFailuresMapToReplies) {
