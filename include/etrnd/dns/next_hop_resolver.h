@@ -1,0 +1,45 @@
+// Where to connect for a domain: the ordered socket addresses of its next
+// hop, whether the route names an IP literal, a host, or the domain's MX.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "etrnd/common/net_address.h"
+#include "etrnd/dns/dns_resolver.h"
+
+namespace etrnd::dns {
+
+inline constexpr uint16_t kSmtpPort = 25;
+
+struct RouteSpec {
+  enum Kind {
+    kAddress,  // `host` is an IP literal: connect there
+    kHost,     // `host` is a name: connect to its addresses
+    kMx,       // look up the domain's MX hosts (RFC 5321 5.1)
+  };
+  Kind kind = kMx;
+  std::string host;
+  // Port of every address produced (kMx: 25; tests point it elsewhere).
+  uint16_t port = kSmtpPort;
+  // kMx: our own host name (may be empty); it and every MX not better than
+  // it are dropped, so a backup MX never delivers to itself.
+  std::string local_hostname;
+};
+
+using RouteCallback = std::function<void(absl::StatusOr<std::vector<SocketAddress>>)>;
+
+// done gets the addresses to try in order (MX preference order, equal
+// preferences shuffled, a domain without MX standing for itself), or:
+// FailedPrecondition for a null MX (RFC 7505: bounce with
+// delivery::kNullMxReply), NotFound when the domain or every host does not
+// exist (bounce), Unavailable for temporary DNS failures or when we are the
+// best MX (defer), Cancelled when the resolver is destroyed mid-lookup.
+// done never runs before ResolveRoute returns.
+void ResolveRoute(DnsResolver& resolver, const std::string& domain, const RouteSpec& spec,
+                  RouteCallback done);
+
+}  // namespace etrnd::dns
