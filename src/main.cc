@@ -1,1 +1,28 @@
-int main() { return 0; }
+// etrnd: store-and-forward SMTP server with ETRN (RFC 1985).
+#include <cstdio>
+#include <string>
+
+#include <mimalloc.h>
+
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "etrnd/server/server.h"
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "store-and-forward SMTP server with ETRN.\n"
+      "  etrnd [--listen=127.0.0.1:2525] [--domains_file=FILE] [--spool_dir=./spool] ...\n"
+      "See --helpfull for every flag.");
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() > 1) {
+    std::fprintf(stderr, "etrnd: unexpected argument '%s' (flags are --name=value)\n",
+                 positional[1]);
+    return 2;
+  }
+  absl::StatusOr<etrnd::server::ServerOptions> options = etrnd::server::OptionsFromFlags();
+  if (!options.ok()) {
+    std::fprintf(stderr, "etrnd: %s\n", std::string(options.status().message()).c_str());
+    return 2;
+  }
+  return etrnd::server::RunServer(std::move(*options));
+}

@@ -1,0 +1,93 @@
+// One reactor thread and everything it owns: its io_uring, listening
+// sockets, SMTP sessions, spool segment (group commit), completion log, its
+// shard of the domain queue index and its delivery worker. Other cores reach
+// it only through reactor().Post().
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "etrnd/config/domains_table.h"
+#include "etrnd/reactor/reactor.h"
+#include "etrnd/server/group_commit.h"
+#include "etrnd/server/server_context.h"
+#include "etrnd/smtp/server_session.h"
+#include "etrnd/spool/completion_appender.h"
+#include "etrnd/spool/segment_appender.h"
+
+namespace etrnd::server {
+
+class QueueService;
+class SmtpConnection;
+
+class Core {
+ public:
+  Core(int index, ServerContext& context, std::shared_ptr<const config::DomainsTable> table);
+  ~Core();
+
+  // On the core's own thread, before Run(): ring, spool files.
+  absl::Status Init(uint64_t first_segment_id, uint64_t first_completion_log_id);
+  // Binds the --listen addresses (SO_REUSEPORT: one socket per core).
+  absl::Status StartListening();
+  void Run();
+
+  int index() const { return index_; }
+  reactor::Reactor& reactor() { return *reactor_; }
+  ServerContext& context() { return context_; }
+  const smtp::SessionConfig& session_config() const { return session_config_; }
+
+  // The domains table snapshot this core uses; replaced whole on SIGHUP.
+  const config::DomainsTable& table() const { return *table_; }
+  void SetTable(std::shared_ptr<const config::DomainsTable> table);
+
+  std::string NewQueueId();
+  // Appends the message to this core's segment; done runs once it is durable
+  // (or failed: ResourceExhausted for a full disk).
+  void StoreMessage(spool::SpoolMessage message,
+                    std::function<void(absl::StatusOr<std::string>)> done);
+
+  // Records that recipients are finished (completion log, group commit).
+  void AppendCompletion(const spool::SpoolCompletion& completion,
+                        std::function<void(absl::Status)> done);
+  // This core's shard of the domain queue index and its delivery worker.
+  QueueService& queue() { return *queue_; }
+
+  // Where to connect for a domain's next hop, most preferred first: IP
+  // literals at once, host names and MX through the asynchronous resolver.
+  void ResolveNextHop(const std::string& domain, const config::NextHop& next_hop,
+                      std::function<void(absl::StatusOr<std::vector<SocketAddress>>)> done);
+
+  // Session registry: idle sweeps, shutdown, and late async results.
+  uint64_t AddSession(SmtpConnection* session);
+  void RemoveSession(uint64_t session_id);
+  SmtpConnection* FindSession(uint64_t session_id);
+
+  // SIGTERM: stop accepting, 421 to every session, finish pending writes.
+  void BeginShutdown();
+
+ private:
+  void SweepIdleSessions();
+  void OnLoopEnd();
+
+  const int index_;
+  ServerContext& context_;
+  smtp::SessionConfig session_config_;
+  std::shared_ptr<const config::DomainsTable> table_;
+  std::unique_ptr<reactor::Reactor> reactor_;
+  std::unique_ptr<spool::SegmentAppender> segments_;
+  std::unique_ptr<spool::CompletionAppender> completions_;
+  std::unique_ptr<GroupCommitter> segment_commits_;
+  std::unique_ptr<GroupCommitter> completion_commits_;
+  std::unique_ptr<QueueService> queue_;
+  absl::flat_hash_map<uint64_t, SmtpConnection*> sessions_;
+  uint64_t next_session_id_ = 1;
+  uint32_t queue_id_counter_ = 0;
+  bool shutting_down_ = false;
+};
+
+}  // namespace etrnd::server

@@ -1,0 +1,99 @@
+// A core's part of the queue: the shard of the domain queue index for the
+// domains this core owns (by hash), their delivery schedule, and the
+// delivery worker that flushes them to their next hop. Only the owner core
+// touches a domain's state; other cores send it work through Post().
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/time/time.h"
+#include "etrnd/common/net_address.h"
+#include "etrnd/config/domains_table.h"
+#include "etrnd/delivery/client_session.h"
+#include "etrnd/etrn/etrn_policy.h"
+#include "etrnd/queue/domain_queue_index.h"
+#include "etrnd/reactor/reactor.h"
+#include "etrnd/spool/segment_tracker.h"
+#include "etrnd/spool/spool_record.h"
+#include "etrnd/spool/spool_recovery.h"
+
+namespace etrnd::server {
+
+class Core;
+
+struct EtrnShardResult {
+  size_t messages = 0;
+  bool refused_for_resources = false;
+};
+
+class QueueService {
+ public:
+  explicit QueueService(Core& core);
+  ~QueueService();
+
+  // Start-up: this core's domains and segments from the recovered spool.
+  void LoadRecovered(const spool::RecoveryResult& recovered);
+  // On the core that stored the message, once it is durable: tells each
+  // recipient domain's owner core, and tracks the segment for GC.
+  void OnMessageDurable(const spool::RecordLocation& location, const spool::SpoolMessage& envelope);
+  // ETRN on this shard: count the plan's domains owned here and start their
+  // flush. O(matched domains).
+  EtrnShardResult FlushForEtrn(const etrn::EtrnPlan& plan, const IpAddress& client);
+  void OnTableChanged();
+  void Stop();
+
+  // Owner-core side (other cores reach it through Post()).
+  void AddRecipients(const std::string& domain, const spool::RecordLocation& location,
+                     std::vector<uint32_t> recipient_indexes, int64_t arrival_unix_micros);
+  // Segment-core side: GC of this core's segment files.
+  void SegmentRecipientFinished(spool::SegmentKey segment);
+  void SealSegment(uint64_t segment_id);
+
+  // Observability (logs, tests).
+  size_t queued_domains() const;
+
+ private:
+  struct DomainState;
+  struct FlushJob;
+
+  struct ExpiryEntry {
+    int64_t arrival_unix_micros;
+    DomainState* domain;
+    spool::RecordLocation location;
+  };
+
+  DomainState& StateOf(const std::string& domain);
+  void ScheduleAttempt(const std::string& domain, absl::Duration delay);
+  void StartFlush(const std::string& domain);
+  void RunFlush(const std::shared_ptr<FlushJob>& job);
+  void LaunchConnections(const std::shared_ptr<FlushJob>& job);
+  void OnOutcome(const std::shared_ptr<FlushJob>& job, const delivery::RecipientOutcome& outcome);
+  void FinishFlush(const std::shared_ptr<FlushJob>& job);
+  void FinishRecipient(const std::string& domain, const spool::RecordLocation& location,
+                       uint32_t recipient_index, spool::RecipientOutcome outcome);
+  void QueueBounce(const spool::SpoolMessage& message, const spool::RecordLocation& location,
+                   const std::string& domain,
+                   std::vector<std::pair<uint32_t, std::string>> failures,
+                   const std::string& remote_mta, bool expired);
+  void SweepExpired();
+
+  void CollectGarbage();
+
+  Core& core_;
+  queue::DomainQueueIndex index_;
+  absl::flat_hash_map<std::string, std::unique_ptr<DomainState>> domains_;
+  // (domain, message) pairs owned here in arrival order, for expiry. Nearly
+  // sorted (posts from other cores interleave), which only delays an expiry
+  // by the interleaving.
+  std::deque<ExpiryEntry> by_arrival_;
+  spool::SegmentTracker segments_;
+  size_t flushes_running_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace etrnd::server

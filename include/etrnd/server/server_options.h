@@ -1,0 +1,45 @@
+// Everything etrnd is tuned with, read from the command line once at start-up
+// (server_flags.cc) so that the rest of the server never reads flags.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "etrnd/common/net_address.h"
+#include "etrnd/smtp/server_session.h"
+
+namespace etrnd::server {
+
+struct ServerOptions {
+  std::vector<SocketAddress> listen;
+  std::string hostname;
+  int threads = 1;
+  std::string spool_dir;
+  std::string domains_file;
+  bool fsync = true;
+  smtp::SessionLimits session_limits;
+  size_t max_connections = 20000;
+  size_t max_connections_per_ip = 100;
+  absl::Duration idle_timeout = absl::Seconds(300);
+  uint64_t segment_bytes_max = 64ull << 20;
+  absl::Duration shutdown_grace = absl::Seconds(8);
+  // ETRN: per-client token bucket.
+  double etrn_rate_per_second = 2;
+  int etrn_burst = 10;
+  // Delivery.
+  absl::Duration retry_initial = absl::Minutes(5);
+  absl::Duration retry_max = absl::Hours(4);
+  absl::Duration max_queue_lifetime = absl::Hours(24 * 5);
+  absl::Duration delivery_timeout = absl::Seconds(60);
+  size_t connections_per_destination = 4;
+  size_t messages_per_connection = 100;
+  std::string dns_server;  // "" = /etc/resolv.conf
+};
+
+// Validates the flags; the error is the one-line reason printed at exit.
+absl::StatusOr<ServerOptions> OptionsFromFlags();
+
+}  // namespace etrnd::server

@@ -1,0 +1,173 @@
+#include "etrnd/server/core.h"
+
+#include <utility>
+
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "etrnd/common/log.h"
+#include "etrnd/server/queue_service.h"
+#include "etrnd/server/smtp_connection.h"
+
+namespace etrnd::server {
+namespace {
+
+// Idle sessions are found by one sweep a second, not a timer per session.
+constexpr absl::Duration kIdleSweepInterval = absl::Seconds(1);
+
+}  // namespace
+
+Core::Core(int index, ServerContext& context, std::shared_ptr<const config::DomainsTable> table)
+    : index_(index), context_(context), table_(std::move(table)) {
+  session_config_.hostname = context.options.hostname;
+  session_config_.limits = context.options.session_limits;
+}
+
+Core::~Core() = default;
+
+absl::Status Core::Init(uint64_t first_segment_id, uint64_t first_completion_log_id) {
+  SetLogThreadIndex(index_);
+  auto reactor = reactor::Reactor::Create(index_, reactor::ReactorOptions{});
+  if (!reactor.ok()) return reactor.status();
+  reactor_ = std::move(*reactor);
+
+  spool::AppenderOptions segment_options;
+  segment_options.spool_dir = context_.options.spool_dir;
+  segment_options.core = static_cast<uint32_t>(index_);
+  segment_options.first_file_id = first_segment_id;
+  segment_options.file_bytes_max = context_.options.segment_bytes_max;
+  auto segments = spool::SegmentAppender::Open(segment_options);
+  if (!segments.ok()) return segments.status();
+  segments_ = std::move(*segments);
+
+  spool::AppenderOptions completion_options = segment_options;
+  completion_options.first_file_id = first_completion_log_id;
+  auto completions = spool::CompletionAppender::Open(completion_options);
+  if (!completions.ok()) return completions.status();
+  completions_ = std::move(*completions);
+
+  segment_commits_ =
+      std::make_unique<GroupCommitter>(*reactor_, *segments_, context_.options.fsync);
+  completion_commits_ =
+      std::make_unique<GroupCommitter>(*reactor_, *completions_, context_.options.fsync);
+  queue_ = std::make_unique<QueueService>(*this);
+  reactor_->AddLoopEndHook([this] { OnLoopEnd(); });
+  reactor_->RunAfter(kIdleSweepInterval, [this] { SweepIdleSessions(); });
+  return absl::OkStatus();
+}
+
+absl::Status Core::StartListening() {
+  for (const SocketAddress& address : context_.options.listen) {
+    absl::Status status = reactor_->Listen(
+        address, [this](reactor::Reactor&, const SocketAddress& peer, const SocketAddress&) {
+          return std::make_unique<SmtpConnection>(*this, peer);
+        });
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+void Core::Run() { reactor_->Run(); }
+
+void Core::SetTable(std::shared_ptr<const config::DomainsTable> table) {
+  table_ = std::move(table);
+  queue_->OnTableChanged();
+}
+
+std::string Core::NewQueueId() {
+  // Time-ordered like Postfix's long queue ids: microseconds, core, counter.
+  uint64_t micros = static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
+  return absl::StrFormat("%011X%02X%03X", micros & 0xFFFFFFFFFFFull, index_ & 0xFF,
+                         (queue_id_counter_++) & 0xFFF);
+}
+
+void Core::StoreMessage(spool::SpoolMessage message,
+                        std::function<void(absl::StatusOr<std::string>)> done) {
+  absl::StatusOr<spool::RecordLocation> location = segments_->Append(message);
+  if (!location.ok()) {
+    ETRND_LOG_WARNING("spool append of %s failed: %s", message.queue_id,
+                      std::string(location.status().message()));
+    done(location.status());
+    return;
+  }
+  auto envelope = std::make_shared<spool::SpoolMessage>(std::move(message));
+  envelope->data.clear();  // the body is on disk; keep only the envelope
+  spool::RecordLocation where = *location;
+  segment_commits_->AwaitDurable(
+      where, [this, envelope, where, done = std::move(done)](absl::Status status) {
+        if (!status.ok()) {
+          done(status);
+          return;
+        }
+        ETRND_LOG_INFO("%s: from=<%s>, nrcpt=%d, queued", envelope->queue_id,
+                       envelope->mail_from, envelope->recipients.size());
+        queue_->OnMessageDurable(where, *envelope);
+        done(envelope->queue_id);
+      });
+}
+
+void Core::AppendCompletion(const spool::SpoolCompletion& completion,
+                            std::function<void(absl::Status)> done) {
+  absl::StatusOr<spool::RecordLocation> location = completions_->Append(completion);
+  if (!location.ok()) {
+    done(location.status());
+    return;
+  }
+  completion_commits_->AwaitDurable(*location, std::move(done));
+}
+
+uint64_t Core::AddSession(SmtpConnection* session) {
+  uint64_t id = next_session_id_++;
+  sessions_[id] = session;
+  return id;
+}
+
+void Core::RemoveSession(uint64_t session_id) { sessions_.erase(session_id); }
+
+SmtpConnection* Core::FindSession(uint64_t session_id) {
+  auto it = sessions_.find(session_id);
+  return it == sessions_.end() ? nullptr : it->second;
+}
+
+void Core::SweepIdleSessions() {
+  absl::Time now = absl::Now();
+  std::vector<SmtpConnection*> sessions;
+  sessions.reserve(sessions_.size());
+  for (auto& [id, session] : sessions_) sessions.push_back(session);
+  for (SmtpConnection* session : sessions) {
+    session->CheckIdle(now, context_.options.idle_timeout);
+  }
+  if (!shutting_down_) reactor_->RunAfter(kIdleSweepInterval, [this] { SweepIdleSessions(); });
+}
+
+void Core::BeginShutdown() {
+  shutting_down_ = true;
+  reactor_->StopAccepting();
+  queue_->Stop();
+  std::vector<SmtpConnection*> sessions;
+  for (auto& [id, session] : sessions_) sessions.push_back(session);
+  for (SmtpConnection* session : sessions) session->Shutdown();
+  // Connections refused at admission (no session) are closing already.
+  reactor_->Stop();
+}
+
+void Core::OnLoopEnd() {
+  segment_commits_->Flush();
+  completion_commits_->Flush();
+  for (uint64_t segment_id : segments_->TakeSealedFiles()) queue_->SealSegment(segment_id);
+}
+
+void Core::ResolveNextHop(const std::string& domain, const config::NextHop& next_hop,
+                          std::function<void(absl::StatusOr<std::vector<SocketAddress>>)> done) {
+  if (next_hop.kind == config::NextHop::Kind::kHost && next_hop.host_is_ip()) {
+    absl::StatusOr<IpAddress> ip = IpAddress::Parse(next_hop.host);
+    if (!ip.ok()) {
+      done(ip.status());
+      return;
+    }
+    done(std::vector<SocketAddress>{SocketAddress(*ip, next_hop.port)});
+    return;
+  }
+  done(absl::UnavailableError("no DNS resolver for " + domain));
+}
+
+}  // namespace etrnd::server

@@ -1,0 +1,92 @@
+#include "etrnd/server/group_commit.h"
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "etrnd/common/log.h"
+
+namespace etrnd::server {
+
+GroupCommitter::GroupCommitter(reactor::Reactor& reactor, spool::RecordLogAppender& appender,
+                               bool fsync)
+    : reactor_(reactor), appender_(appender), fsync_(fsync) {}
+
+void GroupCommitter::AwaitDurable(const spool::RecordLocation& location, DoneCallback done) {
+  waiters_[Key(location.segment_id, location.offset)] = std::move(done);
+}
+
+void GroupCommitter::Flush() {
+  if (in_flight_.has_value()) return;
+  in_flight_ = appender_.TakeBatch();
+  if (!in_flight_.has_value()) return;
+  WriteFrom(0);
+}
+
+void GroupCommitter::WriteFrom(size_t written) {
+  const std::string& bytes = in_flight_->bytes;
+  std::vector<iovec> iov = {
+      {const_cast<char*>(bytes.data()) + written, bytes.size() - written}};
+  reactor_.WriteV(in_flight_->fd, std::move(iov), in_flight_->offset + written,
+                  [this, written](int result) { OnWritten(written, result); });
+}
+
+void GroupCommitter::OnWritten(size_t already_written, int result) {
+  if (result < 0) {
+    Fail(-result);
+    return;
+  }
+  if (result == 0) {
+    Fail(ENOSPC);
+    return;
+  }
+  size_t written = already_written + static_cast<size_t>(result);
+  if (written < in_flight_->bytes.size()) {
+    WriteFrom(written);  // short write: continue where it stopped
+    return;
+  }
+  if (!fsync_) {
+    OnSynced(0);
+    return;
+  }
+  reactor_.Fdatasync(in_flight_->fd, [this](int sync_result) { OnSynced(sync_result); });
+}
+
+void GroupCommitter::OnSynced(int result) {
+  if (result < 0) {
+    Fail(-result);
+    return;
+  }
+  spool::SpoolBatch batch = std::move(*in_flight_);
+  in_flight_.reset();
+  appender_.BatchDurable(batch);
+  ++batches_committed_;
+  for (const spool::RecordLocation& location : batch.records) {
+    Complete(location, absl::OkStatus());
+  }
+  Flush();  // what was appended meanwhile is the next group
+}
+
+void GroupCommitter::Fail(int error) {
+  spool::SpoolBatch batch = std::move(*in_flight_);
+  in_flight_.reset();
+  ETRND_LOG_ERROR("spool write of %d records to file %d failed: %s", batch.records.size(),
+                  batch.file_id, std::strerror(error));
+  std::vector<spool::RecordLocation> dropped = appender_.BatchFailed(batch, error);
+  absl::Status status = (error == ENOSPC || error == EDQUOT)
+                            ? absl::ResourceExhaustedError(std::strerror(error))
+                            : absl::InternalError(std::strerror(error));
+  for (const spool::RecordLocation& location : batch.records) Complete(location, status);
+  for (const spool::RecordLocation& location : dropped) Complete(location, status);
+}
+
+void GroupCommitter::Complete(const spool::RecordLocation& location, const absl::Status& status) {
+  auto it = waiters_.find(Key(location.segment_id, location.offset));
+  if (it == waiters_.end()) return;
+  DoneCallback done = std::move(it->second);
+  waiters_.erase(it);
+  done(status);
+}
+
+}  // namespace etrnd::server

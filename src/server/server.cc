@@ -1,0 +1,227 @@
+#include "etrnd/server/server.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <mimalloc.h>
+
+#include "absl/time/clock.h"
+#include "etrnd/common/log.h"
+#include "etrnd/config/domains_table.h"
+#include "etrnd/reactor/reactor.h"
+#include "etrnd/server/core.h"
+#include "etrnd/server/default_domains.h"
+#include "etrnd/server/queue_service.h"
+#include "etrnd/server/server_context.h"
+#include "etrnd/spool/spool_recovery.h"
+
+namespace etrnd::server {
+namespace {
+
+int Fail(const std::string& reason) {
+  std::fprintf(stderr, "etrnd: %s\n", reason.c_str());
+  return 1;
+}
+
+absl::StatusOr<std::shared_ptr<const config::DomainsTable>> LoadTable(const ServerOptions& options) {
+  if (options.domains_file.empty()) {
+    return config::DomainsTable::Parse(EmbeddedDefaultDomains(), kDefaultDomainsFileName);
+  }
+  return config::DomainsTable::LoadFile(options.domains_file);
+}
+
+// SO_REUSEPORT would let a second etrnd share our port silently; a plain
+// bind (SO_REUSEADDR only, so a restart after kill -9 works at once) finds a
+// port that is really in use.
+absl::Status CheckPortFree(const SocketAddress& address) {
+  sockaddr_storage storage;
+  socklen_t length = address.ToSockaddr(&storage);
+  int fd = socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::UnavailableError(std::string("socket: ") + std::strerror(errno));
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (storage.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  int result = bind(fd, reinterpret_cast<sockaddr*>(&storage), length);
+  int error = errno;
+  close(fd);
+  if (result != 0) {
+    return absl::UnavailableError("cannot listen on " + address.ToString() + ": " +
+                                  std::strerror(error));
+  }
+  return absl::OkStatus();
+}
+
+// One etrnd per spool: a second one would interleave segment files.
+absl::StatusOr<int> LockSpool(const std::string& spool_dir) {
+  std::error_code error;
+  std::filesystem::create_directories(spool_dir, error);
+  if (error) {
+    return absl::UnavailableError("cannot create spool directory " + spool_dir + ": " +
+                                  error.message());
+  }
+  std::string lock_path = spool_dir + "/etrnd.lock";
+  int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::UnavailableError("cannot open " + lock_path + ": " + std::strerror(errno));
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    return absl::UnavailableError("spool " + spool_dir + " is in use by another etrnd");
+  }
+  return fd;
+}
+
+bool MimallocIsDefaultAllocator() {
+  void* probe = std::malloc(64);
+  bool ours = mi_is_in_heap_region(probe);
+  std::free(probe);
+  return ours;
+}
+
+struct CoreThreads {
+  std::vector<std::thread> threads;
+  void JoinAll() {
+    for (auto& thread : threads) {
+      if (thread.joinable()) thread.join();
+    }
+  }
+};
+
+void ReloadTable(ServerContext& context) {
+  absl::StatusOr<std::shared_ptr<const config::DomainsTable>> table = LoadTable(context.options);
+  if (!table.ok()) {
+    ETRND_LOG_ERROR("SIGHUP: reload failed, previous table stays in force: %s",
+                    std::string(table.status().message()));
+    return;
+  }
+  ETRND_LOG_INFO("SIGHUP: domains table reloaded: %d entries", (*table)->size());
+  for (auto& core : context.cores) {
+    Core* target = core.get();
+    std::shared_ptr<const config::DomainsTable> snapshot = *table;
+    target->reactor().Post([target, snapshot] { target->SetTable(snapshot); });
+  }
+}
+
+}  // namespace
+
+ServerContext::ServerContext(ServerOptions server_options)
+    : options(std::move(server_options)),
+      limiter(options.max_connections, options.max_connections_per_ip),
+      etrn_limiter(etrn::EtrnRateLimits{.burst = static_cast<double>(options.etrn_burst),
+                                        .refill_per_second = options.etrn_rate_per_second}) {}
+
+int RunServer(ServerOptions options) {
+  // Signals go to the main thread only (sigwait below); reactor threads
+  // inherit the blocked mask. SIGPIPE is ignored: sends report EPIPE.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  absl::StatusOr<std::shared_ptr<const config::DomainsTable>> table = LoadTable(options);
+  if (!table.ok()) return Fail(std::string(table.status().message()));
+  for (const SocketAddress& address : options.listen) {
+    absl::Status status = CheckPortFree(address);
+    if (!status.ok()) return Fail(std::string(status.message()));
+  }
+  absl::StatusOr<int> lock = LockSpool(options.spool_dir);
+  if (!lock.ok()) return Fail(std::string(lock.status().message()));
+
+  ETRND_LOG_INFO("etrnd starting: mimalloc %d (%s), hostname %s, domains table %s (%d entries)",
+                 mi_version(), MimallocIsDefaultAllocator() ? "default allocator" : "NOT in use",
+                 options.hostname,
+                 options.domains_file.empty() ? std::string(kDefaultDomainsFileName)
+                                              : options.domains_file,
+                 (*table)->size());
+
+  // Recover before greeting anyone: every accepted message is queued again.
+  absl::StatusOr<spool::RecoveryResult> recovered = spool::RecoverSpool(options.spool_dir);
+  if (!recovered.ok()) return Fail("spool recovery: " + std::string(recovered.status().message()));
+
+  int threads = options.threads == 0 ? reactor::OnlineCpuCount() : options.threads;
+  ServerContext context(std::move(options));
+  for (int i = 0; i < threads; ++i) {
+    context.cores.push_back(std::make_unique<Core>(i, context, *table));
+  }
+
+  // Each core builds its ring on its own thread (IORING_SETUP_SINGLE_ISSUER),
+  // loads its shard of the recovered queue, binds its listeners, then runs.
+  CoreThreads core_threads;
+  std::vector<std::promise<absl::Status>> ready(threads);
+  for (int i = 0; i < threads; ++i) {
+    core_threads.threads.emplace_back([&context, &ready, &recovered, i] {
+      Core& core = context.core(i);
+      absl::Status status = core.Init(recovered->next_segment_id, recovered->next_completion_id);
+      if (status.ok()) {
+        core.queue().LoadRecovered(*recovered);
+        status = core.StartListening();
+      }
+      ready[i].set_value(status);
+      if (status.ok()) core.Run();
+    });
+  }
+  absl::Status start_status = absl::OkStatus();
+  for (auto& promise : ready) {
+    absl::Status status = promise.get_future().get();
+    if (!status.ok() && start_status.ok()) start_status = status;
+  }
+  if (!start_status.ok()) {
+    Fail(std::string(start_status.message()));
+    std::_Exit(1);  // reactor threads may be blocked in their rings
+  }
+  recovered->messages.clear();
+  recovered->messages.shrink_to_fit();
+  for (const SocketAddress& address : context.options.listen) {
+    ETRND_LOG_INFO("listening on %s with %d reactor threads", address.ToString(), threads);
+  }
+
+  while (true) {
+    int signal_number = 0;
+    if (sigwait(&signals, &signal_number) != 0) continue;
+    if (signal_number == SIGHUP) {
+      ReloadTable(context);
+      continue;
+    }
+    ETRND_LOG_INFO("%s: shutting down", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+    break;
+  }
+
+  context.shutting_down = true;
+  for (auto& core : context.cores) {
+    Core* target = core.get();
+    target->reactor().Post([target] { target->BeginShutdown(); });
+  }
+  // SPEC: exit within 10 s. Sessions got their 421; a peer that does not read
+  // it must not hold the exit up, so connections are cut after a grace period.
+  std::thread watchdog([&context] {
+    absl::SleepFor(context.options.shutdown_grace);
+    for (auto& core : context.cores) {
+      Core* target = core.get();
+      target->reactor().Post(
+          [target] { target->reactor().ForEachConnection([](auto& c) { c.Abort(); }); });
+    }
+  });
+  watchdog.detach();
+  core_threads.JoinAll();
+  ETRND_LOG_INFO("etrnd stopped cleanly");
+  std::fflush(stderr);
+  std::_Exit(0);  // the detached watchdog may still be sleeping
+}
+
+}  // namespace etrnd::server

@@ -1,0 +1,155 @@
+// The command-line flags of etrnd (SPEC section 3). Names are part of the
+// contract; each has a default an operator can start with.
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_split.h"
+#include "etrnd/common/log.h"
+#include "etrnd/common/strings.h"
+#include "etrnd/server/server_options.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:2525",
+          "Comma-separated host:port or [v6]:port addresses to accept SMTP on.");
+ABSL_FLAG(std::string, hostname, "",
+          "Name used in the greeting, EHLO reply and Received: header (default: system host "
+          "name).");
+ABSL_FLAG(int, threads, 0, "Reactor threads, one io_uring each (0 = online CPUs).");
+ABSL_FLAG(std::string, spool_dir, "./spool", "Durable queue location (created if missing).");
+ABSL_FLAG(std::string, domains_file, "",
+          "Customer domains table. Default: docs/examples/domains.conf when it exists.");
+ABSL_FLAG(bool, fsync, true,
+          "Reply 250 to DATA only once the message is on stable storage (group commit).");
+ABSL_FLAG(int64_t, max_message_size, 10485760,
+          "Largest message in bytes; advertised in EHLO SIZE; larger gets 552.");
+ABSL_FLAG(int64_t, max_recipients, 1000, "Recipients per message; more get 452.");
+ABSL_FLAG(int64_t, max_connections, 20000,
+          "Concurrent inbound sessions; the next one gets 421 and is closed.");
+ABSL_FLAG(int64_t, max_connections_per_ip, 100,
+          "Concurrent inbound sessions from one address; the next one gets 421.");
+ABSL_FLAG(absl::Duration, idle_timeout, absl::Seconds(300),
+          "An inbound session without a command for this long gets 421 and is closed.");
+ABSL_FLAG(int64_t, max_errors, 20, "Protocol errors per session before 421 and close.");
+ABSL_FLAG(absl::Duration, retry_initial, absl::Minutes(5),
+          "First retry delay for deferred deliveries (doubles up to --retry_max).");
+ABSL_FLAG(absl::Duration, retry_max, absl::Hours(4), "Longest retry delay.");
+ABSL_FLAG(absl::Duration, max_queue_lifetime, absl::Hours(120),
+          "Older messages bounce to their sender (held mail too).");
+ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
+ABSL_FLAG(int64_t, segment_bytes_max, 64ll << 20,
+          "Spool segment files roll at this size (bytes).");
+ABSL_FLAG(double, etrn_rate, 2.0, "ETRN commands per second allowed per client address.");
+ABSL_FLAG(int, etrn_burst, 10, "ETRN commands a client may send in a burst.");
+ABSL_FLAG(absl::Duration, delivery_timeout, absl::Seconds(60),
+          "Outbound SMTP: time allowed for each reply from the next hop.");
+ABSL_FLAG(int64_t, connections_per_destination, 4,
+          "Outbound SMTP connections opened in parallel to one next hop.");
+ABSL_FLAG(int64_t, messages_per_connection, 100,
+          "Messages sent over one outbound connection before it is closed.");
+ABSL_FLAG(std::string, dns_server, "",
+          "DNS server (ip or ip:port) for MX lookups; default: /etc/resolv.conf.");
+
+namespace etrnd::server {
+namespace {
+
+std::string SystemHostName() {
+  char name[256] = {0};
+  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "localhost";
+  return name;
+}
+
+absl::Status Positive(const char* name, int64_t value) {
+  if (value <= 0) {
+    return absl::InvalidArgumentError(std::string("--") + name + " must be positive");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ServerOptions> OptionsFromFlags() {
+  ServerOptions options;
+  LogLevel level;
+  if (!ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
+    return absl::InvalidArgumentError("--log_level must be debug, info, warning or error");
+  }
+  SetLogLevel(level);
+
+  std::string listen = absl::GetFlag(FLAGS_listen);
+  for (absl::string_view part : absl::StrSplit(listen, ',', absl::SkipWhitespace())) {
+    auto address = SocketAddress::Parse(AsStd(part));
+    if (!address.ok()) {
+      return absl::InvalidArgumentError("--listen: " + std::string(address.status().message()));
+    }
+    options.listen.push_back(*address);
+  }
+  if (options.listen.empty()) return absl::InvalidArgumentError("--listen is empty");
+
+  options.hostname = absl::GetFlag(FLAGS_hostname);
+  if (options.hostname.empty()) options.hostname = SystemHostName();
+  int threads = absl::GetFlag(FLAGS_threads);
+  if (threads < 0 || threads > 1024) {
+    return absl::InvalidArgumentError("--threads must be between 0 and 1024");
+  }
+  options.threads = threads;
+  options.spool_dir = absl::GetFlag(FLAGS_spool_dir);
+  if (options.spool_dir.empty()) return absl::InvalidArgumentError("--spool_dir is empty");
+  options.domains_file = absl::GetFlag(FLAGS_domains_file);
+  options.fsync = absl::GetFlag(FLAGS_fsync);
+
+  for (auto [name, value] : std::vector<std::pair<const char*, int64_t>>{
+           {"max_message_size", absl::GetFlag(FLAGS_max_message_size)},
+           {"max_recipients", absl::GetFlag(FLAGS_max_recipients)},
+           {"max_connections", absl::GetFlag(FLAGS_max_connections)},
+           {"max_connections_per_ip", absl::GetFlag(FLAGS_max_connections_per_ip)},
+           {"max_errors", absl::GetFlag(FLAGS_max_errors)},
+           {"segment_bytes_max", absl::GetFlag(FLAGS_segment_bytes_max)},
+           {"connections_per_destination", absl::GetFlag(FLAGS_connections_per_destination)},
+           {"messages_per_connection", absl::GetFlag(FLAGS_messages_per_connection)},
+           {"etrn_burst", absl::GetFlag(FLAGS_etrn_burst)}}) {
+    absl::Status status = Positive(name, value);
+    if (!status.ok()) return status;
+  }
+  options.session_limits.max_message_bytes =
+      static_cast<size_t>(absl::GetFlag(FLAGS_max_message_size));
+  options.session_limits.max_recipients = static_cast<size_t>(absl::GetFlag(FLAGS_max_recipients));
+  options.session_limits.max_errors = static_cast<int>(absl::GetFlag(FLAGS_max_errors));
+  options.max_connections = static_cast<size_t>(absl::GetFlag(FLAGS_max_connections));
+  options.max_connections_per_ip =
+      static_cast<size_t>(absl::GetFlag(FLAGS_max_connections_per_ip));
+  options.segment_bytes_max = static_cast<uint64_t>(absl::GetFlag(FLAGS_segment_bytes_max));
+  options.connections_per_destination =
+      static_cast<size_t>(absl::GetFlag(FLAGS_connections_per_destination));
+  options.messages_per_connection =
+      static_cast<size_t>(absl::GetFlag(FLAGS_messages_per_connection));
+  options.etrn_burst = absl::GetFlag(FLAGS_etrn_burst);
+  options.etrn_rate_per_second = absl::GetFlag(FLAGS_etrn_rate);
+  if (options.etrn_rate_per_second <= 0) {
+    return absl::InvalidArgumentError("--etrn_rate must be positive");
+  }
+
+  for (auto [name, value] : std::vector<std::pair<const char*, absl::Duration>>{
+           {"idle_timeout", absl::GetFlag(FLAGS_idle_timeout)},
+           {"retry_initial", absl::GetFlag(FLAGS_retry_initial)},
+           {"retry_max", absl::GetFlag(FLAGS_retry_max)},
+           {"max_queue_lifetime", absl::GetFlag(FLAGS_max_queue_lifetime)},
+           {"delivery_timeout", absl::GetFlag(FLAGS_delivery_timeout)}}) {
+    if (value <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(std::string("--") + name + " must be positive");
+    }
+  }
+  options.idle_timeout = absl::GetFlag(FLAGS_idle_timeout);
+  options.retry_initial = absl::GetFlag(FLAGS_retry_initial);
+  options.retry_max = absl::GetFlag(FLAGS_retry_max);
+  if (options.retry_max < options.retry_initial) {
+    return absl::InvalidArgumentError("--retry_max must not be below --retry_initial");
+  }
+  options.max_queue_lifetime = absl::GetFlag(FLAGS_max_queue_lifetime);
+  options.delivery_timeout = absl::GetFlag(FLAGS_delivery_timeout);
+  options.dns_server = absl::GetFlag(FLAGS_dns_server);
+  return options;
+}
+
+}  // namespace etrnd::server
