@@ -34,37 +34,36 @@ size_t ShardForDomain(std::string_view domain, size_t shard_count) {
 DomainQueueIndex::DomainQueueIndex() = default;
 DomainQueueIndex::~DomainQueueIndex() = default;
 
-DomainQueueIndex::DomainEntry* DomainQueueIndex::Find(std::string_view lower_domain) const {
+const DomainQueueIndex::DomainEntry* DomainQueueIndex::Find(std::string_view lower_domain) const {
   auto it = domains_.find(lower_domain);
-  return it == domains_.end() ? nullptr : it->second.get();
+  return it == domains_.end() ? nullptr : &it->second;
 }
 
 DomainQueueIndex::DomainEntry* DomainQueueIndex::FindOrCreate(std::string_view lower_domain) {
-  if (DomainEntry* entry = Find(lower_domain)) return entry;
-  auto entry = std::make_unique<DomainEntry>();
-  entry->name = std::string(lower_domain);
-  DomainEntry* raw = entry.get();
-  domains_.emplace(std::string_view(raw->name), std::move(entry));
-  ForEachParentSuffix(raw->name, [this, raw](std::string_view suffix) {
-    auto it = below_.find(suffix);
-    if (it == below_.end()) it = below_.try_emplace(std::string(suffix)).first;
-    it->second.insert(raw);
+  auto it = domains_.find(lower_domain);
+  if (it != domains_.end()) return &it->second;
+  it = domains_.try_emplace(std::string(lower_domain)).first;
+  ForEachParentSuffix(lower_domain, [this, lower_domain](std::string_view suffix) {
+    auto members = below_.find(suffix);
+    if (members == below_.end()) members = below_.try_emplace(std::string(suffix)).first;
+    members->second.insert(std::string(lower_domain));
   });
-  return raw;
+  return &it->second;
 }
 
-void DomainQueueIndex::EraseDomain(DomainEntry* entry) {
-  ForEachParentSuffix(entry->name, [this, entry](std::string_view suffix) {
-    auto it = below_.find(suffix);
-    if (it == below_.end()) return;
-    it->second.erase(entry);
-    if (it->second.empty()) below_.erase(it);
+void DomainQueueIndex::EraseDomain(DomainTable::iterator it) {
+  const std::string_view name = it->first;
+  ForEachParentSuffix(name, [this, name](std::string_view suffix) {
+    auto members = below_.find(suffix);
+    if (members == below_.end()) return;
+    members->second.erase(name);
+    if (members->second.empty()) below_.erase(members);
   });
-  domains_.erase(domains_.find(std::string_view(entry->name)));
+  domains_.erase(it);
 }
 
-void DomainQueueIndex::ForEachParentSuffix(
-    std::string_view domain, absl::FunctionRef<void(std::string_view suffix)> fn) const {
+void DomainQueueIndex::ForEachParentSuffix(std::string_view domain,
+                                           absl::FunctionRef<void(std::string_view suffix)> fn) {
   for (size_t dot = domain.find('.'); dot != std::string_view::npos;
        dot = domain.find('.', dot + 1)) {
     const std::string_view suffix = domain.substr(dot + 1);
@@ -83,7 +82,7 @@ size_t DomainQueueIndex::AddRecipients(std::string_view domain, MessageKey key,
   for (uint32_t index : recipient_indexes) added += it->second.Add(index) ? 1 : 0;
   if (inserted && added == 0) {  // only invalid indexes: undo
     entry->messages.erase(it);
-    if (entry->messages.empty()) EraseDomain(entry);
+    if (entry->messages.empty()) EraseDomain(domains_.find(normalized.view()));
     return 0;
   }
   if (inserted) ++queued_messages_;
@@ -96,8 +95,9 @@ bool DomainQueueIndex::FinishRecipient(std::string_view domain, MessageKey key,
                                        uint32_t recipient_index) {
   const NormalizedDomain normalized(domain);
   if (!normalized.valid()) return false;
-  DomainEntry* entry = Find(normalized.view());
-  if (entry == nullptr) return false;
+  auto domain_it = domains_.find(normalized.view());
+  if (domain_it == domains_.end()) return false;
+  DomainEntry* entry = &domain_it->second;
   auto it = entry->messages.find(key);
   if (it == entry->messages.end() || !it->second.Remove(recipient_index)) return false;
   --entry->recipients;
@@ -105,7 +105,7 @@ bool DomainQueueIndex::FinishRecipient(std::string_view domain, MessageKey key,
   if (it->second.empty()) {
     entry->messages.erase(it);
     --queued_messages_;
-    if (entry->messages.empty()) EraseDomain(entry);
+    if (entry->messages.empty()) EraseDomain(domain_it);
   }
   return true;
 }
@@ -128,11 +128,13 @@ void DomainQueueIndex::ForEachQueuedDomainUnder(
   const NormalizedDomain normalized(parent);
   if (!normalized.valid()) return;
   if (const DomainEntry* entry = Find(normalized.view())) {
-    fn(entry->name, entry->messages.size());
+    fn(normalized.view(), entry->messages.size());
   }
   auto it = below_.find(normalized.view());
   if (it == below_.end()) return;
-  for (const DomainEntry* member : it->second) fn(member->name, member->messages.size());
+  for (const std::string& member : it->second) {
+    if (const DomainEntry* entry = Find(member)) fn(member, entry->messages.size());
+  }
 }
 
 void DomainQueueIndex::ForEachMessage(
@@ -147,11 +149,12 @@ void DomainQueueIndex::ForEachMessage(
 size_t DomainQueueIndex::MemoryBytes() const {
   size_t bytes = sizeof(*this) + TableBytes(domains_) + TableBytes(below_);
   for (const auto& [name, entry] : domains_) {
-    bytes += sizeof(DomainEntry) + StringHeapBytes(entry->name) + TableBytes(entry->messages);
-    for (const auto& [key, recipients] : entry->messages) bytes += recipients.HeapBytes();
+    bytes += StringHeapBytes(name) + TableBytes(entry.messages);
+    for (const auto& [key, recipients] : entry.messages) bytes += recipients.HeapBytes();
   }
   for (const auto& [suffix, members] : below_) {
     bytes += StringHeapBytes(suffix) + TableBytes(members);
+    for (const std::string& member : members) bytes += StringHeapBytes(member);
   }
   return bytes;
 }

@@ -11,7 +11,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -73,8 +72,9 @@ class DomainQueueIndex {
   size_t MemoryBytes() const;
 
  private:
+  // Lives inline in the domain table's slot: a count lookup touches only the
+  // table (no pointer chase), which matters with 1e5+ domains.
   struct DomainEntry {
-    std::string name;
     absl::flat_hash_map<MessageKey, RecipientIndexSet> messages;
     size_t recipients = 0;  // unfinished, over all messages
   };
@@ -87,19 +87,19 @@ class DomainQueueIndex {
     }
   };
   using NameEq = std::equal_to<>;
+  using DomainTable = absl::flat_hash_map<std::string, DomainEntry, NameHash, NameEq>;
+  using NameSet = absl::flat_hash_set<std::string, NameHash, NameEq>;
 
-  DomainEntry* Find(std::string_view lower_domain) const;
+  const DomainEntry* Find(std::string_view lower_domain) const;
   DomainEntry* FindOrCreate(std::string_view lower_domain);
-  void EraseDomain(DomainEntry* entry);
-  void ForEachParentSuffix(std::string_view domain,
-                           absl::FunctionRef<void(std::string_view suffix)> fn) const;
+  void EraseDomain(DomainTable::iterator it);
+  static void ForEachParentSuffix(std::string_view domain,
+                                  absl::FunctionRef<void(std::string_view suffix)> fn);
 
-  // Keys view the entry's own name.
-  absl::flat_hash_map<std::string_view, std::unique_ptr<DomainEntry>, NameHash, NameEq> domains_;
+  DomainTable domains_;
   // "b.example.com" -> queued domains strictly below it (x.b.example.com, ...).
   // TLD-only suffixes ("com") are not indexed.
-  absl::flat_hash_map<std::string, absl::flat_hash_set<const DomainEntry*>, NameHash, NameEq>
-      below_;
+  absl::flat_hash_map<std::string, NameSet, NameHash, NameEq> below_;
   size_t queued_messages_ = 0;
   size_t queued_recipients_ = 0;
 };
