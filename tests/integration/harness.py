@@ -145,15 +145,18 @@ class RawSmtp:
         self.sock.settimeout(timeout)
         data, self.buf = self.buf, b""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while True:
+            if time.monotonic() > deadline:
+                raise AssertionError("server did not close within %d s; got %r" % (timeout, data))
             try:
                 chunk = self.sock.recv(65536)
             except ConnectionResetError:
-                break
+                return data
+            except socket.timeout:
+                continue
             if not chunk:
-                break
+                return data
             data += chunk
-        return data
 
     def nothing_pending(self, wait_s=0.3):
         """True when no more bytes arrive within wait_s (no stray replies)."""

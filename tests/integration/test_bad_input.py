@@ -5,6 +5,7 @@ import os
 import selectors
 import socket
 import struct
+import threading
 import time
 
 import pytest
@@ -108,8 +109,12 @@ def test_one_mebibyte_binary_in_command_phase(server):
     payload = os.urandom(1 << 20)
     with server.raw() as c:
         c.greet()
+        # Send from a thread while reading here: thousands of error replies
+        # must not deadlock against our own unread receive buffer.
+        sender = threading.Thread(target=send_ignoring_close,
+                                  args=(c.sock, payload + b"\r\nNOOP\r\n"), daemon=True)
+        sender.start()
         try:
-            c.send(payload + b"\r\nNOOP\r\n")
             # Every reply is an error until the NOOP's 250, or the server gives up.
             for _ in range(100000):
                 reply = c.read_reply()
@@ -120,7 +125,15 @@ def test_one_mebibyte_binary_in_command_phase(server):
                     break
         except (BrokenPipeError, ConnectionResetError, EOFError):
             pass
+        sender.join(timeout=30)
     assert_still_serves(server)
+
+
+def send_ignoring_close(sock, data):
+    try:
+        sock.sendall(data)
+    except OSError:
+        pass  # the server closed the session as abuse: allowed
 
 
 def test_too_many_errors_closes_with_421(server):

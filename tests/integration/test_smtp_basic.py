@@ -109,6 +109,7 @@ def test_recipient_domains_match_case_insensitively_and_subdomains(srv):
 def test_null_sender_accepted(srv):
     token = unique_token()
     with srv.smtp() as s:
+        s.ehlo()
         assert s.docmd("MAIL FROM:<>")[0] == 250
         assert s.rcpt("a@example.com")[0] == 250
         assert s.data(make_message(token))[0] == 250
