@@ -2,11 +2,13 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <memory>
+#include <tuple>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -18,18 +20,9 @@ namespace etrnd::spool {
 namespace {
 
 constexpr const char* kCompactionTempName = "done-compaction.tmp";
-
-struct LocationKey {
-  uint32_t core;
-  uint64_t segment_id;
-  uint64_t offset;
-
-  friend bool operator==(const LocationKey&, const LocationKey&) = default;
-  template <typename H>
-  friend H AbslHashValue(H state, const LocationKey& key) {
-    return H::combine(std::move(state), key.core, key.segment_id, key.offset);
-  }
-};
+// After this many records the message count is projected from their density.
+constexpr size_t kProjectAfterRecords = 4096;
+constexpr double kProjectionMargin = 1.1;
 
 struct SpoolListing {
   std::vector<SpoolFileName> segments;
@@ -140,16 +133,38 @@ class Recovery {
   }
 
   absl::Status ScanSegments() {
+    uint64_t total_bytes = 0;
+    for (const SpoolFileName& name : listing_.segments) {
+      struct stat info;
+      if (::stat(SegmentPath(dir_, name.core, name.id).c_str(), &info) == 0) {
+        total_bytes += static_cast<uint64_t>(info.st_size);
+      }
+    }
+    uint64_t scanned_bytes = 0;
     for (const SpoolFileName& name : listing_.segments) {
       const std::string path = SegmentPath(dir_, name.core, name.id);
       auto on_record = [&](uint64_t offset, const DecodedRecord& record) {
+        if (messages_.size() == kProjectAfterRecords) {
+          ReserveForProjection(scanned_bytes + offset + record.consumed, total_bytes);
+        }
         AddMessage(path, name, offset, record);
       };
       absl::StatusOr<bool> intact = ScanAndRepair(path, on_record);
       if (!intact.ok()) return intact.status();
       if (!*intact) pinned_.push_back(SegmentKey{name.core, name.id});
+      scanned_bytes = result_.stats.bytes_scanned;
     }
     return absl::OkStatus();
+  }
+
+  // Growing a vector of a million messages by doubling costs more than the
+  // scan itself: size it from the record density seen so far.
+  void ReserveForProjection(uint64_t bytes_so_far, uint64_t total_bytes) {
+    if (bytes_so_far == 0) return;
+    const double projected = static_cast<double>(messages_.size()) *
+                             static_cast<double>(total_bytes) / static_cast<double>(bytes_so_far);
+    const size_t capacity = static_cast<size_t>(projected * kProjectionMargin);
+    messages_.reserve(capacity);
   }
 
   void AddMessage(const std::string& path, const SpoolFileName& name, uint64_t offset,
@@ -168,7 +183,6 @@ class Recovery {
     message.recipients.assign(view.recipients.begin(), view.recipients.end());
     message.finished.assign(view.recipients.size(), false);
     message.live_recipients = static_cast<uint32_t>(view.recipients.size());
-    by_location_.emplace(LocationKey{name.core, name.id, offset}, messages_.size());
     messages_.push_back(std::move(message));
   }
 
@@ -182,6 +196,21 @@ class Recovery {
     return absl::OkStatus();
   }
 
+  // Segments are scanned in (core, id) order and records in offset order, so
+  // messages_ is sorted by location: a binary search needs no index.
+  RecoveredMessage* FindMessage(const SpoolCompletion& completion) {
+    const auto order = [](const RecordLocation& location) {
+      return std::tie(location.core, location.segment_id, location.offset);
+    };
+    const RecordLocation wanted{completion.core, completion.segment_id, completion.offset, 0};
+    auto it = std::lower_bound(messages_.begin(), messages_.end(), wanted,
+                               [&](const RecoveredMessage& message, const RecordLocation& key) {
+                                 return order(message.location) < order(key);
+                               });
+    if (it == messages_.end() || order(it->location) != order(wanted)) return nullptr;
+    return &*it;
+  }
+
   void Apply(const DecodedRecord& record) {
     SpoolCompletion completion;
     if (record.type != RecordType::kCompletion ||
@@ -189,13 +218,12 @@ class Recovery {
       ++result_.stats.stale_completions;
       return;
     }
-    auto it =
-        by_location_.find(LocationKey{completion.core, completion.segment_id, completion.offset});
-    if (it == by_location_.end()) {
+    RecoveredMessage* found = FindMessage(completion);
+    if (found == nullptr) {
       ++result_.stats.stale_completions;
       return;
     }
-    RecoveredMessage& message = messages_[it->second];
+    RecoveredMessage& message = *found;
     if (completion.recipient_index >= message.recipients.size() ||
         message.finished[completion.recipient_index]) {
       ++result_.stats.stale_completions;
@@ -211,7 +239,6 @@ class Recovery {
   }
 
   void CountLiveRecipients() {
-    by_location_.clear();
     for (const RecoveredMessage& message : messages_) {
       if (message.live_recipients > 0) {
         live_per_segment_[SegmentOf(message)] += message.live_recipients;
@@ -220,14 +247,13 @@ class Recovery {
   }
 
   void KeepLiveMessages() {
-    for (RecoveredMessage& message : messages_) {
-      if (message.live_recipients == 0) continue;
+    std::erase_if(messages_,
+                  [](const RecoveredMessage& message) { return message.live_recipients == 0; });
+    for (const RecoveredMessage& message : messages_) {
       result_.stats.recipients += message.live_recipients;
       result_.stats.message_bytes += message.location.length;
-      result_.messages.push_back(std::move(message));
     }
-    messages_.clear();
-    messages_.shrink_to_fit();
+    result_.messages = std::move(messages_);
     result_.stats.messages = result_.messages.size();
   }
 
@@ -285,7 +311,6 @@ class Recovery {
   const std::string dir_;
   SpoolListing listing_;
   std::vector<RecoveredMessage> messages_;
-  absl::flat_hash_map<LocationKey, size_t> by_location_;
   absl::flat_hash_map<SegmentKey, uint64_t> live_per_segment_;
   absl::flat_hash_set<SegmentKey> kept_segments_;
   std::vector<SegmentKey> pinned_;
