@@ -5,6 +5,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "etrnd/common/log.h"
+#include "etrnd/dns/next_hop_resolver.h"
 #include "etrnd/server/queue_service.h"
 #include "etrnd/server/smtp_connection.h"
 
@@ -49,6 +50,13 @@ absl::Status Core::Init(uint64_t first_segment_id, uint64_t first_completion_log
       std::make_unique<GroupCommitter>(*reactor_, *segments_, context_.options.fsync);
   completion_commits_ =
       std::make_unique<GroupCommitter>(*reactor_, *completions_, context_.options.fsync);
+  auto resolver = dns::DnsResolver::Create(*reactor_, context_.options.dns_server);
+  if (!resolver.ok()) {
+    // Next hops given as IP addresses still work; MX routes defer.
+    ETRND_LOG_ERROR("DNS resolver unavailable: %s", std::string(resolver.status().message()));
+  } else {
+    resolver_ = std::move(*resolver);
+  }
   queue_ = std::make_unique<QueueService>(*this);
   reactor_->AddLoopEndHook([this] { OnLoopEnd(); });
   reactor_->RunAfter(kIdleSweepInterval, [this] { SweepIdleSessions(); });
@@ -158,16 +166,21 @@ void Core::OnLoopEnd() {
 
 void Core::ResolveNextHop(const std::string& domain, const config::NextHop& next_hop,
                           std::function<void(absl::StatusOr<std::vector<SocketAddress>>)> done) {
-  if (next_hop.kind == config::NextHop::Kind::kHost && next_hop.host_is_ip()) {
-    absl::StatusOr<IpAddress> ip = IpAddress::Parse(next_hop.host);
-    if (!ip.ok()) {
-      done(ip.status());
-      return;
-    }
-    done(std::vector<SocketAddress>{SocketAddress(*ip, next_hop.port)});
+  dns::RouteSpec spec;
+  spec.local_hostname = context_.options.hostname;
+  if (next_hop.kind == config::NextHop::Kind::kMx) {
+    spec.kind = dns::RouteSpec::kMx;
+    spec.port = context_.options.mx_port;
+  } else {
+    spec.kind = next_hop.host_is_ip() ? dns::RouteSpec::kAddress : dns::RouteSpec::kHost;
+    spec.host = next_hop.host;
+    spec.port = next_hop.port;
+  }
+  if (resolver_ == nullptr) {
+    done(absl::UnavailableError("DNS resolver unavailable"));
     return;
   }
-  done(absl::UnavailableError("no DNS resolver for " + domain));
+  dns::ResolveRoute(*resolver_, domain, spec, std::move(done));
 }
 
 }  // namespace etrnd::server

@@ -10,6 +10,7 @@
 #include "etrnd/common/log.h"
 #include "etrnd/config/domain_name.h"
 #include "etrnd/delivery/dsn.h"
+#include "etrnd/delivery/mx_list.h"
 #include "etrnd/delivery/retry_schedule.h"
 #include "etrnd/server/core.h"
 #include "etrnd/server/delivery_connection.h"
@@ -54,18 +55,26 @@ struct QueueService::FlushJob {
     spool::SpoolMessage message;              // read from the spool when sent
     size_t outcomes_seen = 0;
     std::vector<std::pair<uint32_t, std::string>> failures;  // bounced: index, reply
+    bool connection_failed = false;  // deferred by the connection, not the message
   };
   std::string domain;
   std::vector<SocketAddress> targets;
   std::string remote_mta;
   std::vector<Item> items;
   size_t next_item = 0;
+  std::deque<size_t> retry_tokens;  // items to try again at the next address
+  size_t target_index = 0;
   size_t connections_open = 0;
-  size_t completions_pending = 0;
+  // Completions (and bounces) not yet durable: the flush is not over until
+  // they are, or a new flush could send the same message again.
+  size_t settling = 0;
+  bool finished = false;
   size_t delivered = 0, deferred = 0, bounced = 0;
   bool host_failed = false;
   std::string last_error;
   absl::Time started;
+
+  bool HasWork() const;
 };
 
 QueueService::QueueService(Core& core) : core_(core) {
@@ -247,7 +256,13 @@ void QueueService::RunFlush(const std::shared_ptr<FlushJob>& job) {
     if (!targets.ok()) {
       job->last_error = std::string(targets.status().message());
       job->host_failed = true;
-      FinishFlush(job);
+      if (absl::IsNotFound(targets.status()) || absl::IsFailedPrecondition(targets.status())) {
+        BounceWholeFlush(job, absl::IsFailedPrecondition(targets.status())
+                                  ? std::string(delivery::kNullMxReply)
+                                  : "550 5.1.2 " + job->domain +
+                                        ": Host or domain name not found");
+      }
+      MaybeFinishFlush(job);
       return;
     }
     job->targets = std::move(*targets);
@@ -255,23 +270,36 @@ void QueueService::RunFlush(const std::shared_ptr<FlushJob>& job) {
   });
 }
 
+bool QueueService::FlushJob::HasWork() const {
+  return !retry_tokens.empty() || next_item < items.size();
+}
+
 void QueueService::LaunchConnections(const std::shared_ptr<FlushJob>& job) {
   const ServerOptions& options = core_.context().options;
-  while (!job->host_failed && !stopped_ && job->next_item < job->items.size() &&
+  while (!job->host_failed && !stopped_ && job->HasWork() &&
          job->connections_open < options.connections_per_destination) {
     std::vector<delivery::OutboundMessage> batch;
-    while (job->next_item < job->items.size() && batch.size() < options.messages_per_connection) {
-      size_t token = job->next_item++;
-      FlushJob::Item& item = job->items[token];
-      absl::StatusOr<spool::SpoolMessage> message =
-          spool::ReadMessage(options.spool_dir, item.location);
-      if (!message.ok()) {
-        ETRND_LOG_ERROR("flush %s: cannot read message at %d/%d/%d: %s", job->domain,
-                        item.location.core, item.location.segment_id, item.location.offset,
-                        std::string(message.status().message()));
-        continue;
+    std::vector<size_t> tokens;
+    while (job->HasWork() && batch.size() < options.messages_per_connection) {
+      size_t token;
+      if (!job->retry_tokens.empty()) {
+        token = job->retry_tokens.front();
+        job->retry_tokens.pop_front();
+      } else {
+        token = job->next_item++;
       }
-      item.message = std::move(*message);
+      FlushJob::Item& item = job->items[token];
+      if (item.message.data.empty()) {
+        absl::StatusOr<spool::SpoolMessage> message =
+            spool::ReadMessage(options.spool_dir, item.location);
+        if (!message.ok()) {
+          ETRND_LOG_ERROR("flush %s: cannot read message at %d/%d/%d: %s", job->domain,
+                          item.location.core, item.location.segment_id, item.location.offset,
+                          std::string(message.status().message()));
+          continue;
+        }
+        item.message = std::move(*message);
+      }
       delivery::OutboundMessage outbound;
       outbound.token = token;
       outbound.mail_from = item.message.mail_from;
@@ -280,6 +308,7 @@ void QueueService::LaunchConnections(const std::shared_ptr<FlushJob>& job) {
       }
       outbound.data = item.message.data;
       batch.push_back(std::move(outbound));
+      tokens.push_back(token);
     }
     if (batch.empty()) break;
     delivery::ClientSession::Options client_options;
@@ -289,18 +318,57 @@ void QueueService::LaunchConnections(const std::shared_ptr<FlushJob>& job) {
     auto handler = std::make_unique<DeliveryConnection>(
         core_.reactor(), client_options, std::move(batch),
         [this, job](const delivery::RecipientOutcome& outcome) { OnOutcome(job, outcome); },
-        [this, job] {
-          --job->connections_open;
-          LaunchConnections(job);
-          if (job->connections_open == 0 &&
-              (job->next_item >= job->items.size() || job->host_failed || stopped_)) {
-            FinishFlush(job);
-          }
-        },
+        [this, job, tokens = std::move(tokens)] { OnConnectionFinished(job, tokens); },
         options.delivery_timeout);
-    core_.reactor().Connect(job->targets.front(), std::move(handler));
+    core_.reactor().Connect(job->targets[job->target_index], std::move(handler));
   }
-  if (job->connections_open == 0 && job->next_item >= job->items.size()) FinishFlush(job);
+  MaybeFinishFlush(job);
+}
+
+void QueueService::OnConnectionFinished(const std::shared_ptr<FlushJob>& job,
+                                        const std::vector<size_t>& tokens) {
+  --job->connections_open;
+  // Messages the connection itself failed (refused, lost, timed out) go to
+  // the next address of the route, if there is one (next MX host).
+  std::vector<size_t> failed;
+  for (size_t token : tokens) {
+    if (job->items[token].connection_failed) failed.push_back(token);
+  }
+  bool next_address = !failed.empty() && job->target_index + 1 < job->targets.size();
+  if (next_address) {
+    ++job->target_index;
+    job->host_failed = false;
+    ETRND_LOG_INFO("flush %s: trying next address %s", job->domain,
+                   job->targets[job->target_index].ToString());
+  }
+  for (size_t token : failed) {
+    FlushJob::Item& item = job->items[token];
+    item.connection_failed = false;
+    if (next_address) {
+      item.outcomes_seen = 0;
+      job->retry_tokens.push_back(token);
+    } else {
+      job->deferred += item.recipient_indexes.size();
+      item.message = spool::SpoolMessage{};  // stays queued; free the body
+    }
+  }
+  LaunchConnections(job);
+  MaybeFinishFlush(job);
+}
+
+void QueueService::MaybeFinishFlush(const std::shared_ptr<FlushJob>& job) {
+  if (job->finished || job->connections_open > 0 || job->settling > 0) return;
+  if (job->HasWork() && !job->host_failed && !stopped_) return;
+  job->finished = true;
+  FinishFlush(job);
+}
+
+std::function<void()> QueueService::Settler(const std::shared_ptr<FlushJob>& job) {
+  ++job->settling;
+  return [this, job] {
+    --job->settling;
+    MaybeFinishFlush(job);
+  };
 }
 
 void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
@@ -314,13 +382,17 @@ void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
       ETRND_LOG_DEBUG("%s: to=<%s>, relay=%s, status=sent (%s)", item.message.queue_id,
                       item.message.recipients[recipient_index], job->remote_mta, outcome.reply);
       FinishRecipient(job->domain, item.location, recipient_index,
-                      spool::RecipientOutcome::kDelivered);
+                      spool::RecipientOutcome::kDelivered, Settler(job));
       break;
     }
     case delivery::RecipientOutcome::kDeferred:
-      ++job->deferred;
       job->last_error = outcome.reply;
-      if (outcome.connection_level) job->host_failed = true;
+      if (outcome.connection_level) {
+        job->host_failed = true;
+        item.connection_failed = true;  // counted when the connection ends
+      } else {
+        ++job->deferred;
+      }
       ETRND_LOG_INFO("%s: to=<%s>, relay=%s, status=deferred (%s)", item.message.queue_id,
                      item.message.recipients[recipient_index], job->remote_mta, outcome.reply);
       break;
@@ -331,10 +403,28 @@ void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
       item.failures.emplace_back(recipient_index, outcome.reply);
       break;
   }
-  if (item.outcomes_seen == item.recipient_indexes.size() && !item.failures.empty()) {
+  if (item.outcomes_seen < item.recipient_indexes.size()) return;
+  if (!item.failures.empty()) {
     QueueBounce(item.message, item.location, job->domain, std::move(item.failures),
-                job->remote_mta, /*expired=*/false);
+                job->remote_mta, /*expired=*/false, Settler(job));
     item.failures.clear();
+  }
+  // Every recipient has its answer: the body is no longer needed here
+  // (unless the connection failed and the next address gets it).
+  if (!item.connection_failed) item.message = spool::SpoolMessage{};
+}
+
+void QueueService::BounceWholeFlush(const std::shared_ptr<FlushJob>& job,
+                                    const std::string& reply) {
+  for (FlushJob::Item& item : job->items) {
+    absl::StatusOr<spool::SpoolMessage> message =
+        spool::ReadMessage(core_.context().options.spool_dir, item.location);
+    if (!message.ok()) continue;
+    std::vector<std::pair<uint32_t, std::string>> failures;
+    for (uint32_t index : item.recipient_indexes) failures.emplace_back(index, reply);
+    job->bounced += failures.size();
+    QueueBounce(*message, item.location, job->domain, std::move(failures), "", false,
+                Settler(job));
   }
 }
 
@@ -365,14 +455,17 @@ void QueueService::FinishFlush(const std::shared_ptr<FlushJob>& job) {
 
 void QueueService::FinishRecipient(const std::string& domain,
                                    const spool::RecordLocation& location,
-                                   uint32_t recipient_index, spool::RecipientOutcome outcome) {
+                                   uint32_t recipient_index, spool::RecipientOutcome outcome,
+                                   std::function<void()> settled) {
   spool::SpoolCompletion completion;
   completion.core = location.core;
   completion.segment_id = location.segment_id;
   completion.offset = location.offset;
   completion.recipient_index = recipient_index;
   completion.outcome = outcome;
-  core_.AppendCompletion(completion, [this, domain, location, recipient_index](absl::Status status) {
+  core_.AppendCompletion(completion, [this, domain, location, recipient_index,
+                                      settled = std::move(settled)](absl::Status status) {
+    if (settled) settled();
     if (!status.ok()) {
       // Not recorded: the recipient stays queued and is delivered again
       // later (at least once, never lost).
@@ -394,7 +487,13 @@ void QueueService::FinishRecipient(const std::string& domain,
 void QueueService::QueueBounce(const spool::SpoolMessage& message,
                                const spool::RecordLocation& location, const std::string& domain,
                                std::vector<std::pair<uint32_t, std::string>> failures,
-                               const std::string& remote_mta, bool expired) {
+                               const std::string& remote_mta, bool expired,
+                               std::function<void()> settled) {
+  // Runs `settled` once every part below is durable (or has failed).
+  auto parts = std::make_shared<size_t>(1);
+  auto part_done = [parts, settled = std::move(settled)] {
+    if (--*parts == 0 && settled) settled();
+  };
   spool::RecipientOutcome final_outcome =
       expired ? spool::RecipientOutcome::kExpired : spool::RecipientOutcome::kBounced;
   if (message.mail_from.empty()) {
@@ -402,8 +501,10 @@ void QueueService::QueueBounce(const spool::SpoolMessage& message,
     for (auto& [index, reply] : failures) {
       ETRND_LOG_INFO("%s: to=<%s>, dropped: null sender, no bounce (%s)", message.queue_id,
                      message.recipients[index], reply);
-      FinishRecipient(domain, location, index, spool::RecipientOutcome::kDropped);
+      ++*parts;
+      FinishRecipient(domain, location, index, spool::RecipientOutcome::kDropped, part_done);
     }
+    part_done();
     return;
   }
   delivery::BounceRequest request;
@@ -426,6 +527,7 @@ void QueueService::QueueBounce(const spool::SpoolMessage& message,
   if (!bounce.ok()) {
     ETRND_LOG_ERROR("%s: cannot build bounce: %s", message.queue_id,
                     std::string(bounce.status().message()));
+    part_done();
     return;
   }
   spool::SpoolMessage dsn;
@@ -436,17 +538,21 @@ void QueueService::QueueBounce(const spool::SpoolMessage& message,
   dsn.data = std::move(*bounce);
   std::string original_id = message.queue_id;
   core_.StoreMessage(std::move(dsn), [this, domain, location, failures, final_outcome,
-                                      original_id](absl::StatusOr<std::string> queue_id) {
+                                      original_id, parts,
+                                      part_done](absl::StatusOr<std::string> queue_id) {
     if (!queue_id.ok()) {
       // The recipients stay queued; the next attempt bounces them again.
       ETRND_LOG_ERROR("%s: bounce not queued: %s", original_id,
                       std::string(queue_id.status().message()));
+      part_done();
       return;
     }
     ETRND_LOG_INFO("%s: bounce queued as %s", original_id, *queue_id);
     for (const auto& failure : failures) {
-      FinishRecipient(domain, location, failure.first, final_outcome);
+      ++*parts;
+      FinishRecipient(domain, location, failure.first, final_outcome, part_done);
     }
+    part_done();
   });
 }
 
@@ -480,7 +586,8 @@ void QueueService::SweepExpired() {
       for (uint32_t index : indexes) failures.emplace_back(index, "");
       ETRND_LOG_INFO("%s: expired after %s, bouncing %d recipients", message->queue_id,
                      absl::FormatDuration(lifetime), failures.size());
-      QueueBounce(*message, location, domain, std::move(failures), "", /*expired=*/true);
+      QueueBounce(*message, location, domain, std::move(failures), "", /*expired=*/true,
+                  nullptr);
     }
   }
   core_.reactor().RunAfter(kExpirySweepInterval, [this] { SweepExpired(); });

@@ -51,6 +51,9 @@ ABSL_FLAG(int64_t, messages_per_connection, 100,
 ABSL_FLAG(std::string, dns_server, "",
           "DNS server (ip or ip:port) for MX lookups; default: /etc/resolv.conf.");
 
+ABSL_FLAG(int, mx_port, 25,
+          "SMTP port used for hosts found through MX records (change only for testing).");
+
 namespace etrnd::server {
 namespace {
 
@@ -149,6 +152,9 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.max_queue_lifetime = absl::GetFlag(FLAGS_max_queue_lifetime);
   options.delivery_timeout = absl::GetFlag(FLAGS_delivery_timeout);
   options.dns_server = absl::GetFlag(FLAGS_dns_server);
+  int mx_port = absl::GetFlag(FLAGS_mx_port);
+  if (mx_port <= 0 || mx_port > 65535) return absl::InvalidArgumentError("--mx_port: bad port");
+  options.mx_port = static_cast<uint16_t>(mx_port);
   return options;
 }
 

@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "etrnd/config/domains_table.h"
+#include "etrnd/dns/dns_resolver.h"
 #include "etrnd/reactor/reactor.h"
 #include "etrnd/server/group_commit.h"
 #include "etrnd/server/server_context.h"
@@ -83,6 +84,7 @@ class Core {
   std::unique_ptr<spool::CompletionAppender> completions_;
   std::unique_ptr<GroupCommitter> segment_commits_;
   std::unique_ptr<GroupCommitter> completion_commits_;
+  std::unique_ptr<dns::DnsResolver> resolver_;
   std::unique_ptr<QueueService> queue_;
   absl::flat_hash_map<uint64_t, SmtpConnection*> sessions_;
   uint64_t next_session_id_ = 1;

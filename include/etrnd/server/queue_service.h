@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -72,14 +73,25 @@ class QueueService {
   void StartFlush(const std::string& domain);
   void RunFlush(const std::shared_ptr<FlushJob>& job);
   void LaunchConnections(const std::shared_ptr<FlushJob>& job);
+  void OnConnectionFinished(const std::shared_ptr<FlushJob>& job,
+                            const std::vector<size_t>& tokens);
+  // The route cannot exist (no such domain, null MX): every recipient bounces.
+  void BounceWholeFlush(const std::shared_ptr<FlushJob>& job, const std::string& reply);
   void OnOutcome(const std::shared_ptr<FlushJob>& job, const delivery::RecipientOutcome& outcome);
+  void MaybeFinishFlush(const std::shared_ptr<FlushJob>& job);
   void FinishFlush(const std::shared_ptr<FlushJob>& job);
+  // Counts one more completion the job waits for; run the result when done.
+  std::function<void()> Settler(const std::shared_ptr<FlushJob>& job);
+  // Records the outcome durably, then drops the recipient from the index;
+  // `settled` runs once the completion record is written (or failed).
   void FinishRecipient(const std::string& domain, const spool::RecordLocation& location,
-                       uint32_t recipient_index, spool::RecipientOutcome outcome);
+                       uint32_t recipient_index, spool::RecipientOutcome outcome,
+                       std::function<void()> settled);
   void QueueBounce(const spool::SpoolMessage& message, const spool::RecordLocation& location,
                    const std::string& domain,
                    std::vector<std::pair<uint32_t, std::string>> failures,
-                   const std::string& remote_mta, bool expired);
+                   const std::string& remote_mta, bool expired,
+                   std::function<void()> settled);
   void SweepExpired();
 
   void CollectGarbage();

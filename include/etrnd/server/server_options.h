@@ -37,6 +37,7 @@ struct ServerOptions {
   size_t connections_per_destination = 4;
   size_t messages_per_connection = 100;
   std::string dns_server;  // "" = /etc/resolv.conf
+  uint16_t mx_port = 25;   // SMTP port of MX hosts (tests point it elsewhere)
 };
 
 // Validates the flags; the error is the one-line reason printed at exit.
