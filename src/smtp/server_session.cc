@@ -189,7 +189,8 @@ void ServerSession::Greeted(std::string_view helo_name, bool esmtp) {
 }
 
 void ServerSession::OnMail(std::string_view argument) {
-  if (helo_name_.empty()) return ReplyError(kSendHeloFirst);
+  // Like Postfix's default (smtpd_helo_required = no), a transaction may
+  // start without HELO/EHLO; the Received: header then says "unknown".
   if (in_transaction_) return ReplyError("503 5.5.1 Error: nested MAIL command");
   PathArgument path;
   if (!StripKeyword("FROM:", &argument) || !ParsePathArgument(argument, &path)) {
@@ -263,7 +264,7 @@ void ServerSession::OnData(std::string_view argument) {
   queue_id_ = services_.NewQueueId();
   // The trace header goes first so the body is appended after it in place.
   message_data_ = FormatReceivedHeader({
-      .helo_name = helo_name_,
+      .helo_name = helo_name_.empty() ? std::string_view("unknown") : helo_name_,
       .peer_ip = peer_.ip(),
       .hostname = config_.hostname,
       .esmtp = esmtp_,

@@ -304,9 +304,22 @@ TEST_F(ServerSessionTest, StoreFailuresMapToReplies) {
   EXPECT_FALSE(session_->in_transaction());
 }
 
+TEST_F(ServerSessionTest, MailWithoutHeloIsAcceptedLikePostfixDefault) {
+  StartSession();
+  EXPECT_EQ(Send("MAIL FROM:<a@example.org>\r\n"), "250 2.1.0 Ok\r\n");
+  EXPECT_EQ(Send("RCPT TO:<b@example.com>\r\n"), "250 2.1.5 Ok\r\n");
+  EXPECT_EQ(Send("DATA\r\n"), "354 End data with <CR><LF>.<CR><LF>\r\n");
+  EXPECT_EQ(Send("x\r\n.\r\n"), "");
+  EXPECT_EQ(services_.stored.size(), 1u);
+  EXPECT_TRUE(services_.stored[0].data.starts_with("Received: from unknown ("));
+  // ETRN still needs a greeting (SPEC 6).
+  session_->OnStoreResult(std::string("Q1"));
+  session_->TakeOutput();
+  EXPECT_EQ(Send("ETRN example.com\r\n"), "503 5.5.1 Error: send HELO/EHLO first\r\n");
+}
+
 TEST_F(ServerSessionTest, CommandOrderErrors) {
   StartSession();
-  EXPECT_EQ(Send("MAIL FROM:<a@example.org>\r\n"), "503 5.5.1 Error: send HELO/EHLO first\r\n");
   EXPECT_EQ(Send("RCPT TO:<b@example.com>\r\n"), "503 5.5.1 Error: need MAIL command\r\n");
   EXPECT_EQ(Send("DATA\r\n"), "503 5.5.1 Error: need MAIL command\r\n");
   Ehlo();
@@ -317,7 +330,7 @@ TEST_F(ServerSessionTest, CommandOrderErrors) {
   EXPECT_EQ(Send("RCPT TO:<x@nowhere.org>\r\nDATA\r\n"),
             "554 5.7.1 <x@nowhere.org>: Relay access denied\r\n"
             "554 5.5.1 Error: no valid recipients\r\n");
-  EXPECT_EQ(session_->error_count(), 8);
+  EXPECT_EQ(session_->error_count(), 7);
   EXPECT_FALSE(session_->close_requested());
 }
 
