@@ -19,6 +19,7 @@ import pytest
 import harness
 
 DEFAULT_TIME_LIMIT_S = 180
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 
 def pytest_configure(config):
@@ -94,6 +95,12 @@ def etrnd_factory(request, tmp_path):
     yield make
     for srv in servers:
         srv.stop()
+    # Under a sanitizer build a report in any server's log fails the test.
+    for srv in servers:
+        found = [m for m in SANITIZER_MARKERS if m in srv.log_text()]
+        if found:
+            pytest.fail("%s logged a sanitizer report (%s):\n%s" %
+                        (srv.name, ", ".join(found), srv.log_text()[-20000:]))
 
 
 @pytest.fixture
