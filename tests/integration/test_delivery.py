@@ -12,9 +12,9 @@ import pytest
 
 import harness
 from delivery_helpers import (TEST_FLAGS, build_message, etrn_many, nothing_waiting,
-                              queue_messages, send_one, sink_factory, started,  # noqa: F401
-                              strip_received, token_of, wait_flushes_done, wait_queue_empty,
-                              wait_until)
+                              queue_messages, send_one, started, strip_received, token_of,
+                              wait_flushes_done, wait_queue_empty, wait_until)
+from delivery_helpers import sink_factory  # noqa: F401 (a fixture)
 
 BULK_MESSAGES = 10_000
 BULK_DOMAINS = 100
