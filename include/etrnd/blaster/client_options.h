@@ -1,0 +1,33 @@
+// What one client run does, built from the command line by main.cc.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/time/time.h"
+#include "etrnd/blaster/domain_picker.h"
+#include "etrnd/common/net_address.h"
+
+namespace etrnd::blaster {
+
+struct ClientOptions {
+  SocketAddress target;
+  int connections = 1;          // message sessions in all (split over threads)
+  uint64_t messages = 0;        // 0 = no limit (then duration ends the run)
+  absl::Duration duration;      // zero = until messages are done
+  size_t message_bytes = 4096;  // content size of each message
+  int recipients = 1;           // per message
+  const DomainPicker* domains = nullptr;
+  std::string mail_from = "blaster@blaster.test";
+  std::string helo_name = "blaster.invalid";
+  bool pipelining = true;
+  double rate = 0;          // messages/s in all; 0 = closed loop
+  uint64_t etrn_every = 0;  // per thread: an ETRN after every N message starts
+  int threads = 1;
+  absl::Duration reply_timeout = absl::Seconds(60);
+  bool progress = true;  // a line per second on stderr
+  uint64_t run_id = 0;   // makes Message-IDs unique across runs
+  uint64_t seed = 1;
+};
+
+}  // namespace etrnd::blaster
