@@ -161,6 +161,10 @@ def test_kill_9_during_flush_delivers_every_message_at_least_once(etrnd_factory,
     for kill in range(SLOW_KILLS):
         before = len(sink.messages())
         sink.wait_for_messages(before + 3, timeout_s=30)  # mid-flush
+        # A second ETRN while the flush runs must not start another one
+        # (a second flush would show as extra duplicates below).
+        code, line = server.etrn(SLOW_DOMAIN)
+        assert code == 253, line
         server.kill()
         server.restart()
         received = set(token_of(m.data) for m in sink.messages())
