@@ -27,31 +27,6 @@ void WriteStderr(const std::string& text) {
 
 }  // namespace
 
-std::vector<WorkerShare> SplitWork(const ClientOptions& options) {
-  int threads = std::clamp(options.threads, 1, std::max(options.connections, 1));
-  if (options.messages > 0) {
-    threads =
-        static_cast<int>(std::min<uint64_t>(static_cast<uint64_t>(threads), options.messages));
-  }
-  std::vector<WorkerShare> shares(static_cast<size_t>(threads));
-  for (int i = 0; i < threads; ++i) {
-    WorkerShare& share = shares[static_cast<size_t>(i)];
-    share.connections = options.connections / threads + (i < options.connections % threads);
-    if (options.messages > 0) {
-      share.messages =
-          options.messages / static_cast<uint64_t>(threads) +
-          (static_cast<uint64_t>(i) < options.messages % static_cast<uint64_t>(threads));
-    }
-    if (options.rate > 0) {
-      share.rate = options.rate / threads;
-      // Thread i's schedule is shifted by i/threads of its interval, so the
-      // merged schedule stays evenly spaced at the total rate.
-      share.schedule_offset_ns = static_cast<int64_t>(1e9 / options.rate * i);
-    }
-  }
-  return shares;
-}
-
 absl::StatusOr<ClientRunResult> RunClient(const ClientOptions& options,
                                           const std::atomic<bool>* stop_requested) {
   const std::vector<WorkerShare> shares = SplitWork(options);
@@ -75,7 +50,7 @@ absl::StatusOr<ClientRunResult> RunClient(const ClientOptions& options,
         reactors[i] = *std::move(reactor);
         workers[i] =
             std::make_unique<ClientWorker>(options, static_cast<int>(i), shares[i], *reactors[i]);
-        workers[i]->Start(start_ns);
+        workers[i]->Start();
       }
       created[i].set_value(reactor.status());
       if (reactors[i] != nullptr) reactors[i]->Run();
@@ -122,7 +97,10 @@ absl::StatusOr<ClientRunResult> RunClient(const ClientOptions& options,
   for (std::thread& thread : threads) thread.join();
 
   ClientRunResult result;
-  result.seconds = static_cast<double>(end_ns.load() - start_ns) / 1e9;
+  // From the first session's start, not counting ring set-up.
+  int64_t first_start_ns = end_ns.load();
+  for (auto& worker : workers) first_start_ns = std::min(first_start_ns, worker->start_ns());
+  result.seconds = static_cast<double>(end_ns.load() - first_start_ns) / 1e9;
   for (auto& worker : workers) result.stats.Merge(worker->stats());
   return result;
 }

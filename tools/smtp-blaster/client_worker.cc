@@ -73,7 +73,8 @@ ClientWorker::ClientWorker(const ClientOptions& options, int index, WorkerShare 
 
 ClientWorker::~ClientWorker() = default;
 
-void ClientWorker::Start(int64_t start_ns) {
+void ClientWorker::Start() {
+  start_ns_ = MonotonicNowNs();
   live_message_slots_ = share_.connections;
   for (size_t i = 0; i < slots_.size(); ++i) {
     slots_[i].live = true;
@@ -81,7 +82,7 @@ void ClientWorker::Start(int64_t start_ns) {
   }
   if (share_.rate > 0) {
     scheduler_ =
-        std::make_unique<RateScheduler>(share_.rate, start_ns + share_.schedule_offset_ns,
+        std::make_unique<RateScheduler>(share_.rate, start_ns_ + share_.schedule_offset_ns,
                                         share_.messages == 0 ? UINT64_MAX : share_.messages);
     ScheduleNextTick();
   }

@@ -10,9 +10,10 @@ namespace etrnd::blaster {
 void ClientStats::Count(const TransactionResult& result, uint64_t content_bytes,
                         uint64_t elapsed_us) {
   if (result.kind == TransactionResult::Kind::kEtrn) {
+    // Every answered ETRN counts for latency: a 458 or 459 is an answer too.
+    if (result.final_code != 0) etrn_latency_us.Record(elapsed_us);
     if (result.ok) {
       ++etrn_ok;
-      etrn_latency_us.Record(elapsed_us);
     } else {
       ++etrn_failed;
       ++etrn_errors[result.error];

@@ -18,10 +18,6 @@ struct ClientRunResult {
   double seconds = 0;
 };
 
-// How the run is divided among threads (pure, tested): never a thread with
-// no session, and never one with an unlimited quota when a limit was set.
-std::vector<WorkerShare> SplitWork(const ClientOptions& options);
-
 // Blocks until done, or until *stop_requested turns true (then in-flight
 // messages finish and sessions QUIT).
 absl::StatusOr<ClientRunResult> RunClient(const ClientOptions& options,

@@ -16,19 +16,12 @@
 #include "etrnd/blaster/message_generator.h"
 #include "etrnd/blaster/rate_scheduler.h"
 #include "etrnd/blaster/stats.h"
+#include "etrnd/blaster/work_split.h"
 #include "etrnd/reactor/reactor.h"
 
 namespace etrnd::blaster {
 
 class SessionHandler;
-
-// A thread's part of the run.
-struct WorkerShare {
-  int connections = 0;
-  uint64_t messages = 0;           // 0 = no limit
-  double rate = 0;                 // 0 = closed loop
-  int64_t schedule_offset_ns = 0;  // interleaves the threads' open-loop schedules
-};
 
 class ClientWorker {
  public:
@@ -45,8 +38,10 @@ class ClientWorker {
                reactor::Reactor& reactor);
   ~ClientWorker();
 
-  // On the reactor thread: connects the sessions, starts the timers.
-  void Start(int64_t start_ns);
+  // On the reactor thread: connects the sessions, starts the schedule and
+  // the --duration clock from now.
+  void Start();
+  int64_t start_ns() const { return start_ns_; }
   // On the reactor thread: no new messages; sessions finish and QUIT.
   void RequestStop();
   // Thread-safe copy of the stats as of the last housekeeping tick.
@@ -95,6 +90,7 @@ class ClientWorker {
   std::unique_ptr<RateScheduler> scheduler_;  // open loop only
   std::deque<int64_t> backlog_due_ns_;        // open loop: due, not started
   std::vector<int> idle_slots_;               // open loop: waiting for work
+  int64_t start_ns_ = 0;
   uint64_t messages_started_ = 0;
   uint64_t etrn_pending_ = 0;
   bool stopping_ = false;

@@ -40,10 +40,23 @@ TEST(ReportTest, EtrnFieldsAppearWhenEtrnWasSent) {
   TransactionResult etrn;
   etrn.kind = TransactionResult::Kind::kEtrn;
   etrn.ok = true;
+  etrn.final_code = 253;
   stats.Count(etrn, 0, 250);
+  TransactionResult refused;
+  refused.kind = TransactionResult::Kind::kEtrn;
+  refused.final_code = 459;
+  refused.error = "459";
+  stats.Count(refused, 0, 250);
+  TransactionResult lost;  // no answer: no latency
+  lost.kind = TransactionResult::Kind::kEtrn;
+  lost.error = "connection";
+  stats.Count(lost, 0, 999999);
   const std::string json = ClientSummaryJson(stats, 1.0);
   EXPECT_NE(json.find("\"etrn_latency_us\":{\"p50\":250,"), std::string::npos) << json;
-  EXPECT_NE(json.find("\"etrn_ok\":1"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"etrn_ok\":1,\"etrn_failed\":2"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"max\":250,\"min\":250,\"mean\":250.0,\"count\":2}"), std::string::npos)
+      << json;
+  EXPECT_NE(json.find("\"etrn_errors\":{\"459\":1,\"connection\":1}"), std::string::npos) << json;
 }
 
 TEST(ReportTest, MergeAddsEverything) {
