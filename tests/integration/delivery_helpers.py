@@ -268,13 +268,14 @@ class RecordingSink:
     """The recording SMTP sink in a child process on a free loopback port."""
 
     def __init__(self, workdir, name="sink", rcpt_reply=None, rcpt_match="",
-                 data_delay_s=0.0):
+                 data_delay_s=0.0, greeting_delay_s=0.0):
         self.dir = pathlib.Path(workdir) / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.rcpt_reply = rcpt_reply
         self.rcpt_match = rcpt_match
         self.data_delay_s = data_delay_s
+        self.greeting_delay_s = greeting_delay_s
         self.proc = None
         self.port = None
 
@@ -284,7 +285,8 @@ class RecordingSink:
 
     def start(self):
         argv = [sys.executable, os.path.abspath(__file__), "sink", "--dir", str(self.dir),
-                "--data_delay_s", str(self.data_delay_s), "--rcpt_match", self.rcpt_match]
+                "--data_delay_s", str(self.data_delay_s), "--rcpt_match", self.rcpt_match,
+                "--greeting_delay_s", str(self.greeting_delay_s)]
         if self.rcpt_reply:
             argv += ["--rcpt_reply", self.rcpt_reply]
         log = open(self.dir / "sink.log", "ab")
@@ -339,7 +341,8 @@ class RecordingSink:
         return out
 
     def events(self):
-        """RCPT and DATA replies given so far (dicts), including refusals."""
+        """Connections and RCPT replies so far (dicts with `kind` connect or
+    rcpt), refusals included."""
         try:
             text = (self.dir / "events.jsonl").read_text()
         except FileNotFoundError:
@@ -393,6 +396,9 @@ class _SinkServer:
             writer.write(text.encode() + b"\r\n")
 
         try:
+            self.event(kind="connect", session=session)
+            if self.args.greeting_delay_s > 0:
+                await asyncio.sleep(self.args.greeting_delay_s)
             reply("220 sink.test ESMTP recording sink")
             while True:
                 line = await reader.readline()
@@ -482,6 +488,7 @@ def _main():
     parser.add_argument("--rcpt_reply", default="", help='e.g. "451 4.3.0 try later"')
     parser.add_argument("--rcpt_match", default="", help="only recipients containing this")
     parser.add_argument("--data_delay_s", type=float, default=0.0)
+    parser.add_argument("--greeting_delay_s", type=float, default=0.0)
     args = parser.parse_args()
     try:
         asyncio.run(_sink_main(args))

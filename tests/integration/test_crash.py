@@ -23,6 +23,7 @@ KILL_AFTER_S = (0.05, 0.6)
 SENDER_JOIN_TIMEOUT_S = 15
 CRASH_DOMAIN = "crash.test"
 SLOW_DOMAIN = "slow.test"
+KEEP_DOMAIN = "keep.test"
 SLOW_MESSAGES = 20
 SLOW_DATA_DELAY_S = 0.2
 SLOW_KILLS = 2
@@ -151,10 +152,15 @@ def test_kill_9_while_receiving_loses_no_acknowledged_message(etrnd_factory, sin
 def test_kill_9_during_flush_delivers_every_message_at_least_once(etrnd_factory,
                                                                    sink_factory):
     sink = sink_factory("slow", data_delay_s=SLOW_DATA_DELAY_S)
+    keep = sink_factory("keep")
     flags = TEST_FLAGS + ("--fsync=true", "--connections_per_destination=1")
-    server = etrnd_factory(domains="%s %s hold\n" % (SLOW_DOMAIN, sink.next_hop), flags=flags)
+    table = "%s %s hold\n%s %s hold\n" % (SLOW_DOMAIN, sink.next_hop, KEEP_DOMAIN,
+                                         keep.next_hop)
+    server = etrnd_factory(domains=table, flags=flags)
     tokens = [harness.unique_token() for _ in range(SLOW_MESSAGES)]
-    queue_messages(server.port, [(SENDER, ["u%d@%s" % (i, SLOW_DOMAIN)],
+    # Each message also has a recipient in a domain that is not flushed: the
+    # kills must not finish (or lose) it.
+    queue_messages(server.port, [(SENDER, ["u%d@%s" % (i, SLOW_DOMAIN), "v@" + KEEP_DOMAIN],
                                   build_message(t, "u%d@%s" % (i, SLOW_DOMAIN), SENDER))
                                  for i, t in enumerate(tokens)], connections=2)
     assert server.etrn(SLOW_DOMAIN)[1] == started(SLOW_MESSAGES, SLOW_DOMAIN)
@@ -184,3 +190,12 @@ def test_kill_9_during_flush_delivers_every_message_at_least_once(etrnd_factory,
     # on the one connection (--connections_per_destination=1).
     duplicates = sum(n - 1 for n in delivered.values())
     assert duplicates <= 2 * SLOW_KILLS, delivered
+    for m in sink.messages():
+        assert len(m.rcpts) == 1 and m.rcpts[0].endswith("@" + SLOW_DOMAIN), m
+
+    assert keep.messages() == []
+    assert server.etrn(KEEP_DOMAIN)[1] == started(SLOW_MESSAGES, KEEP_DOMAIN)
+    kept = keep.wait_for_messages(SLOW_MESSAGES)
+    assert sorted(token_of(m.data) for m in kept) == sorted(tokens)
+    assert all(m.rcpts == ["v@" + KEEP_DOMAIN] for m in kept)
+    wait_queue_empty(server, KEEP_DOMAIN)

@@ -256,3 +256,48 @@ def _accepts(port):
         return True
     except OSError:
         return False
+
+
+def test_null_sender_refused_is_dropped_without_bounce(etrnd_factory, sink_factory):
+    rejecting = sink_factory("rejecting", rcpt_reply="550 5.1.1 No such user here")
+    home = sink_factory("home")
+    table = f"reject.test {rejecting.next_hop} hold\nhome.test {home.next_hop}\n"
+    server = etrnd_factory(domains=table, flags=TEST_FLAGS)
+    assert send_one(server.port, "", ["bob@reject.test"],
+                    build_message(harness.unique_token(), "bob@reject.test"))[0] == 250
+    assert server.etrn("reject.test")[1] == started(1, "reject.test")
+    wait_flushes_done(server, "reject.test", 1)
+    assert server.etrn("reject.test")[1] == nothing_waiting("reject.test")
+    time.sleep(0.5)  # a bounce would be delivered on arrival by now
+    assert home.messages() == []
+
+
+def test_many_recipients_and_a_large_message_byte_exact(etrnd_factory, sink_factory):
+    sink = sink_factory("big")
+    server = etrnd_factory(domains=f"big.test {sink.next_hop} hold\n", flags=TEST_FLAGS)
+    token = harness.unique_token()
+    rcpts = ["r%d@big.test" % i for i in range(60)]
+    # About 4 MB of 998-octet lines, some starting with a dot.
+    lines = b"".join((b"." if i % 7 == 0 else b"y") + (b"%09d" % i) * 109 + b"\r\n"
+                     for i in range(4000))
+    data = build_message(token, rcpts[0], SENDER, lines)
+    assert send_one(server.port, SENDER, rcpts, data)[0] == 250
+    assert server.etrn("big.test")[1] == started(1, "big.test")
+    wait_until(lambda: sorted(r for m in sink.messages() for r in m.rcpts) == sorted(rcpts), 60,
+               "60 recipients at the sink")
+    for m in sink.messages():
+        assert strip_received(m.data)[1] == data
+    wait_queue_empty(server, "big.test")
+
+
+def test_next_hop_that_never_greets_times_out_and_keeps_mail(etrnd_factory, sink_factory):
+    mute = sink_factory("mute", greeting_delay_s=30)
+    flags = TEST_FLAGS + ("--delivery_timeout=1s",)
+    server = etrnd_factory(domains=f"mute.test {mute.next_hop} hold\n", flags=flags)
+    token = harness.unique_token()
+    assert send_one(server.port, SENDER, ["u@mute.test"],
+                    build_message(token, "u@mute.test"))[0] == 250
+    assert server.etrn("mute.test")[1] == started(1, "mute.test")
+    wait_flushes_done(server, "mute.test", 1, timeout_s=20)
+    assert [e["kind"] for e in mute.events()] == ["connect"]
+    assert server.etrn("mute.test")[1] == started(1, "mute.test")
