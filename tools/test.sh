@@ -54,9 +54,12 @@ build_release() {
   setup_dir "${BUILD}" --buildtype=release && ninja -C "${BUILD}" -j"${JOBS}"
 }
 
+# Warnings are gated by the release build; GCC's instrumentation for the
+# sanitizers makes flow warnings (-Wmaybe-uninitialized) fire falsely, so
+# this build only checks behaviour at run time.
 build_asan() {
   setup_dir "${ASAN_BUILD}" --buildtype=debugoptimized \
-    -Db_sanitize=address,undefined -Db_lundef=false -Dperf=false &&
+    -Db_sanitize=address,undefined -Db_lundef=false -Dperf=false -Dwerror=false &&
     ninja -C "${ASAN_BUILD}" -j"${JOBS}"
 }
 
