@@ -125,6 +125,7 @@ absl::StatusOr<SinkRunResult> RunSink(const SinkOptions& options,
   }
   if (status.ok()) {
     WriteStderr(absl::StrCat("smtp-blaster sink listening on ", listen.ToString(), "\n"));
+    if (options.on_listening) options.on_listening(listen);
   }
 
   const absl::Time deadline = options.duration > absl::ZeroDuration()

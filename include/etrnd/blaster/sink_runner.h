@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -21,6 +22,9 @@ struct SinkOptions {
   std::string store_dir;       // empty = do not store
   absl::Duration duration;     // zero = until *stop_requested
   bool progress = true;
+  // Called once every thread listens, with the bound address (port 0
+  // resolved); from the calling thread, before RunSink starts waiting.
+  std::function<void(const SocketAddress&)> on_listening;
 };
 
 struct SinkRunResult {
