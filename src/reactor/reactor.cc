@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -170,7 +171,7 @@ void Reactor::HandleAccept(Listener& listener, int result, bool more) {
       connection->handler_->OnOpen(*connection);
       ScheduleTeardownCheck(*connection);
     }
-  } else if (result != -ECANCELED) {
+  } else if (result != -ECANCELED && impl_->accepting) {
     // EMFILE/ENFILE and friends: log and keep accepting later.
     ETRND_LOG_WARNING("accept on %s failed: %s", listener.address.ToString(),
                       ErrnoText(-result));
@@ -178,7 +179,8 @@ void Reactor::HandleAccept(Listener& listener, int result, bool more) {
   if (!listener.armed && impl_->accepting && listener.fd >= 0) ArmAccept(listener);
 }
 
-void Reactor::Connect(const SocketAddress& addr, std::unique_ptr<ConnectionHandler> handler) {
+void Reactor::Connect(const SocketAddress& addr, std::unique_ptr<ConnectionHandler> handler,
+                      absl::Duration timeout) {
   sockaddr_storage storage;
   socklen_t length = addr.ToSockaddr(&storage);
   int fd = socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -193,14 +195,26 @@ void Reactor::Connect(const SocketAddress& addr, std::unique_ptr<ConnectionHandl
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   ConnectionOps& ops = *impl_->ops[connection];
   ops.connect_addr = storage;
+  // Both SQEs must be in the same submission for the link to hold.
+  if (io_uring_sq_space_left(&impl_->ring) < 2) io_uring_submit(&impl_->ring);
   io_uring_sqe* sqe = impl_->GetSqe();
   io_uring_prep_connect(sqe, fd, reinterpret_cast<sockaddr*>(&ops.connect_addr), length);
   io_uring_sqe_set_data(sqe, &ops.connect);
+  sqe->flags |= IOSQE_IO_LINK;
+  // A peer that drops SYNs must not hold the connect for the kernel's
+  // minutes-long retry schedule.
+  timespec limit = absl::ToTimespec(timeout);
+  ops.connect_timeout = __kernel_timespec{limit.tv_sec, limit.tv_nsec};
+  io_uring_sqe* timeout_sqe = impl_->GetSqe();
+  io_uring_prep_link_timeout(timeout_sqe, &ops.connect_timeout, 0);
+  static Operation ignored_op{OpKind::kPollRemove, nullptr, {}, {}, 0};
+  io_uring_sqe_set_data(timeout_sqe, &ignored_op);
   connection->inflight_ops_++;
 }
 
 void Reactor::HandleConnect(Connection& connection, int result) {
   connection.inflight_ops_--;
+  if (result == -ECANCELED) result = -ETIMEDOUT;  // the linked timeout fired
   if (result < 0) {
     connection.closed_ = true;
     connection.close_error_ = result;
@@ -529,6 +543,12 @@ void Reactor::Run() {
     }
     io_uring_cqe* cqe = nullptr;
     int result = io_uring_submit_and_wait_timeout(&impl_->ring, &cqe, 1, wait_ptr, nullptr);
+    if (result == -EEXIST) {
+      // IORING_SETUP_SINGLE_ISSUER: only the thread that created the ring
+      // may use it. A programming error; spinning on it helps nobody.
+      ETRND_LOG_ERROR("reactor %d used from a thread other than the one that created it", index_);
+      std::abort();
+    }
     if (result < 0 && result != -ETIME && result != -EINTR && result != -EAGAIN &&
         result != -EBUSY) {
       ETRND_LOG_ERROR("io_uring wait failed: %s", ErrnoText(-result));

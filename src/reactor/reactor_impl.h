@@ -46,6 +46,7 @@ struct ConnectionOps {
   iovec send_iov[kMaxSendPieces];
   msghdr send_msg{};
   sockaddr_storage connect_addr{};
+  __kernel_timespec connect_timeout{};
 };
 
 struct Reactor::Impl {

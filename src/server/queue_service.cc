@@ -320,7 +320,8 @@ void QueueService::LaunchConnections(const std::shared_ptr<FlushJob>& job) {
         [this, job](const delivery::RecipientOutcome& outcome) { OnOutcome(job, outcome); },
         [this, job, tokens = std::move(tokens)] { OnConnectionFinished(job, tokens); },
         options.delivery_timeout);
-    core_.reactor().Connect(job->targets[job->target_index], std::move(handler));
+    core_.reactor().Connect(job->targets[job->target_index], std::move(handler),
+                            options.delivery_timeout);
   }
   MaybeFinishFlush(job);
 }

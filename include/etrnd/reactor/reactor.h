@@ -36,6 +36,8 @@ class Reactor {
       Reactor& reactor, const SocketAddress& peer, const SocketAddress& local)>;
   using TimerId = uint64_t;
 
+  // Must be called on the thread that will call Run(): the ring is
+  // IORING_SETUP_SINGLE_ISSUER (using it from another thread aborts).
   static absl::StatusOr<std::unique_ptr<Reactor>> Create(int index,
                                                          const ReactorOptions& options);
   ~Reactor();
@@ -49,8 +51,9 @@ class Reactor {
   // The bound addresses of the listening sockets (port 0 resolved).
   std::vector<SocketAddress> ListeningAddresses() const;
   // Opens an outbound connection; handler->OnOpen on success, else OnClosed
-  // with the error.
-  void Connect(const SocketAddress& addr, std::unique_ptr<ConnectionHandler> handler);
+  // with the error (-ETIMEDOUT when `timeout` passes first).
+  void Connect(const SocketAddress& addr, std::unique_ptr<ConnectionHandler> handler,
+               absl::Duration timeout = absl::Seconds(30));
 
   TimerId RunAfter(absl::Duration delay, std::function<void()> fn);
   void CancelTimer(TimerId id);
