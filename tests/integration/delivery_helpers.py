@@ -125,7 +125,8 @@ def dot_stuff(data):
 def strip_received(data):
     """The message without its first header, which must be a Received: header
     (folded lines included). Returns (received_header_bytes, rest)."""
-    assert data[:9].lower() == b"received:", "delivered message does not start with Received: %r" % data[:80]
+    assert data[:9].lower() == b"received:", \
+        "delivered message does not start with Received: %r" % data[:80]
     end = 0
     while True:
         nl = data.index(b"\r\n", end)
@@ -261,7 +262,8 @@ class SinkMessage:
         self.data = data
 
     def __repr__(self):
-        return "SinkMessage(from=%r, rcpts=%r, %d bytes)" % (self.mail_from, self.rcpts, len(self.data))
+        return "SinkMessage(from=%r, rcpts=%r, %d bytes)" % (
+            self.mail_from, self.rcpts, len(self.data))
 
 
 class RecordingSink:

@@ -12,8 +12,8 @@ import time
 import pytest
 
 import harness
-from delivery_helpers import (TEST_FLAGS, build_message, dot_stuff, nothing_waiting, queue_messages,
-                              started, token_of, wait_queue_empty, wait_until)
+from delivery_helpers import (TEST_FLAGS, build_message, dot_stuff, nothing_waiting,
+                              queue_messages, started, token_of, wait_queue_empty, wait_until)
 from delivery_helpers import sink_factory  # noqa: F401 (a fixture)
 
 CRASH_ROUNDS = 20
@@ -164,7 +164,7 @@ def test_kill_9_during_flush_delivers_every_message_at_least_once(etrnd_factory,
                                   build_message(t, "u%d@%s" % (i, SLOW_DOMAIN), SENDER))
                                  for i, t in enumerate(tokens)], connections=2)
     assert server.etrn(SLOW_DOMAIN)[1] == started(SLOW_MESSAGES, SLOW_DOMAIN)
-    for kill in range(SLOW_KILLS):
+    for _ in range(SLOW_KILLS):
         before = len(sink.messages())
         sink.wait_for_messages(before + 3, timeout_s=30)  # mid-flush
         # A second ETRN while the flush runs must not start another one

@@ -40,7 +40,9 @@ def test_ten_thousand_messages_flushed_exactly_once_byte_exact(etrnd_factory, si
         token = harness.unique_token()
         rcpt = "u%d@%s" % (i, bulk_domain(i % BULK_DOMAINS))
         # Some carry 8-bit text and a line of 998 octets (+ CRLF, the limit).
-        extra = b"8bit: caf\xc3\xa9 \xe2\x82\xac\r\n" + b"x" * 998 + b"\r\n" if i % 10 == 0 else b""
+        extra = b""
+        if i % 10 == 0:
+            extra = b"8bit: caf\xc3\xa9 \xe2\x82\xac\r\n" + b"x" * 998 + b"\r\n"
         data = build_message(token, rcpt, SENDER, extra)
         sent[token] = (rcpt, data)
         batch.append((SENDER, [rcpt], data))
