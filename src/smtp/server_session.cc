@@ -260,7 +260,9 @@ void ServerSession::OnRcpt(std::string_view argument) {
 void ServerSession::OnData(std::string_view argument) {
   if (!argument.empty()) return ReplyError("501 5.5.4 Syntax: DATA");
   if (!in_transaction_) return ReplyError("503 5.5.1 Error: need MAIL command");
-  if (recipients_.empty()) return ReplyError("554 5.5.1 Error: no valid recipients");
+  // Not counted as an error: the refused RCPTs already were, and a
+  // pipelining client (RFC 2920) sends DATA before it sees their replies.
+  if (recipients_.empty()) return Reply("554 5.5.1 Error: no valid recipients");
   queue_id_ = services_.NewQueueId();
   // The trace header goes first so the body is appended after it in place.
   message_data_ = FormatReceivedHeader({

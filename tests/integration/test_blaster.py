@@ -161,7 +161,9 @@ def test_blaster_against_etrnd_all_stored_and_counted(server):
 
 def test_blaster_counts_refusals_by_reply_code(server):
     n = 50
-    rc, summary, context = run_client(server.port, n, connections=2,
+    # 10 refusals per session: under --max_errors (20), after which etrnd
+    # would answer 421 and close, as Postfix's smtpd_hard_error_limit does.
+    rc, summary, context = run_client(server.port, n, connections=5,
                                       domain_pattern="d%d.nowhere.test")
     check_summary(summary, context)
     assert (summary["messages_ok"], summary["messages_failed"]) == (0, n), context

@@ -330,7 +330,7 @@ TEST_F(ServerSessionTest, CommandOrderErrors) {
   EXPECT_EQ(Send("RCPT TO:<x@nowhere.org>\r\nDATA\r\n"),
             "554 5.7.1 <x@nowhere.org>: Relay access denied\r\n"
             "554 5.5.1 Error: no valid recipients\r\n");
-  EXPECT_EQ(session_->error_count(), 7);
+  EXPECT_EQ(session_->error_count(), 5);
   EXPECT_FALSE(session_->close_requested());
 }
 
