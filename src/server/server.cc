@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <future>
+#include <latch>
 #include <string>
 #include <thread>
 #include <vector>
@@ -162,16 +163,18 @@ int RunServer(ServerOptions options) {
 
   // Each core builds its ring on its own thread (IORING_SETUP_SINGLE_ISSUER),
   // loads its shard of the recovered queue, binds its listeners, then runs.
+  // No core may accept before every core has its ring: a session on one
+  // core posts work (index updates, ETRN) to the others from the start.
   CoreThreads core_threads;
   std::vector<std::promise<absl::Status>> ready(threads);
+  std::latch all_initialized(threads);
   for (int i = 0; i < threads; ++i) {
-    core_threads.threads.emplace_back([&context, &ready, &recovered, i] {
+    core_threads.threads.emplace_back([&context, &ready, &recovered, &all_initialized, i] {
       Core& core = context.core(i);
       absl::Status status = core.Init(recovered->next_segment_id, recovered->next_completion_id);
-      if (status.ok()) {
-        core.queue().LoadRecovered(*recovered);
-        status = core.StartListening();
-      }
+      if (status.ok()) core.queue().LoadRecovered(*recovered);
+      all_initialized.arrive_and_wait();
+      if (status.ok()) status = core.StartListening();
       ready[i].set_value(status);
       if (status.ok()) core.Run();
     });
