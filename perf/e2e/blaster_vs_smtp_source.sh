@@ -20,8 +20,9 @@
 #
 # Usage (as root: smtp-sink drops to "nobody"): perf/e2e/blaster_vs_smtp_source.sh
 # Knobs (environment): SESSIONS=32 SIZES="1024 16384" RUNS=3
-#   MESSAGES=40000 (reused-connection tools) MESSAGES_NEW_CONN=4000
-#   (source_new: a connection per message is ~10x slower)
+#   MESSAGES_BLASTER=40000 MESSAGES_SOURCE=15000 MESSAGES_NEW_CONN=3000
+#   (per client, so that each run takes roughly 5-15 s: the clients differ
+#   in speed by up to 20x; all results are per message)
 #   TOOLS="source_new source_reuse blaster_pipe blaster_nopipe"
 #   BLASTER_BIN=build-bb/smtp-blaster RUN_TIMEOUT_S=120 OUT=file.tsv
 set -euo pipefail
@@ -32,8 +33,9 @@ source "$(dirname "$0")/lib.sh"
 SESSIONS="${SESSIONS:-32}"
 SIZES="${SIZES:-1024 16384}"
 RUNS="${RUNS:-3}"
-MESSAGES="${MESSAGES:-40000}"
-MESSAGES_NEW_CONN="${MESSAGES_NEW_CONN:-4000}"
+MESSAGES_BLASTER="${MESSAGES_BLASTER:-40000}"
+MESSAGES_SOURCE="${MESSAGES_SOURCE:-15000}"
+MESSAGES_NEW_CONN="${MESSAGES_NEW_CONN:-3000}"
 TOOLS="${TOOLS:-source_new source_reuse blaster_pipe blaster_nopipe}"
 RUN_TIMEOUT_S="${RUN_TIMEOUT_S:-120}"
 TIME_BIN="${TIME_BIN:-/usr/bin/time}"
@@ -57,7 +59,11 @@ sink_cpu_s() {
 }
 
 messages_for() {
-  if [ "$1" = source_new ]; then echo "$MESSAGES_NEW_CONN"; else echo "$MESSAGES"; fi
+  case "$1" in
+    source_new) echo "$MESSAGES_NEW_CONN" ;;
+    source_reuse) echo "$MESSAGES_SOURCE" ;;
+    *) echo "$MESSAGES_BLASTER" ;;
+  esac
 }
 
 # The client command line for TOOL, SIZE, N messages.
