@@ -101,6 +101,24 @@ def wait_queue_empty(server, node, timeout_s=30):
         raise AssertionError("queue for %s not empty: last reply %r" % (node, last))
 
 
+def is_sanitizer_build(path=harness.ETRND_BIN):
+    """True when the etrnd under test is built with AddressSanitizer."""
+    try:
+        with open(path, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
+def sanitizer_report(log_text):
+    """The first lines of a sanitizer report in a server log, or ''."""
+    for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+        at = log_text.find(marker)
+        if at >= 0:
+            return "\n".join(log_text[at:].splitlines()[:25])
+    return ""
+
+
 # ------------------------------------------------------------- messages ----
 
 def build_message(token, rcpt, sender="sender@x.test", extra=b""):
@@ -201,7 +219,10 @@ def _send_over_one_connection(port, messages, acked):
         if pending_index is not None:
             sock.sendall(pending_end)
             _expect_data_accepted(replies, pending_index, acked)
+        # Wait for the 221: a client that closes on unread replies is a
+        # separate case (test_crash.py).
         sock.sendall(b"QUIT\r\n")
+        replies.reply()
 
 
 def _expect_data_accepted(replies, index, acked):
