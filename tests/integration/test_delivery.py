@@ -233,6 +233,7 @@ def test_flush_to_postfix_smtp_sink(etrnd_factory, processes, tmp_path):
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     processes.append(proc)
     wait_until(lambda: _accepts(port), 10, "smtp-sink to listen")
+    assert proc.poll() is None, "smtp-sink exited (port %d taken meanwhile?)" % port
     server = etrnd_factory(domains="pf.test 127.0.0.1:%d hold\n" % port, flags=TEST_FLAGS)
     tokens = [harness.unique_token() for _ in range(20)]
     batch = [(SENDER, ["u%d@pf.test" % i], build_message(t, "u%d@pf.test" % i))

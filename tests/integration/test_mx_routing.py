@@ -3,7 +3,9 @@ served by a local dnsmasq (--dns_server), and MX hosts are contacted on the
 test sink's port (--mx_port)."""
 
 import os
+import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -17,8 +19,10 @@ DNSMASQ_START_TIMEOUT_S = 10
 SENDER = "alice@home.test"
 
 
+DNSMASQ_START_ATTEMPTS = 5
+
+
 def udp_port_taken(port):
-    import socket
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         try:
             s.bind((harness.LOOPBACK, port))
@@ -27,23 +31,22 @@ def udp_port_taken(port):
     return False
 
 
-def free_udp_port():
-    import socket
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((harness.LOOPBACK, 0))
-        return s.getsockname()[1]
+def free_udp_and_tcp_port():
+    """dnsmasq serves UDP and TCP on its port: both must be free."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind((harness.LOOPBACK, 0))
+            port = s.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind((harness.LOOPBACK, port))
+                except OSError:
+                    continue
+            return port
 
 
-@pytest.fixture
-def dns_server(processes, tmp_path):
-    """dnsmasq on a free loopback port serving the test zone from its command
-    line: mxdom.test -> mail.mxdom.test (127.0.0.1); backup.test -> a first
-    MX on 127.0.0.5 (out of service), then mail.mxdom.test; nothing
-    else under .test exists."""
-    if not os.access(DNSMASQ, os.X_OK):
-        pytest.skip("dnsmasq is not installed (%s): apt-get install dnsmasq-base" % DNSMASQ)
-    port = free_udp_port()
-    log = open(tmp_path / "dnsmasq.log", "wb")
+def start_dnsmasq(port, log_path):
+    log = open(log_path, "ab")
     proc = subprocess.Popen(
         [DNSMASQ, "--no-daemon", "--no-resolv", "--no-hosts", "--bind-interfaces",
          "--listen-address=127.0.0.1", "--port=%d" % port, "--user=root", "--group=root",
@@ -55,13 +58,29 @@ def dns_server(processes, tmp_path):
          "--host-record=dead.backup.test,127.0.0.5"],
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     log.close()
-    processes.append(proc)
-    wait_until(lambda: proc.poll() is not None or udp_port_taken(port),
-               DNSMASQ_START_TIMEOUT_S, "dnsmasq to bind its port")
-    if proc.poll() is not None:
-        pytest.fail("dnsmasq exited at start-up:\n" +
-                    (tmp_path / "dnsmasq.log").read_text(errors="replace"))
-    return "127.0.0.1:%d" % port
+    return proc
+
+
+@pytest.fixture
+def dns_server(processes, tmp_path):
+    """dnsmasq on a free loopback port serving the test zone from its command
+    line: mxdom.test -> mail.mxdom.test (127.0.0.1); backup.test -> a first
+    MX on 127.0.0.5 (out of service), then mail.mxdom.test; nothing
+    else under .test exists."""
+    if not os.access(DNSMASQ, os.X_OK):
+        pytest.skip("dnsmasq is not installed (%s): apt-get install dnsmasq-base" % DNSMASQ)
+    log_path = tmp_path / "dnsmasq.log"
+    for _ in range(DNSMASQ_START_ATTEMPTS):  # the port may be taken meanwhile
+        port = free_udp_and_tcp_port()
+        proc = start_dnsmasq(port, log_path)
+        processes.append(proc)
+        wait_until(lambda: proc.poll() is not None or udp_port_taken(port),
+                   DNSMASQ_START_TIMEOUT_S, "dnsmasq to bind its port")
+        if proc.poll() is None:
+            return "127.0.0.1:%d" % port
+        if "in use" not in log_path.read_text(errors="replace"):
+            break
+    pytest.fail("dnsmasq exited at start-up:\n" + log_path.read_text(errors="replace"))
 
 
 def mx_server(etrnd_factory, sink, dns, extra_table=""):
@@ -94,8 +113,6 @@ class Refuser:
     sink's port) and answers every connection with 421: the MX was tried."""
 
     def __init__(self, port):
-        import socket
-        import threading
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.5", port))
