@@ -26,7 +26,7 @@ void Connection::Send(std::string&& bytes) {
   output_.push_back(std::move(bytes));
   if (!send_scheduled_) {
     send_scheduled_ = true;
-    reactor_.impl_->send_pending.push_back(this);
+    reactor_.impl_->send_pending.push_back(id_);
   }
 }
 

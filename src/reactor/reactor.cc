@@ -321,7 +321,7 @@ void Reactor::HandleSend(Connection& connection, int result) {
 }
 
 void Reactor::ScheduleTeardownCheck(Connection& connection) {
-  impl_->maybe_done.push_back(&connection);
+  impl_->maybe_done.push_back(connection.id_);
 }
 
 // Closing order: stop reading (cancel the multishot recv), let in-flight
@@ -363,13 +363,10 @@ void Reactor::FinishConnection(Connection& connection) {
 }
 
 void Reactor::RunTeardownChecks() {
-  // A check may close connections that are later in the list: dedupe by id.
+  // By id: a check may tear down connections that are later in the list.
   while (!impl_->maybe_done.empty()) {
-    std::vector<Connection*> batch;
-    batch.swap(impl_->maybe_done);
     std::vector<uint64_t> ids;
-    ids.reserve(batch.size());
-    for (Connection* c : batch) ids.push_back(c->id_);
+    ids.swap(impl_->maybe_done);
     for (uint64_t id : ids) {
       auto it = impl_->connections.find(id);
       if (it != impl_->connections.end()) AdvanceTeardown(*it->second);
@@ -378,9 +375,13 @@ void Reactor::RunTeardownChecks() {
 }
 
 void Reactor::FlushSends() {
-  std::vector<Connection*> pending;
+  // By id: a connection that queued bytes may have been torn down since.
+  std::vector<uint64_t> pending;
   pending.swap(impl_->send_pending);
-  for (Connection* connection : pending) {
+  for (uint64_t id : pending) {
+    auto it = impl_->connections.find(id);
+    if (it == impl_->connections.end()) continue;
+    Connection* connection = it->second.get();
     connection->send_scheduled_ = false;
     if (!connection->closed_ && !connection->send_in_flight_ && !connection->output_.empty()) {
       SubmitSend(*connection);

@@ -59,8 +59,8 @@ struct Reactor::Impl {
   absl::flat_hash_map<uint64_t, std::unique_ptr<Connection>> connections;
   absl::flat_hash_map<Connection*, std::unique_ptr<ConnectionOps>> ops;
   uint64_t next_connection_id = 1;
-  std::vector<Connection*> send_pending;  // connections with output to flush
-  std::vector<Connection*> maybe_done;    // connections to check for teardown
+  std::vector<uint64_t> send_pending;  // ids of connections with output to flush
+  std::vector<uint64_t> maybe_done;    // ids of connections to check for teardown
 
   // Timers: ordered by deadline, then id (ids are unique and increasing).
   std::map<std::pair<absl::Time, TimerId>, std::function<void()>> timers;

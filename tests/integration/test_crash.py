@@ -203,14 +203,8 @@ def test_kill_9_during_flush_delivers_every_message_at_least_once(etrnd_factory,
     wait_queue_empty(server, KEEP_DOMAIN)
 
 
-# Known bug (reported to the lead, reactor code): a connection destroyed by
-# Reactor::RunTeardownChecks stays in the send_pending list, and
-# Reactor::FlushSends then writes to it (heap-use-after-free, reactor.cc:384).
-# Release builds survive it by luck; AddressSanitizer builds abort. Remove the
-# mark once fixed (strict: an unexpected pass fails the suite).
-@pytest.mark.xfail(is_sanitizer_build(), strict=True,
-                   reason="use-after-free in Reactor::FlushSends after teardown "
-                          "of a connection with unsent replies")
+# Regression: a connection torn down with replies still queued must not be
+# touched by the end-of-turn send flush (was a heap-use-after-free).
 def test_clients_closing_on_unread_replies_do_not_crash_the_server(tmp_path):
     """Clients that pipeline commands and hang up without reading the replies
     (the 221 to QUIT included) must not hurt the server or its queue.
