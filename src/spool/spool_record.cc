@@ -181,7 +181,7 @@ bool ParseMessagePayload(std::string_view payload, SpoolMessageView* out) {
 bool ParseCompletionPayload(std::string_view payload, SpoolCompletion* out) {
   if (payload.size() != kCompletionPayloadBytes) return false;
   PayloadReader reader(payload);
-  uint64_t core, segment_id, offset, recipient_index, outcome;
+  uint64_t core = 0, segment_id = 0, offset = 0, recipient_index = 0, outcome = 0;
   reader.ReadInt(4, &core);
   reader.ReadInt(8, &segment_id);
   reader.ReadInt(8, &offset);
