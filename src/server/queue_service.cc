@@ -19,8 +19,14 @@
 namespace etrnd::server {
 namespace {
 
-// Expired mail is looked for once a minute: --max_queue_lifetime is days.
-constexpr absl::Duration kExpirySweepInterval = absl::Minutes(1);
+// Expired mail is looked for once a minute (--max_queue_lifetime is days),
+// or ten times per lifetime when an operator sets a short one.
+constexpr absl::Duration kExpirySweepIntervalMax = absl::Minutes(1);
+constexpr absl::Duration kExpirySweepIntervalMin = absl::Milliseconds(200);
+
+absl::Duration ExpirySweepInterval(absl::Duration lifetime) {
+  return std::clamp(lifetime / 10, kExpirySweepIntervalMin, kExpirySweepIntervalMax);
+}
 // New mail for a healthy domain waits this long so one attempt carries a
 // burst of arrivals instead of one connection per message.
 constexpr absl::Duration kArrivalBatchDelay = absl::Milliseconds(20);
@@ -78,7 +84,8 @@ struct QueueService::FlushJob {
 };
 
 QueueService::QueueService(Core& core) : core_(core) {
-  core_.reactor().RunAfter(kExpirySweepInterval, [this] { SweepExpired(); });
+  core_.reactor().RunAfter(ExpirySweepInterval(core_.context().options.max_queue_lifetime),
+                           [this] { SweepExpired(); });
 }
 
 QueueService::~QueueService() = default;
@@ -591,7 +598,8 @@ void QueueService::SweepExpired() {
                   nullptr);
     }
   }
-  core_.reactor().RunAfter(kExpirySweepInterval, [this] { SweepExpired(); });
+  core_.reactor().RunAfter(ExpirySweepInterval(core_.context().options.max_queue_lifetime),
+                           [this] { SweepExpired(); });
 }
 
 void QueueService::SegmentRecipientFinished(spool::SegmentKey segment) {
