@@ -109,4 +109,7 @@ stage integration integration
 if [[ " ${passed[*]} " == *" build-asan "* ]]; then
   stage integration-asan integration_asan
 fi
+# libFuzzer (clang, ASan+UBSan) over the SMTP parsers and the domains table,
+# a short bounded run each; longer runs: bash tools/fuzz.sh 600.
+stage fuzz bash tools/fuzz.sh "${ETRND_FUZZ_SECONDS:-10}"
 summary_and_exit
