@@ -1,8 +1,8 @@
 // etrnd: store-and-forward SMTP server with ETRN (RFC 1985).
+#include <mimalloc.h>
+
 #include <cstdio>
 #include <string>
-
-#include <mimalloc.h>
 
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"

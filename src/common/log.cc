@@ -7,8 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "etrnd/common/strings.h"
 #include "absl/time/time.h"
+#include "etrnd/common/strings.h"
 
 namespace etrnd {
 namespace {
@@ -33,11 +33,16 @@ const char* LevelName(LogLevel level) {
 }  // namespace
 
 bool ParseLogLevel(std::string_view text, LogLevel* level) {
-  if (text == "debug") *level = LogLevel::kDebug;
-  else if (text == "info") *level = LogLevel::kInfo;
-  else if (text == "warning" || text == "warn") *level = LogLevel::kWarning;
-  else if (text == "error") *level = LogLevel::kError;
-  else return false;
+  if (text == "debug")
+    *level = LogLevel::kDebug;
+  else if (text == "info")
+    *level = LogLevel::kInfo;
+  else if (text == "warning" || text == "warn")
+    *level = LogLevel::kWarning;
+  else if (text == "error")
+    *level = LogLevel::kError;
+  else
+    return false;
   return true;
 }
 
@@ -54,7 +59,8 @@ void WriteLogLine(LogLevel level, std::string_view message) {
   if (t_thread_index < 0) {
     absl::StrAppend(&line, " ", LevelName(level), " [main] ", AsAbsl(message), "\n");
   } else {
-    absl::StrAppend(&line, " ", LevelName(level), " [t", t_thread_index, "] ", AsAbsl(message), "\n");
+    absl::StrAppend(&line, " ", LevelName(level), " [t", t_thread_index, "] ", AsAbsl(message),
+                    "\n");
   }
   // A single write keeps lines whole across threads; a short write of a log
   // line is not worth retrying.

@@ -31,8 +31,7 @@ IpAddress IpAddress::FromSockaddr(const sockaddr* addr) {
     std::memcpy(result.bytes_.data(), &reinterpret_cast<const sockaddr_in*>(addr)->sin_addr, 4);
   } else if (addr->sa_family == AF_INET6) {
     result.family_ = AF_INET6;
-    std::memcpy(result.bytes_.data(), &reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr,
-                16);
+    std::memcpy(result.bytes_.data(), &reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr, 16);
   }
   return result;
 }
@@ -133,7 +132,8 @@ absl::StatusOr<CidrNetwork> CidrNetwork::Parse(std::string_view text) {
   int bits = max_bits;
   if (slash != std::string_view::npos &&
       (!absl::SimpleAtoi(AsAbsl(text.substr(slash + 1)), &bits) || bits < 0 || bits > max_bits)) {
-    return absl::InvalidArgumentError(absl::StrCat("bad CIDR prefix length in '", AsAbsl(text), "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad CIDR prefix length in '", AsAbsl(text), "'"));
   }
   CidrNetwork network;
   network.network_ = *ip;

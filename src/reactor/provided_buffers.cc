@@ -51,8 +51,9 @@ absl::StatusOr<ProvidedBuffers*> ProvidedBuffers::Create(io_uring* ring, uint16_
   io_uring_buf_ring_init(buffers->buf_ring_);
   int mask = io_uring_buf_ring_mask(buffer_count);
   for (unsigned i = 0; i < buffer_count; ++i) {
-    io_uring_buf_ring_add(buffers->buf_ring_, buffers->memory_ + static_cast<size_t>(i) * buffer_bytes,
-                          buffer_bytes, static_cast<uint16_t>(i), mask, static_cast<int>(i));
+    io_uring_buf_ring_add(buffers->buf_ring_,
+                          buffers->memory_ + static_cast<size_t>(i) * buffer_bytes, buffer_bytes,
+                          static_cast<uint16_t>(i), mask, static_cast<int>(i));
   }
   io_uring_buf_ring_advance(buffers->buf_ring_, static_cast<int>(buffer_count));
   return buffers;

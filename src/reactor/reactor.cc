@@ -38,8 +38,7 @@ io_uring_sqe* Reactor::Impl::GetSqe() {
   return sqe;
 }
 
-absl::StatusOr<std::unique_ptr<Reactor>> Reactor::Create(int index,
-                                                         const ReactorOptions& options) {
+absl::StatusOr<std::unique_ptr<Reactor>> Reactor::Create(int index, const ReactorOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   io_uring_params params;
@@ -106,8 +105,7 @@ absl::Status Reactor::Listen(const SocketAddress& addr, HandlerFactory factory) 
   if (bind(fd, reinterpret_cast<sockaddr*>(&storage), length) != 0) {
     int error = errno;
     close(fd);
-    return absl::UnavailableError("cannot listen on " + addr.ToString() + ": " +
-                                  ErrnoText(error));
+    return absl::UnavailableError("cannot listen on " + addr.ToString() + ": " + ErrnoText(error));
   }
   if (listen(fd, kListenBacklog) != 0) {
     int error = errno;
@@ -159,8 +157,7 @@ void Reactor::HandleAccept(Listener& listener, int result, bool more) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     SocketAddress peer = SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&peer_storage));
-    SocketAddress local =
-        SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&local_storage));
+    SocketAddress local = SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&local_storage));
     if (!impl_->accepting) {
       close(fd);
     } else {
@@ -173,8 +170,7 @@ void Reactor::HandleAccept(Listener& listener, int result, bool more) {
     }
   } else if (result != -ECANCELED && impl_->accepting) {
     // EMFILE/ENFILE and friends: log and keep accepting later.
-    ETRND_LOG_WARNING("accept on %s failed: %s", listener.address.ToString(),
-                      ErrnoText(-result));
+    ETRND_LOG_WARNING("accept on %s failed: %s", listener.address.ToString(), ErrnoText(-result));
   }
   if (!listener.armed && impl_->accepting && listener.fd >= 0) ArmAccept(listener);
 }
@@ -245,8 +241,8 @@ void Reactor::HandleRecv(Connection& connection, int result, uint32_t flags) {
   if (result > 0 && (flags & IORING_CQE_F_BUFFER) != 0) {
     uint16_t buffer_id = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
     if (!connection.closing_ && !connection.closed_) {
-      connection.handler_->OnReceive(connection,
-                                     impl_->buffers->View(buffer_id, static_cast<unsigned>(result)));
+      connection.handler_->OnReceive(
+          connection, impl_->buffers->View(buffer_id, static_cast<unsigned>(result)));
     }
     impl_->buffers->Recycle(buffer_id);
   }
@@ -537,9 +533,9 @@ void Reactor::Run() {
     if (!impl_->timers.empty()) {
       absl::Duration left = impl_->timers.begin()->first.first - absl::Now();
       if (left < absl::ZeroDuration()) left = absl::ZeroDuration();
-      wait = absl::ToTimespec(left).tv_sec >= 0 ? __kernel_timespec{absl::ToTimespec(left).tv_sec,
-                                                                    absl::ToTimespec(left).tv_nsec}
-                                                : __kernel_timespec{0, 0};
+      wait = absl::ToTimespec(left).tv_sec >= 0
+                 ? __kernel_timespec{absl::ToTimespec(left).tv_sec, absl::ToTimespec(left).tv_nsec}
+                 : __kernel_timespec{0, 0};
       wait_ptr = &wait;
     }
     io_uring_cqe* cqe = nullptr;

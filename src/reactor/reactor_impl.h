@@ -18,14 +18,24 @@
 namespace etrnd::reactor {
 
 // What a completion belongs to; the SQE's user_data points at an Operation.
-enum class OpKind : uint8_t { kAccept, kRecv, kSend, kConnect, kCancel, kWake, kFile, kPoll, kPollRemove };
+enum class OpKind : uint8_t {
+  kAccept,
+  kRecv,
+  kSend,
+  kConnect,
+  kCancel,
+  kWake,
+  kFile,
+  kPoll,
+  kPollRemove
+};
 
 struct Operation {
   OpKind kind;
-  void* owner = nullptr;                // Listener* or Connection*
-  std::function<void(int)> file_done;   // kFile only (heap-allocated ops)
-  std::vector<iovec> file_iov;          // kFile writev: kept alive until completion
-  uint64_t poll_id = 0;                 // kPoll
+  void* owner = nullptr;               // Listener* or Connection*
+  std::function<void(int)> file_done;  // kFile only (heap-allocated ops)
+  std::vector<iovec> file_iov;         // kFile writev: kept alive until completion
+  uint64_t poll_id = 0;                // kPoll
 };
 
 struct Listener {

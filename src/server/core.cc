@@ -106,8 +106,8 @@ void Core::StoreMessage(spool::SpoolMessage message,
           done(status);
           return;
         }
-        ETRND_LOG_INFO("%s: from=<%s>, nrcpt=%d, queued", envelope->queue_id,
-                       envelope->mail_from, envelope->recipients.size());
+        ETRND_LOG_INFO("%s: from=<%s>, nrcpt=%d, queued", envelope->queue_id, envelope->mail_from,
+                       envelope->recipients.size());
         queue_->OnMessageDurable(where, *envelope);
         done(envelope->queue_id);
       });

@@ -33,8 +33,8 @@ void Answer(const EtrnGather& gather) {
   } else {
     line = etrn::ReplyStarted(gather.messages, gather.as_sent);
   }
-  ETRND_LOG_INFO("ETRN %s from %s: %s", gather.as_sent, gather.client, line.substr(0, 3) +
-                 " count=" + std::to_string(gather.messages));
+  ETRND_LOG_INFO("ETRN %s from %s: %s", gather.as_sent, gather.client,
+                 line.substr(0, 3) + " count=" + std::to_string(gather.messages));
   gather.reply(std::move(line));
 }
 

@@ -26,8 +26,7 @@ void GroupCommitter::Flush() {
 
 void GroupCommitter::WriteFrom(size_t written) {
   const std::string& bytes = in_flight_->bytes;
-  std::vector<iovec> iov = {
-      {const_cast<char*>(bytes.data()) + written, bytes.size() - written}};
+  std::vector<iovec> iov = {{const_cast<char*>(bytes.data()) + written, bytes.size() - written}};
   reactor_.WriteV(in_flight_->fd, std::move(iov), in_flight_->offset + written,
                   [this, written](int result) { OnWritten(written, result); });
 }

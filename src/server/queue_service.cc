@@ -137,10 +137,10 @@ void QueueService::OnMessageDurable(const spool::RecordLocation& location,
       AddRecipients(domain, location, std::move(indexes), arrival);
       continue;
     }
-    owner.reactor().Post([&owner, domain = domain, location, indexes = std::move(indexes),
-                          arrival]() mutable {
-      owner.queue().AddRecipients(domain, location, std::move(indexes), arrival);
-    });
+    owner.reactor().Post(
+        [&owner, domain = domain, location, indexes = std::move(indexes), arrival]() mutable {
+          owner.queue().AddRecipients(domain, location, std::move(indexes), arrival);
+        });
   }
 }
 
@@ -236,13 +236,13 @@ void QueueService::StartFlush(const std::string& domain) {
   auto job = std::make_shared<FlushJob>();
   job->domain = domain;
   job->started = absl::Now();
-  index_.ForEachMessage(domain, [&](const queue::MessageKey& key,
-                                    const queue::RecipientIndexSet& recipients) {
-    FlushJob::Item item;
-    item.location = key.ToLocation();
-    item.recipient_indexes = recipients.ToVector();
-    job->items.push_back(std::move(item));
-  });
+  index_.ForEachMessage(
+      domain, [&](const queue::MessageKey& key, const queue::RecipientIndexSet& recipients) {
+        FlushJob::Item item;
+        item.location = key.ToLocation();
+        item.recipient_indexes = recipients.ToVector();
+        job->items.push_back(std::move(item));
+      });
   ETRND_LOG_INFO("flush %s: %d messages", domain, job->items.size());
   RunFlush(job);
 }
@@ -258,23 +258,23 @@ void QueueService::RunFlush(const std::shared_ptr<FlushJob>& job) {
     next_hop.kind = config::NextHop::Kind::kMx;
   }
   job->remote_mta = next_hop.kind == config::NextHop::Kind::kMx ? "mx" : next_hop.ToString();
-  core_.ResolveNextHop(job->domain, next_hop,
-                       [this, job](absl::StatusOr<std::vector<SocketAddress>> targets) {
-    if (!targets.ok()) {
-      job->last_error = std::string(targets.status().message());
-      job->host_failed = true;
-      if (absl::IsNotFound(targets.status()) || absl::IsFailedPrecondition(targets.status())) {
-        BounceWholeFlush(job, absl::IsFailedPrecondition(targets.status())
-                                  ? std::string(delivery::kNullMxReply)
-                                  : "550 5.1.2 " + job->domain +
-                                        ": Host or domain name not found");
-      }
-      MaybeFinishFlush(job);
-      return;
-    }
-    job->targets = std::move(*targets);
-    LaunchConnections(job);
-  });
+  core_.ResolveNextHop(
+      job->domain, next_hop, [this, job](absl::StatusOr<std::vector<SocketAddress>> targets) {
+        if (!targets.ok()) {
+          job->last_error = std::string(targets.status().message());
+          job->host_failed = true;
+          if (absl::IsNotFound(targets.status()) || absl::IsFailedPrecondition(targets.status())) {
+            BounceWholeFlush(job,
+                             absl::IsFailedPrecondition(targets.status())
+                                 ? std::string(delivery::kNullMxReply)
+                                 : "550 5.1.2 " + job->domain + ": Host or domain name not found");
+          }
+          MaybeFinishFlush(job);
+          return;
+        }
+        job->targets = std::move(*targets);
+        LaunchConnections(job);
+      });
 }
 
 bool QueueService::FlushJob::HasWork() const {
@@ -413,8 +413,8 @@ void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
   }
   if (item.outcomes_seen < item.recipient_indexes.size()) return;
   if (!item.failures.empty()) {
-    QueueBounce(item.message, item.location, job->domain, std::move(item.failures),
-                job->remote_mta, /*expired=*/false, Settler(job));
+    QueueBounce(item.message, item.location, job->domain, std::move(item.failures), job->remote_mta,
+                /*expired=*/false, Settler(job));
     item.failures.clear();
   }
   // Every recipient has its answer: the body is no longer needed here
@@ -431,8 +431,7 @@ void QueueService::BounceWholeFlush(const std::shared_ptr<FlushJob>& job,
     std::vector<std::pair<uint32_t, std::string>> failures;
     for (uint32_t index : item.recipient_indexes) failures.emplace_back(index, reply);
     job->bounced += failures.size();
-    QueueBounce(*message, item.location, job->domain, std::move(failures), "", false,
-                Settler(job));
+    QueueBounce(*message, item.location, job->domain, std::move(failures), "", false, Settler(job));
   }
 }
 
@@ -450,8 +449,7 @@ void QueueService::FinishFlush(const std::shared_ptr<FlushJob>& job) {
   bool hold = entry == nullptr || entry->hold;
   bool failed = job->deferred > 0 || job->host_failed;
   delivery::RetrySchedule schedule(delivery::RetrySchedule::Options{
-      .initial = core_.context().options.retry_initial,
-      .max = core_.context().options.retry_max});
+      .initial = core_.context().options.retry_initial, .max = core_.context().options.retry_max});
   if (failed) {
     schedule.RecordDeferral(&state.retry, absl::Now(), hold);
     if (!hold) ScheduleAttempt(job->domain, state.retry.next_attempt - absl::Now());
@@ -461,8 +459,7 @@ void QueueService::FinishFlush(const std::shared_ptr<FlushJob>& job) {
   }
 }
 
-void QueueService::FinishRecipient(const std::string& domain,
-                                   const spool::RecordLocation& location,
+void QueueService::FinishRecipient(const std::string& domain, const spool::RecordLocation& location,
                                    uint32_t recipient_index, spool::RecipientOutcome outcome,
                                    std::function<void()> settled) {
   spool::SpoolCompletion completion;
@@ -545,9 +542,8 @@ void QueueService::QueueBounce(const spool::SpoolMessage& message,
   dsn.recipients = {message.mail_from};
   dsn.data = std::move(*bounce);
   std::string original_id = message.queue_id;
-  core_.StoreMessage(std::move(dsn), [this, domain, location, failures, final_outcome,
-                                      original_id, parts,
-                                      part_done](absl::StatusOr<std::string> queue_id) {
+  core_.StoreMessage(std::move(dsn), [this, domain, location, failures, final_outcome, original_id,
+                                      parts, part_done](absl::StatusOr<std::string> queue_id) {
     if (!queue_id.ok()) {
       // The recipients stay queued; the next attempt bounces them again.
       ETRND_LOG_ERROR("%s: bounce not queued: %s", original_id,
@@ -581,10 +577,10 @@ void QueueService::SweepExpired() {
   for (auto& [state, keys] : due_by_domain) {
     const std::string& domain = state->name;
     std::vector<std::pair<queue::MessageKey, std::vector<uint32_t>>> pending;
-    index_.ForEachMessage(domain, [&](const queue::MessageKey& key,
-                                      const queue::RecipientIndexSet& recipients) {
-      if (keys.contains(key)) pending.emplace_back(key, recipients.ToVector());
-    });
+    index_.ForEachMessage(
+        domain, [&](const queue::MessageKey& key, const queue::RecipientIndexSet& recipients) {
+          if (keys.contains(key)) pending.emplace_back(key, recipients.ToVector());
+        });
     for (auto& [key, indexes] : pending) {
       spool::RecordLocation location = key.ToLocation();
       absl::StatusOr<spool::SpoolMessage> message =
@@ -594,8 +590,7 @@ void QueueService::SweepExpired() {
       for (uint32_t index : indexes) failures.emplace_back(index, "");
       ETRND_LOG_INFO("%s: expired after %s, bouncing %d recipients", message->queue_id,
                      absl::FormatDuration(lifetime), failures.size());
-      QueueBounce(*message, location, domain, std::move(failures), "", /*expired=*/true,
-                  nullptr);
+      QueueBounce(*message, location, domain, std::move(failures), "", /*expired=*/true, nullptr);
     }
   }
   core_.reactor().RunAfter(ExpirySweepInterval(core_.context().options.max_queue_lifetime),
@@ -625,9 +620,10 @@ void QueueService::OnTableChanged() {
     if (index_.CountDomain(domain) > 0 && core_.table().Match(domain) == nullptr) ++orphaned;
   }
   if (orphaned > 0) {
-    ETRND_LOG_WARNING("queue shard %d: %d domains with queued mail are no longer in the domains "
-                      "table; their mail stays queued",
-                      core_.index(), orphaned);
+    ETRND_LOG_WARNING(
+        "queue shard %d: %d domains with queued mail are no longer in the domains "
+        "table; their mail stays queued",
+        core_.index(), orphaned);
   }
 }
 

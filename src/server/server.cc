@@ -1,6 +1,7 @@
 #include "etrnd/server/server.h"
 
 #include <fcntl.h>
+#include <mimalloc.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -16,8 +17,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <mimalloc.h>
 
 #include "absl/time/clock.h"
 #include "etrnd/common/log.h"
@@ -37,7 +36,8 @@ int Fail(const std::string& reason) {
   return 1;
 }
 
-absl::StatusOr<std::shared_ptr<const config::DomainsTable>> LoadTable(const ServerOptions& options) {
+absl::StatusOr<std::shared_ptr<const config::DomainsTable>> LoadTable(
+    const ServerOptions& options) {
   if (options.domains_file.empty()) {
     return config::DomainsTable::Parse(EmbeddedDefaultDomains(), kDefaultDomainsFileName);
   }
@@ -144,12 +144,11 @@ int RunServer(ServerOptions options) {
   absl::StatusOr<int> lock = LockSpool(options.spool_dir);
   if (!lock.ok()) return Fail(std::string(lock.status().message()));
 
-  ETRND_LOG_INFO("etrnd starting: mimalloc %d (%s), hostname %s, domains table %s (%d entries)",
-                 mi_version(), MimallocIsDefaultAllocator() ? "default allocator" : "NOT in use",
-                 options.hostname,
-                 options.domains_file.empty() ? std::string(kDefaultDomainsFileName)
-                                              : options.domains_file,
-                 (*table)->size());
+  ETRND_LOG_INFO(
+      "etrnd starting: mimalloc %d (%s), hostname %s, domains table %s (%d entries)", mi_version(),
+      MimallocIsDefaultAllocator() ? "default allocator" : "NOT in use", options.hostname,
+      options.domains_file.empty() ? std::string(kDefaultDomainsFileName) : options.domains_file,
+      (*table)->size());
 
   // Recover before greeting anyone: every accepted message is queued again.
   absl::StatusOr<spool::RecoveryResult> recovered = spool::RecoverSpool(options.spool_dir);

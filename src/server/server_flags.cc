@@ -38,8 +38,7 @@ ABSL_FLAG(absl::Duration, retry_max, absl::Hours(4), "Longest retry delay.");
 ABSL_FLAG(absl::Duration, max_queue_lifetime, absl::Hours(120),
           "Older messages bounce to their sender (held mail too).");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
-ABSL_FLAG(int64_t, segment_bytes_max, 64ll << 20,
-          "Spool segment files roll at this size (bytes).");
+ABSL_FLAG(int64_t, segment_bytes_max, 64ll << 20, "Spool segment files roll at this size (bytes).");
 ABSL_FLAG(double, etrn_rate, 2.0, "ETRN commands per second allowed per client address.");
 ABSL_FLAG(int, etrn_burst, 10, "ETRN commands a client may send in a burst.");
 ABSL_FLAG(absl::Duration, delivery_timeout, absl::Seconds(60),
@@ -120,8 +119,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.session_limits.max_recipients = static_cast<size_t>(absl::GetFlag(FLAGS_max_recipients));
   options.session_limits.max_errors = static_cast<int>(absl::GetFlag(FLAGS_max_errors));
   options.max_connections = static_cast<size_t>(absl::GetFlag(FLAGS_max_connections));
-  options.max_connections_per_ip =
-      static_cast<size_t>(absl::GetFlag(FLAGS_max_connections_per_ip));
+  options.max_connections_per_ip = static_cast<size_t>(absl::GetFlag(FLAGS_max_connections_per_ip));
   options.segment_bytes_max = static_cast<uint64_t>(absl::GetFlag(FLAGS_segment_bytes_max));
   options.connections_per_destination =
       static_cast<size_t>(absl::GetFlag(FLAGS_connections_per_destination));

@@ -79,12 +79,11 @@ void SmtpConnection::StoreMessage(smtp::AcceptedMessage message) {
 void SmtpConnection::StartEtrn(std::string_view argument) {
   Core* core = &core_;
   uint64_t session_id = session_id_;
-  StartEtrnRequest(core_, std::string(argument), peer_.ip(),
-                   [core, session_id](std::string reply) {
-                     if (SmtpConnection* session = core->FindSession(session_id)) {
-                       session->DeliverEtrnResult(std::move(reply));
-                     }
-                   });
+  StartEtrnRequest(core_, std::string(argument), peer_.ip(), [core, session_id](std::string reply) {
+    if (SmtpConnection* session = core->FindSession(session_id)) {
+      session->DeliverEtrnResult(std::move(reply));
+    }
+  });
 }
 
 void SmtpConnection::DeliverStoreResult(absl::StatusOr<std::string> queue_id) {

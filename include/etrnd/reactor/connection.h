@@ -74,13 +74,13 @@ class Connection {
   bool send_in_flight_ = false;
   bool send_scheduled_ = false;
   bool recv_armed_ = false;
-  bool closing_ = false;     // Close(): finish output, then close
-  bool closed_ = false;      // fd closed or close in flight
-  bool open_ = false;        // OnOpen delivered
-  bool cancel_sent_ = false; // recv cancel submitted
-  bool finished_ = false;    // OnClosed delivered
+  bool closing_ = false;      // Close(): finish output, then close
+  bool closed_ = false;       // fd closed or close in flight
+  bool open_ = false;         // OnOpen delivered
+  bool cancel_sent_ = false;  // recv cancel submitted
+  bool finished_ = false;     // OnClosed delivered
   int close_error_ = 0;
-  int inflight_ops_ = 0;     // SQEs referencing this connection
+  int inflight_ops_ = 0;  // SQEs referencing this connection
 };
 
 }  // namespace etrnd::reactor

@@ -38,8 +38,7 @@ class Reactor {
 
   // Must be called on the thread that will call Run(): the ring is
   // IORING_SETUP_SINGLE_ISSUER (using it from another thread aborts).
-  static absl::StatusOr<std::unique_ptr<Reactor>> Create(int index,
-                                                         const ReactorOptions& options);
+  static absl::StatusOr<std::unique_ptr<Reactor>> Create(int index, const ReactorOptions& options);
   ~Reactor();
 
   int index() const { return index_; }

@@ -90,8 +90,7 @@ class QueueService {
   void QueueBounce(const spool::SpoolMessage& message, const spool::RecordLocation& location,
                    const std::string& domain,
                    std::vector<std::pair<uint32_t, std::string>> failures,
-                   const std::string& remote_mta, bool expired,
-                   std::function<void()> settled);
+                   const std::string& remote_mta, bool expired, std::function<void()> settled);
   void SweepExpired();
 
   void CollectGarbage();

@@ -83,9 +83,8 @@ class ReactorThread {
   }
   ~ReactorThread() {
     if (reactor_raw_ != nullptr) {
-      reactor_raw_->Post([r = reactor_raw_] {
-        r->ForEachConnection([](Connection& c) { c.Abort(); });
-      });
+      reactor_raw_->Post(
+          [r = reactor_raw_] { r->ForEachConnection([](Connection& c) { c.Abort(); }); });
       reactor_raw_->Stop();
     }
     thread_.join();
@@ -127,7 +126,8 @@ TEST(ReactorTest, LargeTransferSurvivesPartialWritesAndBufferRecycling) {
   std::thread writer([&] {
     size_t sent = 0;
     while (sent < payload.size()) {
-      ssize_t n = write(fd, payload.data() + sent, std::min<size_t>(1 << 20, payload.size() - sent));
+      ssize_t n =
+          write(fd, payload.data() + sent, std::min<size_t>(1 << 20, payload.size() - sent));
       if (n <= 0) break;
       sent += static_cast<size_t>(n);
     }
@@ -151,8 +151,7 @@ TEST(ReactorTest, ManyConcurrentConnections) {
   for (int fd : fds) EXPECT_EQ(ReadExactly(fd, 6), "hello\n");
   for (size_t i = 0; i < fds.size(); ++i) {
     std::string message = "m" + std::to_string(i);
-    ASSERT_EQ(write(fds[i], message.data(), message.size()),
-              static_cast<ssize_t>(message.size()));
+    ASSERT_EQ(write(fds[i], message.data(), message.size()), static_cast<ssize_t>(message.size()));
     EXPECT_EQ(ReadExactly(fds[i], message.size()), message);
   }
   for (int fd : fds) close(fd);
@@ -217,7 +216,8 @@ TEST(ReactorTest, TimersFireInOrderAndCancelWorks) {
       order->append("b");
       result.set_value(*order);
     });
-    Reactor::TimerId cancelled = r->RunAfter(absl::Milliseconds(10), [order] { order->append("x"); });
+    Reactor::TimerId cancelled =
+        r->RunAfter(absl::Milliseconds(10), [order] { order->append("x"); });
     r->RunAfter(absl::Milliseconds(5), [order] { order->append("a"); });
     r->CancelTimer(cancelled);
   });
@@ -241,7 +241,8 @@ TEST(ReactorTest, FileWriteAndFdatasyncThroughRing) {
         result.set_value(written);
         return;
       }
-      loop.reactor()->Fdatasync(fd, [&result](int synced) { result.set_value(synced == 0 ? 11 : synced); });
+      loop.reactor()->Fdatasync(
+          fd, [&result](int synced) { result.set_value(synced == 0 ? 11 : synced); });
     });
   });
   EXPECT_EQ(future.get(), 11);
@@ -271,9 +272,8 @@ TEST(ReactorTest, PollReportsReadinessAndCancelWorks) {
       result.set_value(*events);
     });
     // Write only after the cancel has been processed by the kernel.
-    r->RunAfter(absl::Milliseconds(20), [pipe_fds] {
-      [[maybe_unused]] ssize_t n = write(pipe_fds[1], "x", 1);
-    });
+    r->RunAfter(absl::Milliseconds(20),
+                [pipe_fds] { [[maybe_unused]] ssize_t n = write(pipe_fds[1], "x", 1); });
   });
   EXPECT_EQ(future.get(), "cancelled,readable");
   close(pipe_fds[0]);
