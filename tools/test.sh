@@ -62,9 +62,10 @@ build_release() {
 
 # Warnings are gated by the release build; GCC's instrumentation for the
 # sanitizers makes flow warnings (-Wmaybe-uninitialized) fire falsely, so
-# this build only checks behaviour at run time.
+# this build only checks behaviour at run time. -O1 (ASan's own advice)
+# compiles much faster than -O2 and keeps stack traces exact.
 build_asan() {
-  setup_dir "${ASAN_BUILD}" -Dbuildtype=debugoptimized \
+  setup_dir "${ASAN_BUILD}" -Doptimization=1 -Ddebug=true \
     -Db_sanitize=address,undefined -Db_lundef=false -Dperf=false -Dwerror=false &&
     ninja -C "${ASAN_BUILD}" -j"${JOBS}"
 }
