@@ -2,6 +2,7 @@
 
 #include <netinet/tcp.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +11,7 @@
 #include <string>
 
 #include "absl/time/clock.h"
+#include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "reactor_impl.h"
 
@@ -22,6 +24,12 @@ constexpr int kListenBacklog = 4096;
 std::string ErrnoText(int error) { return std::strerror(error); }
 
 }  // namespace
+
+// For SQEs whose completion needs no handling (cancels, link timeouts).
+Operation& IgnoredCompletion() {
+  static Operation ignored{OpKind::kPollRemove, nullptr, {}, {}, 0};
+  return ignored;
+}
 
 int OnlineCpuCount() {
   long count = sysconf(_SC_NPROCESSORS_ONLN);
@@ -156,6 +164,14 @@ void Reactor::HandleAccept(Listener& listener, int result, bool more) {
     getsockname(fd, reinterpret_cast<sockaddr*>(&local_storage), &local_length);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (impl_->options.accepted_receive_buffer_bytes > 0) {
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &impl_->options.accepted_receive_buffer_bytes,
+                 sizeof(impl_->options.accepted_receive_buffer_bytes));
+    }
+    if (impl_->options.accepted_send_buffer_bytes > 0) {
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &impl_->options.accepted_send_buffer_bytes,
+                 sizeof(impl_->options.accepted_send_buffer_bytes));
+    }
     SocketAddress peer = SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&peer_storage));
     SocketAddress local = SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&local_storage));
     if (!impl_->accepting) {
@@ -164,6 +180,7 @@ void Reactor::HandleAccept(Listener& listener, int result, bool more) {
       std::unique_ptr<ConnectionHandler> handler = listener.factory(*this, peer, local);
       Connection* connection = AddConnection(fd, peer, local, std::move(handler));
       connection->open_ = true;
+      connection->multishot_recv_ = impl_->options.accepted_multishot_recv;
       ArmRecv(*connection);
       connection->handler_->OnOpen(*connection);
       ScheduleTeardownCheck(*connection);
@@ -228,7 +245,11 @@ void Reactor::HandleConnect(Connection& connection, int result) {
 
 void Reactor::ArmRecv(Connection& connection) {
   io_uring_sqe* sqe = impl_->GetSqe();
-  io_uring_prep_recv_multishot(sqe, connection.fd_, nullptr, 0, 0);
+  if (connection.multishot_recv_) {
+    io_uring_prep_recv_multishot(sqe, connection.fd_, nullptr, 0, 0);
+  } else {
+    io_uring_prep_recv(sqe, connection.fd_, nullptr, impl_->options.recv_buffer_bytes, 0);
+  }
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = impl_->buffers->group_id();
   io_uring_sqe_set_data(sqe, &impl_->ops[&connection]->recv);
@@ -252,10 +273,14 @@ void Reactor::HandleRecv(Connection& connection, int result, uint32_t flags) {
     if (result == 0) {
       // Orderly EOF from the peer.
       connection.closed_ = true;
-    } else if (result == -ENOBUFS || (result > 0 && !connection.closed_)) {
-      // Out of provided buffers (or the kernel ended the multishot): rearm.
-      if (!connection.closed_) ArmRecv(connection);
-    } else if (result < 0 && result != -ECANCELED) {
+    } else if (result == -ENOBUFS || result == -ECANCELED || result > 0) {
+      // Out of provided buffers, the kernel ended the multishot, or a pause's
+      // cancel that a resume overtook: rearm unless paused or closing.
+      connection.pause_cancel_sent_ = false;
+      if (!connection.closed_ && !connection.closing_ && !connection.receive_paused_) {
+        ArmRecv(connection);
+      }
+    } else if (result < 0) {
       connection.closed_ = true;
       if (connection.close_error_ == 0) connection.close_error_ = result;
     }
@@ -285,15 +310,23 @@ void Reactor::SubmitSend(Connection& connection) {
 }
 
 void Reactor::HandleSend(Connection& connection, int result) {
+  ETRND_CHECK(connection.send_in_flight_);
+  ETRND_CHECK(connection.inflight_ops_ > 0);
   connection.send_in_flight_ = false;
   connection.inflight_ops_--;
-  if (result < 0) {
+  if (connection.aborted_) {
+    // Abort() kept the bytes this send pointed into; they can go now.
+    connection.output_.clear();
+    connection.output_offset_ = 0;
+    connection.pending_bytes_ = 0;
+  } else if (result < 0) {
     connection.closed_ = true;
     if (connection.close_error_ == 0) connection.close_error_ = result;
     connection.output_.clear();
     connection.pending_bytes_ = 0;
   } else {
     size_t written = static_cast<size_t>(result);
+    ETRND_CHECK(written <= connection.pending_bytes_);
     connection.pending_bytes_ -= written;
     while (written > 0) {
       std::string& front = connection.output_.front();
@@ -308,7 +341,7 @@ void Reactor::HandleSend(Connection& connection, int result) {
       }
     }
     if (!connection.output_.empty()) {
-      SubmitSend(connection);  // partial write: continue with the rest
+      if (!connection.closed_) SubmitSend(connection);  // partial write: continue
     } else if (!connection.closed_) {
       connection.handler_->OnSendDrained(connection);
     }
@@ -321,7 +354,9 @@ void Reactor::ScheduleTeardownCheck(Connection& connection) {
 }
 
 // Closing order: stop reading (cancel the multishot recv), let in-flight
-// sends finish, then close the fd and tell the handler.
+// sends finish (or cancel them on an abort), then close the fd and tell the
+// handler. An abort resets the connection (SO_LINGER 0) so that a peer that
+// never reads does not keep megabytes queued in the kernel.
 void Reactor::AdvanceTeardown(Connection& connection) {
   if (connection.fd_ < 0 && connection.inflight_ops_ == 0) {
     FinishConnection(connection);
@@ -330,24 +365,73 @@ void Reactor::AdvanceTeardown(Connection& connection) {
   bool output_done = connection.output_.empty() && !connection.send_in_flight_;
   bool want_close = connection.closed_ || (connection.closing_ && output_done);
   if (!want_close) return;
-  if (!connection.closed_) {
-    connection.closed_ = true;
-    shutdown(connection.fd_, SHUT_WR);
+  connection.closed_ = true;
+  if (!connection.shut_down_ && connection.fd_ >= 0) {
+    connection.shut_down_ = true;
+    if (connection.aborted_ || !output_done) {
+      linger reset{1, 0};
+      setsockopt(connection.fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+      shutdown(connection.fd_, SHUT_RDWR);
+    } else {
+      shutdown(connection.fd_, SHUT_WR);
+    }
   }
+  ConnectionOps& ops = *impl_->ops[&connection];
   if (connection.recv_armed_ && !connection.cancel_sent_) {
-    ConnectionOps& ops = *impl_->ops[&connection];
     io_uring_sqe* sqe = impl_->GetSqe();
     io_uring_prep_cancel(sqe, &ops.recv, 0);
     io_uring_sqe_set_data(sqe, &ops.cancel);
     connection.cancel_sent_ = true;
     connection.inflight_ops_++;
   }
+  if (connection.send_in_flight_ && !connection.send_cancel_sent_) {
+    // The send's own completion (-ECANCELED or a partial count) is what the
+    // connection waits for; the cancel's completion needs no handling.
+    io_uring_sqe* sqe = impl_->GetSqe();
+    io_uring_prep_cancel(sqe, &ops.send, 0);
+    io_uring_sqe_set_data(sqe, &IgnoredCompletion());
+    connection.send_cancel_sent_ = true;
+  }
   if (connection.inflight_ops_ == 0) FinishConnection(connection);
+}
+
+void Reactor::ArmCloseDrainDeadline(Connection& connection) {
+  if (connection.drain_timer_ != 0 || connection.closed_) return;
+  const uint64_t id = connection.id_;
+  connection.drain_timer_ = RunAfter(impl_->options.close_drain_timeout, [this, id] {
+    auto it = impl_->connections.find(id);
+    if (it == impl_->connections.end()) return;
+    Connection& late = *it->second;
+    late.drain_timer_ = 0;
+    if (late.finished_) return;
+    ETRND_LOG_INFO("connection %d from %s: peer did not take its last %d bytes within %s; reset",
+                   id, late.peer_.ToString(), late.pending_bytes_,
+                   absl::FormatDuration(impl_->options.close_drain_timeout));
+    late.Abort();
+  });
+}
+
+void Reactor::CancelReceiveForPause(Connection& connection) {
+  if (!connection.recv_armed_ || connection.pause_cancel_sent_ || connection.closed_) return;
+  io_uring_sqe* sqe = impl_->GetSqe();
+  io_uring_prep_cancel(sqe, &impl_->ops[&connection]->recv, 0);
+  io_uring_sqe_set_data(sqe, &IgnoredCompletion());
+  connection.pause_cancel_sent_ = true;
+}
+
+void Reactor::RearmReceiveAfterPause(Connection& connection) {
+  // With the pause's cancel still in flight, its -ECANCELED rearms instead.
+  if (connection.recv_armed_ || !connection.open_ || connection.closed_ || connection.closing_) {
+    return;
+  }
+  ArmRecv(connection);
 }
 
 void Reactor::FinishConnection(Connection& connection) {
   if (connection.finished_) return;
+  ETRND_CHECK(connection.inflight_ops_ == 0);
   connection.finished_ = true;
+  if (connection.drain_timer_ != 0) CancelTimer(connection.drain_timer_);
   if (connection.fd_ >= 0) {
     close(connection.fd_);
     connection.fd_ = -1;

@@ -38,6 +38,8 @@ struct Operation {
   uint64_t poll_id = 0;                // kPoll
 };
 
+Operation& IgnoredCompletion();
+
 struct Listener {
   int fd = -1;
   SocketAddress address;

@@ -47,7 +47,7 @@ absl::StatusOr<std::shared_ptr<const config::DomainsTable>> LoadTable(
 // SO_REUSEPORT would let a second etrnd share our port silently; a plain
 // bind (SO_REUSEADDR only, so a restart after kill -9 works at once) finds a
 // port that is really in use.
-absl::Status CheckPortFree(const SocketAddress& address) {
+absl::Status TryBind(const SocketAddress& address) {
   sockaddr_storage storage;
   socklen_t length = address.ToSockaddr(&storage);
   int fd = socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -63,6 +63,21 @@ absl::Status CheckPortFree(const SocketAddress& address) {
                                   std::strerror(error));
   }
   return absl::OkStatus();
+}
+
+// A predecessor killed with -9 still holds its listeners until the kernel
+// has torn its io_uring down (asynchronously, after the process is gone):
+// a port in use is retried that long before it counts as taken.
+constexpr absl::Duration kPredecessorReleaseWait = absl::Seconds(3);
+constexpr absl::Duration kBindRetryInterval = absl::Milliseconds(50);
+
+absl::Status CheckPortFree(const SocketAddress& address) {
+  const absl::Time give_up = absl::Now() + kPredecessorReleaseWait;
+  while (true) {
+    absl::Status status = TryBind(address);
+    if (status.ok() || absl::Now() >= give_up) return status;
+    absl::SleepFor(kBindRetryInterval);
+  }
 }
 
 // One etrnd per spool: a second one would interleave segment files.

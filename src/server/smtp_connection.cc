@@ -7,8 +7,7 @@
 
 namespace etrnd::server {
 
-SmtpConnection::SmtpConnection(Core& core, SocketAddress peer)
-    : core_(core), peer_(peer), last_activity_(absl::Now()) {}
+SmtpConnection::SmtpConnection(Core& core, SocketAddress peer) : core_(core), peer_(peer) {}
 
 SmtpConnection::~SmtpConnection() = default;
 
@@ -38,9 +37,18 @@ void SmtpConnection::OnOpen(reactor::Connection& conn) {
 
 void SmtpConnection::OnReceive(reactor::Connection&, std::string_view bytes) {
   if (!session_.has_value()) return;
-  last_activity_ = absl::Now();
   session_->OnBytes(bytes);
   Flush();
+}
+
+void SmtpConnection::OnSendDrained(reactor::Connection&) {
+  if (!session_.has_value()) return;
+  session_->OnOutputDrained();
+  Flush();
+}
+
+size_t SmtpConnection::UnsentOutputBytes() {
+  return conn_ == nullptr ? 0 : conn_->pending_output_bytes();
 }
 
 void SmtpConnection::OnClosed(reactor::Connection&, int error) {
@@ -88,6 +96,9 @@ void SmtpConnection::StartEtrn(std::string_view argument) {
 
 void SmtpConnection::DeliverStoreResult(absl::StatusOr<std::string> queue_id) {
   if (!session_.has_value()) return;
+  // A client that delivers mail and has never needed back-pressure is read
+  // with multishot recv from now on (see Connection::SetMultishotReceive).
+  if (queue_id.ok() && !ever_paused_ && conn_ != nullptr) conn_->SetMultishotReceive(true);
   session_->OnStoreResult(std::move(queue_id));
   Flush();
 }
@@ -98,13 +109,16 @@ void SmtpConnection::DeliverEtrnResult(std::string reply_line) {
   Flush();
 }
 
-void SmtpConnection::CheckIdle(absl::Time now, absl::Duration idle_timeout) {
-  // A session waiting for our own spool or ETRN answer is not idle.
-  if (!session_.has_value() || session_->waiting() || session_->close_requested()) return;
-  if (now - last_activity_ < idle_timeout) return;
-  ETRND_LOG_INFO("idle timeout for %s", peer_.ToString());
-  session_->OnIdleTimeout();
-  Flush();
+void SmtpConnection::CheckDeadlines(absl::Time now, absl::Duration idle_timeout) {
+  if (!session_.has_value() || conn_ == nullptr || session_->close_requested()) return;
+  if (now - output_blocked_since_ > idle_timeout) {
+    // It reads nothing, so a 421 would only queue behind the rest.
+    ETRND_LOG_INFO("smtp %s: %d reply bytes not taken within %s; aborting", peer_.ToString(),
+                   UnsentOutputBytes(), absl::FormatDuration(idle_timeout));
+    conn_->Abort();
+    return;
+  }
+  if (session_->CheckDeadlines(now)) Flush();
 }
 
 void SmtpConnection::Shutdown() {
@@ -117,7 +131,26 @@ void SmtpConnection::Flush() {
   if (conn_ == nullptr) return;
   std::string output = session_->TakeOutput();
   if (!output.empty()) conn_->Send(std::move(output));
-  if (session_->close_requested()) conn_->Close();
+  if (session_->close_requested()) {
+    conn_->Close();
+    return;
+  }
+  UpdateReading();
+}
+
+void SmtpConnection::UpdateReading() {
+  if (session_->output_blocked()) {
+    if (output_blocked_since_ == absl::InfiniteFuture()) output_blocked_since_ = absl::Now();
+  } else {
+    output_blocked_since_ = absl::InfiniteFuture();
+  }
+  if (session_->wants_input()) {
+    conn_->ResumeReceive();
+  } else {
+    ever_paused_ = true;
+    conn_->SetMultishotReceive(false);
+    conn_->PauseReceive();
+  }
 }
 
 }  // namespace etrnd::server

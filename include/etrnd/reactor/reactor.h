@@ -28,6 +28,19 @@ struct ReactorOptions {
   // Provided receive buffers: count must be a power of two.
   unsigned recv_buffer_count = 1024;
   unsigned recv_buffer_bytes = 16 * 1024;
+  // Connection::Close() waits this long for the peer to take the queued
+  // bytes, then aborts: a non-reading peer cannot hold a slot or shutdown.
+  absl::Duration close_drain_timeout = absl::Seconds(5);
+  // SO_RCVBUF of accepted sockets (0 = the kernel's autotuning). A fixed
+  // size bounds what a multishot recv can still hand over after a pause.
+  int accepted_receive_buffer_bytes = 0;
+  // SO_SNDBUF of accepted sockets (0 = autotuning, up to megabytes of kernel
+  // memory per peer that does not read).
+  int accepted_send_buffer_bytes = 0;
+  // Multishot recv keeps taking whatever the peer sends until it is
+  // cancelled, so a paused connection can still deliver many buffers; a
+  // one-shot recv per buffer bounds that to one buffer.
+  bool accepted_multishot_recv = true;
 };
 
 class Reactor {
@@ -104,6 +117,9 @@ class Reactor {
   void HandleRecv(Connection& connection, int result, uint32_t flags);
   void HandleSend(Connection& connection, int result);
   void ScheduleTeardownCheck(Connection& connection);
+  void ArmCloseDrainDeadline(Connection& connection);
+  void CancelReceiveForPause(Connection& connection);
+  void RearmReceiveAfterPause(Connection& connection);
   void AdvanceTeardown(Connection& connection);
   void FinishConnection(Connection& connection);
   void RunTeardownChecks();
