@@ -366,3 +366,39 @@ def test_sigterm_ends_the_process_within_10_s_under_every_attack(etrnd_factory):
     assert rc == 0, server.log_text()[-3000:]
     assert elapsed < 10, elapsed
     assert "stopped cleanly" in server.log_text()
+
+
+@pytest.mark.time_limit(90)
+def test_slow_and_half_open_sessions_cost_a_bounded_amount_each(etrnd_factory):
+    """Slowloris command lines, slow DATA and silent (half-open) clients hold
+    sessions; each costs at most the per-session allowance."""
+    server = etrnd_factory(flags=["--max_connections_per_ip=1000", "--idle_timeout=30s"])
+    pid = server.proc.pid
+    baseline = rss_bytes(pid)
+    socks = []
+    per_kind = 20
+    try:
+        with RssSampler(pid) as sampler:
+            for i in range(per_kind):
+                silent = harness.connect(server.port, source=harness.OTHER_SOURCES[16 + i % 10])
+                socks.append(silent)
+                slow = harness.RawSmtp(server.port, source=harness.OTHER_SOURCES[16 + i % 10])
+                slow.send(b"NOOP")  # never finished
+                socks.append(slow.sock)
+                data = harness.RawSmtp(server.port, source=harness.OTHER_SOURCES[16 + i % 10])
+                data.greet()
+                data.cmd("MAIL FROM:<a@x.test>")
+                data.cmd("RCPT TO:<a@example.com>")
+                assert data.cmd("DATA").code == 354
+                data.send(b"Subject: slow\r\n" + b"x" * 900 + b"\r\n")
+                socks.append(data.sock)
+            for _ in range(10):  # keep trickling for a while
+                for s in socks[2::3]:
+                    s.sendall(b"y")
+                time.sleep(0.1)
+        sessions = len(socks)
+        bound = baseline + sessions * PER_SESSION_ALLOWANCE + RSS_SLACK
+        assert sampler.peak <= bound, (sampler.peak / 2**20, baseline / 2**20, sessions)
+        assert greeting_code(server.port, harness.OTHER_SOURCES[35]) == 220
+    finally:
+        close_all(socks)
