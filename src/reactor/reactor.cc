@@ -1,5 +1,6 @@
 #include "etrnd/reactor/reactor.h"
 
+#include <fcntl.h>
 #include <netinet/tcp.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -19,6 +20,8 @@ namespace etrnd::reactor {
 namespace {
 
 constexpr uint16_t kReceiveBufferGroup = 1;
+// The kernel's opcode number (include/uapi/linux/io_uring.h, Linux 6.9).
+constexpr int kOpFtruncate = 55;
 constexpr int kListenBacklog = 4096;
 
 std::string ErrnoText(int error) { return std::strerror(error); }
@@ -27,7 +30,7 @@ std::string ErrnoText(int error) { return std::strerror(error); }
 
 // For SQEs whose completion needs no handling (cancels, link timeouts).
 Operation& IgnoredCompletion() {
-  static Operation ignored{OpKind::kPollRemove, nullptr, {}, {}, 0};
+  static Operation ignored{OpKind::kPollRemove, nullptr, {}, {}, 0, {}};
   return ignored;
 }
 
@@ -220,8 +223,7 @@ void Reactor::Connect(const SocketAddress& addr, std::unique_ptr<ConnectionHandl
   ops.connect_timeout = __kernel_timespec{limit.tv_sec, limit.tv_nsec};
   io_uring_sqe* timeout_sqe = impl_->GetSqe();
   io_uring_prep_link_timeout(timeout_sqe, &ops.connect_timeout, 0);
-  static Operation ignored_op{OpKind::kPollRemove, nullptr, {}, {}, 0};
-  io_uring_sqe_set_data(timeout_sqe, &ignored_op);
+  io_uring_sqe_set_data(timeout_sqe, &IgnoredCompletion());
   connection->inflight_ops_++;
 }
 
@@ -523,7 +525,7 @@ void Reactor::AddLoopEndHook(std::function<void()> fn) {
 
 void Reactor::WriteV(int fd, std::vector<iovec> iov, uint64_t offset,
                      std::function<void(int res)> done) {
-  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), std::move(iov), 0};
+  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), std::move(iov), 0, {}};
   io_uring_sqe* sqe = impl_->GetSqe();
   io_uring_prep_writev(sqe, fd, op->file_iov.data(), static_cast<unsigned>(op->file_iov.size()),
                        offset);
@@ -532,16 +534,68 @@ void Reactor::WriteV(int fd, std::vector<iovec> iov, uint64_t offset,
 }
 
 void Reactor::Fdatasync(int fd, std::function<void(int res)> done) {
-  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0};
+  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0, {}};
   io_uring_sqe* sqe = impl_->GetSqe();
   io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
   io_uring_sqe_set_data(sqe, op);
   impl_->file_ops_in_flight++;
 }
 
+void Reactor::Fsync(int fd, std::function<void(int res)> done) {
+  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0, {}};
+  io_uring_sqe* sqe = impl_->GetSqe();
+  io_uring_prep_fsync(sqe, fd, 0);
+  io_uring_sqe_set_data(sqe, op);
+  impl_->file_ops_in_flight++;
+}
+
+void Reactor::Read(int fd, void* buffer, size_t bytes, uint64_t offset,
+                   std::function<void(int res)> done) {
+  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0, {}};
+  io_uring_sqe* sqe = impl_->GetSqe();
+  io_uring_prep_read(sqe, fd, buffer, static_cast<unsigned>(bytes), offset);
+  io_uring_sqe_set_data(sqe, op);
+  impl_->file_ops_in_flight++;
+}
+
+void Reactor::OpenAt(std::string path, int flags, mode_t mode, std::function<void(int res)> done) {
+  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0, std::move(path)};
+  io_uring_sqe* sqe = impl_->GetSqe();
+  io_uring_prep_openat(sqe, AT_FDCWD, op->path.c_str(), flags | O_CLOEXEC, mode);
+  io_uring_sqe_set_data(sqe, op);
+  impl_->file_ops_in_flight++;
+}
+
+void Reactor::Unlink(std::string path, std::function<void(int res)> done) {
+  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0, std::move(path)};
+  io_uring_sqe* sqe = impl_->GetSqe();
+  io_uring_prep_unlinkat(sqe, AT_FDCWD, op->path.c_str(), 0);
+  io_uring_sqe_set_data(sqe, op);
+  impl_->file_ops_in_flight++;
+}
+
+void Reactor::Ftruncate(int fd, uint64_t length, std::function<void(int res)> done) {
+  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0, {}};
+  io_uring_sqe* sqe = impl_->GetSqe();
+  // IORING_OP_FTRUNCATE (Linux 6.9) has no helper in liburing 2.3.
+  io_uring_prep_rw(kOpFtruncate, sqe, fd, nullptr, 0, length);
+  io_uring_sqe_set_data(sqe, op);
+  impl_->file_ops_in_flight++;
+}
+
+void Reactor::CloseFile(int fd, std::function<void(int res)> done) {
+  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0, {}};
+  io_uring_sqe* sqe = impl_->GetSqe();
+  io_uring_prep_close(sqe, fd);
+  io_uring_sqe_set_data(sqe, op);
+  impl_->file_ops_in_flight++;
+}
+
+int Reactor::file_ops_in_flight() const { return impl_->file_ops_in_flight; }
+
 Reactor::PollId Reactor::PollOnce(int fd, uint32_t events, std::function<void(int)> done) {
   PollId id = impl_->next_poll_id++;
-  auto* op = new Operation{OpKind::kPoll, nullptr, std::move(done), {}, id};
+  auto* op = new Operation{OpKind::kPoll, nullptr, std::move(done), {}, id, {}};
   io_uring_sqe* sqe = impl_->GetSqe();
   io_uring_prep_poll_add(sqe, fd, events);
   io_uring_sqe_set_data(sqe, op);
@@ -555,8 +609,7 @@ void Reactor::CancelPoll(PollId id) {
   io_uring_sqe* sqe = impl_->GetSqe();
   io_uring_prep_poll_remove(sqe, reinterpret_cast<uint64_t>(it->second));
   // The removal's own completion needs no handling.
-  static Operation remove_op{OpKind::kPollRemove, nullptr, {}, {}, 0};
-  io_uring_sqe_set_data(sqe, &remove_op);
+  io_uring_sqe_set_data(sqe, &IgnoredCompletion());
 }
 
 void Reactor::Dispatch(io_uring_cqe* cqe) {

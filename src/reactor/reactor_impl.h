@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -36,6 +37,7 @@ struct Operation {
   std::function<void(int)> file_done;  // kFile only (heap-allocated ops)
   std::vector<iovec> file_iov;         // kFile writev: kept alive until completion
   uint64_t poll_id = 0;                // kPoll
+  std::string path;                    // kFile openat/unlinkat: kept alive until completion
 };
 
 Operation& IgnoredCompletion();
@@ -44,16 +46,16 @@ struct Listener {
   int fd = -1;
   SocketAddress address;
   Reactor::HandlerFactory factory;
-  Operation accept_op{OpKind::kAccept, nullptr, {}, {}, 0};
+  Operation accept_op{OpKind::kAccept, nullptr, {}, {}, 0, {}};
   bool armed = false;
 };
 
 // Per-connection operations live inside the connection (no allocation per op).
 struct ConnectionOps {
-  Operation recv{OpKind::kRecv, nullptr, {}, {}, 0};
-  Operation send{OpKind::kSend, nullptr, {}, {}, 0};
-  Operation connect{OpKind::kConnect, nullptr, {}, {}, 0};
-  Operation cancel{OpKind::kCancel, nullptr, {}, {}, 0};
+  Operation recv{OpKind::kRecv, nullptr, {}, {}, 0, {}};
+  Operation send{OpKind::kSend, nullptr, {}, {}, 0, {}};
+  Operation connect{OpKind::kConnect, nullptr, {}, {}, 0, {}};
+  Operation cancel{OpKind::kCancel, nullptr, {}, {}, 0, {}};
   static constexpr int kMaxSendPieces = 32;
   iovec send_iov[kMaxSendPieces];
   msghdr send_msg{};
@@ -86,7 +88,7 @@ struct Reactor::Impl {
   bool wake_pending = false;  // guarded by posted_mutex
   int wake_fd = -1;
   uint64_t wake_value = 0;
-  Operation wake_op{OpKind::kWake, nullptr, {}, {}, 0};
+  Operation wake_op{OpKind::kWake, nullptr, {}, {}, 0, {}};
 
   std::vector<std::function<void()>> loop_end_hooks;
   int file_ops_in_flight = 0;

@@ -4,6 +4,7 @@
 // only through Post(), which wakes the ring through an eventfd.
 #pragma once
 
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include <cstdint>
@@ -79,6 +80,15 @@ class Reactor {
   // File I/O through the ring. res is the syscall result (bytes or -errno).
   void WriteV(int fd, std::vector<iovec> iov, uint64_t offset, std::function<void(int res)> done);
   void Fdatasync(int fd, std::function<void(int res)> done);
+  // Full fsync (a directory's entries after a create, rename or unlink).
+  void Fsync(int fd, std::function<void(int res)> done);
+  void Read(int fd, void* buffer, size_t bytes, uint64_t offset, std::function<void(int res)> done);
+  // res is the new fd. Relative paths are relative to the working directory.
+  void OpenAt(std::string path, int flags, mode_t mode, std::function<void(int res)> done);
+  void Unlink(std::string path, std::function<void(int res)> done);
+  void Ftruncate(int fd, uint64_t length, std::function<void(int res)> done);
+  void CloseFile(int fd, std::function<void(int res)> done);
+  int file_ops_in_flight() const;
 
   // One-shot readiness poll (POLLIN/POLLOUT) through the ring, for sockets
   // owned by a library (c-ares). done gets the revents, or -ECANCELED after
