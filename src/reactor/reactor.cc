@@ -20,6 +20,8 @@ namespace etrnd::reactor {
 namespace {
 
 constexpr uint16_t kReceiveBufferGroup = 1;
+// Posted work and due timers each run at most this long per loop turn.
+constexpr absl::Duration kTurnBudget = absl::Milliseconds(2);
 // The kernel's opcode number (include/uapi/linux/io_uring.h, Linux 6.9).
 constexpr int kOpFtruncate = 55;
 constexpr int kListenBacklog = 4096;
@@ -486,12 +488,17 @@ void Reactor::CancelTimer(TimerId id) {
   impl_->timer_deadline.erase(it);
 }
 
+// Due timers run in deadline order, but only for kTurnBudget per loop turn:
+// the rest wait for the next turn (the ring wait does not block meanwhile),
+// so a burst of timers cannot starve the sockets.
 void Reactor::RunDueTimers() {
-  absl::Time now = absl::Now();
+  const absl::Time now = absl::Now();
+  const absl::Time stop_at = now + kTurnBudget;
   while (!impl_->timers.empty() && impl_->timers.begin()->first.first <= now) {
     auto node = impl_->timers.extract(impl_->timers.begin());
     impl_->timer_deadline.erase(node.key().second);
     node.mapped()();
+    if (absl::Now() >= stop_at) break;
   }
 }
 
@@ -509,14 +516,22 @@ void Reactor::Post(std::function<void()> fn) {
   }
 }
 
+// Posted work also runs under kTurnBudget: what is left stays queued, in
+// order, ahead of anything posted later.
 void Reactor::RunPosted() {
-  std::vector<std::function<void()>> tasks;
   {
     std::lock_guard<std::mutex> lock(impl_->posted_mutex);
-    tasks.swap(impl_->posted);
+    for (auto& task : impl_->posted) impl_->posted_ready.push_back(std::move(task));
+    impl_->posted.clear();
     impl_->wake_pending = false;
   }
-  for (auto& task : tasks) task();
+  const absl::Time stop_at = absl::Now() + kTurnBudget;
+  while (!impl_->posted_ready.empty()) {
+    std::function<void()> task = std::move(impl_->posted_ready.front());
+    impl_->posted_ready.pop_front();
+    task();
+    if (absl::Now() >= stop_at) break;
+  }
 }
 
 void Reactor::AddLoopEndHook(std::function<void()> fn) {
@@ -636,8 +651,8 @@ void Reactor::Dispatch(io_uring_cqe* cqe) {
       break;
     }
     case OpKind::kWake:
-      RunPosted();
       ArmWake();
+      impl_->wake_seen = true;  // RunPosted() runs once, at the turn's end
       break;
     case OpKind::kPoll: {
       impl_->polls.erase(op->poll_id);
@@ -663,11 +678,17 @@ void Reactor::Run() {
     RunTeardownChecks();
     for (auto& hook : impl_->loop_end_hooks) hook();
     FlushSends();
-    if (impl_->stopping && impl_->connections.empty() && impl_->file_ops_in_flight == 0) break;
+    if (impl_->stopping && impl_->connections.empty() && impl_->file_ops_in_flight == 0 &&
+        impl_->posted_ready.empty()) {
+      break;
+    }
 
     __kernel_timespec wait{};
     __kernel_timespec* wait_ptr = nullptr;
-    if (!impl_->timers.empty()) {
+    if (!impl_->posted_ready.empty()) {
+      // Work left over from the last turn's budget: poll, do not sleep.
+      wait_ptr = &wait;
+    } else if (!impl_->timers.empty()) {
       absl::Duration left = impl_->timers.begin()->first.first - absl::Now();
       if (left < absl::ZeroDuration()) left = absl::ZeroDuration();
       wait = absl::ToTimespec(left).tv_sec >= 0
@@ -695,6 +716,10 @@ void Reactor::Run() {
     }
     io_uring_cq_advance(&impl_->ring, seen);
     RunDueTimers();
+    if (impl_->wake_seen || !impl_->posted_ready.empty()) {
+      impl_->wake_seen = false;
+      RunPosted();
+    }
   }
 }
 

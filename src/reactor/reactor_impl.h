@@ -4,6 +4,7 @@
 #include <liburing.h>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -85,7 +86,9 @@ struct Reactor::Impl {
   // wakes the ring when a producer posts to an empty queue.
   std::mutex posted_mutex;
   std::vector<std::function<void()>> posted;
-  bool wake_pending = false;  // guarded by posted_mutex
+  bool wake_seen = false;                          // the eventfd fired this turn
+  std::deque<std::function<void()>> posted_ready;  // reactor thread only: taken, not yet run
+  bool wake_pending = false;                       // guarded by posted_mutex
   int wake_fd = -1;
   uint64_t wake_value = 0;
   Operation wake_op{OpKind::kWake, nullptr, {}, {}, 0, {}};
