@@ -146,13 +146,10 @@ TEST_P(PauseTest, PausedConnectionIsNotReadAndResumeDeliversEverythingInOrder) {
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   // Paused before the first byte: one-shot receives hand over at most the
-  // buffer already asked for; a multishot one whatever arrived before its
-  // cancel took effect, but not the whole stream.
-  if (multishot) {
-    EXPECT_LT(loop.observed().received.load(), payload.size());
-  } else {
-    EXPECT_LE(loop.observed().received.load(), 16u * 1024);
-  }
+  // buffer already asked for. A multishot one hands over whatever arrived
+  // before its cancel took effect (timing-dependent, so not asserted here:
+  // that is why sessions under back-pressure use one-shot receives).
+  if (!multishot) EXPECT_LE(loop.observed().received.load(), 16u * 1024);
   loop.RunOnLoop([&] { loop.connection()->ResumeReceive(); });
   writer.join();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
