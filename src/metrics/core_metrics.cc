@@ -39,8 +39,7 @@ void DeclareEtrndMetrics(Registry* registry) {
             MetricType::kGauge);
   r.Declare("etrnd_queued_recipients", "Unfinished recipients queued per owner core.",
             MetricType::kGauge);
-  r.Declare("etrnd_queued_domains", "Domains with queued mail per owner core.",
-            MetricType::kGauge);
+  r.Declare("etrnd_queued_domains", "Domains with queued mail per owner core.", MetricType::kGauge);
   r.Declare("etrnd_open_connections", "Inbound SMTP sessions open now.", MetricType::kGauge);
   r.Declare("etrnd_spool_bytes", "Bytes of segment files and completion logs in the spool.",
             MetricType::kGauge);

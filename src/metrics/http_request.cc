@@ -3,8 +3,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "etrnd/common/strings.h"
 #include "etrnd/common/check.h"
+#include "etrnd/common/strings.h"
 
 namespace etrnd::metrics {
 namespace {
@@ -46,8 +46,7 @@ std::string_view HttpRequest::path() const {
   return view.substr(0, view.find('?'));
 }
 
-HttpParseResult HttpRequestParser::Parse(std::string_view in, size_t* consumed,
-                                         HttpRequest* out) {
+HttpParseResult HttpRequestParser::Parse(std::string_view in, size_t* consumed, HttpRequest* out) {
   *consumed = 0;
   if (done_) return HttpParseResult::kComplete;
   // The head ends at an empty line: CRLF CRLF, or LF LF from lenient clients.
@@ -98,9 +97,9 @@ HttpStatus RouteMetricsRequest(const HttpRequest& request) {
 
 std::string BuildHttpResponse(HttpStatus status, std::string_view content_type,
                               std::string_view body, bool head_only) {
-  std::string response = absl::StrCat("HTTP/1.0 ", static_cast<int>(status), " ",
-                                      AsAbsl(ReasonPhrase(status)), "\r\nContent-Type: ", AsAbsl(content_type),
-                                      "\r\nContent-Length: ", body.size(), "\r\n");
+  std::string response = absl::StrCat(
+      "HTTP/1.0 ", static_cast<int>(status), " ", AsAbsl(ReasonPhrase(status)),
+      "\r\nContent-Type: ", AsAbsl(content_type), "\r\nContent-Length: ", body.size(), "\r\n");
   if (status == HttpStatus::kMethodNotAllowed) response.append("Allow: GET, HEAD\r\n");
   response.append("Connection: close\r\n\r\n");
   if (!head_only) response.append(body);

@@ -108,11 +108,11 @@ absl::Status ListenMetrics(reactor::Reactor& reactor, const SocketAddress& addre
                            ScrapeFn scrape) {
   // Per reactor, touched only on its thread.
   auto open_connections = std::make_shared<size_t>(0);
-  return reactor.Listen(address, [scrape = std::move(scrape), open_connections](
-                                     reactor::Reactor&, const SocketAddress&,
-                                     const SocketAddress&) {
-    return std::make_unique<MetricsHttpHandler>(scrape, open_connections);
-  });
+  return reactor.Listen(address,
+                        [scrape = std::move(scrape), open_connections](
+                            reactor::Reactor&, const SocketAddress&, const SocketAddress&) {
+                          return std::make_unique<MetricsHttpHandler>(scrape, open_connections);
+                        });
 }
 
 }  // namespace etrnd::metrics

@@ -4,8 +4,8 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
-#include "etrnd/common/strings.h"
 #include "etrnd/common/check.h"
+#include "etrnd/common/strings.h"
 
 namespace etrnd::metrics {
 namespace {

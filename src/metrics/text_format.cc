@@ -3,8 +3,8 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
-#include "etrnd/common/strings.h"
 #include "absl/strings/str_format.h"
+#include "etrnd/common/strings.h"
 
 namespace etrnd::metrics {
 namespace {
@@ -39,8 +39,7 @@ std::string EscapeHelp(std::string_view help) {
   return out;
 }
 
-void AppendSample(std::string* out, std::string_view name, std::string_view labels,
-                  double value) {
+void AppendSample(std::string* out, std::string_view name, std::string_view labels, double value) {
   absl::StrAppend(out, AsAbsl(name));
   if (!labels.empty()) absl::StrAppend(out, "{", AsAbsl(labels), "}");
   absl::StrAppend(out, " ", FormatValue(value), "\n");

@@ -55,9 +55,8 @@ absl::Status StartMetricsEndpoint(Core& core) {
   ETRND_CHECK(address.has_value());
   core.reactor().SetTurnObserver(
       [&core](absl::Duration turn) { core.metrics().loop_turn_seconds.Observe(turn); });
-  return metrics::ListenMetrics(core.reactor(), *address, [&core](auto done) {
-    GatherMetrics(core, std::move(done));
-  });
+  return metrics::ListenMetrics(core.reactor(), *address,
+                                [&core](auto done) { GatherMetrics(core, std::move(done)); });
 }
 
 metrics::CoreSnapshot SnapshotCore(Core& core) {

@@ -61,9 +61,7 @@ void SmtpConnection::OnClosed(reactor::Connection&, int error) {
   conn_ = nullptr;
 }
 
-void SmtpConnection::OnRefused(int reply_code) {
-  core_.metrics().messages_refused.Add(reply_code);
-}
+void SmtpConnection::OnRefused(int reply_code) { core_.metrics().messages_refused.Add(reply_code); }
 
 void SmtpConnection::OnEtrnAnswered(int reply_code) {
   core_.metrics().etrn_replies.Add(reply_code);
@@ -87,32 +85,32 @@ void SmtpConnection::StoreMessage(smtp::AcceptedMessage message) {
   uint64_t session_id = session_id_;
   const absl::Time final_dot = absl::Now();
   const size_t bytes = spooled.data.size();
-  core_.StoreMessage(std::move(spooled), [core, session_id, final_dot,
-                                          bytes](absl::StatusOr<std::string> result) {
-    if (result.ok()) {
-      metrics::CoreMetrics& metrics = core->metrics();
-      ++metrics.messages_accepted_total;
-      metrics.received_bytes_total += bytes;
-      metrics.data_commit_seconds.Observe(absl::Now() - final_dot);
-    }
-    // The client may have gone away meanwhile; the message is queued anyway.
-    if (SmtpConnection* session = core->FindSession(session_id)) {
-      session->DeliverStoreResult(std::move(result));
-    }
-  });
+  core_.StoreMessage(std::move(spooled),
+                     [core, session_id, final_dot, bytes](absl::StatusOr<std::string> result) {
+                       if (result.ok()) {
+                         metrics::CoreMetrics& metrics = core->metrics();
+                         ++metrics.messages_accepted_total;
+                         metrics.received_bytes_total += bytes;
+                         metrics.data_commit_seconds.Observe(absl::Now() - final_dot);
+                       }
+                       // The client may have gone away meanwhile; the message is queued anyway.
+                       if (SmtpConnection* session = core->FindSession(session_id)) {
+                         session->DeliverStoreResult(std::move(result));
+                       }
+                     });
 }
 
 void SmtpConnection::StartEtrn(std::string_view argument) {
   Core* core = &core_;
   uint64_t session_id = session_id_;
   const absl::Time started = absl::Now();
-  StartEtrnRequest(core_, std::string(argument), peer_.ip(), [core, session_id,
-                                                              started](std::string reply) {
-    core->metrics().etrn_reply_seconds.Observe(absl::Now() - started);
-    if (SmtpConnection* session = core->FindSession(session_id)) {
-      session->DeliverEtrnResult(std::move(reply));
-    }
-  });
+  StartEtrnRequest(core_, std::string(argument), peer_.ip(),
+                   [core, session_id, started](std::string reply) {
+                     core->metrics().etrn_reply_seconds.Observe(absl::Now() - started);
+                     if (SmtpConnection* session = core->FindSession(session_id)) {
+                       session->DeliverEtrnResult(std::move(reply));
+                     }
+                   });
 }
 
 void SmtpConnection::DeliverStoreResult(absl::StatusOr<std::string> queue_id) {

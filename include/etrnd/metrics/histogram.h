@@ -13,16 +13,14 @@ namespace etrnd::metrics {
 
 // Upper bounds ("le") of the histograms etrnd exports, in seconds.
 // Replies to a client (ETRN, the final dot): sub-millisecond to seconds.
-inline constexpr double kReplyBucketsSeconds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                  0.05,   0.1,   0.25,   0.5,   1,    2.5,
-                                                  5,      10};
+inline constexpr double kReplyBucketsSeconds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                  0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 // A delivery to the next hop: milliseconds to minutes.
 inline constexpr double kDeliveryBucketsSeconds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                                     1,     2.5,  5,     10,   30,  60,  300};
+                                                     1,     2.5,  5,     10,   30,  60,   300};
 // One reactor loop turn: microseconds; above the 2 ms turn budget is a smell.
-inline constexpr double kLoopTurnBucketsSeconds[] = {0.00001, 0.000025, 0.00005, 0.0001,
-                                                     0.00025, 0.0005,   0.001,   0.002,
-                                                     0.005,   0.01,     0.025,   0.1};
+inline constexpr double kLoopTurnBucketsSeconds[] = {
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1};
 
 // What a scrape carries away from a core: mergeable with other cores'.
 struct HistogramSnapshot {

@@ -17,7 +17,7 @@ enum class HttpParseResult { kNeedMore, kComplete, kBadRequest, kTooLarge };
 
 struct HttpRequest {
   std::string method;
-  std::string target;  // as sent, query included
+  std::string target;   // as sent, query included
   std::string version;  // "HTTP/1.0" or "HTTP/1.1"
   // The target without its query string.
   std::string_view path() const;
@@ -39,8 +39,15 @@ class HttpRequestParser {
   bool done_ = false;
 };
 
-enum class HttpStatus { kOk = 200, kBadRequest = 400, kNotFound = 404, kMethodNotAllowed = 405,
-                        kRequestTimeout = 408, kTooLarge = 431, kUnavailable = 503 };
+enum class HttpStatus {
+  kOk = 200,
+  kBadRequest = 400,
+  kNotFound = 404,
+  kMethodNotAllowed = 405,
+  kRequestTimeout = 408,
+  kTooLarge = 431,
+  kUnavailable = 503
+};
 
 // What the endpoint answers to a parsed request: 200 for GET or HEAD of
 // /metrics, 404 for another path, 405 for another method.

@@ -101,10 +101,10 @@ TEST(HttpRequestTest, HeadOfExactlyTheLimitIsAccepted) {
 
 TEST(HttpRequestTest, MalformedRequestLinesAreBad) {
   HttpRequest request;
-  for (std::string_view bad : {"GET\r\n\r\n", "GET /metrics\r\n\r\n", "GET /metrics HTTP/2.0\r\n\r\n",
-                               "GET metrics HTTP/1.1\r\n\r\n", "GET  /metrics HTTP/1.1\r\n\r\n",
-                               "GET /metrics HTTP/1.1 x\r\n\r\n", "\r\n\r\n",
-                               "GET /met\x01rics HTTP/1.1\r\n\r\n"}) {
+  for (std::string_view bad :
+       {"GET\r\n\r\n", "GET /metrics\r\n\r\n", "GET /metrics HTTP/2.0\r\n\r\n",
+        "GET metrics HTTP/1.1\r\n\r\n", "GET  /metrics HTTP/1.1\r\n\r\n",
+        "GET /metrics HTTP/1.1 x\r\n\r\n", "\r\n\r\n", "GET /met\x01rics HTTP/1.1\r\n\r\n"}) {
     EXPECT_EQ(ParseAll(bad, &request), HttpParseResult::kBadRequest) << bad;
   }
 }
