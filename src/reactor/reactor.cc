@@ -538,6 +538,10 @@ void Reactor::AddLoopEndHook(std::function<void()> fn) {
   impl_->loop_end_hooks.push_back(std::move(fn));
 }
 
+void Reactor::SetTurnObserver(std::function<void(absl::Duration)> fn) {
+  impl_->turn_observer = std::move(fn);
+}
+
 void Reactor::WriteV(int fd, std::vector<iovec> iov, uint64_t offset,
                      std::function<void(int res)> done) {
   auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), std::move(iov), 0, {}};
@@ -674,10 +678,14 @@ void Reactor::Dispatch(io_uring_cqe* cqe) {
 }
 
 void Reactor::Run() {
+  absl::Time turn_started = absl::InfinitePast();  // none yet: the first wait
   while (true) {
     RunTeardownChecks();
     for (auto& hook : impl_->loop_end_hooks) hook();
     FlushSends();
+    if (impl_->turn_observer && turn_started != absl::InfinitePast()) {
+      impl_->turn_observer(absl::Now() - turn_started);
+    }
     if (impl_->stopping && impl_->connections.empty() && impl_->file_ops_in_flight == 0 &&
         impl_->posted_ready.empty()) {
       break;
@@ -698,6 +706,7 @@ void Reactor::Run() {
     }
     io_uring_cqe* cqe = nullptr;
     int result = io_uring_submit_and_wait_timeout(&impl_->ring, &cqe, 1, wait_ptr, nullptr);
+    if (impl_->turn_observer) turn_started = absl::Now();
     if (result == -EEXIST) {
       // IORING_SETUP_SINGLE_ISSUER: only the thread that created the ring
       // may use it. A programming error; spinning on it helps nobody.

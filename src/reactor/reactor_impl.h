@@ -94,6 +94,7 @@ struct Reactor::Impl {
   Operation wake_op{OpKind::kWake, nullptr, {}, {}, 0, {}};
 
   std::vector<std::function<void()>> loop_end_hooks;
+  std::function<void(absl::Duration)> turn_observer;
   int file_ops_in_flight = 0;
   absl::flat_hash_map<uint64_t, Operation*> polls;  // PollId -> pending poll
   uint64_t next_poll_id = 1;

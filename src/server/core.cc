@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "etrnd/common/log.h"
 #include "etrnd/dns/next_hop_resolver.h"
+#include "etrnd/server/metrics_service.h"
 #include "etrnd/server/queue_service.h"
 #include "etrnd/server/smtp_connection.h"
 
@@ -86,6 +87,7 @@ absl::Status Core::StartListening() {
         });
     if (!status.ok()) return status;
   }
+  if (context_.options.metrics_listen.has_value()) return StartMetricsEndpoint(*this);
   return absl::OkStatus();
 }
 

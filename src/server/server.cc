@@ -24,6 +24,7 @@
 #include "etrnd/reactor/reactor.h"
 #include "etrnd/server/core.h"
 #include "etrnd/server/default_domains.h"
+#include "etrnd/server/metrics_service.h"
 #include "etrnd/server/queue_service.h"
 #include "etrnd/server/server_context.h"
 #include "etrnd/spool/spool_recovery.h"
@@ -156,6 +157,10 @@ int RunServer(ServerOptions options) {
     absl::Status status = CheckPortFree(address);
     if (!status.ok()) return Fail(std::string(status.message()));
   }
+  if (options.metrics_listen.has_value()) {
+    absl::Status status = CheckPortFree(*options.metrics_listen);
+    if (!status.ok()) return Fail(std::string(status.message()));
+  }
   absl::StatusOr<int> lock = LockSpool(options.spool_dir);
   if (!lock.ok()) return Fail(std::string(lock.status().message()));
 
@@ -206,6 +211,10 @@ int RunServer(ServerOptions options) {
   recovered->messages.shrink_to_fit();
   for (const SocketAddress& address : context.options.listen) {
     ETRND_LOG_INFO("listening on %s with %d reactor threads", address.ToString(), threads);
+  }
+  if (context.options.metrics_listen.has_value()) {
+    StartSpoolBytesSampler(context);
+    ETRND_LOG_INFO("metrics on http://%s/metrics", context.options.metrics_listen->ToString());
   }
 
   while (true) {

@@ -56,6 +56,9 @@ ABSL_FLAG(int64_t, messages_per_connection, 100,
 ABSL_FLAG(std::string, dns_server, "",
           "DNS server (ip or ip:port) for MX lookups; default: /etc/resolv.conf.");
 
+ABSL_FLAG(std::string, metrics_listen, "",
+          "host:port serving Prometheus metrics at GET /metrics (text format 0.0.4); empty = "
+          "off. Bind it to a private address: it has no authentication.");
 ABSL_FLAG(int, mx_port, 25,
           "SMTP port used for hosts found through MX records (change only for testing).");
 
@@ -94,6 +97,15 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
     options.listen.push_back(*address);
   }
   if (options.listen.empty()) return absl::InvalidArgumentError("--listen is empty");
+
+  if (std::string metrics = absl::GetFlag(FLAGS_metrics_listen); !metrics.empty()) {
+    auto address = SocketAddress::Parse(metrics);
+    if (!address.ok()) {
+      return absl::InvalidArgumentError("--metrics_listen: " +
+                                        std::string(address.status().message()));
+    }
+    options.metrics_listen = *address;
+  }
 
   options.hostname = absl::GetFlag(FLAGS_hostname);
   if (options.hostname.empty()) options.hostname = SystemHostName();

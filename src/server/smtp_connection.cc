@@ -13,6 +13,7 @@ SmtpConnection::~SmtpConnection() = default;
 
 void SmtpConnection::OnOpen(reactor::Connection& conn) {
   conn_ = &conn;
+  ++core_.metrics().connections_total;
   const std::string& hostname = core_.session_config().hostname;
   Admission admission = core_.context().limiter.TryAdmit(peer_.ip());
   if (admission != Admission::kAdmitted) {
@@ -60,6 +61,12 @@ void SmtpConnection::OnClosed(reactor::Connection&, int error) {
   conn_ = nullptr;
 }
 
+void SmtpConnection::OnRefused(int reply_code) { core_.metrics().messages_refused.Add(reply_code); }
+
+void SmtpConnection::OnEtrnAnswered(int reply_code) {
+  core_.metrics().etrn_replies.Add(reply_code);
+}
+
 smtp::RecipientVerdict SmtpConnection::CheckRecipient(std::string_view domain) {
   return core_.table().Match(domain) != nullptr ? smtp::RecipientVerdict::kAccept
                                                 : smtp::RecipientVerdict::kRelayDenied;
@@ -76,22 +83,34 @@ void SmtpConnection::StoreMessage(smtp::AcceptedMessage message) {
   spooled.data = std::move(message.data);
   Core* core = &core_;
   uint64_t session_id = session_id_;
-  core_.StoreMessage(std::move(spooled), [core, session_id](absl::StatusOr<std::string> result) {
-    // The client may have gone away meanwhile; the message is queued anyway.
-    if (SmtpConnection* session = core->FindSession(session_id)) {
-      session->DeliverStoreResult(std::move(result));
-    }
-  });
+  const absl::Time final_dot = absl::Now();
+  const size_t bytes = spooled.data.size();
+  core_.StoreMessage(std::move(spooled),
+                     [core, session_id, final_dot, bytes](absl::StatusOr<std::string> result) {
+                       if (result.ok()) {
+                         metrics::CoreMetrics& metrics = core->metrics();
+                         ++metrics.messages_accepted_total;
+                         metrics.received_bytes_total += bytes;
+                         metrics.data_commit_seconds.Observe(absl::Now() - final_dot);
+                       }
+                       // The client may have gone away meanwhile; the message is queued anyway.
+                       if (SmtpConnection* session = core->FindSession(session_id)) {
+                         session->DeliverStoreResult(std::move(result));
+                       }
+                     });
 }
 
 void SmtpConnection::StartEtrn(std::string_view argument) {
   Core* core = &core_;
   uint64_t session_id = session_id_;
-  StartEtrnRequest(core_, std::string(argument), peer_.ip(), [core, session_id](std::string reply) {
-    if (SmtpConnection* session = core->FindSession(session_id)) {
-      session->DeliverEtrnResult(std::move(reply));
-    }
-  });
+  const absl::Time started = absl::Now();
+  StartEtrnRequest(core_, std::string(argument), peer_.ip(),
+                   [core, session_id, started](std::string reply) {
+                     core->metrics().etrn_reply_seconds.Observe(absl::Now() - started);
+                     if (SmtpConnection* session = core->FindSession(session_id)) {
+                       session->DeliverEtrnResult(std::move(reply));
+                     }
+                   });
 }
 
 void SmtpConnection::DeliverStoreResult(absl::StatusOr<std::string> queue_id) {

@@ -41,6 +41,13 @@ bool IsPostmaster(std::string_view mailbox) {
   return absl::EqualsIgnoreCase(AsAbsl(mailbox), "postmaster");
 }
 
+// The three-digit code of a reply line the glue built; 0 if it has none.
+int ReplyCode(std::string_view line) {
+  int code = 0;
+  if (line.size() < 3 || !absl::SimpleAtoi(AsAbsl(line.substr(0, 3)), &code)) return 0;
+  return code;
+}
+
 }  // namespace
 
 ServerSession::ServerSession(const SessionConfig& config, SessionServices& services,
@@ -318,11 +325,13 @@ void ServerSession::OnRcpt(std::string_view argument) {
   }
   // Not an error count: a pipelining client may well send too many.
   if (recipients_.size() >= config_.limits.max_recipients) {
+    services_.OnRefused(452);
     return Reply("452 4.5.3 Error: too many recipients");
   }
   // A domainless postmaster has no next hop to queue for: refused as relay.
   if (postmaster ||
       services_.CheckRecipient(MailboxDomain(path.mailbox)) == RecipientVerdict::kRelayDenied) {
+    services_.OnRefused(554);
     return ReplyError(absl::StrCat("554 5.7.1 <", AsAbsl(path.mailbox), ">: Relay access denied"));
   }
   recipients_.emplace_back(path.mailbox);
@@ -334,7 +343,10 @@ void ServerSession::OnData(std::string_view argument) {
   if (!in_transaction_) return ReplyError("503 5.5.1 Error: need MAIL command");
   // Not counted as an error: the refused RCPTs already were, and a
   // pipelining client (RFC 2920) sends DATA before it sees their replies.
-  if (recipients_.empty()) return Reply("554 5.5.1 Error: no valid recipients");
+  if (recipients_.empty()) {
+    services_.OnRefused(554);
+    return Reply("554 5.5.1 Error: no valid recipients");
+  }
   queue_id_ = services_.NewQueueId();
   // The trace header goes first so the body is appended after it in place.
   message_data_ = FormatReceivedHeader({
@@ -356,10 +368,13 @@ void ServerSession::OnData(std::string_view argument) {
 void ServerSession::FinishData() {
   phase_ = Phase::kCommand;
   if (data_decoder_.too_big()) {
+    services_.OnRefused(552);
     ReplyError(kMessageTooBig);
   } else if (data_decoder_.bare_lf() || data_decoder_.bare_cr()) {
+    services_.OnRefused(550);
     ReplyError("550 5.6.0 Error: bare <CR> or <LF> in message content");
   } else if (data_decoder_.line_too_long()) {
+    services_.OnRefused(552);
     ReplyError(absl::StrCat("552 5.6.0 Error: message has a line longer than ",
                             config_.limits.max_text_line_bytes, " octets"));
   } else {
@@ -390,9 +405,18 @@ void ServerSession::OnVrfy(std::string_view argument) {
 }
 
 void ServerSession::OnEtrn(std::string_view argument) {
-  if (helo_name_.empty()) return ReplyError(kSendHeloFirst);
-  if (in_transaction_) return ReplyError("503 5.5.1 Error: MAIL transaction in progress");
-  if (argument.empty()) return ReplyError("501 5.5.4 Syntax: ETRN [@|#]node");
+  if (helo_name_.empty()) {
+    services_.OnEtrnAnswered(503);
+    return ReplyError(kSendHeloFirst);
+  }
+  if (in_transaction_) {
+    services_.OnEtrnAnswered(503);
+    return ReplyError("503 5.5.1 Error: MAIL transaction in progress");
+  }
+  if (argument.empty()) {
+    services_.OnEtrnAnswered(501);
+    return ReplyError("501 5.5.4 Syntax: ETRN [@|#]node");
+  }
   waiting_ = Waiting::kEtrn;
   services_.StartEtrn(argument);
 }
@@ -406,8 +430,10 @@ void ServerSession::OnStoreResult(absl::StatusOr<std::string> queue_id) {
   if (queue_id.ok()) {
     Reply(absl::StrCat("250 2.0.0 Ok: queued as ", *queue_id));
   } else if (absl::IsResourceExhausted(queue_id.status())) {
+    services_.OnRefused(452);
     Reply("452 4.3.1 Insufficient system storage");
   } else {
+    services_.OnRefused(451);
     Reply("451 4.3.0 Error: queue file write error");
   }
   ResumePendingInput();
@@ -418,6 +444,7 @@ void ServerSession::OnEtrnResult(std::string reply_line) {
   waiting_ = Waiting::kNothing;
   last_command_at_ = services_.Now();  // the client's clock starts at our reply
   // Not an error count: 458 (rate limit) must leave the session open.
+  if (int code = ReplyCode(reply_line); code >= 200 && code <= 599) services_.OnEtrnAnswered(code);
   Reply(reply_line);
   ResumePendingInput();
 }

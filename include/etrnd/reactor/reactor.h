@@ -76,6 +76,10 @@ class Reactor {
   // Runs fn after each batch of completions, before the ring is submitted:
   // the place to batch work (group commit, coalesced sends).
   void AddLoopEndHook(std::function<void()> fn);
+  // Called once per loop turn with the time the turn worked (completions,
+  // timers, posted work, hooks, sends; the ring wait excluded). One
+  // observer; none by default, and then the turn reads no clock.
+  void SetTurnObserver(std::function<void(absl::Duration)> fn);
 
   // File I/O through the ring. res is the syscall result (bytes or -errno).
   void WriteV(int fd, std::vector<iovec> iov, uint64_t offset, std::function<void(int res)> done);

@@ -33,6 +33,8 @@ class SmtpConnection : public reactor::ConnectionHandler, public smtp::SessionSe
   void StoreMessage(smtp::AcceptedMessage message) override;
   void StartEtrn(std::string_view argument) override;
   size_t UnsentOutputBytes() override;
+  void OnRefused(int reply_code) override;
+  void OnEtrnAnswered(int reply_code) override;
 
   // From the core: results of asynchronous requests, timeouts, shutdown.
   void DeliverStoreResult(absl::StatusOr<std::string> queue_id);

@@ -79,6 +79,10 @@ class SessionServices {  // implemented by the server glue; fakes in tests
   virtual absl::Time Now() { return absl::Now(); }
   // Reply bytes already handed to the transport and not yet written.
   virtual size_t UnsentOutputBytes() { return 0; }
+  // For counting (metrics): a recipient or message refused with this reply
+  // code, and every ETRN answered, by its reply code.
+  virtual void OnRefused(int /*reply_code*/) {}
+  virtual void OnEtrnAnswered(int /*reply_code*/) {}
 };
 
 class ServerSession {
