@@ -144,6 +144,8 @@ void Core::SweepIdleSessions() {
   for (SmtpConnection* session : sessions) {
     session->CheckIdle(now, context_.options.idle_timeout);
   }
+  // A flood that stopped still gets its "N more" line within a second.
+  FlushRepeatedLogEvents();
   if (!shutting_down_) reactor_->RunAfter(kIdleSweepInterval, [this] { SweepIdleSessions(); });
 }
 

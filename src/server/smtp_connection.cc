@@ -18,9 +18,12 @@ void SmtpConnection::OnOpen(reactor::Connection& conn) {
   Admission admission = core_.context().limiter.TryAdmit(peer_.ip());
   if (admission != Admission::kAdmitted) {
     // Refused before any session exists: one 421 and close (RFC 5321 3.8).
-    ETRND_LOG_INFO("refused connection from %s: %s", peer_.ToString(),
-                   admission == Admission::kTooManyTotal ? "too many connections"
-                                                         : "too many connections from address");
+    // Summarised per address: a connect loop must not flood the log.
+    ETRND_LOG_INFO_REPEATED("refused connection", peer_.ip().ToString(),
+                            "refused connection from %s: %s", peer_.ToString(),
+                            admission == Admission::kTooManyTotal
+                                ? "too many connections"
+                                : "too many connections from address");
     conn.Send(std::string("421 4.7.0 ") + hostname +
               (admission == Admission::kTooManyTotal
                    ? " Error: too many connections\r\n"
@@ -102,7 +105,8 @@ void SmtpConnection::CheckIdle(absl::Time now, absl::Duration idle_timeout) {
   // A session waiting for our own spool or ETRN answer is not idle.
   if (!session_.has_value() || session_->waiting() || session_->close_requested()) return;
   if (now - last_activity_ < idle_timeout) return;
-  ETRND_LOG_INFO("idle timeout for %s", peer_.ToString());
+  ETRND_LOG_INFO_REPEATED("idle timeout", peer_.ip().ToString(), "idle timeout for %s",
+                          peer_.ToString());
   session_->OnIdleTimeout();
   Flush();
 }

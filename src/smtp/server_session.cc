@@ -97,7 +97,8 @@ void ServerSession::ResumePendingInput() {
 void ServerSession::KeepPending(std::string_view input) {
   if (input.empty() || close_requested_) return;
   if (pending_input_.size() + input.size() > config_.limits.max_pending_input_bytes) {
-    ETRND_LOG_INFO("smtp %s: too much pipelined input", peer_.ToString());
+    ETRND_LOG_INFO_REPEATED("too much pipelined input", peer_.ip().ToString(),
+                            "smtp %s: too much pipelined input", peer_.ToString());
     CloseWith(absl::StrCat("421 4.7.0 ", config_.hostname, " Error: too much pipelined input"));
     return;
   }
@@ -365,7 +366,8 @@ void ServerSession::Reply(std::string_view line) {
 void ServerSession::ReplyError(std::string_view line) {
   Reply(line);
   if (++error_count_ > config_.limits.max_errors) {
-    ETRND_LOG_INFO("smtp %s: too many errors", peer_.ToString());
+    ETRND_LOG_INFO_REPEATED("too many errors", peer_.ip().ToString(),
+                            "smtp %s: too many errors", peer_.ToString());
     CloseWith(absl::StrCat("421 4.7.0 ", config_.hostname, " Error: too many errors"));
   }
 }
