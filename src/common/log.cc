@@ -89,10 +89,10 @@ void WriteLogLine(LogLevel level, std::string_view message) {
   absl::Time now = absl::Now();
   LogRateBound::Verdict verdict = g_rate_bound.Admit(now);
   if (verdict.suppressed_to_report > 0) {
-    WriteFormatted(LogLevel::kWarning,
-                   absl::StrCat(verdict.suppressed_to_report,
-                                " log lines suppressed (over --log_rate_max)"),
-                   now);
+    WriteFormatted(
+        LogLevel::kWarning,
+        absl::StrCat(verdict.suppressed_to_report, " log lines suppressed (over --log_rate_max)"),
+        now);
   }
   if (verdict.write) WriteFormatted(level, message, now);
 }
@@ -103,9 +103,9 @@ void FlushRepeatedLogEvents() {
   for (const RepeatSummarizer::Summary& summary : t_repeats.TakeDue(now)) {
     LogLevel summary_level = static_cast<LogLevel>(summary.level);
     if (!ShouldLog(summary_level)) continue;
-    WriteLogLine(summary_level, absl::StrCat(summary.event, " from ", summary.client, ": ",
-                                             summary.suppressed, " more in the last ",
-                                             SecondsText(summary.over)));
+    WriteLogLine(summary_level,
+                 absl::StrCat(summary.event, " from ", summary.client, ": ", summary.suppressed,
+                              " more in the last ", SecondsText(summary.over)));
   }
 }
 

@@ -9,7 +9,8 @@ namespace {
 constexpr int64_t kBurstWindowNs = 1'000'000'000;
 
 int64_t IntervalNs(uint32_t lines_per_second_max) {
-  return lines_per_second_max == 0 ? 0 : std::max<int64_t>(1, kBurstWindowNs / lines_per_second_max);
+  return lines_per_second_max == 0 ? 0
+                                   : std::max<int64_t>(1, kBurstWindowNs / lines_per_second_max);
 }
 
 }  // namespace

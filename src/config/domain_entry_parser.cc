@@ -55,7 +55,8 @@ absl::Status ParseEtrnNetworks(std::string_view value, DomainEntry* entry) {
     if (!network.ok()) return Invalid(absl::StrCat("bad CIDR '", AsAbsl(item), "' in etrn="));
     // "10.0.0.1/8" is most likely a typo for a host or a narrower network.
     if (network->HasHostBits()) {
-      return Invalid(absl::StrCat("bad CIDR '", AsAbsl(item), "' in etrn=: host bits set (did you mean ",
+      return Invalid(absl::StrCat("bad CIDR '", AsAbsl(item),
+                                  "' in etrn=: host bits set (did you mean ",
                                   network->WithoutHostBits().ToString(), "?)"));
     }
     if (entry->etrn_networks.size() == kEtrnNetworksPerEntryMax) {

@@ -23,8 +23,8 @@ bool IsPublicSuffix(std::string_view domain) {
   const psl_ctx_t* list = PublicSuffixList();
   if (list == nullptr || domain.empty()) return false;
   std::string terminated(domain);  // libpsl wants a C string
-  return psl_is_public_suffix2(list, terminated.c_str(),
-                               PSL_TYPE_ICANN | PSL_TYPE_NO_STAR_RULE) != 0;
+  return psl_is_public_suffix2(list, terminated.c_str(), PSL_TYPE_ICANN | PSL_TYPE_NO_STAR_RULE) !=
+         0;
 }
 
 }  // namespace etrnd::config

@@ -366,8 +366,8 @@ void ServerSession::Reply(std::string_view line) {
 void ServerSession::ReplyError(std::string_view line) {
   Reply(line);
   if (++error_count_ > config_.limits.max_errors) {
-    ETRND_LOG_INFO_REPEATED("too many errors", peer_.ip().ToString(),
-                            "smtp %s: too many errors", peer_.ToString());
+    ETRND_LOG_INFO_REPEATED("too many errors", peer_.ip().ToString(), "smtp %s: too many errors",
+                            peer_.ToString());
     CloseWith(absl::StrCat("421 4.7.0 ", config_.hostname, " Error: too many errors"));
   }
 }

@@ -31,9 +31,9 @@ class LogRateBound {
   Verdict Admit(absl::Time now);
 
  private:
-  std::atomic<int64_t> interval_ns_;     // 1 s / rate; 0 = unbounded
-  std::atomic<int64_t> tat_ns_{0};       // when the bucket is full again
-  std::atomic<uint64_t> dropped_{0};     // since the last report
+  std::atomic<int64_t> interval_ns_;        // 1 s / rate; 0 = unbounded
+  std::atomic<int64_t> tat_ns_{0};          // when the bucket is full again
+  std::atomic<uint64_t> dropped_{0};        // since the last report
   std::atomic<int64_t> next_report_ns_{0};  // 0 = nothing dropped yet
 };
 

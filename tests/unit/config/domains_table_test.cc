@@ -232,13 +232,15 @@ TEST(DomainsTableTest, MalformedLinesNameFileAndLine) {
 }
 
 TEST(DomainsTableTest, PublicSuffixPatternsAreRefusedWithFileAndLine) {
-  const std::string reason = "': a public suffix (Public Suffix List): anyone can register below it";
+  const std::string reason =
+      "': a public suffix (Public Suffix List): anyone can register below it";
   EXPECT_EQ(ParseError("example.com mx\n.com mx\n"),
             "domains.conf:2: bad domain pattern '.com" + reason);
   EXPECT_EQ(ParseError(".COM. mx\n"), "domains.conf:1: bad domain pattern '.COM." + reason);
   EXPECT_EQ(ParseError("\n\n.co.uk 127.0.0.1:25\n"),
             "domains.conf:3: bad domain pattern '.co.uk" + reason);
-  EXPECT_EQ(ParseError("co.uk 127.0.0.1:25\n"), "domains.conf:1: bad domain pattern 'co.uk" + reason);
+  EXPECT_EQ(ParseError("co.uk 127.0.0.1:25\n"),
+            "domains.conf:1: bad domain pattern 'co.uk" + reason);
   EXPECT_EQ(ParseError(".uk mx\n"), "domains.conf:1: bad domain pattern '.uk" + reason);
   // A wildcard rule of the list ("*.ck") makes every name one level below a suffix.
   EXPECT_EQ(ParseError(".foo.ck mx\n"), "domains.conf:1: bad domain pattern '.foo.ck" + reason);
@@ -271,9 +273,10 @@ TEST(DomainsTableTest, CidrWithHostBitsIsRefusedWithFileAndLine) {
   EXPECT_EQ(ParseError("example.com 127.0.0.1:25 etrn=10.0.0.1/8\n"),
             "domains.conf:1: bad CIDR '10.0.0.1/8' in etrn=: host bits set (did you mean "
             "10.0.0.0/8?)");
-  EXPECT_EQ(ParseError("# c\nexample.com 127.0.0.1:25 etrn=192.0.2.0/24,192.0.2.128/25,192.0.2.129/25\n"),
-            "domains.conf:2: bad CIDR '192.0.2.129/25' in etrn=: host bits set (did you mean "
-            "192.0.2.128/25?)");
+  EXPECT_EQ(
+      ParseError("# c\nexample.com 127.0.0.1:25 etrn=192.0.2.0/24,192.0.2.128/25,192.0.2.129/25\n"),
+      "domains.conf:2: bad CIDR '192.0.2.129/25' in etrn=: host bits set (did you mean "
+      "192.0.2.128/25?)");
   EXPECT_EQ(ParseError("example.com 127.0.0.1:25 etrn=11.0.0.0/7\n"),
             "domains.conf:1: bad CIDR '11.0.0.0/7' in etrn=: host bits set (did you mean "
             "10.0.0.0/7?)");
