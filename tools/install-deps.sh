@@ -7,6 +7,7 @@ set -euo pipefail
 readonly PACKAGES=(
   g++ clang meson ninja-build pkg-config
   liburing-dev libmimalloc-dev libabsl-dev libc-ares-dev
+  libpsl-dev publicsuffix
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-pytest
   swaks postfix fetchmail dnsmasq-base

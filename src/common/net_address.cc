@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/numbers.h"
@@ -151,6 +152,19 @@ bool CidrNetwork::Contains(const IpAddress& address) const {
   uint8_t mask = static_cast<uint8_t>(0xff << (8 - rest_bits));
   return (candidate.bytes()[full_bytes] & mask) == (network_.bytes()[full_bytes] & mask);
 }
+
+CidrNetwork CidrNetwork::WithoutHostBits() const {
+  CidrNetwork masked = *this;
+  int total_bytes = static_cast<int>(network_.byte_count());
+  for (int i = 0; i < total_bytes; ++i) {
+    int bits_kept = std::clamp(prefix_bits_ - i * 8, 0, 8);
+    uint8_t mask = bits_kept == 0 ? 0 : static_cast<uint8_t>(0xff << (8 - bits_kept));
+    masked.network_.bytes_[i] &= mask;
+  }
+  return masked;
+}
+
+bool CidrNetwork::HasHostBits() const { return !(WithoutHostBits().network_ == network_); }
 
 std::string CidrNetwork::ToString() const {
   return absl::StrCat(network_.ToString(), "/", prefix_bits_);

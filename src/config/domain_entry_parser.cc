@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "etrnd/common/strings.h"
 #include "etrnd/config/domain_name.h"
+#include "etrnd/config/public_suffix.h"
 
 namespace etrnd::config {
 namespace {
@@ -36,6 +37,12 @@ absl::Status ParsePattern(std::string_view pattern, DomainEntry* entry) {
   if (const char* problem = DomainNameProblem(entry->domain, min_labels)) {
     return Invalid(absl::StrCat("bad domain pattern '", AsAbsl(pattern), "': ", problem));
   }
+  // ".com" would relay for every .com domain; "co.uk" is nobody's customer.
+  if (IsPublicSuffix(entry->domain)) {
+    return Invalid(absl::StrCat("bad domain pattern '", AsAbsl(pattern),
+                                "': a public suffix (Public Suffix List): anyone can register "
+                                "below it"));
+  }
   return absl::OkStatus();
 }
 
@@ -46,6 +53,12 @@ absl::Status ParseEtrnNetworks(std::string_view value, DomainEntry* entry) {
     std::string_view item = value.substr(0, comma);
     auto network = CidrNetwork::Parse(item);
     if (!network.ok()) return Invalid(absl::StrCat("bad CIDR '", AsAbsl(item), "' in etrn="));
+    // "10.0.0.1/8" is most likely a typo for a host or a narrower network.
+    if (network->HasHostBits()) {
+      return Invalid(absl::StrCat("bad CIDR '", AsAbsl(item),
+                                  "' in etrn=: host bits set (did you mean ",
+                                  network->WithoutHostBits().ToString(), "?)"));
+    }
     if (entry->etrn_networks.size() == kEtrnNetworksPerEntryMax) {
       return Invalid(absl::StrCat("more than ", kEtrnNetworksPerEntryMax, " networks in etrn="));
     }

@@ -191,8 +191,11 @@ void Reactor::HandleAccept(Listener& listener, int result, bool more) {
       ScheduleTeardownCheck(*connection);
     }
   } else if (result != -ECANCELED && impl_->accepting) {
-    // EMFILE/ENFILE and friends: log and keep accepting later.
-    ETRND_LOG_WARNING("accept on %s failed: %s", listener.address.ToString(), ErrnoText(-result));
+    // EMFILE/ENFILE and friends: log and keep accepting later; summarised,
+    // as it repeats on every accept until a descriptor is freed.
+    std::string address = listener.address.ToString();
+    ETRND_LOG_WARNING_REPEATED("accept failed", address, "accept on %s failed: %s", address,
+                               ErrnoText(-result));
   }
   if (!listener.armed && impl_->accepting && listener.fd >= 0) ArmAccept(listener);
 }

@@ -164,6 +164,8 @@ void Core::SweepIdleSessions() {
   // Give freed pages (closed sessions, drained outputs) back to the OS
   // rather than only to this thread's heap: the memory bound is on RSS.
   mi_collect(false);
+  // A flood that stopped still gets its "N more" line within a second.
+  FlushRepeatedLogEvents();
   if (!shutting_down_) reactor_->RunAfter(kIdleSweepInterval, [this] { SweepIdleSessions(); });
 }
 

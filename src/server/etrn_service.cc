@@ -50,13 +50,18 @@ void StartEtrnRequest(Core& origin, std::string argument, const IpAddress& clien
   }
   if (!allowed) {
     std::string line = etrn::ReplyUnableToQueue(argument);
-    ETRND_LOG_WARNING("ETRN %s from %s: 458 rate limited", argument, client.ToString());
+    // A client can send thousands a second: summarised per client.
+    std::string client_text = client.ToString();
+    ETRND_LOG_WARNING_REPEATED("ETRN rate limited (458)", client_text,
+                               "ETRN %s from %s: 458 rate limited", argument, client_text);
     reply(std::move(line));
     return;
   }
   etrn::EtrnPlan plan = etrn::PlanEtrn(origin.table(), argument, client);
   if (plan.refused()) {
-    ETRND_LOG_INFO("ETRN %s from %s: %s", argument, client.ToString(), *plan.reply);
+    std::string client_text = client.ToString();
+    ETRND_LOG_INFO_REPEATED("ETRN refused", client_text, "ETRN %s from %s: %s", argument,
+                            client_text, *plan.reply);
     reply(*plan.reply);
     return;
   }

@@ -47,6 +47,10 @@ spool::SegmentKey SegmentOf(const spool::RecordLocation& location) {
 
 struct QueueService::DomainState {
   std::string name;
+  // Messages routed by MX while the domain has no table entry: bounces (null
+  // sender) queued when the domain was not served. Everything else here was
+  // accepted for a served domain and waits while its entry is gone.
+  absl::flat_hash_set<queue::MessageKey> routed_when_unserved;
   delivery::RetryState retry;
   reactor::Reactor::TimerId timer = 0;
   bool flushing = false;
@@ -108,7 +112,8 @@ void QueueService::LoadRecovered(const spool::RecoveryResult& recovered) {
       }
     }
     for (auto& [domain, indexes] : by_domain) {
-      AddRecipients(domain, message.location, std::move(indexes), message.arrival_unix_micros);
+      AddRecipients(domain, message.location, std::move(indexes), message.arrival_unix_micros,
+                    message.mail_from.empty());
     }
   }
   for (const spool::SegmentKey& segment : recovered.segments) {
@@ -131,16 +136,17 @@ void QueueService::OnMessageDurable(const spool::RecordLocation& location,
   }
   const size_t shards = core_.context().core_count();
   int64_t arrival = envelope.arrival_unix_micros;
+  bool null_sender = envelope.mail_from.empty();
   for (auto& [domain, indexes] : by_domain) {
     Core& owner = core_.context().core(queue::ShardForDomain(domain, shards));
     if (&owner == &core_) {
-      AddRecipients(domain, location, std::move(indexes), arrival);
+      AddRecipients(domain, location, std::move(indexes), arrival, null_sender);
       continue;
     }
-    owner.reactor().Post(
-        [&owner, domain = domain, location, indexes = std::move(indexes), arrival]() mutable {
-          owner.queue().AddRecipients(domain, location, std::move(indexes), arrival);
-        });
+    owner.reactor().Post([&owner, domain = domain, location, indexes = std::move(indexes), arrival,
+                          null_sender]() mutable {
+      owner.queue().AddRecipients(domain, location, std::move(indexes), arrival, null_sender);
+    });
   }
 }
 
@@ -151,12 +157,16 @@ void QueueService::SealSegment(uint64_t segment_id) {
 
 void QueueService::AddRecipients(const std::string& domain, const spool::RecordLocation& location,
                                  std::vector<uint32_t> recipient_indexes,
-                                 int64_t arrival_unix_micros) {
-  index_.AddRecipients(domain, queue::MessageKey::FromLocation(location), recipient_indexes);
+                                 int64_t arrival_unix_micros, bool null_sender) {
+  queue::MessageKey key = queue::MessageKey::FromLocation(location);
+  index_.AddRecipients(domain, key, recipient_indexes);
   DomainState* state = &StateOf(domain);
   by_arrival_.push_back(ExpiryEntry{arrival_unix_micros, state, location});
   const config::DomainEntry* entry = core_.table().Match(domain);
-  bool hold = entry != nullptr && entry->hold;
+  // RCPT accepts mail with a sender only for served domains, so only a bounce
+  // can arrive for an unserved one (at a restart, the table then decides).
+  if (entry == nullptr && null_sender) state->routed_when_unserved.insert(key);
+  bool hold = entry != nullptr ? entry->hold : !state->routed_when_unserved.contains(key);
   if (hold || stopped_) return;
   if (state->flushing) {
     state->flush_again = true;
@@ -230,26 +240,43 @@ void QueueService::StartFlush(const std::string& domain) {
   DomainState& state = StateOf(domain);
   if (state.flushing || stopped_) return;
   if (index_.CountDomain(domain) == 0) return;
-  state.flushing = true;
-  state.flush_again = false;
-  ++flushes_running_;
+  // A domain that left the table keeps its customers' mail queued (no route,
+  // no attempt, no bounce); only bounces queued while it was unserved go out.
+  const bool served = core_.table().Match(domain) != nullptr;
   auto job = std::make_shared<FlushJob>();
   job->domain = domain;
   job->started = absl::Now();
+  size_t held = 0;
+  absl::flat_hash_set<queue::MessageKey> still_routed;  // drops finished keys
   index_.ForEachMessage(
       domain, [&](const queue::MessageKey& key, const queue::RecipientIndexSet& recipients) {
+        if (!served) {
+          if (!state.routed_when_unserved.contains(key)) {
+            ++held;
+            return;
+          }
+          still_routed.insert(key);
+        }
         FlushJob::Item item;
         item.location = key.ToLocation();
         item.recipient_indexes = recipients.ToVector();
         job->items.push_back(std::move(item));
       });
+  if (!served) state.routed_when_unserved = std::move(still_routed);
+  if (held > 0) {
+    ETRND_LOG_INFO("flush %s: not in the domains table: %d messages stay queued", domain, held);
+  }
+  if (job->items.empty()) return;
+  state.flushing = true;
+  state.flush_again = false;
+  ++flushes_running_;
   ETRND_LOG_INFO("flush %s: %d messages", domain, job->items.size());
   RunFlush(job);
 }
 
 void QueueService::RunFlush(const std::shared_ptr<FlushJob>& job) {
-  // A domain outside the table (a bounce to a sender elsewhere, or a
-  // customer removed by a reload) is routed like any MTA would: by MX.
+  // A domain outside the table (here only bounces to senders elsewhere, see
+  // StartFlush) is routed like any MTA would: by MX.
   const config::DomainEntry* entry = core_.table().Match(job->domain);
   config::NextHop next_hop;
   if (entry != nullptr) {
@@ -452,7 +479,8 @@ void QueueService::FinishFlush(const std::shared_ptr<FlushJob>& job) {
                  job->bounced, job->last_error.empty() ? "" : " (" + job->last_error + ")");
   if (stopped_) return;
   const config::DomainEntry* entry = core_.table().Match(job->domain);
-  bool hold = entry == nullptr || entry->hold;
+  // Bounces to an unserved domain are retried like a customer's mail.
+  bool hold = entry != nullptr ? entry->hold : state.routed_when_unserved.empty();
   bool failed = job->deferred > 0 || job->host_failed;
   delivery::RetrySchedule schedule(delivery::RetrySchedule::Options{
       .initial = core_.context().options.retry_initial, .max = core_.context().options.retry_max});
@@ -621,10 +649,18 @@ void QueueService::CollectGarbage() {
 
 void QueueService::OnTableChanged() {
   // Domains keep their queued mail whatever the new table says; those no
-  // longer served are reported so the operator sees them.
+  // longer served are reported so the operator sees them. A served non-hold
+  // domain with mail and no attempt pending (back in the table, or no longer
+  // `hold`) gets one now.
   size_t orphaned = 0;
   for (auto& [domain, state] : domains_) {
-    if (index_.CountDomain(domain) > 0 && core_.table().Match(domain) == nullptr) ++orphaned;
+    if (index_.CountDomain(domain) == 0) continue;
+    const config::DomainEntry* entry = core_.table().Match(domain);
+    if (entry == nullptr) {
+      ++orphaned;
+    } else if (!entry->hold && !stopped_ && !state->flushing && state->timer == 0) {
+      ScheduleAttempt(domain, kArrivalBatchDelay);
+    }
   }
   if (orphaned > 0) {
     ETRND_LOG_WARNING(

@@ -8,6 +8,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_split.h"
 #include "etrnd/common/log.h"
+#include "etrnd/common/log_rate_bound.h"
 #include "etrnd/common/strings.h"
 #include "etrnd/server/server_options.h"
 
@@ -44,6 +45,10 @@ ABSL_FLAG(absl::Duration, retry_max, absl::Hours(4), "Longest retry delay.");
 ABSL_FLAG(absl::Duration, max_queue_lifetime, absl::Hours(120),
           "Older messages bounce to their sender (held mail too).");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
+ABSL_FLAG(int64_t, log_rate_max, etrnd::kLogLinesPerSecondMaxDefault,
+          "Log lines per second, all threads together (a burst of one second's worth "
+          "passes); lines over it are dropped and counted in a periodic 'N log lines "
+          "suppressed' line. 0 = unbounded.");
 ABSL_FLAG(int64_t, segment_bytes_max, 64ll << 20, "Spool segment files roll at this size (bytes).");
 ABSL_FLAG(double, etrn_rate, 2.0, "ETRN commands per second allowed per client address.");
 ABSL_FLAG(int, etrn_burst, 10, "ETRN commands a client may send in a burst.");
@@ -87,6 +92,11 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
     return absl::InvalidArgumentError("--log_level must be debug, info, warning or error");
   }
   SetLogLevel(level);
+  int64_t log_rate_max = absl::GetFlag(FLAGS_log_rate_max);
+  if (log_rate_max < 0 || log_rate_max > 1'000'000'000) {
+    return absl::InvalidArgumentError("--log_rate_max must be between 0 and 1000000000");
+  }
+  SetLogLinesPerSecondMax(static_cast<uint32_t>(log_rate_max));
 
   std::string listen = absl::GetFlag(FLAGS_listen);
   for (absl::string_view part : absl::StrSplit(listen, ',', absl::SkipWhitespace())) {

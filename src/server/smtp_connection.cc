@@ -18,9 +18,12 @@ void SmtpConnection::OnOpen(reactor::Connection& conn) {
   Admission admission = core_.context().limiter.TryAdmit(peer_.ip());
   if (admission != Admission::kAdmitted) {
     // Refused before any session exists: one 421 and close (RFC 5321 3.8).
-    ETRND_LOG_INFO("refused connection from %s: %s", peer_.ToString(),
-                   admission == Admission::kTooManyTotal ? "too many connections"
-                                                         : "too many connections from address");
+    // Summarised per address: a connect loop must not flood the log.
+    ETRND_LOG_INFO_REPEATED("refused connection", peer_.ip().ToString(),
+                            "refused connection from %s: %s", peer_.ToString(),
+                            admission == Admission::kTooManyTotal
+                                ? "too many connections"
+                                : "too many connections from address");
     conn.Send(std::string("421 4.7.0 ") + hostname +
               (admission == Admission::kTooManyTotal
                    ? " Error: too many connections\r\n"
@@ -132,8 +135,10 @@ void SmtpConnection::CheckDeadlines(absl::Time now, absl::Duration idle_timeout)
   if (!session_.has_value() || conn_ == nullptr || session_->close_requested()) return;
   if (now - output_blocked_since_ > idle_timeout) {
     // It reads nothing, so a 421 would only queue behind the rest.
-    ETRND_LOG_INFO("smtp %s: %d reply bytes not taken within %s; aborting", peer_.ToString(),
-                   UnsentOutputBytes(), absl::FormatDuration(idle_timeout));
+    ETRND_LOG_INFO_REPEATED("output not drained", peer_.ip().ToString(),
+                            "smtp %s: %d reply bytes not taken within %s; aborting",
+                            peer_.ToString(), UnsentOutputBytes(),
+                            absl::FormatDuration(idle_timeout));
     conn_->Abort();
     return;
   }

@@ -139,9 +139,10 @@ bool ServerSession::CheckDeadlines(absl::Time now) {
     const double rate = static_cast<double>(config_.limits.min_data_rate_bytes_per_second);
     if (elapsed > grace &&
         static_cast<double>(data_bytes_) < rate * absl::ToDoubleSeconds(elapsed)) {
-      ETRND_LOG_INFO("smtp %s: DATA below %d bytes/s (%d bytes in %s)", peer_.ToString(),
-                     config_.limits.min_data_rate_bytes_per_second, data_bytes_,
-                     absl::FormatDuration(elapsed));
+      ETRND_LOG_INFO_REPEATED("data rate too low", peer_.ip().ToString(),
+                              "smtp %s: DATA below %d bytes/s (%d bytes in %s)", peer_.ToString(),
+                              config_.limits.min_data_rate_bytes_per_second, data_bytes_,
+                              absl::FormatDuration(elapsed));
       CloseWith(absl::StrCat("421 4.4.2 ", config_.hostname, " Error: data rate too low"));
       return true;
     }
@@ -154,9 +155,9 @@ bool ServerSession::CheckDeadlines(absl::Time now) {
   const bool line_unfinished = line_started_at_ != absl::InfiniteFuture();
   const absl::Time started = line_unfinished ? line_started_at_ : last_command_at_;
   if (now - started <= timeout) return false;
-  ETRND_LOG_INFO("smtp %s: %s", peer_.ToString(),
-                 line_unfinished ? "command line unfinished within the timeout"
-                                 : "no command within the timeout");
+  ETRND_LOG_INFO_REPEATED("idle timeout", peer_.ip().ToString(), "smtp %s: %s", peer_.ToString(),
+                          line_unfinished ? "command line unfinished within the timeout"
+                                          : "no command within the timeout");
   OnIdleTimeout();
   return true;
 }
@@ -170,7 +171,8 @@ void ServerSession::ResumePendingInput() {
 void ServerSession::KeepPending(std::string_view input) {
   if (input.empty() || close_requested_) return;
   if (pending_input_.size() + input.size() > config_.limits.max_pending_input_bytes) {
-    ETRND_LOG_INFO("smtp %s: too much pipelined input", peer_.ToString());
+    ETRND_LOG_INFO_REPEATED("too much pipelined input", peer_.ip().ToString(),
+                            "smtp %s: too much pipelined input", peer_.ToString());
     CloseWith(absl::StrCat("421 4.7.0 ", config_.hostname, " Error: too much pipelined input"));
     return;
   }
@@ -468,7 +470,8 @@ void ServerSession::Reply(std::string_view line) {
 void ServerSession::ReplyError(std::string_view line) {
   Reply(line);
   if (++error_count_ > config_.limits.max_errors) {
-    ETRND_LOG_INFO("smtp %s: too many errors", peer_.ToString());
+    ETRND_LOG_INFO_REPEATED("too many errors", peer_.ip().ToString(), "smtp %s: too many errors",
+                            peer_.ToString());
     CloseWith(absl::StrCat("421 4.7.0 ", config_.hostname, " Error: too many errors"));
   }
 }

@@ -39,6 +39,8 @@ class IpAddress {
   }
 
  private:
+  friend class CidrNetwork;  // masks host bits in place
+
   int family_ = AF_UNSPEC;
   std::array<uint8_t, 16> bytes_{};
 };
@@ -68,6 +70,10 @@ class CidrNetwork {
   static absl::StatusOr<CidrNetwork> Parse(std::string_view text);
   // IPv4-mapped IPv6 clients match IPv4 networks.
   bool Contains(const IpAddress& address) const;
+  // Some bit after the prefix is set ("10.0.0.1/8"): not a network address.
+  bool HasHostBits() const;
+  // The same network with its host bits cleared ("10.0.0.1/8" -> "10.0.0.0/8").
+  CidrNetwork WithoutHostBits() const;
   std::string ToString() const;
 
  private:

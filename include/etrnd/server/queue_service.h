@@ -48,9 +48,11 @@ class QueueService {
   void OnTableChanged();
   void Stop();
 
-  // Owner-core side (other cores reach it through Post()).
+  // Owner-core side (other cores reach it through Post()). `null_sender`:
+  // the message is a bounce, which may go to a domain outside the table.
   void AddRecipients(const std::string& domain, const spool::RecordLocation& location,
-                     std::vector<uint32_t> recipient_indexes, int64_t arrival_unix_micros);
+                     std::vector<uint32_t> recipient_indexes, int64_t arrival_unix_micros,
+                     bool null_sender);
   // Segment-core side: GC of this core's segment files.
   void SegmentRecipientFinished(spool::SegmentKey segment);
   void SealSegment(uint64_t segment_id);

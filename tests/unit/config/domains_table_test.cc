@@ -231,6 +231,72 @@ TEST(DomainsTableTest, MalformedLinesNameFileAndLine) {
             "domains.conf:1: duplicate option 'queue='");
 }
 
+TEST(DomainsTableTest, PublicSuffixPatternsAreRefusedWithFileAndLine) {
+  const std::string reason =
+      "': a public suffix (Public Suffix List): anyone can register below it";
+  EXPECT_EQ(ParseError("example.com mx\n.com mx\n"),
+            "domains.conf:2: bad domain pattern '.com" + reason);
+  EXPECT_EQ(ParseError(".COM. mx\n"), "domains.conf:1: bad domain pattern '.COM." + reason);
+  EXPECT_EQ(ParseError("\n\n.co.uk 127.0.0.1:25\n"),
+            "domains.conf:3: bad domain pattern '.co.uk" + reason);
+  EXPECT_EQ(ParseError("co.uk 127.0.0.1:25\n"),
+            "domains.conf:1: bad domain pattern 'co.uk" + reason);
+  EXPECT_EQ(ParseError(".uk mx\n"), "domains.conf:1: bad domain pattern '.uk" + reason);
+  // A wildcard rule of the list ("*.ck") makes every name one level below a suffix.
+  EXPECT_EQ(ParseError(".foo.ck mx\n"), "domains.conf:1: bad domain pattern '.foo.ck" + reason);
+  // Exact single-label "com" already fails as not fully qualified.
+  EXPECT_THAT(ParseError("com mx\n"), HasSubstr("domains.conf:1: bad domain pattern 'com'"));
+}
+
+TEST(DomainsTableTest, DomainsBelowPublicSuffixesAndTestNamesAreAllowed) {
+  auto table = MustParse(
+      "example.com mx\n"
+      ".example.com mx\n"
+      "example.co.uk mx\n"
+      ".example.co.uk mx\n"
+      // Private-section suffixes are allowed (ICANN section only).
+      ".blogspot.com mx\n"
+      // Names outside the list, used by the test suite and labs.
+      ".test 127.0.0.1:25\n"
+      "d1.test 127.0.0.1:25\n"
+      ".cust.test 127.0.0.1:25\n"
+      ".localhost 127.0.0.1:25\n"
+      "a.example 127.0.0.1:25\n"
+      "example.invalid 127.0.0.1:25\n");
+  ASSERT_NE(table, nullptr);
+  EXPECT_EQ(table->size(), 11u);
+  EXPECT_EQ(table->Match("www.example.co.uk")->line, 4);
+  EXPECT_EQ(table->Match("x.blogspot.com")->line, 5);
+}
+
+TEST(DomainsTableTest, CidrWithHostBitsIsRefusedWithFileAndLine) {
+  EXPECT_EQ(ParseError("example.com 127.0.0.1:25 etrn=10.0.0.1/8\n"),
+            "domains.conf:1: bad CIDR '10.0.0.1/8' in etrn=: host bits set (did you mean "
+            "10.0.0.0/8?)");
+  EXPECT_EQ(
+      ParseError("# c\nexample.com 127.0.0.1:25 etrn=192.0.2.0/24,192.0.2.128/25,192.0.2.129/25\n"),
+      "domains.conf:2: bad CIDR '192.0.2.129/25' in etrn=: host bits set (did you mean "
+      "192.0.2.128/25?)");
+  EXPECT_EQ(ParseError("example.com 127.0.0.1:25 etrn=11.0.0.0/7\n"),
+            "domains.conf:1: bad CIDR '11.0.0.0/7' in etrn=: host bits set (did you mean "
+            "10.0.0.0/7?)");
+  EXPECT_EQ(ParseError("example.com 127.0.0.1:25 etrn=2001:db8::1/32\n"),
+            "domains.conf:1: bad CIDR '2001:db8::1/32' in etrn=: host bits set (did you mean "
+            "2001:db8::/32?)");
+  EXPECT_EQ(ParseError("example.com 127.0.0.1:25 etrn=2001:db8:8000::/33,2001:db8:c000::/33\n"),
+            "domains.conf:1: bad CIDR '2001:db8:c000::/33' in etrn=: host bits set (did you mean "
+            "2001:db8:8000::/33?)");
+}
+
+TEST(DomainsTableTest, CidrNetworkAddressesAreAccepted) {
+  auto table = MustParse(
+      "example.com 127.0.0.1:25 "
+      "etrn=10.0.0.0/8,192.0.2.128/25,192.0.2.7,192.0.2.7/32,0.0.0.0/0,2001:db8::/32,"
+      "2001:db8:8000::/33,::1,::/0\n");
+  ASSERT_NE(table, nullptr);
+  EXPECT_EQ(table->entries()[0].etrn_networks.size(), 9u);
+}
+
 TEST(DomainsTableTest, BadNextHops) {
   EXPECT_EQ(ParseError("example.com 127.0.0.1:99999\n"),
             "domains.conf:1: bad next hop '127.0.0.1:99999': bad port");
