@@ -56,6 +56,10 @@ ABSL_FLAG(int64_t, messages_per_connection, 100,
 ABSL_FLAG(std::string, dns_server, "",
           "DNS server (ip or ip:port) for MX lookups; default: /etc/resolv.conf.");
 
+ABSL_FLAG(std::string, user, "",
+          "Started as root: bind the listening ports, give the spool to this user, then drop "
+          "to it (its groups, gid and uid) before serving. Empty: keep the starting user.");
+
 ABSL_FLAG(int, mx_port, 25,
           "SMTP port used for hosts found through MX records (change only for testing).");
 
@@ -168,6 +172,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   int mx_port = absl::GetFlag(FLAGS_mx_port);
   if (mx_port <= 0 || mx_port > 65535) return absl::InvalidArgumentError("--mx_port: bad port");
   options.mx_port = static_cast<uint16_t>(mx_port);
+  options.user = absl::GetFlag(FLAGS_user);
   return options;
 }
 

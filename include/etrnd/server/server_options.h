@@ -38,6 +38,8 @@ struct ServerOptions {
   size_t messages_per_connection = 100;
   std::string dns_server;  // "" = /etc/resolv.conf
   uint16_t mx_port = 25;   // SMTP port of MX hosts (tests point it elsewhere)
+  // Privileges: "" = keep running as the starting user.
+  std::string user;
 };
 
 // Validates the flags; the error is the one-line reason printed at exit.
