@@ -10,7 +10,7 @@ set -euo pipefail
 # Building and running etrnd and smtp-blaster (python3: tools/embed_file.py).
 readonly BUILD_PACKAGES=(
   g++ meson ninja-build pkg-config python3
-  liburing-dev libmimalloc-dev libabsl-dev libc-ares-dev
+  liburing-dev libmimalloc-dev libabsl-dev libc-ares-dev libpsl-dev
 )
 # The test suite (tools/test.sh): unit tests and benchmarks, the integration
 # tests' peers, the fuzzers' compiler, the packaging test's tools.
