@@ -6,9 +6,15 @@
 
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "etrnd/server/server.h"
+#include "etrnd_version.h"
 
 int main(int argc, char** argv) {
+  // --version prints "etrnd <meson project version>" and exits 0.
+  absl::FlagsUsageConfig usage_config;
+  usage_config.version_string = [] { return std::string("etrnd " ETRND_VERSION "\n"); };
+  absl::SetFlagsUsageConfig(usage_config);
   absl::SetProgramUsageMessage(
       "store-and-forward SMTP server with ETRN.\n"
       "  etrnd [--listen=127.0.0.1:2525] [--domains_file=FILE] [--spool_dir=./spool] ...\n"

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash tools/install-deps.sh
+bash tools/install-deps.sh --build
 readonly BUILD_DIR=build
 readonly JOBS="${ETRND_BUILD_JOBS:-2}"  # the reference machine has 2 cores
 

@@ -1,20 +1,41 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages etrnd needs to build and test.
+# Installs the Debian 12 packages etrnd needs.
+#   install-deps.sh            everything: building, running and testing
+#   install-deps.sh --build    only what building and running need
+#                              (tools/build.sh, tools/run.sh)
 # Idempotent: when everything is already installed it only runs dpkg-query.
 # Works as root with no stdin (CI); uses sudo when run as another user.
 set -euo pipefail
 
-readonly PACKAGES=(
-  g++ clang meson ninja-build pkg-config
-  liburing-dev libmimalloc-dev libabsl-dev libc-ares-dev
-  libpsl-dev publicsuffix
-  libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-pytest
-  swaks postfix fetchmail dnsmasq-base
-  prometheus  # promtool only (checks /metrics); its daemon is never started
+# Building and running etrnd and smtp-blaster (python3: tools/embed_file.py).
+readonly BUILD_PACKAGES=(
+  g++ meson ninja-build pkg-config python3
+  liburing-dev libmimalloc-dev libabsl-dev libc-ares-dev libpsl-dev publicsuffix
+)
+# The test suite (tools/test.sh): unit tests and benchmarks, the integration
+# tests' peers, the fuzzers' compiler, the packaging test's tools.
+readonly TEST_PACKAGES=(
+  clang libgtest-dev libgmock-dev libbenchmark-dev
+  python3-pytest swaks postfix fetchmail dnsmasq-base haproxy prometheus
+  dpkg-dev debhelper fakeroot lintian systemd
 )
 # Only for the libFuzzer harnesses; skipped where the archive lacks it.
-readonly OPTIONAL_PACKAGES=(libclang-rt-14-dev)
+readonly OPTIONAL_TEST_PACKAGES=(libclang-rt-14-dev)
+
+PACKAGES=("${BUILD_PACKAGES[@]}")
+OPTIONAL_PACKAGES=()
+case "${1:-}" in
+  --build) ;;
+  "")
+    PACKAGES+=("${TEST_PACKAGES[@]}")
+    OPTIONAL_PACKAGES+=("${OPTIONAL_TEST_PACKAGES[@]}")
+    ;;
+  *)
+    echo "usage: $0 [--build]" >&2
+    exit 2
+    ;;
+esac
+readonly PACKAGES OPTIONAL_PACKAGES
 
 SUDO=()
 if [[ ${EUID} -ne 0 ]]; then
@@ -42,7 +63,7 @@ stop_postfix_daemon() {
 
 main() {
   mapfile -t missing < <(missing_from "${PACKAGES[@]}")
-  mapfile -t missing_optional < <(missing_from "${OPTIONAL_PACKAGES[@]}")
+  mapfile -t missing_optional < <(missing_from "${OPTIONAL_PACKAGES[@]+"${OPTIONAL_PACKAGES[@]}"}")
   if [[ ${#missing[@]} -eq 0 && ${#missing_optional[@]} -eq 0 ]]; then
     echo "install-deps: all packages present"
     stop_postfix_daemon
@@ -51,10 +72,10 @@ main() {
 
   export DEBIAN_FRONTEND=noninteractive
   echo "install-deps: installing ${missing[*]} ${missing_optional[*]}"
-  "${SUDO[@]}" apt-get update -q </dev/null
+  "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=300 update -q </dev/null
 
   local p
-  for p in "${missing_optional[@]}"; do
+  for p in "${missing_optional[@]+"${missing_optional[@]}"}"; do
     if [[ -n "$(apt-cache policy "$p" 2>/dev/null | awk '/Candidate:/ && $2 != "(none)"')" ]]; then
       missing+=("$p")
     else
@@ -75,7 +96,7 @@ main() {
     made_policy=1
   fi
   local rc=0
-  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q \
     --no-install-recommends "${missing[@]}" </dev/null || rc=$?
   if [[ ${made_policy} -eq 1 ]]; then
     "${SUDO[@]}" rm -f /usr/sbin/policy-rc.d

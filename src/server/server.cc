@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <future>
 #include <latch>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,7 +26,9 @@
 #include "etrnd/server/core.h"
 #include "etrnd/server/default_domains.h"
 #include "etrnd/server/metrics_service.h"
+#include "etrnd/server/privileges.h"
 #include "etrnd/server/queue_service.h"
+#include "etrnd/server/sd_notify.h"
 #include "etrnd/server/server_context.h"
 #include "etrnd/spool/spool_recovery.h"
 
@@ -117,6 +120,32 @@ struct CoreThreads {
   }
 };
 
+// --user: the user to drop to, or nothing when there is nothing to drop
+// (already running as that user, e.g. systemd's User= with
+// AmbientCapabilities=CAP_NET_BIND_SERVICE).
+absl::StatusOr<std::optional<RunAsUser>> PrivilegeDropPlan(const std::string& name) {
+  if (name.empty()) return std::nullopt;
+  absl::StatusOr<RunAsUser> user = LookupRunAsUser(name);
+  if (!user.ok()) return user.status();
+  if (geteuid() != 0) {
+    if (getuid() == user->uid && geteuid() == user->uid) return std::nullopt;
+    return absl::PermissionDeniedError("--user=" + name + " needs etrnd to be started as root");
+  }
+  return *user;
+}
+
+// Called once every core has bound its listeners and before any serves: the
+// spool files opened while root go to the user, then the whole process
+// (every thread: glibc broadcasts set*id) becomes the user.
+absl::Status DropToUser(const RunAsUser& user, const std::string& spool_dir) {
+  absl::Status status = ChownTree(spool_dir, user);
+  if (status.ok()) status = DropPrivileges(user);
+  if (!status.ok()) return status;
+  ETRND_LOG_INFO("privileges dropped: running as user %s (uid %d, gid %d)", user.name,
+                 static_cast<int>(user.uid), static_cast<int>(user.gid));
+  return absl::OkStatus();
+}
+
 void ReloadTable(ServerContext& context) {
   absl::StatusOr<std::shared_ptr<const config::DomainsTable>> table = LoadTable(context.options);
   if (!table.ok()) {
@@ -151,6 +180,8 @@ int RunServer(ServerOptions options) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  absl::StatusOr<std::optional<RunAsUser>> drop_to = PrivilegeDropPlan(options.user);
+  if (!drop_to.ok()) return Fail(std::string(drop_to.status().message()));
   absl::StatusOr<std::shared_ptr<const config::DomainsTable>> table = LoadTable(options);
   if (!table.ok()) return Fail(std::string(table.status().message()));
   for (const SocketAddress& address : options.listen) {
@@ -184,19 +215,26 @@ int RunServer(ServerOptions options) {
   // loads its shard of the recovered queue, binds its listeners, then runs.
   // No core may accept before every core has its ring: a session on one
   // core posts work (index updates, ETRN) to the others from the start.
+  // No core may serve before privileges are dropped (--user): the cores
+  // wait on `serving` until the main thread has dropped them.
   CoreThreads core_threads;
   std::vector<std::promise<absl::Status>> ready(threads);
   std::latch all_initialized(threads);
+  std::latch serving(1);
   for (int i = 0; i < threads; ++i) {
-    core_threads.threads.emplace_back([&context, &ready, &recovered, &all_initialized, i] {
-      Core& core = context.core(i);
-      absl::Status status = core.Init(recovered->next_segment_id, recovered->next_completion_id);
-      if (status.ok()) core.queue().LoadRecovered(*recovered);
-      all_initialized.arrive_and_wait();
-      if (status.ok()) status = core.StartListening();
-      ready[i].set_value(status);
-      if (status.ok()) core.Run();
-    });
+    core_threads.threads.emplace_back(
+        [&context, &ready, &recovered, &all_initialized, &serving, i] {
+          Core& core = context.core(i);
+          absl::Status status =
+              core.Init(recovered->next_segment_id, recovered->next_completion_id);
+          if (status.ok()) core.queue().LoadRecovered(*recovered);
+          all_initialized.arrive_and_wait();
+          if (status.ok()) status = core.StartListening();
+          ready[i].set_value(status);
+          if (!status.ok()) return;
+          serving.wait();
+          core.Run();
+        });
   }
   absl::Status start_status = absl::OkStatus();
   for (auto& promise : ready) {
@@ -207,6 +245,17 @@ int RunServer(ServerOptions options) {
     Fail(std::string(start_status.message()));
     std::_Exit(1);  // reactor threads may be blocked in their rings
   }
+  if (drop_to->has_value()) {
+    absl::Status status = DropToUser(**drop_to, context.options.spool_dir);
+    if (!status.ok()) {
+      // Never serve as root by accident: a failed drop ends the process.
+      Fail(std::string(status.message()));
+      std::_Exit(1);
+    }
+  } else if (geteuid() == 0) {
+    ETRND_LOG_WARNING("running as root; --user=NAME drops privileges after binding");
+  }
+  serving.count_down();
   recovered->messages.clear();
   recovered->messages.shrink_to_fit();
   for (const SocketAddress& address : context.options.listen) {
@@ -216,18 +265,22 @@ int RunServer(ServerOptions options) {
     StartSpoolBytesSampler(context);
     ETRND_LOG_INFO("metrics on http://%s/metrics", context.options.metrics_listen->ToString());
   }
+  SdNotify("READY=1");
 
   while (true) {
     int signal_number = 0;
     if (sigwait(&signals, &signal_number) != 0) continue;
     if (signal_number == SIGHUP) {
+      SdNotifyReloading();
       ReloadTable(context);
+      SdNotify("READY=1");
       continue;
     }
     ETRND_LOG_INFO("%s: shutting down", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
     break;
   }
 
+  SdNotify("STOPPING=1");
   context.shutting_down = true;
   for (auto& core : context.cores) {
     Core* target = core.get();

@@ -64,6 +64,10 @@ ABSL_FLAG(std::string, dns_server, "",
 ABSL_FLAG(std::string, metrics_listen, "",
           "host:port serving Prometheus metrics at GET /metrics (text format 0.0.4); empty = "
           "off. Bind it to a private address: it has no authentication.");
+ABSL_FLAG(std::string, user, "",
+          "Started as root: bind the listening ports, give the spool to this user, then drop "
+          "to it (its groups, gid and uid) before serving. Empty: keep the starting user.");
+
 ABSL_FLAG(int, mx_port, 25,
           "SMTP port used for hosts found through MX records (change only for testing).");
 
@@ -190,6 +194,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   int mx_port = absl::GetFlag(FLAGS_mx_port);
   if (mx_port <= 0 || mx_port > 65535) return absl::InvalidArgumentError("--mx_port: bad port");
   options.mx_port = static_cast<uint16_t>(mx_port);
+  options.user = absl::GetFlag(FLAGS_user);
   return options;
 }
 

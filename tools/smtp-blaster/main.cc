@@ -11,6 +11,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "etrnd/blaster/client_runner.h"
@@ -20,6 +21,7 @@
 #include "etrnd/common/log.h"
 #include "etrnd/common/net_address.h"
 #include "etrnd/common/strings.h"
+#include "etrnd_version.h"
 
 // Client mode.
 ABSL_FLAG(std::string, target, "127.0.0.1:2525", "SMTP server to load, host:port (IP address)");
@@ -174,6 +176,10 @@ int RunClientMode() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // --version prints "smtp-blaster <meson project version>" and exits 0.
+  absl::FlagsUsageConfig usage_config;
+  usage_config.version_string = [] { return std::string("smtp-blaster " ETRND_VERSION "\n"); };
+  absl::SetFlagsUsageConfig(usage_config);
   absl::SetProgramUsageMessage(
       "SMTP load generator and sink.\n"
       "  smtp-blaster --target=127.0.0.1:2525 --connections=64 --messages=100000 [--json]\n"

@@ -40,6 +40,8 @@ struct ServerOptions {
   std::string dns_server;  // "" = /etc/resolv.conf
   uint16_t mx_port = 25;   // SMTP port of MX hosts (tests point it elsewhere)
   std::optional<SocketAddress> metrics_listen;  // Prometheus /metrics; none = off
+  // Privileges: "" = keep running as the starting user.
+  std::string user;
 };
 
 // Validates the flags; the error is the one-line reason printed at exit.
