@@ -6,10 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <algorithm>
 #include <string>
 #include <thread>
 
@@ -537,8 +537,8 @@ void Reactor::JoinMesh(ReactorMesh& mesh) {
   impl_->mesh = &mesh;
   impl_->msg_ring_ops.clear();
   for (size_t i = 0; i < mesh.size(); ++i) {
-    impl_->msg_ring_ops.push_back(std::make_unique<Operation>(
-        Operation{OpKind::kMsgRingSent, nullptr, {}, {}, 0, {}}));
+    impl_->msg_ring_ops.push_back(
+        std::make_unique<Operation>(Operation{OpKind::kMsgRingSent, nullptr, {}, {}, 0, {}}));
   }
   mesh.members_[index_].store(this, std::memory_order_release);
 }
@@ -779,7 +779,7 @@ void Reactor::Dispatch(io_uring_cqe* cqe) {
     }
     case OpKind::kWake:
       ArmWake();
-      impl_->wake_seen = true;  // RunPosted() runs once, at the turn's end
+      impl_->wake_seen = true;        // RunPosted() runs once, at the turn's end
       impl_->cross_core_seen = true;  // the eventfd also stands in for MSG_RING
       break;
     case OpKind::kPoll: {

@@ -113,9 +113,8 @@ TEST(CrossCoreTest, ReceiverBlockedInTheRingWaitWakes) {
   // The receiver has no timer and nothing to do: it sleeps in the ring wait
   // until the MSG_RING arrives.
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  loops[0].Post([&] {
-    loops[0].PostTo(loops[1], [&] { ran_on.set_value(std::this_thread::get_id()); });
-  });
+  loops[0].Post(
+      [&] { loops[0].PostTo(loops[1], [&] { ran_on.set_value(std::this_thread::get_id()); }); });
   auto future = ran_on.get_future();
   ASSERT_EQ(future.wait_for(std::chrono::seconds(5)), std::future_status::ready);
   EXPECT_EQ(future.get(), receiver_id);
