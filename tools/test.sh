@@ -75,16 +75,18 @@ build_asan() {
     ninja -C "${ASAN_BUILD}" -j"${JOBS}"
 }
 
-# ThreadSanitizer over the unit tests whose threads meet (cross-core Post,
-# reactor threads against test threads, the blaster's workers). Only those
+# ThreadSanitizer over the unit tests whose threads meet (cross-core PostTo
+# and Post, reactor threads against test threads, the blaster's workers, the
+# lock-free connection limiter). Only those
 # targets are built: a whole TSan build would double the CI time.
 readonly TSAN_BUILD="${ETRND_TSAN_BUILD_DIR:-build-tsan}"
-readonly TSAN_TESTS=(unit_reactor unit_dns unit_blaster)
+readonly TSAN_TESTS=(unit_reactor unit_dns unit_blaster unit_server)
 build_tsan() {
   setup_dir "${TSAN_BUILD}" -Doptimization=1 -Ddebug=true -Db_sanitize=thread \
     -Db_lundef=false -Dperf=false -Dwerror=false &&
     ninja -C "${TSAN_BUILD}" -j"${JOBS}" \
-      tests/unit/reactor/unit_reactor tests/unit/dns/unit_dns tests/unit/blaster/unit_blaster
+      tests/unit/reactor/unit_reactor tests/unit/dns/unit_dns tests/unit/blaster/unit_blaster \
+      tests/unit/server/unit_server
 }
 
 unit_tsan() {

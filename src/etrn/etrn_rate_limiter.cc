@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "etrnd/common/check.h"
+
 namespace etrnd::etrn {
 
 EtrnRateLimiter::EtrnRateLimiter(EtrnRateLimits limits) : limits_(limits) {
@@ -38,6 +40,17 @@ EtrnRateLimiter::Bucket& EtrnRateLimiter::Touch(const Key& key, absl::Time now) 
   recency_.push_front(Bucket{key, limits_.burst, now});
   buckets_.emplace(key, recency_.begin());
   return recency_.front();
+}
+
+size_t EtrnRateLimiter::ShardOf(const IpAddress& client, size_t shard_count) const {
+  ETRND_CHECK(shard_count > 0);
+  // FNV-1a: stable across processes and limiters (absl::Hash is seeded).
+  uint64_t hash = 14695981039346656037ull;
+  for (uint8_t byte : KeyOf(client)) {
+    hash ^= byte;
+    hash *= 1099511628211ull;
+  }
+  return static_cast<size_t>(hash % shard_count);
 }
 
 bool EtrnRateLimiter::Allow(const IpAddress& client, absl::Time now) {

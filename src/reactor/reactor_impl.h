@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -29,7 +30,9 @@ enum class OpKind : uint8_t {
   kWake,
   kFile,
   kPoll,
-  kPollRemove
+  kPollRemove,
+  kCrossCoreWake,  // a sender's MSG_RING arrived on this ring
+  kMsgRingSent     // this ring's own completion of a MSG_RING it sent
 };
 
 struct Operation {
@@ -92,6 +95,24 @@ struct Reactor::Impl {
   int wake_fd = -1;
   uint64_t wake_value = 0;
   Operation wake_op{OpKind::kWake, nullptr, {}, {}, 0, {}};
+
+  // Post() from the reactor's own thread: no lock, runs next turn.
+  std::vector<std::function<void()>> posted_local;
+
+  // Cross-core messages (PostTo). Receiver side: a MSG_RING arrived
+  // (cross_core_seen) or the turn budget left inbound tasks queued
+  // (cross_core_left). Sender side: pairs to flush at the loop end and the
+  // tasks held in their overflow lists.
+  std::thread::id owner_thread;
+  ReactorMesh* mesh = nullptr;
+  bool cross_core_seen = false;
+  bool cross_core_left = false;
+  size_t cross_core_next_sender = 0;  // receiver side: fairness across senders
+  std::vector<size_t> cross_core_dirty;
+  size_t overflow_tasks = 0;
+  Operation cross_core_wake_op{OpKind::kCrossCoreWake, nullptr, {}, {}, 0, {}};
+  std::vector<std::unique_ptr<Operation>> msg_ring_ops;  // by receiver index; owner = receiver
+  bool msg_ring_failed_logged = false;
 
   std::vector<std::function<void()>> loop_end_hooks;
   std::function<void(absl::Duration)> turn_observer;

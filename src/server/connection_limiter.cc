@@ -1,26 +1,73 @@
 #include "etrnd/server/connection_limiter.h"
 
-namespace etrnd::server {
+#include <algorithm>
+#include <limits>
 
-Admission ConnectionLimiter::TryAdmit(const IpAddress& address) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (total_.load(std::memory_order_relaxed) >= max_total_) return Admission::kTooManyTotal;
-  size_t& count = per_address_[address];
-  if (count >= max_per_address_) {
-    if (count == 0) per_address_.erase(address);
-    return Admission::kTooManyFromAddress;
+#include "absl/hash/hash.h"
+#include "etrnd/common/check.h"
+
+namespace etrnd::server {
+namespace {
+
+static_assert((kAddressCounterSlots & (kAddressCounterSlots - 1)) == 0);
+
+// Raises counter by one unless it is already at limit.
+template <typename T>
+bool IncrementBelow(std::atomic<T>& counter, T limit) {
+  T value = counter.load(std::memory_order_relaxed);
+  do {
+    if (value >= limit) return false;
+  } while (!counter.compare_exchange_weak(value, value + 1, std::memory_order_acq_rel,
+                                          std::memory_order_relaxed));
+  return true;
+}
+
+// Lowers counter by one unless it is zero; false when it was zero.
+template <typename T>
+bool DecrementAboveZero(std::atomic<T>& counter) {
+  T value = counter.load(std::memory_order_relaxed);
+  do {
+    if (value == 0) return false;
+  } while (!counter.compare_exchange_weak(value, value - 1, std::memory_order_acq_rel,
+                                          std::memory_order_relaxed));
+  return true;
+}
+
+}  // namespace
+
+ConnectionLimiter::ConnectionLimiter(size_t max_total, size_t max_per_address)
+    : max_total_(max_total),
+      max_per_address_(static_cast<uint32_t>(
+          std::min<size_t>(max_per_address, std::numeric_limits<uint32_t>::max()))),
+      per_address_(new std::atomic<uint32_t>[kAddressCounterSlots]) {
+  for (size_t i = 0; i < kAddressCounterSlots; ++i) {
+    per_address_[i].store(0, std::memory_order_relaxed);
   }
-  ++count;
-  total_.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::atomic<uint32_t>& ConnectionLimiter::CounterOf(const IpAddress& address) {
+  const size_t slot = absl::Hash<IpAddress>{}(address) & (kAddressCounterSlots - 1);
+  return per_address_[slot];
+}
+
+// The address first, then the total: a refusal for the total undoes the
+// address's count. Between the two steps a count is held that may refuse a
+// concurrent request from the same slot; it can never admit one too many.
+Admission ConnectionLimiter::TryAdmit(const IpAddress& address) {
+  if (total_.load(std::memory_order_relaxed) >= max_total_) return Admission::kTooManyTotal;
+  std::atomic<uint32_t>& counter = CounterOf(address);
+  if (!IncrementBelow(counter, max_per_address_)) return Admission::kTooManyFromAddress;
+  if (!IncrementBelow(total_, max_total_)) {
+    ETRND_CHECK(DecrementAboveZero(counter));
+    return Admission::kTooManyTotal;
+  }
   return Admission::kAdmitted;
 }
 
 void ConnectionLimiter::Release(const IpAddress& address) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = per_address_.find(address);
-  if (it == per_address_.end()) return;
-  if (--it->second == 0) per_address_.erase(it);
-  total_.fetch_sub(1, std::memory_order_relaxed);
+  // An address that holds nothing (never admitted) changes nothing.
+  if (!DecrementAboveZero(CounterOf(address))) return;
+  ETRND_CHECK(DecrementAboveZero(total_));
 }
 
 }  // namespace etrnd::server

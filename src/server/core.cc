@@ -28,7 +28,12 @@ constexpr int kSessionSendBufferBytes = 64 * 1024;
 }  // namespace
 
 Core::Core(int index, ServerContext& context, std::shared_ptr<const config::DomainsTable> table)
-    : index_(index), context_(context), table_(std::move(table)) {
+    : index_(index),
+      context_(context),
+      table_(std::move(table)),
+      etrn_limiter_(
+          etrn::EtrnRateLimits{.burst = static_cast<double>(context.options.etrn_burst),
+                               .refill_per_second = context.options.etrn_rate_per_second}) {
   session_config_.hostname = context.options.hostname;
   session_config_.limits = context.options.session_limits;
 }
@@ -46,6 +51,7 @@ absl::Status Core::Init(uint64_t first_segment_id, uint64_t first_completion_log
   auto reactor = reactor::Reactor::Create(index_, reactor_options);
   if (!reactor.ok()) return reactor.status();
   reactor_ = std::move(*reactor);
+  if (context_.mesh != nullptr) reactor_->JoinMesh(*context_.mesh);
 
   spool::AppenderOptions segment_options;
   segment_options.spool_dir = context_.options.spool_dir;

@@ -1,7 +1,6 @@
 #include "etrnd/server/etrn_service.h"
 
 #include <memory>
-#include <mutex>
 
 #include "absl/time/clock.h"
 #include "etrnd/common/log.h"
@@ -38,16 +37,10 @@ void Answer(const EtrnGather& gather) {
   gather.reply(std::move(line));
 }
 
-}  // namespace
-
-void StartEtrnRequest(Core& origin, std::string argument, const IpAddress& client,
-                      std::function<void(std::string)> reply) {
+// On the origin core, once the client's bucket has answered.
+void ContinueEtrn(Core& origin, std::string argument, const IpAddress& client, bool allowed,
+                  std::function<void(std::string)> reply) {
   ServerContext& context = origin.context();
-  bool allowed;
-  {
-    std::lock_guard<std::mutex> lock(context.etrn_limiter_mutex);
-    allowed = context.etrn_limiter.Allow(client, absl::Now());
-  }
   if (!allowed) {
     std::string line = etrn::ReplyUnableToQueue(argument);
     // A client can send thousands a second: summarised per client.
@@ -83,15 +76,40 @@ void StartEtrnRequest(Core& origin, std::string argument, const IpAddress& clien
   Core* origin_core = &origin;
   for (size_t target : targets) {
     Core* owner = &context.core(target);
-    owner->reactor().Post([owner, origin_core, shared_plan, client, gather] {
+    origin.SendTo(*owner, [owner, origin_core, shared_plan, client, gather] {
       EtrnShardResult result = owner->queue().FlushForEtrn(*shared_plan, client);
-      origin_core->reactor().Post([gather, result] {
+      owner->SendTo(*origin_core, [gather, result] {
         gather->messages += result.messages;
         gather->refused_for_resources |= result.refused_for_resources;
         if (--gather->cores_left == 0) Answer(*gather);
       });
     });
   }
+}
+
+}  // namespace
+
+// The client's token bucket lives on one core (by address), so the rate is
+// exact across cores without a lock: the check is a message to that core
+// and back when the session is elsewhere.
+void StartEtrnRequest(Core& origin, std::string argument, const IpAddress& client,
+                      std::function<void(std::string)> reply) {
+  ServerContext& context = origin.context();
+  Core* owner = &context.core(origin.etrn_limiter().ShardOf(client, context.core_count()));
+  if (owner == &origin) {
+    bool allowed = origin.etrn_limiter().Allow(client, absl::Now());
+    ContinueEtrn(origin, std::move(argument), client, allowed, std::move(reply));
+    return;
+  }
+  Core* origin_core = &origin;
+  origin.SendTo(*owner, [owner, origin_core, client, argument = std::move(argument),
+                         reply = std::move(reply)]() mutable {
+    bool allowed = owner->etrn_limiter().Allow(client, absl::Now());
+    owner->SendTo(*origin_core, [origin_core, client, allowed, argument = std::move(argument),
+                                 reply = std::move(reply)]() mutable {
+      ContinueEtrn(*origin_core, std::move(argument), client, allowed, std::move(reply));
+    });
+  });
 }
 
 }  // namespace etrnd::server

@@ -143,8 +143,8 @@ void QueueService::OnMessageDurable(const spool::RecordLocation& location,
       AddRecipients(domain, location, std::move(indexes), arrival, null_sender);
       continue;
     }
-    owner.reactor().Post([&owner, domain = domain, location, indexes = std::move(indexes), arrival,
-                          null_sender]() mutable {
+    core_.SendTo(owner, [&owner, domain = domain, location, indexes = std::move(indexes), arrival,
+                         null_sender]() mutable {
       owner.queue().AddRecipients(domain, location, std::move(indexes), arrival, null_sender);
     });
   }
@@ -517,8 +517,9 @@ void QueueService::FinishRecipient(const std::string& domain, const spool::Recor
     if (&segment_core == &core_) {
       SegmentRecipientFinished(segment);
     } else {
-      segment_core.reactor().Post(
-          [&segment_core, segment] { segment_core.queue().SegmentRecipientFinished(segment); });
+      core_.SendTo(segment_core, [&segment_core, segment] {
+        segment_core.queue().SegmentRecipientFinished(segment);
+      });
     }
   });
 }

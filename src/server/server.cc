@@ -165,9 +165,7 @@ void ReloadTable(ServerContext& context) {
 
 ServerContext::ServerContext(ServerOptions server_options)
     : options(std::move(server_options)),
-      limiter(options.max_connections, options.max_connections_per_ip),
-      etrn_limiter(etrn::EtrnRateLimits{.burst = static_cast<double>(options.etrn_burst),
-                                        .refill_per_second = options.etrn_rate_per_second}) {}
+      limiter(options.max_connections, options.max_connections_per_ip) {}
 
 int RunServer(ServerOptions options) {
   // Signals go to the main thread only (sigwait below); reactor threads
@@ -210,6 +208,7 @@ int RunServer(ServerOptions options) {
   for (int i = 0; i < threads; ++i) {
     context.cores.push_back(std::make_unique<Core>(i, context, *table));
   }
+  context.mesh = std::make_unique<reactor::ReactorMesh>(static_cast<size_t>(threads));
 
   // Each core builds its ring on its own thread (IORING_SETUP_SINGLE_ISSUER),
   // loads its shard of the recovered queue, binds its listeners, then runs.

@@ -1,8 +1,8 @@
 // Per-client ETRN rate limit (SPEC section 6): a token bucket per client
 // address, so a flood of ETRN gets 458 instead of starving the server. Pure:
-// the caller passes the time. Not thread-safe: one limiter per reactor thread
-// (a client that lands on several threads gets that many buckets, which only
-// loosens the limit by a constant factor).
+// the caller passes the time. Not thread-safe: in etrnd each core owns one
+// limiter, and a client's bucket lives only on core ShardOf(client, cores),
+// so the budget is exact whichever core the client's session landed on.
 #pragma once
 
 #include <array>
@@ -19,7 +19,8 @@ namespace etrnd::etrn {
 struct EtrnRateLimits {
   double burst = 10;             // ETRNs a fresh client may send at once
   double refill_per_second = 2;  // sustained ETRNs per second
-  // Bound on memory: past it the least recently seen client is forgotten.
+  // Bound on memory (per limiter, so per core in etrnd): past it the least
+  // recently seen client is forgotten.
   size_t tracked_clients_max = 16384;
   // IPv6 clients are grouped by this prefix: one host usually owns a whole /64.
   int ipv6_prefix_bits = 64;
@@ -32,6 +33,10 @@ class EtrnRateLimiter {
   // Takes one token from the client's bucket; false (reply 458) when empty.
   bool Allow(const IpAddress& client, absl::Time now);
   size_t tracked_clients() const { return buckets_.size(); }
+  // The shard (of shard_count) that owns client's bucket: the same for every
+  // address that shares a bucket (an IPv6 prefix), the same in every limiter
+  // built with the same limits.
+  size_t ShardOf(const IpAddress& client, size_t shard_count) const;
 
  private:
   using Key = std::array<uint8_t, 17>;  // family tag + address bytes

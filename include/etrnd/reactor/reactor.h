@@ -1,7 +1,8 @@
 // One io_uring event loop per thread (shared-nothing). Owns its listening
 // sockets (SO_REUSEPORT, multishot accept), its connections (multishot recv
-// into a provided buffer ring), timers and file I/O. Other threads talk to it
-// only through Post(), which wakes the ring through an eventfd.
+// into a provided buffer ring), timers and file I/O. Other reactors send it
+// work through PostTo() (a lock-free queue per pair, woken by
+// IORING_OP_MSG_RING); other threads through Post() (mutex + eventfd).
 #pragma once
 
 #include <sys/types.h>
@@ -23,6 +24,7 @@ struct io_uring_cqe;
 namespace etrnd::reactor {
 
 struct Listener;
+class ReactorMesh;
 
 struct ReactorOptions {
   unsigned ring_entries = 4096;
@@ -71,8 +73,23 @@ class Reactor {
   TimerId RunAfter(absl::Duration delay, std::function<void()> fn);
   void CancelTimer(TimerId id);
 
-  // Thread-safe: runs fn on this reactor's thread soon.
+  // Thread-safe: runs fn on this reactor's thread soon. From another thread
+  // it takes a mutex and writes an eventfd: for threads that are not
+  // reactors (signals, reload, shutdown, tests), not for request paths.
+  // From this reactor's own thread it takes no lock (runs next turn).
   void Post(std::function<void()> fn);
+
+  // Joins the mesh at position index() (on this reactor's thread, before
+  // any PostTo between members). Every member must outlive the mesh's use.
+  void JoinMesh(ReactorMesh& mesh);
+  // Runs fn on target's thread soon. Must be called on this reactor's thread
+  // and target must be in the same mesh. Tasks to one target run in the
+  // order they were posted (no order against Post() or other senders). No
+  // lock: the task goes into this pair's queue (kCrossCoreQueueSlots), or,
+  // when it is full, into an overflow list drained in order at this
+  // reactor's loop end; target is woken through IORING_OP_MSG_RING from
+  // this reactor's ring at the loop end, once per batch.
+  void PostTo(Reactor& target, std::function<void()> fn);
   // Runs fn after each batch of completions, before the ring is submitted:
   // the place to batch work (group commit, coalesced sends).
   void AddLoopEndHook(std::function<void()> fn);
@@ -140,6 +157,10 @@ class Reactor {
   void FlushSends();
   void RunDueTimers();
   void RunPosted();
+  bool OnOwnThread() const;
+  void FlushCrossCore();
+  void SendCrossCoreWake(Reactor& target);
+  bool RunCrossCore(absl::Time stop_at);
   int index_;
   std::unique_ptr<Impl> impl_;
 };

@@ -1,7 +1,8 @@
 // One reactor thread and everything it owns: its io_uring, listening
 // sockets, SMTP sessions, spool segment (group commit), completion log, its
-// shard of the domain queue index and its delivery worker. Other cores reach
-// it only through reactor().Post().
+// shard of the domain queue index, its delivery worker and its shard of the
+// ETRN rate limiter. Other cores reach it only through
+// reactor().PostTo() (SendTo below); other threads through reactor().Post().
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include "etrnd/config/domains_table.h"
 #include "etrnd/dns/dns_resolver.h"
 #include "etrnd/metrics/core_metrics.h"
+#include "etrnd/etrn/etrn_rate_limiter.h"
 #include "etrnd/reactor/reactor.h"
 #include "etrnd/server/group_commit.h"
 #include "etrnd/server/server_context.h"
@@ -58,6 +60,15 @@ class Core {
                         std::function<void(absl::Status)> done);
   // This core's shard of the domain queue index and its delivery worker.
   QueueService& queue() { return *queue_; }
+  // The ETRN buckets of the clients this core owns (etrn::EtrnRateLimiter::
+  // ShardOf); this core's thread only.
+  etrn::EtrnRateLimiter& etrn_limiter() { return etrn_limiter_; }
+
+  // On this core's thread: runs fn on target's thread (lock-free cross-core
+  // message; inline order kept per target, see Reactor::PostTo).
+  void SendTo(Core& target, std::function<void()> fn) {
+    reactor_->PostTo(target.reactor(), std::move(fn));
+  }
 
   // Where to connect for a domain's next hop, most preferred first: IP
   // literals at once, host names and MX through the asynchronous resolver.
@@ -92,6 +103,7 @@ class Core {
   std::unique_ptr<GroupCommitter> completion_commits_;
   std::unique_ptr<dns::DnsResolver> resolver_;
   std::unique_ptr<QueueService> queue_;
+  etrn::EtrnRateLimiter etrn_limiter_;
   absl::flat_hash_map<uint64_t, SmtpConnection*> sessions_;
   uint64_t next_session_id_ = 1;
   uint32_t queue_id_counter_ = 0;

@@ -1,4 +1,5 @@
-// Serves one ETRN command: rate limit, policy (pure, etrn/), then a count and
+// Serves one ETRN command: rate limit (on the core that owns the client's
+// bucket), policy (pure, etrn/), then a count and
 // flush on every core that owns a matched domain, gathered back on the
 // session's core. Every step is O(matched domains), never O(queue size).
 #pragma once

@@ -1,7 +1,7 @@
 // A core's part of the queue: the shard of the domain queue index for the
 // domains this core owns (by hash), their delivery schedule, and the
 // delivery worker that flushes them to their next hop. Only the owner core
-// touches a domain's state; other cores send it work through Post().
+// touches a domain's state; other cores send it work through Core::SendTo().
 #pragma once
 
 #include <cstdint>
@@ -48,7 +48,7 @@ class QueueService {
   void OnTableChanged();
   void Stop();
 
-  // Owner-core side (other cores reach it through Post()). `null_sender`:
+  // Owner-core side (other cores reach it through Core::SendTo()). `null_sender`:
   // the message is a bounce, which may go to a domain outside the table.
   void AddRecipients(const std::string& domain, const spool::RecordLocation& location,
                      std::vector<uint32_t> recipient_indexes, int64_t arrival_unix_micros,

@@ -1,15 +1,15 @@
-// What every core of one etrnd process shares: the options, global admission
-// counts, the list of cores (to post work to a domain's owner) and the ETRN
-// rate limiter. Cores never touch each other's state except through Post().
+// What every core of one etrnd process shares: the options, the global
+// admission counts (lock-free), the list of cores (to send work to a
+// domain's owner) and the mesh their reactors send it through. Cores never
+// touch each other's state except through Reactor::PostTo().
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <vector>
 
-#include "etrnd/etrn/etrn_rate_limiter.h"
+#include "etrnd/reactor/reactor_mesh.h"
 #include "etrnd/server/connection_limiter.h"
 #include "etrnd/server/server_options.h"
 
@@ -23,12 +23,9 @@ struct ServerContext {
   const ServerOptions options;
   ConnectionLimiter limiter;
   std::vector<std::unique_ptr<Core>> cores;
+  // One queue per ordered pair of cores; every core joins before any accepts.
+  std::unique_ptr<reactor::ReactorMesh> mesh;
   std::atomic<bool> shutting_down{false};
-
-  // ETRN is rare next to mail, so one limiter behind a mutex keeps the
-  // per-client budget exact whichever core the client lands on.
-  std::mutex etrn_limiter_mutex;
-  etrn::EtrnRateLimiter etrn_limiter;
 
   // Written by the spool size sampler thread (metrics), read by scrapes.
   std::atomic<uint64_t> spool_bytes{0};

@@ -81,5 +81,19 @@ TEST(EtrnRateLimiterTest, DefaultsAllowABurstOfTen) {
   EXPECT_EQ(AllowedInARow(limiter, Ip("::1"), kStart), 10);
 }
 
+TEST(EtrnRateLimiterTest, ShardOfKeepsABucketOnOneShard) {
+  EtrnRateLimiter a;
+  EtrnRateLimiter b;
+  for (size_t shards : {1u, 2u, 7u, 64u}) {
+    IpAddress v4 = *IpAddress::Parse("192.0.2.9");
+    EXPECT_LT(a.ShardOf(v4, shards), shards);
+    EXPECT_EQ(a.ShardOf(v4, shards), b.ShardOf(v4, shards));  // every core agrees
+    EXPECT_EQ(a.ShardOf(*IpAddress::Parse("::ffff:192.0.2.9"), shards), a.ShardOf(v4, shards));
+    // One /64 shares one bucket, so one shard.
+    EXPECT_EQ(a.ShardOf(*IpAddress::Parse("2001:db8:1:2::1"), shards),
+              a.ShardOf(*IpAddress::Parse("2001:db8:1:2:ffff::9"), shards));
+  }
+}
+
 }  // namespace
 }  // namespace etrnd::etrn
