@@ -9,7 +9,7 @@ readonly PACKAGES=(
   liburing-dev libmimalloc-dev libabsl-dev libc-ares-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-pytest
-  swaks postfix fetchmail dnsmasq-base
+  swaks postfix fetchmail dnsmasq-base haproxy
 )
 # Only for the libFuzzer harnesses; skipped where the archive lacks it.
 readonly OPTIONAL_PACKAGES=(libclang-rt-14-dev)
