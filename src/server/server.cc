@@ -152,9 +152,11 @@ int RunServer(ServerOptions options) {
 
   absl::StatusOr<std::shared_ptr<const config::DomainsTable>> table = LoadTable(options);
   if (!table.ok()) return Fail(std::string(table.status().message()));
-  for (const SocketAddress& address : options.listen) {
-    absl::Status status = CheckPortFree(address);
-    if (!status.ok()) return Fail(std::string(status.message()));
+  for (const auto* addresses : {&options.listen, &options.proxy_protocol_listen}) {
+    for (const SocketAddress& address : *addresses) {
+      absl::Status status = CheckPortFree(address);
+      if (!status.ok()) return Fail(std::string(status.message()));
+    }
   }
   absl::StatusOr<int> lock = LockSpool(options.spool_dir);
   if (!lock.ok()) return Fail(std::string(lock.status().message()));
@@ -206,6 +208,10 @@ int RunServer(ServerOptions options) {
   recovered->messages.shrink_to_fit();
   for (const SocketAddress& address : context.options.listen) {
     ETRND_LOG_INFO("listening on %s with %d reactor threads", address.ToString(), threads);
+  }
+  for (const SocketAddress& address : context.options.proxy_protocol_listen) {
+    ETRND_LOG_INFO("listening on %s (PROXY protocol) with %d reactor threads", address.ToString(),
+                   threads);
   }
 
   while (true) {
