@@ -89,7 +89,14 @@ absl::Status Core::StartListening() {
   for (const SocketAddress& address : context_.options.listen) {
     absl::Status status = reactor_->Listen(
         address, [this](reactor::Reactor&, const SocketAddress& peer, const SocketAddress&) {
-          return std::make_unique<SmtpConnection>(*this, peer);
+          return std::make_unique<SmtpConnection>(*this, peer, ProxyHeaderMode::kNone);
+        });
+    if (!status.ok()) return status;
+  }
+  for (const SocketAddress& address : context_.options.proxy_protocol_listen) {
+    absl::Status status = reactor_->Listen(
+        address, [this](reactor::Reactor&, const SocketAddress& peer, const SocketAddress&) {
+          return std::make_unique<SmtpConnection>(*this, peer, ProxyHeaderMode::kExpected);
         });
     if (!status.ok()) return status;
   }
@@ -182,7 +189,8 @@ void Core::BeginShutdown() {
   std::vector<SmtpConnection*> sessions;
   for (auto& [id, session] : sessions_) sessions.push_back(session);
   for (SmtpConnection* session : sessions) session->Shutdown();
-  // Connections refused at admission (no session) are closing already.
+  // Connections refused at admission (no session) are closing already;
+  // those still awaiting a PROXY header are closed by Shutdown() too.
   reactor_->Stop();
 }
 

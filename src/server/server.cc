@@ -182,9 +182,11 @@ int RunServer(ServerOptions options) {
   if (!drop_to.ok()) return Fail(std::string(drop_to.status().message()));
   absl::StatusOr<std::shared_ptr<const config::DomainsTable>> table = LoadTable(options);
   if (!table.ok()) return Fail(std::string(table.status().message()));
-  for (const SocketAddress& address : options.listen) {
-    absl::Status status = CheckPortFree(address);
-    if (!status.ok()) return Fail(std::string(status.message()));
+  for (const auto* addresses : {&options.listen, &options.proxy_protocol_listen}) {
+    for (const SocketAddress& address : *addresses) {
+      absl::Status status = CheckPortFree(address);
+      if (!status.ok()) return Fail(std::string(status.message()));
+    }
   }
   if (options.metrics_listen.has_value()) {
     absl::Status status = CheckPortFree(*options.metrics_listen);
@@ -259,6 +261,10 @@ int RunServer(ServerOptions options) {
   recovered->messages.shrink_to_fit();
   for (const SocketAddress& address : context.options.listen) {
     ETRND_LOG_INFO("listening on %s with %d reactor threads", address.ToString(), threads);
+  }
+  for (const SocketAddress& address : context.options.proxy_protocol_listen) {
+    ETRND_LOG_INFO("listening on %s (PROXY protocol) with %d reactor threads", address.ToString(),
+                   threads);
   }
   if (context.options.metrics_listen.has_value()) {
     StartSpoolBytesSampler(context);

@@ -14,6 +14,12 @@
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:2525",
           "Comma-separated host:port or [v6]:port addresses to accept SMTP on.");
+ABSL_FLAG(std::string, proxy_protocol_listen, "",
+          "Comma-separated host:port or [v6]:port addresses (not also in --listen) whose "
+          "connections start with a HAProxy PROXY v1/v2 header giving the client's address.");
+ABSL_FLAG(std::string, proxy_protocol_from, "",
+          "Comma-separated CIDRs allowed to connect to --proxy_protocol_listen (the load "
+          "balancers); others, and malformed headers, are closed without a greeting.");
 ABSL_FLAG(std::string, hostname, "",
           "Name used in the greeting, EHLO reply and Received: header (default: system host "
           "name).");
@@ -87,6 +93,55 @@ absl::Status Positive(const char* name, int64_t value) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<SocketAddress>> ParseAddressList(const char* name,
+                                                            const std::string& text) {
+  std::vector<SocketAddress> addresses;
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    auto address = SocketAddress::Parse(AsStd(part));
+    if (!address.ok()) {
+      return absl::InvalidArgumentError(std::string("--") + name + ": " +
+                                        std::string(address.status().message()));
+    }
+    addresses.push_back(*address);
+  }
+  return addresses;
+}
+
+bool SameAddress(const SocketAddress& a, const SocketAddress& b) {
+  return a.ip() == b.ip() && a.port() == b.port();
+}
+
+// --proxy_protocol_listen / --proxy_protocol_from into options.
+absl::Status ProxyProtocolFromFlags(ServerOptions& options) {
+  auto listen =
+      ParseAddressList("proxy_protocol_listen", absl::GetFlag(FLAGS_proxy_protocol_listen));
+  if (!listen.ok()) return listen.status();
+  options.proxy_protocol_listen = std::move(*listen);
+  for (const SocketAddress& proxied : options.proxy_protocol_listen) {
+    // One socket cannot both expect a header and not expect one.
+    for (const SocketAddress& plain : options.listen) {
+      if (SameAddress(proxied, plain)) {
+        return absl::InvalidArgumentError("--proxy_protocol_listen: " + proxied.ToString() +
+                                          " is also in --listen");
+      }
+    }
+  }
+  std::string from = absl::GetFlag(FLAGS_proxy_protocol_from);
+  for (absl::string_view part : absl::StrSplit(from, ',', absl::SkipWhitespace())) {
+    auto network = CidrNetwork::Parse(AsStd(part));
+    if (!network.ok()) {
+      return absl::InvalidArgumentError("--proxy_protocol_from: " +
+                                        std::string(network.status().message()));
+    }
+    options.proxy_protocol_from.push_back(*network);
+  }
+  if (!options.proxy_protocol_listen.empty() && options.proxy_protocol_from.empty()) {
+    // Trusting every peer would let anyone claim any address.
+    return absl::InvalidArgumentError("--proxy_protocol_listen needs --proxy_protocol_from");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<ServerOptions> OptionsFromFlags() {
@@ -102,15 +157,12 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   }
   SetLogLinesPerSecondMax(static_cast<uint32_t>(log_rate_max));
 
-  std::string listen = absl::GetFlag(FLAGS_listen);
-  for (absl::string_view part : absl::StrSplit(listen, ',', absl::SkipWhitespace())) {
-    auto address = SocketAddress::Parse(AsStd(part));
-    if (!address.ok()) {
-      return absl::InvalidArgumentError("--listen: " + std::string(address.status().message()));
-    }
-    options.listen.push_back(*address);
-  }
+  auto listen = ParseAddressList("listen", absl::GetFlag(FLAGS_listen));
+  if (!listen.ok()) return listen.status();
+  options.listen = std::move(*listen);
   if (options.listen.empty()) return absl::InvalidArgumentError("--listen is empty");
+  absl::Status proxy_status = ProxyProtocolFromFlags(options);
+  if (!proxy_status.ok()) return proxy_status;
 
   if (std::string metrics = absl::GetFlag(FLAGS_metrics_listen); !metrics.empty()) {
     auto address = SocketAddress::Parse(metrics);

@@ -1,26 +1,103 @@
 #include "etrnd/server/smtp_connection.h"
 
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "etrnd/server/core.h"
 #include "etrnd/server/etrn_service.h"
 
 namespace etrnd::server {
+namespace {
 
-SmtpConnection::SmtpConnection(Core& core, SocketAddress peer) : core_(core), peer_(peer) {}
+// A load balancer sends the header at once; a peer that does not is closed
+// after this long (or --idle_timeout when shorter).
+constexpr absl::Duration kProxyHeaderTimeoutMax = absl::Seconds(5);
+
+bool TrustedProxy(const std::vector<CidrNetwork>& networks, const IpAddress& address) {
+  for (const CidrNetwork& network : networks) {
+    if (network.Contains(address)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+SmtpConnection::SmtpConnection(Core& core, SocketAddress peer, ProxyHeaderMode proxy_mode)
+    : core_(core), peer_(peer), client_(peer) {
+  if (proxy_mode == ProxyHeaderMode::kExpected) proxy_parser_.emplace();
+}
 
 SmtpConnection::~SmtpConnection() = default;
 
 void SmtpConnection::OnOpen(reactor::Connection& conn) {
   conn_ = &conn;
   ++core_.metrics().connections_total;
+  if (!proxy_parser_.has_value()) {
+    StartSession();
+    return;
+  }
+  const ServerOptions& options = core_.context().options;
+  if (!TrustedProxy(options.proxy_protocol_from, peer_.ip())) {
+    RefuseProxied("peer not in --proxy_protocol_from");
+    return;
+  }
+  // Registered now so that the deadline sweep and shutdown reach it; it is
+  // admitted (counted per address) only once the header names the client.
+  session_id_ = core_.AddSession(this);
+  proxy_deadline_ = absl::Now() + std::min(kProxyHeaderTimeoutMax, options.idle_timeout);
+}
+
+void SmtpConnection::OnProxyBytes(std::string_view bytes) {
+  size_t consumed = 0;
+  proxy::ProxyHeader header;
+  switch (proxy_parser_->Parse(bytes, &consumed, &header)) {
+    case proxy::ProxyHeaderParser::Result::kNeedMore:
+      return;
+    case proxy::ProxyHeaderParser::Result::kError:
+      RefuseProxied("bad PROXY header: " + std::string(proxy_parser_->error()));
+      return;
+    case proxy::ProxyHeaderParser::Result::kDone:
+      break;
+  }
+  ETRND_CHECK(consumed <= bytes.size());
+  proxy_parser_.reset();
+  proxy_deadline_ = absl::InfiniteFuture();
+  // LOCAL / UNKNOWN: the proxy speaks for itself, the socket's peer stands.
+  if (header.has_addresses) client_ = header.source;
+  ETRND_LOG_DEBUG("PROXY v%d from %s: client %s", header.version, peer_.ToString(),
+                  client_.ToString());
+  StartSession();
+  // Bytes behind the header in the same read are the client's first SMTP
+  // bytes (early, but not to be lost).
+  std::string_view rest = bytes.substr(consumed);
+  if (!session_.has_value() || rest.empty() || conn_ == nullptr || conn_->closing()) return;
+  session_->OnBytes(rest);
+  Flush();
+}
+
+void SmtpConnection::RefuseProxied(std::string_view reason) {
+  ETRND_LOG_INFO_REPEATED("PROXY refused", peer_.ip().ToString(),
+                          "PROXY listener: closed connection from %s without greeting: %s",
+                          peer_.ToString(), reason);
+  proxy_parser_.reset();
+  proxy_deadline_ = absl::InfiniteFuture();
+  if (conn_ != nullptr) conn_->Close();
+}
+
+void SmtpConnection::StartSession() {
+  ETRND_CHECK(conn_ != nullptr && !proxy_parser_.has_value() && !session_.has_value());
+  reactor::Connection& conn = *conn_;
   const std::string& hostname = core_.session_config().hostname;
-  Admission admission = core_.context().limiter.TryAdmit(peer_.ip());
+  Admission admission = core_.context().limiter.TryAdmit(client_.ip());
   if (admission != Admission::kAdmitted) {
     // Refused before any session exists: one 421 and close (RFC 5321 3.8).
     // Summarised per address: a connect loop must not flood the log.
-    ETRND_LOG_INFO_REPEATED("refused connection", peer_.ip().ToString(),
-                            "refused connection from %s: %s", peer_.ToString(),
+    ETRND_LOG_INFO_REPEATED("refused connection", client_.ip().ToString(),
+                            "refused connection from %s: %s", client_.ToString(),
                             admission == Admission::kTooManyTotal
                                 ? "too many connections"
                                 : "too many connections from address");
@@ -32,14 +109,18 @@ void SmtpConnection::OnOpen(reactor::Connection& conn) {
     return;
   }
   admitted_ = true;
-  session_id_ = core_.AddSession(this);
-  session_.emplace(core_.session_config(), *this, peer_);
-  ETRND_LOG_DEBUG("connect from %s (session %d)", peer_.ToString(), session_id_);
+  if (session_id_ == 0) session_id_ = core_.AddSession(this);
+  session_.emplace(core_.session_config(), *this, client_);
+  ETRND_LOG_DEBUG("connect from %s (session %d)", client_.ToString(), session_id_);
   session_->Start();
   Flush();
 }
 
 void SmtpConnection::OnReceive(reactor::Connection&, std::string_view bytes) {
+  if (proxy_parser_.has_value()) {
+    OnProxyBytes(bytes);
+    return;
+  }
   if (!session_.has_value()) return;
   session_->OnBytes(bytes);
   Flush();
@@ -56,11 +137,10 @@ size_t SmtpConnection::UnsentOutputBytes() {
 }
 
 void SmtpConnection::OnClosed(reactor::Connection&, int error) {
-  if (error != 0) ETRND_LOG_DEBUG("connection from %s closed: error %d", peer_.ToString(), error);
-  if (admitted_) {
-    core_.context().limiter.Release(peer_.ip());
-    core_.RemoveSession(session_id_);
-  }
+  if (error != 0) ETRND_LOG_DEBUG("connection from %s closed: error %d", client_.ToString(), error);
+  if (admitted_) core_.context().limiter.Release(client_.ip());
+  if (session_id_ != 0) core_.RemoveSession(session_id_);
+  proxy_parser_.reset();
   conn_ = nullptr;
 }
 
@@ -107,7 +187,7 @@ void SmtpConnection::StartEtrn(std::string_view argument) {
   Core* core = &core_;
   uint64_t session_id = session_id_;
   const absl::Time started = absl::Now();
-  StartEtrnRequest(core_, std::string(argument), peer_.ip(),
+  StartEtrnRequest(core_, std::string(argument), client_.ip(),
                    [core, session_id, started](std::string reply) {
                      core->metrics().etrn_reply_seconds.Observe(absl::Now() - started);
                      if (SmtpConnection* session = core->FindSession(session_id)) {
@@ -132,12 +212,21 @@ void SmtpConnection::DeliverEtrnResult(std::string reply_line) {
 }
 
 void SmtpConnection::CheckDeadlines(absl::Time now, absl::Duration idle_timeout) {
+  if (proxy_parser_.has_value()) {
+    if (now >= proxy_deadline_) {
+      RefuseProxied(
+          absl::StrFormat("no complete PROXY header within %s (%d bytes received)",
+                          absl::FormatDuration(std::min(kProxyHeaderTimeoutMax, idle_timeout)),
+                          proxy_parser_->buffered_bytes()));
+    }
+    return;
+  }
   if (!session_.has_value() || conn_ == nullptr || session_->close_requested()) return;
   if (now - output_blocked_since_ > idle_timeout) {
     // It reads nothing, so a 421 would only queue behind the rest.
-    ETRND_LOG_INFO_REPEATED("output not drained", peer_.ip().ToString(),
+    ETRND_LOG_INFO_REPEATED("output not drained", client_.ip().ToString(),
                             "smtp %s: %d reply bytes not taken within %s; aborting",
-                            peer_.ToString(), UnsentOutputBytes(),
+                            client_.ToString(), UnsentOutputBytes(),
                             absl::FormatDuration(idle_timeout));
     conn_->Abort();
     return;
@@ -146,6 +235,12 @@ void SmtpConnection::CheckDeadlines(absl::Time now, absl::Duration idle_timeout)
 }
 
 void SmtpConnection::Shutdown() {
+  if (proxy_parser_.has_value()) {
+    // Never greeted, so no 421 either.
+    proxy_parser_.reset();
+    if (conn_ != nullptr) conn_->Close();
+    return;
+  }
   if (!session_.has_value() || session_->close_requested()) return;
   session_->OnShutdown();
   Flush();

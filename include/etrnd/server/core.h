@@ -36,7 +36,8 @@ class Core {
 
   // On the core's own thread, before Run(): ring, spool files.
   absl::Status Init(uint64_t first_segment_id, uint64_t first_completion_log_id);
-  // Binds the --listen addresses (SO_REUSEPORT: one socket per core).
+  // Binds the --listen and --proxy_protocol_listen addresses (SO_REUSEPORT:
+  // one socket per core).
   absl::Status StartListening();
   void Run();
 

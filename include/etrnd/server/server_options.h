@@ -16,6 +16,10 @@ namespace etrnd::server {
 
 struct ServerOptions {
   std::vector<SocketAddress> listen;
+  // Extra listeners whose connections start with a PROXY protocol header,
+  // and the networks (the load balancers) allowed to send one.
+  std::vector<SocketAddress> proxy_protocol_listen;
+  std::vector<CidrNetwork> proxy_protocol_from;
   std::string hostname;
   int threads = 1;
   std::string spool_dir;

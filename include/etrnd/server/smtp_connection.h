@@ -1,6 +1,8 @@
 // Binds one accepted TCP connection (reactor) to one SMTP server session
 // (pure protocol): bytes in, replies out; the session's storage and ETRN
-// requests are served by the core.
+// requests are served by the core. On a PROXY protocol listener it first
+// reads the header that names the real client; only then is the client
+// admitted and greeted.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +11,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "etrnd/proxy/proxy_header.h"
 #include "etrnd/reactor/connection.h"
 #include "etrnd/smtp/server_session.h"
 
@@ -16,9 +19,13 @@ namespace etrnd::server {
 
 class Core;
 
+// Whether a connection starts with a PROXY protocol header (a listener in
+// --proxy_protocol_listen) or with the client's own bytes.
+enum class ProxyHeaderMode { kNone, kExpected };
+
 class SmtpConnection : public reactor::ConnectionHandler, public smtp::SessionServices {
  public:
-  SmtpConnection(Core& core, SocketAddress peer);
+  SmtpConnection(Core& core, SocketAddress peer, ProxyHeaderMode proxy_mode);
   ~SmtpConnection() override;
 
   // reactor::ConnectionHandler
@@ -39,21 +46,35 @@ class SmtpConnection : public reactor::ConnectionHandler, public smtp::SessionSe
   // From the core: results of asynchronous requests, timeouts, shutdown.
   void DeliverStoreResult(absl::StatusOr<std::string> queue_id);
   void DeliverEtrnResult(std::string reply_line);
-  // The once-a-second deadline check: the session's own deadlines, and
-  // output that has not drained within the idle timeout (-> abort).
+  // The once-a-second deadline check: the PROXY header's deadline, the
+  // session's own deadlines, and output that has not drained within the idle
+  // timeout (-> abort).
   void CheckDeadlines(absl::Time now, absl::Duration idle_timeout);
   void Shutdown();
 
  private:
+  // Admission, then the session and its 220 greeting, for client_.
+  void StartSession();
+  // Bytes before the PROXY header is complete; what follows it is SMTP.
+  void OnProxyBytes(std::string_view bytes);
+  // Closes without a greeting (untrusted peer, bad or missing header).
+  void RefuseProxied(std::string_view reason);
   void Flush();
   // Reads from the socket only while the session wants input.
   void UpdateReading();
 
   Core& core_;
+  // The socket's peer: the load balancer on a PROXY listener.
   const SocketAddress peer_;
+  // The client everything is about (admission, ETRN ACLs, Received:, logs):
+  // peer_, or the source address from the PROXY header.
+  SocketAddress client_;
+  // Engaged while the PROXY header is awaited; nothing else happens then.
+  std::optional<proxy::ProxyHeaderParser> proxy_parser_;
+  absl::Time proxy_deadline_ = absl::InfiniteFuture();
   reactor::Connection* conn_ = nullptr;
   std::optional<smtp::ServerSession> session_;
-  uint64_t session_id_ = 0;
+  uint64_t session_id_ = 0;  // 0 = not registered with the core
   bool admitted_ = false;
   bool ever_paused_ = false;
   absl::Time output_blocked_since_ = absl::InfiniteFuture();
