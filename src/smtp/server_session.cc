@@ -285,6 +285,9 @@ void ServerSession::FinishData() {
     ReplyError(kMessageTooBig);
   } else if (data_decoder_.bare_lf() || data_decoder_.bare_cr()) {
     ReplyError("550 5.6.0 Error: bare <CR> or <LF> in message content");
+  } else if (data_decoder_.nul()) {
+    // 554 like Postfix's content rejections; 5.6.0: bad content (RFC 3463).
+    ReplyError("554 5.6.0 Error: message contains NUL characters");
   } else if (data_decoder_.line_too_long()) {
     ReplyError(absl::StrCat("552 5.6.0 Error: message has a line longer than ",
                             config_.limits.max_text_line_bytes, " octets"));
