@@ -20,6 +20,7 @@ constexpr absl::Duration kIdleSweepInterval = absl::Seconds(1);
 Core::Core(int index, ServerContext& context, std::shared_ptr<const config::DomainsTable> table)
     : index_(index), context_(context), table_(std::move(table)) {
   session_config_.hostname = context.options.hostname;
+  session_config_.postmaster = context.options.postmaster;
   session_config_.limits = context.options.session_limits;
 }
 

@@ -16,6 +16,7 @@ namespace etrnd::server {
 struct ServerOptions {
   std::vector<SocketAddress> listen;
   std::string hostname;
+  std::string postmaster;  // RCPT TO:<postmaster> goes here
   int threads = 1;
   std::string spool_dir;
   std::string domains_file;

@@ -73,9 +73,9 @@ TEST(AddressTest, SourceRouteNeedsAMailboxAndWellFormedDomains) {
   ASSERT_TRUE(ParsePathArgument("<@a.b,@c.d:\"x:y\"@e.f> SIZE=1", &path));
   EXPECT_EQ(path.mailbox, "\"x:y\"@e.f");
   EXPECT_EQ(path.parameters, "SIZE=1");
-  for (const char* bad : {"<@a.b:>", "<@a.b,@c.d:>", "<@a.b:> SIZE=1", "<@a.b>", "<@:u@c.d>",
-                          "<@a.b,:u@c.d>", "<@a.b,@:u@c.d>", "<@a.b,c.d:u@e.f>", "<@a..b:u@c.d>",
-                          "<@[192.0.2.1]:u@c.d>"}) {
+  for (const char* bad :
+       {"<@a.b:>", "<@a.b,@c.d:>", "<@a.b:> SIZE=1", "<@a.b>", "<@:u@c.d>", "<@a.b,:u@c.d>",
+        "<@a.b,@:u@c.d>", "<@a.b,c.d:u@e.f>", "<@a..b:u@c.d>", "<@[192.0.2.1]:u@c.d>"}) {
     path = PathArgument{};
     EXPECT_FALSE(ParsePathArgument(bad, &path)) << bad << " -> mailbox " << path.mailbox;
   }
@@ -85,8 +85,7 @@ TEST(AddressTest, OtherPathEdgeCases) {
   PathArgument path;
   ASSERT_TRUE(ParsePathArgument("<> SIZE=1", &path));
   EXPECT_EQ(path.mailbox, "");
-  for (const char* bad : {"", "<", ">", "<>>", "<<a@b.c>>", "<a@b.c>>", "<a@b.c>x",
-                          "<\"a>"}) {
+  for (const char* bad : {"", "<", ">", "<>>", "<<a@b.c>>", "<a@b.c>>", "<a@b.c>x", "<\"a>"}) {
     EXPECT_FALSE(ParsePathArgument(bad, &path)) << bad;
   }
   // Framing only: what is between the brackets is checked by IsValidMailbox.
