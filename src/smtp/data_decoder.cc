@@ -143,16 +143,13 @@ size_t DataDecoder::ConsumeText(std::string_view in) {
 }
 
 // Every body byte passes here, so this is the one place a NUL is looked
-// for; once the message is refused the search is skipped.
+// for. It is looked for in a refused message too, so that the flags never
+// depend on how the input was split.
 void DataDecoder::Emit(std::string_view bytes) {
   body_bytes_ += bytes.size();
   if (body_bytes_ > max_message_bytes_) too_big_ = true;
-  if (refused()) return;
-  if (FindByte(bytes, '\0') != nullptr) {
-    nul_ = true;
-    return;
-  }
-  body_->append(bytes);
+  if (!nul_ && FindByte(bytes, '\0') != nullptr) nul_ = true;
+  if (!refused()) body_->append(bytes);
 }
 
 void DataDecoder::AddLineBytes(size_t count) {

@@ -175,6 +175,20 @@ TEST(DataDecoderTest, NulAnywhereIsFlaggedAndDataStillEnds) {
   }
 }
 
+// The flags must not depend on the split: a NUL inside an already refused
+// (overlong) line is still seen, in one piece or byte by byte.
+TEST(DataDecoderTest, NulIsFlaggedInsideAnOverlongLineAtEverySplit) {
+  const std::string input = std::string(1500, 'x') + std::string(1, '\0') + "\r\n.\r\n";
+  Decoded whole = Decode(input);
+  EXPECT_TRUE(whole.line_too_long);
+  EXPECT_TRUE(whole.nul);
+  std::vector<std::string> bytes;
+  for (char c : input) bytes.emplace_back(1, c);
+  Decoded chunked = DecodeChunks(bytes);
+  EXPECT_TRUE(chunked.line_too_long);
+  EXPECT_TRUE(chunked.nul);
+}
+
 TEST(DataDecoderTest, ResetClearsTheNulFlag) {
   DataDecoder decoder(kMaxMessageBytes, kMaxTextLineBytes);
   std::string body;
