@@ -30,6 +30,7 @@ build_and_run() {
 build_and_run smtp_line_reader_fuzz src/smtp/*.cc
 build_and_run smtp_data_decoder_fuzz src/smtp/*.cc
 build_and_run smtp_server_session_fuzz src/smtp/*.cc
+build_and_run metrics_http_request_fuzz src/metrics/http_request.cc
 if [[ -f tests/fuzz/config_domains_table_fuzz.cc ]]; then
   build_and_run config_domains_table_fuzz src/config/*.cc
 fi

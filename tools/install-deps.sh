@@ -10,6 +10,7 @@ readonly PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-pytest
   swaks postfix fetchmail dnsmasq-base
+  prometheus  # promtool only (checks /metrics); its daemon is never started
 )
 # Only for the libFuzzer harnesses; skipped where the archive lacks it.
 readonly OPTIONAL_PACKAGES=(libclang-rt-14-dev)

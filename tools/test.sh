@@ -70,6 +70,27 @@ build_asan() {
     ninja -C "${ASAN_BUILD}" -j"${JOBS}"
 }
 
+# ThreadSanitizer over the unit tests whose threads meet (cross-core Post,
+# reactor threads against test threads, the blaster's workers). Only those
+# targets are built: a whole TSan build would double the CI time.
+readonly TSAN_BUILD="${ETRND_TSAN_BUILD_DIR:-build-tsan}"
+readonly TSAN_TESTS=(unit_reactor unit_dns unit_blaster)
+build_tsan() {
+  setup_dir "${TSAN_BUILD}" -Doptimization=1 -Ddebug=true -Db_sanitize=thread \
+    -Db_lundef=false -Dperf=false -Dwerror=false &&
+    ninja -C "${TSAN_BUILD}" -j"${JOBS}" \
+      tests/unit/reactor/unit_reactor tests/unit/dns/unit_dns tests/unit/blaster/unit_blaster
+}
+
+unit_tsan() {
+  local t
+  for t in "${TSAN_TESTS[@]}"; do
+    TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
+      meson test -C "${TSAN_BUILD}" --no-rebuild --print-errorlogs --timeout-multiplier 3 "$t" ||
+      return 1
+  done
+}
+
 unit_release() {
   meson test -C "${BUILD}" --print-errorlogs --num-processes "${JOBS}"
 }
@@ -105,6 +126,9 @@ stage build-release build_release || summary_and_exit
 stage unit-release unit_release
 if stage build-asan build_asan; then
   stage unit-asan unit_asan
+fi
+if stage build-tsan build_tsan; then
+  stage unit-tsan unit_tsan
 fi
 stage integration integration
 if [[ " ${passed[*]} " == *" build-asan "* ]]; then

@@ -33,16 +33,35 @@ void Connection::Send(std::string&& bytes) {
 void Connection::Close() {
   if (closing_) return;
   closing_ = true;
+  reactor_.ArmCloseDrainDeadline(*this);
   reactor_.ScheduleTeardownCheck(*this);
 }
 
 void Connection::Abort() {
+  if (finished_) return;
   closing_ = true;
   closed_ = true;
-  output_.clear();
-  output_offset_ = 0;
-  pending_bytes_ = 0;
+  aborted_ = true;
+  // An in-flight send's iovecs point into output_: it is freed when the
+  // cancelled send completes (HandleSend), not before.
+  if (!send_in_flight_) {
+    output_.clear();
+    output_offset_ = 0;
+    pending_bytes_ = 0;
+  }
   reactor_.ScheduleTeardownCheck(*this);
+}
+
+void Connection::PauseReceive() {
+  if (receive_paused_) return;
+  receive_paused_ = true;
+  reactor_.CancelReceiveForPause(*this);
+}
+
+void Connection::ResumeReceive() {
+  if (!receive_paused_) return;
+  receive_paused_ = false;
+  reactor_.RearmReceiveAfterPause(*this);
 }
 
 }  // namespace etrnd::reactor

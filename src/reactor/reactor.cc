@@ -1,7 +1,9 @@
 #include "etrnd/reactor/reactor.h"
 
+#include <fcntl.h>
 #include <netinet/tcp.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +12,7 @@
 #include <string>
 
 #include "absl/time/clock.h"
+#include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "reactor_impl.h"
 
@@ -17,11 +20,21 @@ namespace etrnd::reactor {
 namespace {
 
 constexpr uint16_t kReceiveBufferGroup = 1;
+// Posted work and due timers each run at most this long per loop turn.
+constexpr absl::Duration kTurnBudget = absl::Milliseconds(2);
+// The kernel's opcode number (include/uapi/linux/io_uring.h, Linux 6.9).
+constexpr int kOpFtruncate = 55;
 constexpr int kListenBacklog = 4096;
 
 std::string ErrnoText(int error) { return std::strerror(error); }
 
 }  // namespace
+
+// For SQEs whose completion needs no handling (cancels, link timeouts).
+Operation& IgnoredCompletion() {
+  static Operation ignored{OpKind::kPollRemove, nullptr, {}, {}, 0, {}};
+  return ignored;
+}
 
 int OnlineCpuCount() {
   long count = sysconf(_SC_NPROCESSORS_ONLN);
@@ -156,6 +169,14 @@ void Reactor::HandleAccept(Listener& listener, int result, bool more) {
     getsockname(fd, reinterpret_cast<sockaddr*>(&local_storage), &local_length);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (impl_->options.accepted_receive_buffer_bytes > 0) {
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &impl_->options.accepted_receive_buffer_bytes,
+                 sizeof(impl_->options.accepted_receive_buffer_bytes));
+    }
+    if (impl_->options.accepted_send_buffer_bytes > 0) {
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &impl_->options.accepted_send_buffer_bytes,
+                 sizeof(impl_->options.accepted_send_buffer_bytes));
+    }
     SocketAddress peer = SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&peer_storage));
     SocketAddress local = SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&local_storage));
     if (!impl_->accepting) {
@@ -164,6 +185,7 @@ void Reactor::HandleAccept(Listener& listener, int result, bool more) {
       std::unique_ptr<ConnectionHandler> handler = listener.factory(*this, peer, local);
       Connection* connection = AddConnection(fd, peer, local, std::move(handler));
       connection->open_ = true;
+      connection->multishot_recv_ = impl_->options.accepted_multishot_recv;
       ArmRecv(*connection);
       connection->handler_->OnOpen(*connection);
       ScheduleTeardownCheck(*connection);
@@ -203,8 +225,7 @@ void Reactor::Connect(const SocketAddress& addr, std::unique_ptr<ConnectionHandl
   ops.connect_timeout = __kernel_timespec{limit.tv_sec, limit.tv_nsec};
   io_uring_sqe* timeout_sqe = impl_->GetSqe();
   io_uring_prep_link_timeout(timeout_sqe, &ops.connect_timeout, 0);
-  static Operation ignored_op{OpKind::kPollRemove, nullptr, {}, {}, 0};
-  io_uring_sqe_set_data(timeout_sqe, &ignored_op);
+  io_uring_sqe_set_data(timeout_sqe, &IgnoredCompletion());
   connection->inflight_ops_++;
 }
 
@@ -228,7 +249,11 @@ void Reactor::HandleConnect(Connection& connection, int result) {
 
 void Reactor::ArmRecv(Connection& connection) {
   io_uring_sqe* sqe = impl_->GetSqe();
-  io_uring_prep_recv_multishot(sqe, connection.fd_, nullptr, 0, 0);
+  if (connection.multishot_recv_) {
+    io_uring_prep_recv_multishot(sqe, connection.fd_, nullptr, 0, 0);
+  } else {
+    io_uring_prep_recv(sqe, connection.fd_, nullptr, impl_->options.recv_buffer_bytes, 0);
+  }
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = impl_->buffers->group_id();
   io_uring_sqe_set_data(sqe, &impl_->ops[&connection]->recv);
@@ -252,10 +277,14 @@ void Reactor::HandleRecv(Connection& connection, int result, uint32_t flags) {
     if (result == 0) {
       // Orderly EOF from the peer.
       connection.closed_ = true;
-    } else if (result == -ENOBUFS || (result > 0 && !connection.closed_)) {
-      // Out of provided buffers (or the kernel ended the multishot): rearm.
-      if (!connection.closed_) ArmRecv(connection);
-    } else if (result < 0 && result != -ECANCELED) {
+    } else if (result == -ENOBUFS || result == -ECANCELED || result > 0) {
+      // Out of provided buffers, the kernel ended the multishot, or a pause's
+      // cancel that a resume overtook: rearm unless paused or closing.
+      connection.pause_cancel_sent_ = false;
+      if (!connection.closed_ && !connection.closing_ && !connection.receive_paused_) {
+        ArmRecv(connection);
+      }
+    } else if (result < 0) {
       connection.closed_ = true;
       if (connection.close_error_ == 0) connection.close_error_ = result;
     }
@@ -285,15 +314,23 @@ void Reactor::SubmitSend(Connection& connection) {
 }
 
 void Reactor::HandleSend(Connection& connection, int result) {
+  ETRND_CHECK(connection.send_in_flight_);
+  ETRND_CHECK(connection.inflight_ops_ > 0);
   connection.send_in_flight_ = false;
   connection.inflight_ops_--;
-  if (result < 0) {
+  if (connection.aborted_) {
+    // Abort() kept the bytes this send pointed into; they can go now.
+    connection.output_.clear();
+    connection.output_offset_ = 0;
+    connection.pending_bytes_ = 0;
+  } else if (result < 0) {
     connection.closed_ = true;
     if (connection.close_error_ == 0) connection.close_error_ = result;
     connection.output_.clear();
     connection.pending_bytes_ = 0;
   } else {
     size_t written = static_cast<size_t>(result);
+    ETRND_CHECK(written <= connection.pending_bytes_);
     connection.pending_bytes_ -= written;
     while (written > 0) {
       std::string& front = connection.output_.front();
@@ -308,7 +345,7 @@ void Reactor::HandleSend(Connection& connection, int result) {
       }
     }
     if (!connection.output_.empty()) {
-      SubmitSend(connection);  // partial write: continue with the rest
+      if (!connection.closed_) SubmitSend(connection);  // partial write: continue
     } else if (!connection.closed_) {
       connection.handler_->OnSendDrained(connection);
     }
@@ -321,7 +358,9 @@ void Reactor::ScheduleTeardownCheck(Connection& connection) {
 }
 
 // Closing order: stop reading (cancel the multishot recv), let in-flight
-// sends finish, then close the fd and tell the handler.
+// sends finish (or cancel them on an abort), then close the fd and tell the
+// handler. An abort resets the connection (SO_LINGER 0) so that a peer that
+// never reads does not keep megabytes queued in the kernel.
 void Reactor::AdvanceTeardown(Connection& connection) {
   if (connection.fd_ < 0 && connection.inflight_ops_ == 0) {
     FinishConnection(connection);
@@ -330,24 +369,73 @@ void Reactor::AdvanceTeardown(Connection& connection) {
   bool output_done = connection.output_.empty() && !connection.send_in_flight_;
   bool want_close = connection.closed_ || (connection.closing_ && output_done);
   if (!want_close) return;
-  if (!connection.closed_) {
-    connection.closed_ = true;
-    shutdown(connection.fd_, SHUT_WR);
+  connection.closed_ = true;
+  if (!connection.shut_down_ && connection.fd_ >= 0) {
+    connection.shut_down_ = true;
+    if (connection.aborted_ || !output_done) {
+      linger reset{1, 0};
+      setsockopt(connection.fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+      shutdown(connection.fd_, SHUT_RDWR);
+    } else {
+      shutdown(connection.fd_, SHUT_WR);
+    }
   }
+  ConnectionOps& ops = *impl_->ops[&connection];
   if (connection.recv_armed_ && !connection.cancel_sent_) {
-    ConnectionOps& ops = *impl_->ops[&connection];
     io_uring_sqe* sqe = impl_->GetSqe();
     io_uring_prep_cancel(sqe, &ops.recv, 0);
     io_uring_sqe_set_data(sqe, &ops.cancel);
     connection.cancel_sent_ = true;
     connection.inflight_ops_++;
   }
+  if (connection.send_in_flight_ && !connection.send_cancel_sent_) {
+    // The send's own completion (-ECANCELED or a partial count) is what the
+    // connection waits for; the cancel's completion needs no handling.
+    io_uring_sqe* sqe = impl_->GetSqe();
+    io_uring_prep_cancel(sqe, &ops.send, 0);
+    io_uring_sqe_set_data(sqe, &IgnoredCompletion());
+    connection.send_cancel_sent_ = true;
+  }
   if (connection.inflight_ops_ == 0) FinishConnection(connection);
+}
+
+void Reactor::ArmCloseDrainDeadline(Connection& connection) {
+  if (connection.drain_timer_ != 0 || connection.closed_) return;
+  const uint64_t id = connection.id_;
+  connection.drain_timer_ = RunAfter(impl_->options.close_drain_timeout, [this, id] {
+    auto it = impl_->connections.find(id);
+    if (it == impl_->connections.end()) return;
+    Connection& late = *it->second;
+    late.drain_timer_ = 0;
+    if (late.finished_) return;
+    ETRND_LOG_INFO("connection %d from %s: peer did not take its last %d bytes within %s; reset",
+                   id, late.peer_.ToString(), late.pending_bytes_,
+                   absl::FormatDuration(impl_->options.close_drain_timeout));
+    late.Abort();
+  });
+}
+
+void Reactor::CancelReceiveForPause(Connection& connection) {
+  if (!connection.recv_armed_ || connection.pause_cancel_sent_ || connection.closed_) return;
+  io_uring_sqe* sqe = impl_->GetSqe();
+  io_uring_prep_cancel(sqe, &impl_->ops[&connection]->recv, 0);
+  io_uring_sqe_set_data(sqe, &IgnoredCompletion());
+  connection.pause_cancel_sent_ = true;
+}
+
+void Reactor::RearmReceiveAfterPause(Connection& connection) {
+  // With the pause's cancel still in flight, its -ECANCELED rearms instead.
+  if (connection.recv_armed_ || !connection.open_ || connection.closed_ || connection.closing_) {
+    return;
+  }
+  ArmRecv(connection);
 }
 
 void Reactor::FinishConnection(Connection& connection) {
   if (connection.finished_) return;
+  ETRND_CHECK(connection.inflight_ops_ == 0);
   connection.finished_ = true;
+  if (connection.drain_timer_ != 0) CancelTimer(connection.drain_timer_);
   if (connection.fd_ >= 0) {
     close(connection.fd_);
     connection.fd_ = -1;
@@ -400,12 +488,17 @@ void Reactor::CancelTimer(TimerId id) {
   impl_->timer_deadline.erase(it);
 }
 
+// Due timers run in deadline order, but only for kTurnBudget per loop turn:
+// the rest wait for the next turn (the ring wait does not block meanwhile),
+// so a burst of timers cannot starve the sockets.
 void Reactor::RunDueTimers() {
-  absl::Time now = absl::Now();
+  const absl::Time now = absl::Now();
+  const absl::Time stop_at = now + kTurnBudget;
   while (!impl_->timers.empty() && impl_->timers.begin()->first.first <= now) {
     auto node = impl_->timers.extract(impl_->timers.begin());
     impl_->timer_deadline.erase(node.key().second);
     node.mapped()();
+    if (absl::Now() >= stop_at) break;
   }
 }
 
@@ -423,23 +516,35 @@ void Reactor::Post(std::function<void()> fn) {
   }
 }
 
+// Posted work also runs under kTurnBudget: what is left stays queued, in
+// order, ahead of anything posted later.
 void Reactor::RunPosted() {
-  std::vector<std::function<void()>> tasks;
   {
     std::lock_guard<std::mutex> lock(impl_->posted_mutex);
-    tasks.swap(impl_->posted);
+    for (auto& task : impl_->posted) impl_->posted_ready.push_back(std::move(task));
+    impl_->posted.clear();
     impl_->wake_pending = false;
   }
-  for (auto& task : tasks) task();
+  const absl::Time stop_at = absl::Now() + kTurnBudget;
+  while (!impl_->posted_ready.empty()) {
+    std::function<void()> task = std::move(impl_->posted_ready.front());
+    impl_->posted_ready.pop_front();
+    task();
+    if (absl::Now() >= stop_at) break;
+  }
 }
 
 void Reactor::AddLoopEndHook(std::function<void()> fn) {
   impl_->loop_end_hooks.push_back(std::move(fn));
 }
 
+void Reactor::SetTurnObserver(std::function<void(absl::Duration)> fn) {
+  impl_->turn_observer = std::move(fn);
+}
+
 void Reactor::WriteV(int fd, std::vector<iovec> iov, uint64_t offset,
                      std::function<void(int res)> done) {
-  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), std::move(iov), 0};
+  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), std::move(iov), 0, {}};
   io_uring_sqe* sqe = impl_->GetSqe();
   io_uring_prep_writev(sqe, fd, op->file_iov.data(), static_cast<unsigned>(op->file_iov.size()),
                        offset);
@@ -448,16 +553,68 @@ void Reactor::WriteV(int fd, std::vector<iovec> iov, uint64_t offset,
 }
 
 void Reactor::Fdatasync(int fd, std::function<void(int res)> done) {
-  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0};
+  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0, {}};
   io_uring_sqe* sqe = impl_->GetSqe();
   io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
   io_uring_sqe_set_data(sqe, op);
   impl_->file_ops_in_flight++;
 }
 
+void Reactor::Fsync(int fd, std::function<void(int res)> done) {
+  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0, {}};
+  io_uring_sqe* sqe = impl_->GetSqe();
+  io_uring_prep_fsync(sqe, fd, 0);
+  io_uring_sqe_set_data(sqe, op);
+  impl_->file_ops_in_flight++;
+}
+
+void Reactor::Read(int fd, void* buffer, size_t bytes, uint64_t offset,
+                   std::function<void(int res)> done) {
+  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0, {}};
+  io_uring_sqe* sqe = impl_->GetSqe();
+  io_uring_prep_read(sqe, fd, buffer, static_cast<unsigned>(bytes), offset);
+  io_uring_sqe_set_data(sqe, op);
+  impl_->file_ops_in_flight++;
+}
+
+void Reactor::OpenAt(std::string path, int flags, mode_t mode, std::function<void(int res)> done) {
+  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0, std::move(path)};
+  io_uring_sqe* sqe = impl_->GetSqe();
+  io_uring_prep_openat(sqe, AT_FDCWD, op->path.c_str(), flags | O_CLOEXEC, mode);
+  io_uring_sqe_set_data(sqe, op);
+  impl_->file_ops_in_flight++;
+}
+
+void Reactor::Unlink(std::string path, std::function<void(int res)> done) {
+  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0, std::move(path)};
+  io_uring_sqe* sqe = impl_->GetSqe();
+  io_uring_prep_unlinkat(sqe, AT_FDCWD, op->path.c_str(), 0);
+  io_uring_sqe_set_data(sqe, op);
+  impl_->file_ops_in_flight++;
+}
+
+void Reactor::Ftruncate(int fd, uint64_t length, std::function<void(int res)> done) {
+  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0, {}};
+  io_uring_sqe* sqe = impl_->GetSqe();
+  // IORING_OP_FTRUNCATE (Linux 6.9) has no helper in liburing 2.3.
+  io_uring_prep_rw(kOpFtruncate, sqe, fd, nullptr, 0, length);
+  io_uring_sqe_set_data(sqe, op);
+  impl_->file_ops_in_flight++;
+}
+
+void Reactor::CloseFile(int fd, std::function<void(int res)> done) {
+  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0, {}};
+  io_uring_sqe* sqe = impl_->GetSqe();
+  io_uring_prep_close(sqe, fd);
+  io_uring_sqe_set_data(sqe, op);
+  impl_->file_ops_in_flight++;
+}
+
+int Reactor::file_ops_in_flight() const { return impl_->file_ops_in_flight; }
+
 Reactor::PollId Reactor::PollOnce(int fd, uint32_t events, std::function<void(int)> done) {
   PollId id = impl_->next_poll_id++;
-  auto* op = new Operation{OpKind::kPoll, nullptr, std::move(done), {}, id};
+  auto* op = new Operation{OpKind::kPoll, nullptr, std::move(done), {}, id, {}};
   io_uring_sqe* sqe = impl_->GetSqe();
   io_uring_prep_poll_add(sqe, fd, events);
   io_uring_sqe_set_data(sqe, op);
@@ -471,8 +628,7 @@ void Reactor::CancelPoll(PollId id) {
   io_uring_sqe* sqe = impl_->GetSqe();
   io_uring_prep_poll_remove(sqe, reinterpret_cast<uint64_t>(it->second));
   // The removal's own completion needs no handling.
-  static Operation remove_op{OpKind::kPollRemove, nullptr, {}, {}, 0};
-  io_uring_sqe_set_data(sqe, &remove_op);
+  io_uring_sqe_set_data(sqe, &IgnoredCompletion());
 }
 
 void Reactor::Dispatch(io_uring_cqe* cqe) {
@@ -499,8 +655,8 @@ void Reactor::Dispatch(io_uring_cqe* cqe) {
       break;
     }
     case OpKind::kWake:
-      RunPosted();
       ArmWake();
+      impl_->wake_seen = true;  // RunPosted() runs once, at the turn's end
       break;
     case OpKind::kPoll: {
       impl_->polls.erase(op->poll_id);
@@ -522,15 +678,25 @@ void Reactor::Dispatch(io_uring_cqe* cqe) {
 }
 
 void Reactor::Run() {
+  absl::Time turn_started = absl::InfinitePast();  // none yet: the first wait
   while (true) {
     RunTeardownChecks();
     for (auto& hook : impl_->loop_end_hooks) hook();
     FlushSends();
-    if (impl_->stopping && impl_->connections.empty() && impl_->file_ops_in_flight == 0) break;
+    if (impl_->turn_observer && turn_started != absl::InfinitePast()) {
+      impl_->turn_observer(absl::Now() - turn_started);
+    }
+    if (impl_->stopping && impl_->connections.empty() && impl_->file_ops_in_flight == 0 &&
+        impl_->posted_ready.empty()) {
+      break;
+    }
 
     __kernel_timespec wait{};
     __kernel_timespec* wait_ptr = nullptr;
-    if (!impl_->timers.empty()) {
+    if (!impl_->posted_ready.empty()) {
+      // Work left over from the last turn's budget: poll, do not sleep.
+      wait_ptr = &wait;
+    } else if (!impl_->timers.empty()) {
       absl::Duration left = impl_->timers.begin()->first.first - absl::Now();
       if (left < absl::ZeroDuration()) left = absl::ZeroDuration();
       wait = absl::ToTimespec(left).tv_sec >= 0
@@ -540,6 +706,7 @@ void Reactor::Run() {
     }
     io_uring_cqe* cqe = nullptr;
     int result = io_uring_submit_and_wait_timeout(&impl_->ring, &cqe, 1, wait_ptr, nullptr);
+    if (impl_->turn_observer) turn_started = absl::Now();
     if (result == -EEXIST) {
       // IORING_SETUP_SINGLE_ISSUER: only the thread that created the ring
       // may use it. A programming error; spinning on it helps nobody.
@@ -558,6 +725,10 @@ void Reactor::Run() {
     }
     io_uring_cq_advance(&impl_->ring, seen);
     RunDueTimers();
+    if (impl_->wake_seen || !impl_->posted_ready.empty()) {
+      impl_->wake_seen = false;
+      RunPosted();
+    }
   }
 }
 

@@ -4,10 +4,12 @@
 #include <liburing.h>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -36,22 +38,25 @@ struct Operation {
   std::function<void(int)> file_done;  // kFile only (heap-allocated ops)
   std::vector<iovec> file_iov;         // kFile writev: kept alive until completion
   uint64_t poll_id = 0;                // kPoll
+  std::string path;                    // kFile openat/unlinkat: kept alive until completion
 };
+
+Operation& IgnoredCompletion();
 
 struct Listener {
   int fd = -1;
   SocketAddress address;
   Reactor::HandlerFactory factory;
-  Operation accept_op{OpKind::kAccept, nullptr, {}, {}, 0};
+  Operation accept_op{OpKind::kAccept, nullptr, {}, {}, 0, {}};
   bool armed = false;
 };
 
 // Per-connection operations live inside the connection (no allocation per op).
 struct ConnectionOps {
-  Operation recv{OpKind::kRecv, nullptr, {}, {}, 0};
-  Operation send{OpKind::kSend, nullptr, {}, {}, 0};
-  Operation connect{OpKind::kConnect, nullptr, {}, {}, 0};
-  Operation cancel{OpKind::kCancel, nullptr, {}, {}, 0};
+  Operation recv{OpKind::kRecv, nullptr, {}, {}, 0, {}};
+  Operation send{OpKind::kSend, nullptr, {}, {}, 0, {}};
+  Operation connect{OpKind::kConnect, nullptr, {}, {}, 0, {}};
+  Operation cancel{OpKind::kCancel, nullptr, {}, {}, 0, {}};
   static constexpr int kMaxSendPieces = 32;
   iovec send_iov[kMaxSendPieces];
   msghdr send_msg{};
@@ -81,12 +86,15 @@ struct Reactor::Impl {
   // wakes the ring when a producer posts to an empty queue.
   std::mutex posted_mutex;
   std::vector<std::function<void()>> posted;
-  bool wake_pending = false;  // guarded by posted_mutex
+  bool wake_seen = false;                          // the eventfd fired this turn
+  std::deque<std::function<void()>> posted_ready;  // reactor thread only: taken, not yet run
+  bool wake_pending = false;                       // guarded by posted_mutex
   int wake_fd = -1;
   uint64_t wake_value = 0;
-  Operation wake_op{OpKind::kWake, nullptr, {}, {}, 0};
+  Operation wake_op{OpKind::kWake, nullptr, {}, {}, 0, {}};
 
   std::vector<std::function<void()>> loop_end_hooks;
+  std::function<void(absl::Duration)> turn_observer;
   int file_ops_in_flight = 0;
   absl::flat_hash_map<uint64_t, Operation*> polls;  // PollId -> pending poll
   uint64_t next_poll_id = 1;

@@ -1,11 +1,14 @@
 #include "etrnd/server/core.h"
 
+#include <mimalloc.h>
+
 #include <utility>
 
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "etrnd/common/log.h"
 #include "etrnd/dns/next_hop_resolver.h"
+#include "etrnd/server/metrics_service.h"
 #include "etrnd/server/queue_service.h"
 #include "etrnd/server/smtp_connection.h"
 
@@ -14,6 +17,13 @@ namespace {
 
 // Idle sessions are found by one sweep a second, not a timer per session.
 constexpr absl::Duration kIdleSweepInterval = absl::Seconds(1);
+// The kernel's receive buffer per SMTP session: enough for a full TCP window
+// on a LAN, and a bound on what a session that is not being read (output
+// back-pressure) can still deliver to us before the pause takes effect.
+constexpr int kSessionReceiveBufferBytes = 16 * 1024;
+// Likewise for replies: without it a peer that does not read gets megabytes
+// of kernel memory (TCP autotuning) before back-pressure reaches us.
+constexpr int kSessionSendBufferBytes = 64 * 1024;
 
 }  // namespace
 
@@ -28,7 +38,13 @@ Core::~Core() = default;
 
 absl::Status Core::Init(uint64_t first_segment_id, uint64_t first_completion_log_id) {
   SetLogThreadIndex(index_);
-  auto reactor = reactor::Reactor::Create(index_, reactor::ReactorOptions{});
+  reactor::ReactorOptions reactor_options;
+  reactor_options.accepted_receive_buffer_bytes = kSessionReceiveBufferBytes;
+  reactor_options.accepted_send_buffer_bytes = kSessionSendBufferBytes;
+  // A session is read one buffer at a time until it has shown itself a mail
+  // client (SmtpConnection enables multishot after its first message).
+  reactor_options.accepted_multishot_recv = false;
+  auto reactor = reactor::Reactor::Create(index_, reactor_options);
   if (!reactor.ok()) return reactor.status();
   reactor_ = std::move(*reactor);
 
@@ -72,6 +88,7 @@ absl::Status Core::StartListening() {
         });
     if (!status.ok()) return status;
   }
+  if (context_.options.metrics_listen.has_value()) return StartMetricsEndpoint(*this);
   return absl::OkStatus();
 }
 
@@ -143,8 +160,11 @@ void Core::SweepIdleSessions() {
   sessions.reserve(sessions_.size());
   for (auto& [id, session] : sessions_) sessions.push_back(session);
   for (SmtpConnection* session : sessions) {
-    session->CheckIdle(now, context_.options.idle_timeout);
+    session->CheckDeadlines(now, context_.options.idle_timeout);
   }
+  // Give freed pages (closed sessions, drained outputs) back to the OS
+  // rather than only to this thread's heap: the memory bound is on RSS.
+  mi_collect(false);
   if (!shutting_down_) reactor_->RunAfter(kIdleSweepInterval, [this] { SweepIdleSessions(); });
 }
 

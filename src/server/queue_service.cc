@@ -384,9 +384,12 @@ void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
   FlushJob::Item& item = job->items[outcome.token];
   uint32_t recipient_index = item.recipient_indexes[outcome.recipient_index];
   ++item.outcomes_seen;
+  metrics::CoreMetrics& metrics = core_.metrics();
   switch (outcome.kind) {
     case delivery::RecipientOutcome::kDelivered: {
       ++job->delivered;
+      ++metrics.deliveries_delivered;
+      metrics.delivery_seconds.Observe(absl::Now() - job->started);
       ETRND_LOG_DEBUG("%s: to=<%s>, relay=%s, status=sent (%s)", item.message.queue_id,
                       item.message.recipients[recipient_index], job->remote_mta, outcome.reply);
       FinishRecipient(job->domain, item.location, recipient_index,
@@ -394,6 +397,7 @@ void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
       break;
     }
     case delivery::RecipientOutcome::kDeferred:
+      ++metrics.deliveries_deferred;
       job->last_error = outcome.reply;
       if (outcome.connection_level) {
         job->host_failed = true;
@@ -406,6 +410,7 @@ void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
       break;
     case delivery::RecipientOutcome::kBounced:
       ++job->bounced;
+      ++metrics.deliveries_bounced;
       ETRND_LOG_INFO("%s: to=<%s>, relay=%s, status=bounced (%s)", item.message.queue_id,
                      item.message.recipients[recipient_index], job->remote_mta, outcome.reply);
       item.failures.emplace_back(recipient_index, outcome.reply);
@@ -431,6 +436,7 @@ void QueueService::BounceWholeFlush(const std::shared_ptr<FlushJob>& job,
     std::vector<std::pair<uint32_t, std::string>> failures;
     for (uint32_t index : item.recipient_indexes) failures.emplace_back(index, reply);
     job->bounced += failures.size();
+    core_.metrics().deliveries_bounced += failures.size();
     QueueBounce(*message, item.location, job->domain, std::move(failures), "", false, Settler(job));
   }
 }
@@ -552,6 +558,7 @@ void QueueService::QueueBounce(const spool::SpoolMessage& message,
       return;
     }
     ETRND_LOG_INFO("%s: bounce queued as %s", original_id, *queue_id);
+    ++core_.metrics().bounces_total;
     for (const auto& failure : failures) {
       ++*parts;
       FinishRecipient(domain, location, failure.first, final_outcome, part_done);

@@ -24,6 +24,7 @@
 #include "etrnd/reactor/reactor.h"
 #include "etrnd/server/core.h"
 #include "etrnd/server/default_domains.h"
+#include "etrnd/server/metrics_service.h"
 #include "etrnd/server/queue_service.h"
 #include "etrnd/server/server_context.h"
 #include "etrnd/spool/spool_recovery.h"
@@ -47,7 +48,7 @@ absl::StatusOr<std::shared_ptr<const config::DomainsTable>> LoadTable(
 // SO_REUSEPORT would let a second etrnd share our port silently; a plain
 // bind (SO_REUSEADDR only, so a restart after kill -9 works at once) finds a
 // port that is really in use.
-absl::Status CheckPortFree(const SocketAddress& address) {
+absl::Status TryBind(const SocketAddress& address) {
   sockaddr_storage storage;
   socklen_t length = address.ToSockaddr(&storage);
   int fd = socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -63,6 +64,21 @@ absl::Status CheckPortFree(const SocketAddress& address) {
                                   std::strerror(error));
   }
   return absl::OkStatus();
+}
+
+// A predecessor killed with -9 still holds its listeners until the kernel
+// has torn its io_uring down (asynchronously, after the process is gone):
+// a port in use is retried that long before it counts as taken.
+constexpr absl::Duration kPredecessorReleaseWait = absl::Seconds(3);
+constexpr absl::Duration kBindRetryInterval = absl::Milliseconds(50);
+
+absl::Status CheckPortFree(const SocketAddress& address) {
+  const absl::Time give_up = absl::Now() + kPredecessorReleaseWait;
+  while (true) {
+    absl::Status status = TryBind(address);
+    if (status.ok() || absl::Now() >= give_up) return status;
+    absl::SleepFor(kBindRetryInterval);
+  }
 }
 
 // One etrnd per spool: a second one would interleave segment files.
@@ -141,6 +157,10 @@ int RunServer(ServerOptions options) {
     absl::Status status = CheckPortFree(address);
     if (!status.ok()) return Fail(std::string(status.message()));
   }
+  if (options.metrics_listen.has_value()) {
+    absl::Status status = CheckPortFree(*options.metrics_listen);
+    if (!status.ok()) return Fail(std::string(status.message()));
+  }
   absl::StatusOr<int> lock = LockSpool(options.spool_dir);
   if (!lock.ok()) return Fail(std::string(lock.status().message()));
 
@@ -191,6 +211,10 @@ int RunServer(ServerOptions options) {
   recovered->messages.shrink_to_fit();
   for (const SocketAddress& address : context.options.listen) {
     ETRND_LOG_INFO("listening on %s with %d reactor threads", address.ToString(), threads);
+  }
+  if (context.options.metrics_listen.has_value()) {
+    StartSpoolBytesSampler(context);
+    ETRND_LOG_INFO("metrics on http://%s/metrics", context.options.metrics_listen->ToString());
   }
 
   while (true) {

@@ -36,6 +36,12 @@ ABSL_FLAG(int64_t, max_connections_per_ip, 100,
           "Concurrent inbound sessions from one address; the next one gets 421.");
 ABSL_FLAG(absl::Duration, idle_timeout, absl::Seconds(300),
           "An inbound session without a command for this long gets 421 and is closed.");
+ABSL_FLAG(int64_t, max_output_bytes, 256 * 1024,
+          "Unsent reply bytes per session; over it the session is not read until they drain, "
+          "and a session whose replies do not drain within --idle_timeout is closed.");
+ABSL_FLAG(int64_t, min_data_rate, 500,
+          "Bytes/s a DATA transfer must average, measured over the whole message after a grace "
+          "period (--idle_timeout, at most 30 s); slower -> 421 and close (0 = no minimum).");
 ABSL_FLAG(int64_t, max_errors, 20, "Protocol errors per session before 421 and close.");
 ABSL_FLAG(absl::Duration, retry_initial, absl::Minutes(5),
           "First retry delay for deferred deliveries (doubles up to --retry_max).");
@@ -55,6 +61,9 @@ ABSL_FLAG(int64_t, messages_per_connection, 100,
 ABSL_FLAG(std::string, dns_server, "",
           "DNS server (ip or ip:port) for MX lookups; default: /etc/resolv.conf.");
 
+ABSL_FLAG(std::string, metrics_listen, "",
+          "host:port serving Prometheus metrics at GET /metrics (text format 0.0.4); empty = "
+          "off. Bind it to a private address: it has no authentication.");
 ABSL_FLAG(int, mx_port, 25,
           "SMTP port used for hosts found through MX records (change only for testing).");
 
@@ -94,6 +103,15 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   }
   if (options.listen.empty()) return absl::InvalidArgumentError("--listen is empty");
 
+  if (std::string metrics = absl::GetFlag(FLAGS_metrics_listen); !metrics.empty()) {
+    auto address = SocketAddress::Parse(metrics);
+    if (!address.ok()) {
+      return absl::InvalidArgumentError("--metrics_listen: " +
+                                        std::string(address.status().message()));
+    }
+    options.metrics_listen = *address;
+  }
+
   options.hostname = absl::GetFlag(FLAGS_hostname);
   if (options.hostname.empty()) options.hostname = SystemHostName();
   options.postmaster = absl::GetFlag(FLAGS_postmaster);
@@ -120,6 +138,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
            {"max_connections", absl::GetFlag(FLAGS_max_connections)},
            {"max_connections_per_ip", absl::GetFlag(FLAGS_max_connections_per_ip)},
            {"max_errors", absl::GetFlag(FLAGS_max_errors)},
+           {"max_output_bytes", absl::GetFlag(FLAGS_max_output_bytes)},
            {"segment_bytes_max", absl::GetFlag(FLAGS_segment_bytes_max)},
            {"connections_per_destination", absl::GetFlag(FLAGS_connections_per_destination)},
            {"messages_per_connection", absl::GetFlag(FLAGS_messages_per_connection)},
@@ -131,6 +150,13 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
       static_cast<size_t>(absl::GetFlag(FLAGS_max_message_size));
   options.session_limits.max_recipients = static_cast<size_t>(absl::GetFlag(FLAGS_max_recipients));
   options.session_limits.max_errors = static_cast<int>(absl::GetFlag(FLAGS_max_errors));
+  options.session_limits.max_output_bytes =
+      static_cast<size_t>(absl::GetFlag(FLAGS_max_output_bytes));
+  if (absl::GetFlag(FLAGS_min_data_rate) < 0) {
+    return absl::InvalidArgumentError("--min_data_rate must not be negative");
+  }
+  options.session_limits.min_data_rate_bytes_per_second =
+      static_cast<size_t>(absl::GetFlag(FLAGS_min_data_rate));
   options.max_connections = static_cast<size_t>(absl::GetFlag(FLAGS_max_connections));
   options.max_connections_per_ip = static_cast<size_t>(absl::GetFlag(FLAGS_max_connections_per_ip));
   options.segment_bytes_max = static_cast<uint64_t>(absl::GetFlag(FLAGS_segment_bytes_max));
@@ -155,6 +181,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
     }
   }
   options.idle_timeout = absl::GetFlag(FLAGS_idle_timeout);
+  options.session_limits.command_timeout = options.idle_timeout;
   options.retry_initial = absl::GetFlag(FLAGS_retry_initial);
   options.retry_max = absl::GetFlag(FLAGS_retry_max);
   if (options.retry_max < options.retry_initial) {

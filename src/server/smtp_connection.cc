@@ -7,13 +7,13 @@
 
 namespace etrnd::server {
 
-SmtpConnection::SmtpConnection(Core& core, SocketAddress peer)
-    : core_(core), peer_(peer), last_activity_(absl::Now()) {}
+SmtpConnection::SmtpConnection(Core& core, SocketAddress peer) : core_(core), peer_(peer) {}
 
 SmtpConnection::~SmtpConnection() = default;
 
 void SmtpConnection::OnOpen(reactor::Connection& conn) {
   conn_ = &conn;
+  ++core_.metrics().connections_total;
   const std::string& hostname = core_.session_config().hostname;
   Admission admission = core_.context().limiter.TryAdmit(peer_.ip());
   if (admission != Admission::kAdmitted) {
@@ -38,9 +38,18 @@ void SmtpConnection::OnOpen(reactor::Connection& conn) {
 
 void SmtpConnection::OnReceive(reactor::Connection&, std::string_view bytes) {
   if (!session_.has_value()) return;
-  last_activity_ = absl::Now();
   session_->OnBytes(bytes);
   Flush();
+}
+
+void SmtpConnection::OnSendDrained(reactor::Connection&) {
+  if (!session_.has_value()) return;
+  session_->OnOutputDrained();
+  Flush();
+}
+
+size_t SmtpConnection::UnsentOutputBytes() {
+  return conn_ == nullptr ? 0 : conn_->pending_output_bytes();
 }
 
 void SmtpConnection::OnClosed(reactor::Connection&, int error) {
@@ -50,6 +59,12 @@ void SmtpConnection::OnClosed(reactor::Connection&, int error) {
     core_.RemoveSession(session_id_);
   }
   conn_ = nullptr;
+}
+
+void SmtpConnection::OnRefused(int reply_code) { core_.metrics().messages_refused.Add(reply_code); }
+
+void SmtpConnection::OnEtrnAnswered(int reply_code) {
+  core_.metrics().etrn_replies.Add(reply_code);
 }
 
 smtp::RecipientVerdict SmtpConnection::CheckRecipient(std::string_view domain) {
@@ -68,26 +83,41 @@ void SmtpConnection::StoreMessage(smtp::AcceptedMessage message) {
   spooled.data = std::move(message.data);
   Core* core = &core_;
   uint64_t session_id = session_id_;
-  core_.StoreMessage(std::move(spooled), [core, session_id](absl::StatusOr<std::string> result) {
-    // The client may have gone away meanwhile; the message is queued anyway.
-    if (SmtpConnection* session = core->FindSession(session_id)) {
-      session->DeliverStoreResult(std::move(result));
-    }
-  });
+  const absl::Time final_dot = absl::Now();
+  const size_t bytes = spooled.data.size();
+  core_.StoreMessage(std::move(spooled),
+                     [core, session_id, final_dot, bytes](absl::StatusOr<std::string> result) {
+                       if (result.ok()) {
+                         metrics::CoreMetrics& metrics = core->metrics();
+                         ++metrics.messages_accepted_total;
+                         metrics.received_bytes_total += bytes;
+                         metrics.data_commit_seconds.Observe(absl::Now() - final_dot);
+                       }
+                       // The client may have gone away meanwhile; the message is queued anyway.
+                       if (SmtpConnection* session = core->FindSession(session_id)) {
+                         session->DeliverStoreResult(std::move(result));
+                       }
+                     });
 }
 
 void SmtpConnection::StartEtrn(std::string_view argument) {
   Core* core = &core_;
   uint64_t session_id = session_id_;
-  StartEtrnRequest(core_, std::string(argument), peer_.ip(), [core, session_id](std::string reply) {
-    if (SmtpConnection* session = core->FindSession(session_id)) {
-      session->DeliverEtrnResult(std::move(reply));
-    }
-  });
+  const absl::Time started = absl::Now();
+  StartEtrnRequest(core_, std::string(argument), peer_.ip(),
+                   [core, session_id, started](std::string reply) {
+                     core->metrics().etrn_reply_seconds.Observe(absl::Now() - started);
+                     if (SmtpConnection* session = core->FindSession(session_id)) {
+                       session->DeliverEtrnResult(std::move(reply));
+                     }
+                   });
 }
 
 void SmtpConnection::DeliverStoreResult(absl::StatusOr<std::string> queue_id) {
   if (!session_.has_value()) return;
+  // A client that delivers mail and has never needed back-pressure is read
+  // with multishot recv from now on (see Connection::SetMultishotReceive).
+  if (queue_id.ok() && !ever_paused_ && conn_ != nullptr) conn_->SetMultishotReceive(true);
   session_->OnStoreResult(std::move(queue_id));
   Flush();
 }
@@ -98,13 +128,16 @@ void SmtpConnection::DeliverEtrnResult(std::string reply_line) {
   Flush();
 }
 
-void SmtpConnection::CheckIdle(absl::Time now, absl::Duration idle_timeout) {
-  // A session waiting for our own spool or ETRN answer is not idle.
-  if (!session_.has_value() || session_->waiting() || session_->close_requested()) return;
-  if (now - last_activity_ < idle_timeout) return;
-  ETRND_LOG_INFO("idle timeout for %s", peer_.ToString());
-  session_->OnIdleTimeout();
-  Flush();
+void SmtpConnection::CheckDeadlines(absl::Time now, absl::Duration idle_timeout) {
+  if (!session_.has_value() || conn_ == nullptr || session_->close_requested()) return;
+  if (now - output_blocked_since_ > idle_timeout) {
+    // It reads nothing, so a 421 would only queue behind the rest.
+    ETRND_LOG_INFO("smtp %s: %d reply bytes not taken within %s; aborting", peer_.ToString(),
+                   UnsentOutputBytes(), absl::FormatDuration(idle_timeout));
+    conn_->Abort();
+    return;
+  }
+  if (session_->CheckDeadlines(now)) Flush();
 }
 
 void SmtpConnection::Shutdown() {
@@ -117,7 +150,26 @@ void SmtpConnection::Flush() {
   if (conn_ == nullptr) return;
   std::string output = session_->TakeOutput();
   if (!output.empty()) conn_->Send(std::move(output));
-  if (session_->close_requested()) conn_->Close();
+  if (session_->close_requested()) {
+    conn_->Close();
+    return;
+  }
+  UpdateReading();
+}
+
+void SmtpConnection::UpdateReading() {
+  if (session_->output_blocked()) {
+    if (output_blocked_since_ == absl::InfiniteFuture()) output_blocked_since_ = absl::Now();
+  } else {
+    output_blocked_since_ = absl::InfiniteFuture();
+  }
+  if (session_->wants_input()) {
+    conn_->ResumeReceive();
+  } else {
+    ever_paused_ = true;
+    conn_->SetMultishotReceive(false);
+    conn_->PauseReceive();
+  }
 }
 
 }  // namespace etrnd::server

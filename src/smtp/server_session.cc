@@ -1,5 +1,6 @@
 #include "etrnd/smtp/server_session.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -52,6 +53,13 @@ std::string RecipientKey(std::string_view mailbox) {
   return key;
 }
 
+// The three-digit code of a reply line the glue built; 0 if it has none.
+int ReplyCode(std::string_view line) {
+  int code = 0;
+  if (line.size() < 3 || !absl::SimpleAtoi(AsAbsl(line.substr(0, 3)), &code)) return 0;
+  return code;
+}
+
 }  // namespace
 
 ServerSession::ServerSession(const SessionConfig& config, SessionServices& services,
@@ -62,7 +70,10 @@ ServerSession::ServerSession(const SessionConfig& config, SessionServices& servi
       line_reader_(config.limits.max_command_line_bytes),
       data_decoder_(config.limits.max_message_bytes, config.limits.max_text_line_bytes) {}
 
-void ServerSession::Start() { Reply(absl::StrCat("220 ", config_.hostname, " ESMTP etrnd")); }
+void ServerSession::Start() {
+  last_command_at_ = services_.Now();
+  Reply(absl::StrCat("220 ", config_.hostname, " ESMTP etrnd"));
+}
 
 std::string ServerSession::TakeOutput() { return std::exchange(output_, std::string()); }
 
@@ -72,7 +83,9 @@ void ServerSession::OnBytes(std::string_view bytes) {
   if (close_requested_) return;
   // Replies must stay in command order: while a result is outstanding (or
   // older input still waits), new input queues behind it.
-  if (waiting() || processing_) {
+  // Back-pressure likewise: a client that does not read its replies gets no
+  // more of its input processed until they drain.
+  if (waiting() || processing_ || output_blocked()) {
     KeepPending(bytes);
     return;
   }
@@ -85,19 +98,79 @@ void ServerSession::OnBytes(std::string_view bytes) {
 }
 
 void ServerSession::Process(std::string_view input) {
+  const absl::Time now = services_.Now();
+  const uint64_t lines_before = lines_completed_;
   processing_ = true;
-  while (!input.empty() && !waiting() && !close_requested_) {
+  while (!input.empty() && !waiting() && !close_requested_ && !output_blocked()) {
     const size_t consumed =
         phase_ == Phase::kData ? ConsumeDataBytes(input) : ConsumeCommandBytes(input);
     input.remove_prefix(consumed);
   }
   processing_ = false;
+  NoteLineProgress(now, lines_before);
   if (input.empty() || close_requested_) return;
   // Bytes queued re-entrantly meanwhile (from inside a service call) are
   // newer than what is left of this input.
   std::string newer = std::exchange(pending_input_, std::string());
   KeepPending(input);
   KeepPending(newer);
+}
+
+// The command deadline runs from the last complete command line, or from
+// the first byte of an unfinished one: trickling bytes do not extend it.
+void ServerSession::NoteLineProgress(absl::Time now, uint64_t lines_before) {
+  if (lines_completed_ != lines_before) last_command_at_ = now;
+  if (phase_ != Phase::kCommand || !line_reader_.has_partial_line()) {
+    line_started_at_ = absl::InfiniteFuture();
+  } else if (lines_completed_ != lines_before || line_started_at_ == absl::InfiniteFuture()) {
+    line_started_at_ = now;
+  }
+}
+
+bool ServerSession::output_blocked() const {
+  return output_.size() + services_.UnsentOutputBytes() >= config_.limits.max_output_bytes;
+}
+
+bool ServerSession::wants_input() const {
+  return !close_requested_ && !output_blocked() &&
+         pending_input_.size() < config_.limits.pause_input_bytes;
+}
+
+void ServerSession::OnOutputDrained() {
+  if (!waiting()) ResumePendingInput();
+}
+
+bool ServerSession::CheckDeadlines(absl::Time now) {
+  // Waiting for our own spool or ETRN answer is not the client's delay, and
+  // a blocked output is the glue's to time out (nobody reads a 421 there).
+  if (close_requested_ || waiting() || output_blocked()) return false;
+  const absl::Duration timeout = config_.limits.command_timeout;
+  if (phase_ == Phase::kData) {
+    const absl::Duration elapsed = now - data_started_at_;
+    const absl::Duration grace = std::min(timeout, kDataRateGraceMax);
+    const double rate = static_cast<double>(config_.limits.min_data_rate_bytes_per_second);
+    if (elapsed > grace &&
+        static_cast<double>(data_bytes_) < rate * absl::ToDoubleSeconds(elapsed)) {
+      ETRND_LOG_INFO("smtp %s: DATA below %d bytes/s (%d bytes in %s)", peer_.ToString(),
+                     config_.limits.min_data_rate_bytes_per_second, data_bytes_,
+                     absl::FormatDuration(elapsed));
+      CloseWith(absl::StrCat("421 4.4.2 ", config_.hostname, " Error: data rate too low"));
+      return true;
+    }
+    if (now - data_last_byte_at_ > timeout) {
+      OnIdleTimeout();
+      return true;
+    }
+    return false;
+  }
+  const bool line_unfinished = line_started_at_ != absl::InfiniteFuture();
+  const absl::Time started = line_unfinished ? line_started_at_ : last_command_at_;
+  if (now - started <= timeout) return false;
+  ETRND_LOG_INFO("smtp %s: %s", peer_.ToString(),
+                 line_unfinished ? "command line unfinished within the timeout"
+                                 : "no command within the timeout");
+  OnIdleTimeout();
+  return true;
 }
 
 void ServerSession::ResumePendingInput() {
@@ -121,9 +194,11 @@ size_t ServerSession::ConsumeCommandBytes(std::string_view input) {
   Line line;
   switch (line_reader_.Parse(input, &consumed, &line)) {
     case LineReader::Result::kLine:
+      ++lines_completed_;
       HandleLine(line);
       break;
     case LineReader::Result::kTooLong:
+      ++lines_completed_;
       ReplyError(kLineTooLong);
       break;
     case LineReader::Result::kNeedMore:
@@ -134,7 +209,11 @@ size_t ServerSession::ConsumeCommandBytes(std::string_view input) {
 
 size_t ServerSession::ConsumeDataBytes(std::string_view input) {
   size_t consumed = 0;
-  if (data_decoder_.Consume(input, &consumed, &message_data_) == DataDecoder::Result::kDone) {
+  const DataDecoder::Result result = data_decoder_.Consume(input, &consumed, &message_data_);
+  data_bytes_ += consumed;
+  if (consumed > 0) data_last_byte_at_ = services_.Now();
+  if (result == DataDecoder::Result::kDone) {
+    last_command_at_ = data_last_byte_at_;
     FinishData();
   }
   return consumed;
@@ -271,12 +350,14 @@ void ServerSession::OnRcpt(std::string_view argument) {
   if (recipient_keys_.contains(key)) return Reply("250 2.1.5 Ok");
   // Not an error count: a pipelining client may well send too many.
   if (recipients_.size() >= config_.limits.max_recipients) {
+    services_.OnRefused(452);
     return Reply("452 4.5.3 Error: too many recipients");
   }
   // The postmaster is queued like a bounce: the queue routes a domain that
   // is not in the table by MX, so the table is not asked.
   if (!postmaster &&
       services_.CheckRecipient(MailboxDomain(path.mailbox)) == RecipientVerdict::kRelayDenied) {
+    services_.OnRefused(554);
     return ReplyError(absl::StrCat("554 5.7.1 <", AsAbsl(path.mailbox), ">: Relay access denied"));
   }
   recipient_keys_.insert(std::move(key));
@@ -305,7 +386,10 @@ void ServerSession::OnData(std::string_view argument) {
   if (!in_transaction_) return ReplyError("503 5.5.1 Error: need MAIL command");
   // Not counted as an error: the refused RCPTs already were, and a
   // pipelining client (RFC 2920) sends DATA before it sees their replies.
-  if (recipients_.empty()) return Reply("554 5.5.1 Error: no valid recipients");
+  if (recipients_.empty()) {
+    services_.OnRefused(554);
+    return Reply("554 5.5.1 Error: no valid recipients");
+  }
   queue_id_ = services_.NewQueueId();
   // The trace header goes first so the body is appended after it in place.
   message_data_ = FormatReceivedHeader({
@@ -319,19 +403,24 @@ void ServerSession::OnData(std::string_view argument) {
   });
   data_decoder_.Reset();
   phase_ = Phase::kData;
+  data_started_at_ = data_last_byte_at_ = services_.Now();
+  data_bytes_ = 0;
   Reply("354 End data with <CR><LF>.<CR><LF>");
 }
 
 void ServerSession::FinishData() {
   phase_ = Phase::kCommand;
   if (data_decoder_.too_big()) {
+    services_.OnRefused(552);
     ReplyError(kMessageTooBig);
   } else if (data_decoder_.bare_lf() || data_decoder_.bare_cr()) {
+    services_.OnRefused(550);
     ReplyError("550 5.6.0 Error: bare <CR> or <LF> in message content");
   } else if (data_decoder_.nul()) {
     // 554 like Postfix's content rejections; 5.6.0: bad content (RFC 3463).
     ReplyError("554 5.6.0 Error: message contains NUL characters");
   } else if (data_decoder_.line_too_long()) {
+    services_.OnRefused(552);
     ReplyError(absl::StrCat("552 5.6.0 Error: message has a line longer than ",
                             config_.limits.max_text_line_bytes, " octets"));
   } else {
@@ -362,12 +451,22 @@ void ServerSession::OnVrfy(std::string_view argument) {
 }
 
 void ServerSession::OnEtrn(std::string_view argument) {
-  if (helo_name_.empty()) return ReplyError(kSendHeloFirst);
-  if (in_transaction_) return ReplyError("503 5.5.1 Error: MAIL transaction in progress");
-  if (argument.empty()) return ReplyError("501 5.5.4 Syntax: ETRN [@|#]node");
+  if (helo_name_.empty()) {
+    services_.OnEtrnAnswered(503);
+    return ReplyError(kSendHeloFirst);
+  }
+  if (in_transaction_) {
+    services_.OnEtrnAnswered(503);
+    return ReplyError("503 5.5.1 Error: MAIL transaction in progress");
+  }
+  if (argument.empty()) {
+    services_.OnEtrnAnswered(501);
+    return ReplyError("501 5.5.4 Syntax: ETRN [@|#]node");
+  }
   // A domain or queue name is ASCII (no SMTPUTF8): refused here, once, so
   // it never reaches the ETRN policy as a string it cannot log or match.
   if (!IsPrintableCommandLine(argument)) {
+    services_.OnEtrnAnswered(501);
     return ReplyError("501 5.5.4 Syntax: ETRN [@|#]node (bad characters)");
   }
   waiting_ = Waiting::kEtrn;
@@ -379,11 +478,14 @@ void ServerSession::OnEtrn(std::string_view argument) {
 void ServerSession::OnStoreResult(absl::StatusOr<std::string> queue_id) {
   if (waiting_ != Waiting::kStore) return;  // e.g. closed by a timeout meanwhile
   waiting_ = Waiting::kNothing;
+  last_command_at_ = services_.Now();  // the client's clock starts at our reply
   if (queue_id.ok()) {
     Reply(absl::StrCat("250 2.0.0 Ok: queued as ", *queue_id));
   } else if (absl::IsResourceExhausted(queue_id.status())) {
+    services_.OnRefused(452);
     Reply("452 4.3.1 Insufficient system storage");
   } else {
+    services_.OnRefused(451);
     Reply("451 4.3.0 Error: queue file write error");
   }
   ResumePendingInput();
@@ -392,7 +494,9 @@ void ServerSession::OnStoreResult(absl::StatusOr<std::string> queue_id) {
 void ServerSession::OnEtrnResult(std::string reply_line) {
   if (waiting_ != Waiting::kEtrn) return;
   waiting_ = Waiting::kNothing;
+  last_command_at_ = services_.Now();  // the client's clock starts at our reply
   // Not an error count: 458 (rate limit) must leave the session open.
+  if (int code = ReplyCode(reply_line); code >= 200 && code <= 599) services_.OnEtrnAnswered(code);
   Reply(reply_line);
   ResumePendingInput();
 }

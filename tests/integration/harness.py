@@ -7,6 +7,7 @@ stopped at the end of its test.
 
 import os
 import pathlib
+import random
 import signal
 import socket
 import subprocess
@@ -46,8 +47,30 @@ def unique_token():
     return "tok" + uuid.uuid4().hex
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+            return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(host=LOOPBACK):
-    """A port that was free a moment ago (bind port 0, then release it)."""
+    """A port that was free a moment ago, chosen BELOW the kernel's ephemeral
+    range: a server restarted on its port after kill -9 must not find it
+    taken as the source port of some client's connection meanwhile (a
+    TIME-WAIT of such a connection blocks the bind despite SO_REUSEADDR)."""
+    low, _ = _ephemeral_range()
+    candidates = list(range(max(1024, low - 12000), low))
+    random.shuffle(candidates)
+    for port in candidates[:200]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]

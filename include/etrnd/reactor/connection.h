@@ -46,9 +46,22 @@ class Connection {
   void Send(std::string_view bytes);
   void Send(std::string&& bytes);
   // Closes after every queued byte is written. No more OnReceive after this.
+  // A peer that does not read them within the reactor's close drain timeout
+  // is aborted.
   void Close();
-  // Closes now, dropping unsent bytes.
+  // Closes now, dropping unsent bytes: in-flight operations are cancelled
+  // and the socket is reset, so the kernel frees its buffers at once.
   void Abort();
+
+  // Back-pressure: stop reading from the socket until ResumeReceive().
+  // Bytes the kernel had already delivered may still reach OnReceive.
+  void PauseReceive();
+  void ResumeReceive();
+  bool receive_paused() const { return receive_paused_; }
+  // Multishot recv (one SQE for the connection's life) is cheaper, but after
+  // a pause it can still hand over everything the peer pushed meanwhile;
+  // one-shot recvs bound that to one buffer. Takes effect at the next arm.
+  void SetMultishotReceive(bool on) { multishot_recv_ = on; }
 
   size_t pending_output_bytes() const { return pending_bytes_; }
   bool closing() const { return closing_; }
@@ -77,8 +90,15 @@ class Connection {
   bool closing_ = false;      // Close(): finish output, then close
   bool closed_ = false;       // fd closed or close in flight
   bool open_ = false;         // OnOpen delivered
-  bool cancel_sent_ = false;  // recv cancel submitted
-  bool finished_ = false;     // OnClosed delivered
+  bool cancel_sent_ = false;  // recv cancel submitted (teardown)
+  bool receive_paused_ = false;
+  bool multishot_recv_ = true;
+  bool pause_cancel_sent_ = false;  // recv cancel submitted (PauseReceive)
+  bool send_cancel_sent_ = false;   // in-flight send cancelled (teardown)
+  bool aborted_ = false;            // Abort(): reset rather than FIN
+  bool shut_down_ = false;          // shutdown(2) done
+  uint64_t drain_timer_ = 0;        // Close()'s deadline, 0 = none
+  bool finished_ = false;           // OnClosed delivered
   int close_error_ = 0;
   int inflight_ops_ = 0;  // SQEs referencing this connection
 };

@@ -4,6 +4,7 @@
 // only through Post(), which wakes the ring through an eventfd.
 #pragma once
 
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include <cstdint>
@@ -28,6 +29,19 @@ struct ReactorOptions {
   // Provided receive buffers: count must be a power of two.
   unsigned recv_buffer_count = 1024;
   unsigned recv_buffer_bytes = 16 * 1024;
+  // Connection::Close() waits this long for the peer to take the queued
+  // bytes, then aborts: a non-reading peer cannot hold a slot or shutdown.
+  absl::Duration close_drain_timeout = absl::Seconds(5);
+  // SO_RCVBUF of accepted sockets (0 = the kernel's autotuning). A fixed
+  // size bounds what a multishot recv can still hand over after a pause.
+  int accepted_receive_buffer_bytes = 0;
+  // SO_SNDBUF of accepted sockets (0 = autotuning, up to megabytes of kernel
+  // memory per peer that does not read).
+  int accepted_send_buffer_bytes = 0;
+  // Multishot recv keeps taking whatever the peer sends until it is
+  // cancelled, so a paused connection can still deliver many buffers; a
+  // one-shot recv per buffer bounds that to one buffer.
+  bool accepted_multishot_recv = true;
 };
 
 class Reactor {
@@ -62,10 +76,23 @@ class Reactor {
   // Runs fn after each batch of completions, before the ring is submitted:
   // the place to batch work (group commit, coalesced sends).
   void AddLoopEndHook(std::function<void()> fn);
+  // Called once per loop turn with the time the turn worked (completions,
+  // timers, posted work, hooks, sends; the ring wait excluded). One
+  // observer; none by default, and then the turn reads no clock.
+  void SetTurnObserver(std::function<void(absl::Duration)> fn);
 
   // File I/O through the ring. res is the syscall result (bytes or -errno).
   void WriteV(int fd, std::vector<iovec> iov, uint64_t offset, std::function<void(int res)> done);
   void Fdatasync(int fd, std::function<void(int res)> done);
+  // Full fsync (a directory's entries after a create, rename or unlink).
+  void Fsync(int fd, std::function<void(int res)> done);
+  void Read(int fd, void* buffer, size_t bytes, uint64_t offset, std::function<void(int res)> done);
+  // res is the new fd. Relative paths are relative to the working directory.
+  void OpenAt(std::string path, int flags, mode_t mode, std::function<void(int res)> done);
+  void Unlink(std::string path, std::function<void(int res)> done);
+  void Ftruncate(int fd, uint64_t length, std::function<void(int res)> done);
+  void CloseFile(int fd, std::function<void(int res)> done);
+  int file_ops_in_flight() const;
 
   // One-shot readiness poll (POLLIN/POLLOUT) through the ring, for sockets
   // owned by a library (c-ares). done gets the revents, or -ECANCELED after
@@ -104,6 +131,9 @@ class Reactor {
   void HandleRecv(Connection& connection, int result, uint32_t flags);
   void HandleSend(Connection& connection, int result);
   void ScheduleTeardownCheck(Connection& connection);
+  void ArmCloseDrainDeadline(Connection& connection);
+  void CancelReceiveForPause(Connection& connection);
+  void RearmReceiveAfterPause(Connection& connection);
   void AdvanceTeardown(Connection& connection);
   void FinishConnection(Connection& connection);
   void RunTeardownChecks();

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "etrnd/config/domains_table.h"
 #include "etrnd/dns/dns_resolver.h"
+#include "etrnd/metrics/core_metrics.h"
 #include "etrnd/reactor/reactor.h"
 #include "etrnd/server/group_commit.h"
 #include "etrnd/server/server_context.h"
@@ -71,6 +72,11 @@ class Core {
   // SIGTERM: stop accepting, 421 to every session, finish pending writes.
   void BeginShutdown();
 
+  // This core's counters and histograms (only this core's thread writes
+  // them; a scrape copies them here) and its open inbound sessions.
+  metrics::CoreMetrics& metrics() { return metrics_; }
+  size_t session_count() const { return sessions_.size(); }
+
  private:
   void SweepIdleSessions();
   void OnLoopEnd();
@@ -90,6 +96,7 @@ class Core {
   uint64_t next_session_id_ = 1;
   uint32_t queue_id_counter_ = 0;
   bool shutting_down_ = false;
+  metrics::CoreMetrics metrics_;
 };
 
 }  // namespace etrnd::server

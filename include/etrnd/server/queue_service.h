@@ -57,6 +57,8 @@ class QueueService {
 
   // Observability (logs, tests).
   size_t queued_domains() const;
+  size_t queued_messages() const { return index_.queued_messages_count(); }
+  size_t queued_recipients() const { return index_.queued_recipients_count(); }
 
  private:
   struct DomainState;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -28,6 +29,9 @@ struct ServerContext {
   // per-client budget exact whichever core the client lands on.
   std::mutex etrn_limiter_mutex;
   etrn::EtrnRateLimiter etrn_limiter;
+
+  // Written by the spool size sampler thread (metrics), read by scrapes.
+  std::atomic<uint64_t> spool_bytes{0};
 
   Core& core(size_t index) { return *cores[index]; }
   size_t core_count() const { return cores.size(); }

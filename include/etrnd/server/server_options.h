@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,7 @@ struct ServerOptions {
   size_t messages_per_connection = 100;
   std::string dns_server;  // "" = /etc/resolv.conf
   uint16_t mx_port = 25;   // SMTP port of MX hosts (tests point it elsewhere)
+  std::optional<SocketAddress> metrics_listen;  // Prometheus /metrics; none = off
 };
 
 // Validates the flags; the error is the one-line reason printed at exit.

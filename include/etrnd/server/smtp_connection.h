@@ -24,6 +24,7 @@ class SmtpConnection : public reactor::ConnectionHandler, public smtp::SessionSe
   // reactor::ConnectionHandler
   void OnOpen(reactor::Connection& conn) override;
   void OnReceive(reactor::Connection& conn, std::string_view bytes) override;
+  void OnSendDrained(reactor::Connection& conn) override;
   void OnClosed(reactor::Connection& conn, int error) override;
 
   // smtp::SessionServices
@@ -31,15 +32,22 @@ class SmtpConnection : public reactor::ConnectionHandler, public smtp::SessionSe
   std::string NewQueueId() override;
   void StoreMessage(smtp::AcceptedMessage message) override;
   void StartEtrn(std::string_view argument) override;
+  size_t UnsentOutputBytes() override;
+  void OnRefused(int reply_code) override;
+  void OnEtrnAnswered(int reply_code) override;
 
   // From the core: results of asynchronous requests, timeouts, shutdown.
   void DeliverStoreResult(absl::StatusOr<std::string> queue_id);
   void DeliverEtrnResult(std::string reply_line);
-  void CheckIdle(absl::Time now, absl::Duration idle_timeout);
+  // The once-a-second deadline check: the session's own deadlines, and
+  // output that has not drained within the idle timeout (-> abort).
+  void CheckDeadlines(absl::Time now, absl::Duration idle_timeout);
   void Shutdown();
 
  private:
   void Flush();
+  // Reads from the socket only while the session wants input.
+  void UpdateReading();
 
   Core& core_;
   const SocketAddress peer_;
@@ -47,7 +55,8 @@ class SmtpConnection : public reactor::ConnectionHandler, public smtp::SessionSe
   std::optional<smtp::ServerSession> session_;
   uint64_t session_id_ = 0;
   bool admitted_ = false;
-  absl::Time last_activity_;
+  bool ever_paused_ = false;
+  absl::Time output_blocked_since_ = absl::InfiniteFuture();
 };
 
 }  // namespace etrnd::server

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,9 +29,24 @@ struct SessionLimits {
   int max_errors = 20;                  // then 421 and close
   // Input that arrives while a store/ETRN result is outstanding is kept
   // until it can be processed; more than this is abuse (421 and close).
-  // A legitimate pipelined group is at most ~max_recipients command lines.
-  size_t max_pending_input_bytes = 1 << 20;
+  // The glue stops reading at pause_input_bytes, so only what the kernel
+  // had already handed over can come on top of that.
+  size_t max_pending_input_bytes = 128 * 1024;
+  // Back-pressure: once this many reply bytes are unsent (ours plus the
+  // transport's), input is left unprocessed until they drain.
+  size_t max_output_bytes = 256 * 1024;
+  // Input the session keeps unprocessed before it asks not to be read.
+  size_t pause_input_bytes = 32 * 1024;
+  // A command line must be complete within this of its first byte, and a
+  // session may not stay without a command longer than this.
+  absl::Duration command_timeout = absl::Seconds(300);
+  // DATA must average this many bytes/s over the whole transfer once the
+  // grace period (the command timeout, at most kDataRateGraceMax) is over.
+  size_t min_data_rate_bytes_per_second = 500;
 };
+
+// The slowest DATA transfer is judged only after this much time at most.
+inline constexpr absl::Duration kDataRateGraceMax = absl::Seconds(30);
 
 struct SessionConfig {
   std::string hostname;
@@ -63,8 +79,14 @@ class SessionServices {  // implemented by the server glue; fakes in tests
   // also call it from inside StartEtrn). The argument is as sent; it is
   // only valid during the call.
   virtual void StartEtrn(std::string_view argument) = 0;
-  // The clock of the Received: header date; tests pin it.
+  // The clock of the Received: header date and of the deadlines; tests pin it.
   virtual absl::Time Now() { return absl::Now(); }
+  // Reply bytes already handed to the transport and not yet written.
+  virtual size_t UnsentOutputBytes() { return 0; }
+  // For counting (metrics): a recipient or message refused with this reply
+  // code, and every ETRN answered, by its reply code.
+  virtual void OnRefused(int /*reply_code*/) {}
+  virtual void OnEtrnAnswered(int /*reply_code*/) {}
 };
 
 class ServerSession {
@@ -79,8 +101,19 @@ class ServerSession {
   void OnStoreResult(absl::StatusOr<std::string> queue_id);
   void OnEtrnResult(std::string reply_line);  // reply without CRLF; resumes input
   void OnIdleTimeout();                       // 421 4.4.2 <hostname> Error: timeout exceeded; close
-  void OnShutdown();                          // 421 4.3.2 <hostname> Service shutting down; close
-  std::string TakeOutput();                   // bytes to send now (may be empty)
+  // Closes with 421 when a deadline has passed: the command timeout (no
+  // command, or a command line unfinished since its first byte) or, in
+  // DATA, the minimum data rate. Returns true when it closed the session.
+  bool CheckDeadlines(absl::Time now);
+  // The transport drained some output: processes input held back by
+  // back-pressure.
+  void OnOutputDrained();
+  // False while the session holds back input (unsent output over the bound,
+  // or unprocessed input over pause_input_bytes): the glue stops reading.
+  bool wants_input() const;
+  bool output_blocked() const;
+  void OnShutdown();         // 421 4.3.2 <hostname> Service shutting down; close
+  std::string TakeOutput();  // bytes to send now (may be empty)
   // After QUIT's 221 or any 421: the glue closes once the output is sent.
   bool close_requested() const { return close_requested_; }
   bool waiting() const { return waiting_ != Waiting::kNothing; }
@@ -96,6 +129,7 @@ class ServerSession {
   enum class Waiting { kNothing, kStore, kEtrn };
 
   void Process(std::string_view input);
+  void NoteLineProgress(absl::Time now, uint64_t lines_before);
   void ResumePendingInput();
   void KeepPending(std::string_view input);
   size_t ConsumeCommandBytes(std::string_view input);
@@ -148,6 +182,14 @@ class ServerSession {
 
   std::string pending_input_;
   std::string output_;
+
+  // Deadlines (see CheckDeadlines).
+  absl::Time last_command_at_;                           // session start or last complete line
+  absl::Time line_started_at_ = absl::InfiniteFuture();  // first byte of an unfinished line
+  uint64_t lines_completed_ = 0;
+  absl::Time data_started_at_;  // the 354
+  absl::Time data_last_byte_at_;
+  size_t data_bytes_ = 0;  // received since the 354
 };
 
 }  // namespace etrnd::smtp

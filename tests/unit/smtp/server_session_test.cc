@@ -40,6 +40,7 @@ class FakeServices : public SessionServices {
     }
   }
   absl::Time Now() override { return absl::FromUnixSeconds(1764648451); }  // 2025-12-02
+  void OnEtrnAnswered(int reply_code) override { etrn_answered.push_back(reply_code); }
 
   ServerSession* session = nullptr;  // for the answer-at-once modes
   bool store_answers_at_once = false;
@@ -48,6 +49,7 @@ class FakeServices : public SessionServices {
   std::vector<std::string> checked_domains;
   std::vector<AcceptedMessage> stored;
   std::vector<std::string> etrn_arguments;
+  std::vector<int> etrn_answered;  // reply codes reported for metrics
   std::string last_async;
   std::function<void()> on_store;  // "store" or "etrn": what the session waits for
 };
@@ -588,6 +590,8 @@ TEST_F(ServerSessionTest, EtrnWithEightBitOrControlBytesIs501CountedOnce) {
   EXPECT_EQ(Send(std::string("ETRN a\0b.example\r\n", 18)),
             reply + "421 4.7.0 mx.test Error: too many errors\r\n");
   EXPECT_TRUE(services_.etrn_arguments.empty());
+  // Reported to the metrics once each, like any other ETRN reply.
+  EXPECT_EQ(services_.etrn_answered, (std::vector<int>{503, 501, 501, 501}));
 }
 
 TEST_F(ServerSessionTest, BinaryVerbIsStillBadSyntax) {
