@@ -35,6 +35,7 @@ Core::Core(int index, ServerContext& context, std::shared_ptr<const config::Doma
           etrn::EtrnRateLimits{.burst = static_cast<double>(context.options.etrn_burst),
                                .refill_per_second = context.options.etrn_rate_per_second}) {
   session_config_.hostname = context.options.hostname;
+  session_config_.postmaster = context.options.postmaster;
   session_config_.limits = context.options.session_limits;
 }
 

@@ -11,6 +11,7 @@
 #include "etrnd/common/log_rate_bound.h"
 #include "etrnd/common/strings.h"
 #include "etrnd/server/server_options.h"
+#include "etrnd/smtp/address.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:2525",
           "Comma-separated host:port or [v6]:port addresses to accept SMTP on.");
@@ -23,6 +24,10 @@ ABSL_FLAG(std::string, proxy_protocol_from, "",
 ABSL_FLAG(std::string, hostname, "",
           "Name used in the greeting, EHLO reply and Received: header (default: system host "
           "name).");
+ABSL_FLAG(std::string, postmaster, "",
+          "Where mail to RCPT TO:<postmaster> (and postmaster@--hostname) goes; delivered like "
+          "a bounce, so its domain need not be in the domains table (default: "
+          "postmaster@<hostname>).");
 ABSL_FLAG(int, threads, 0, "Reactor threads, one io_uring each (0 = online CPUs).");
 ABSL_FLAG(std::string, spool_dir, "./spool", "Durable queue location (created if missing).");
 ABSL_FLAG(std::string, domains_file, "",
@@ -175,6 +180,14 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
 
   options.hostname = absl::GetFlag(FLAGS_hostname);
   if (options.hostname.empty()) options.hostname = SystemHostName();
+  options.postmaster = absl::GetFlag(FLAGS_postmaster);
+  // The default is not checked: a system host name may be no valid domain,
+  // and etrnd must start anyway.
+  if (options.postmaster.empty()) {
+    options.postmaster = "postmaster@" + options.hostname;
+  } else if (!smtp::IsValidMailbox(options.postmaster)) {
+    return absl::InvalidArgumentError("--postmaster: not a valid address: " + options.postmaster);
+  }
   int threads = absl::GetFlag(FLAGS_threads);
   if (threads < 0 || threads > 1024) {
     return absl::InvalidArgumentError("--threads must be between 0 and 1024");

@@ -83,17 +83,21 @@ size_t FindPathEnd(std::string_view text) {
 }
 
 // "@one.example,@two.example:" before the mailbox (RFC 5321 section 4.1.2,
-// accepted and ignored as section C says).
+// accepted and ignored as section C says). A route needs a mailbox after
+// it: "<@a.example:>" is not the null path. Route domains are names only
+// (At-domain has no address literals), so the first ':' ends the route.
 bool StripSourceRoute(std::string_view* path) {
   if (path->empty() || path->front() != '@') return true;
   const size_t colon = path->find(':');
-  if (colon == std::string_view::npos) return false;
+  if (colon == std::string_view::npos || colon + 1 == path->size()) return false;
   std::string_view route = path->substr(0, colon);
-  while (!route.empty()) {
-    if (route.front() != '@') return false;
+  while (true) {
+    if (route.empty() || route.front() != '@') return false;  // also after a ','
     const size_t comma = route.find(',');
-    if (!IsValidDomain(route.substr(1, comma - 1))) return false;
-    route = comma == std::string_view::npos ? std::string_view() : route.substr(comma + 1);
+    const std::string_view domain = route.substr(1, comma - 1);
+    if (!IsValidDomain(domain) || domain.front() == '[') return false;
+    if (comma == std::string_view::npos) break;
+    route.remove_prefix(comma + 1);
   }
   path->remove_prefix(colon + 1);
   return true;

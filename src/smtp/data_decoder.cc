@@ -25,6 +25,7 @@ void DataDecoder::Reset() {
   body_bytes_ = 0;
   bare_cr_ = false;
   bare_lf_ = false;
+  nul_ = false;
   line_too_long_ = false;
   too_big_ = false;
 }
@@ -141,9 +142,13 @@ size_t DataDecoder::ConsumeText(std::string_view in) {
   return line_bytes;
 }
 
+// Every body byte passes here, so this is the one place a NUL is looked
+// for. It is looked for in a refused message too, so that the flags never
+// depend on how the input was split.
 void DataDecoder::Emit(std::string_view bytes) {
   body_bytes_ += bytes.size();
   if (body_bytes_ > max_message_bytes_) too_big_ = true;
+  if (!nul_ && FindByte(bytes, '\0') != nullptr) nul_ = true;
   if (!refused()) body_->append(bytes);
 }
 

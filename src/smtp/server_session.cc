@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "etrnd/common/strings.h"
 #include "etrnd/smtp/address.h"
@@ -37,8 +38,19 @@ bool StripKeyword(std::string_view keyword, std::string_view* argument) {
   return true;
 }
 
-bool IsPostmaster(std::string_view mailbox) {
-  return absl::EqualsIgnoreCase(AsAbsl(mailbox), "postmaster");
+bool IsPostmaster(std::string_view local_part) {
+  return absl::EqualsIgnoreCase(AsAbsl(local_part), "postmaster");
+}
+
+// The duplicate-recipient key. The domain compares case-insensitively (it
+// is a DNS name), the local part exactly: only the destination host may
+// interpret it (RFC 5321 section 2.4). "a"@x and a@x stay distinct.
+std::string RecipientKey(std::string_view mailbox) {
+  std::string key(mailbox);
+  const size_t at = key.rfind('@');
+  if (at == std::string::npos) return key;
+  for (size_t i = at + 1; i < key.size(); ++i) key[i] = absl::ascii_tolower(key[i]);
+  return key;
 }
 
 // The three-digit code of a reply line the glue built; 0 if it has none.
@@ -213,7 +225,7 @@ void ServerSession::HandleLine(const Line& line) {
   // A bare LF still frames the line (so the session stays in step with
   // the client) but the command is refused, as is binary junk.
   if (line.bare_lf) return ReplyError(kBareLf);
-  if (!IsPrintableCommandLine(line.text)) return ReplyError(kBadSyntax);
+  if (!IsPrintableCommandLine(line.text)) return OnUnprintableLine(line.text);
   const Command command = ParseCommand(line.text);
   switch (command.verb) {
     case Verb::kEhlo:
@@ -241,6 +253,15 @@ void ServerSession::HandleLine(const Line& line) {
     case Verb::kUnknown:
       return ReplyError(line.text.empty() ? kBadSyntax : kUnknownCommand);
   }
+}
+
+// Binary junk is refused without looking further, except behind a clean
+// ETRN verb: there the bad octets are in the node name, which SPEC 6
+// answers with ETRN's own 501.
+void ServerSession::OnUnprintableLine(std::string_view text) {
+  const Command command = ParseCommand(text);
+  if (command.verb == Verb::kEtrn) return OnEtrn(command.argument);
+  ReplyError(kBadSyntax);
 }
 
 // ---------------------------------------------------------------- commands
@@ -314,7 +335,7 @@ void ServerSession::OnRcpt(std::string_view argument) {
   if (!StripKeyword("TO:", &argument) || !ParsePathArgument(argument, &path)) {
     return ReplyError("501 5.5.4 Syntax: RCPT TO:<address>");
   }
-  const bool postmaster = IsPostmaster(path.mailbox);
+  const bool postmaster = IsOurPostmaster(path.mailbox);
   if (!postmaster && !IsValidMailbox(path.mailbox)) {
     return ReplyError("501 5.1.3 Bad recipient address syntax");
   }
@@ -325,19 +346,41 @@ void ServerSession::OnRcpt(std::string_view argument) {
     }
     return ReplyError(absl::StrCat("555 5.5.4 Unsupported option: ", AsAbsl(parsed[0].first)));
   }
+  std::string recipient = postmaster ? PostmasterAddress() : std::string(path.mailbox);
+  std::string key = RecipientKey(recipient);
+  // Given twice: answered as before, delivered once (SPEC 5); no new slot.
+  if (recipient_keys_.contains(key)) return Reply("250 2.1.5 Ok");
   // Not an error count: a pipelining client may well send too many.
   if (recipients_.size() >= config_.limits.max_recipients) {
     services_.OnRefused(452);
     return Reply("452 4.5.3 Error: too many recipients");
   }
-  // A domainless postmaster has no next hop to queue for: refused as relay.
-  if (postmaster ||
+  // The postmaster is queued like a bounce: the queue routes a domain that
+  // is not in the table by MX, so the table is not asked.
+  if (!postmaster &&
       services_.CheckRecipient(MailboxDomain(path.mailbox)) == RecipientVerdict::kRelayDenied) {
     services_.OnRefused(554);
     return ReplyError(absl::StrCat("554 5.7.1 <", AsAbsl(path.mailbox), ">: Relay access denied"));
   }
-  recipients_.emplace_back(path.mailbox);
+  recipient_keys_.insert(std::move(key));
+  recipients_.push_back(std::move(recipient));
+  ETRND_CHECK(recipients_.size() == recipient_keys_.size());
+  ETRND_CHECK(recipients_.size() <= config_.limits.max_recipients);
   Reply("250 2.1.5 Ok");
+}
+
+// RFC 5321 section 4.5.1: "postmaster" in any case, without a domain or at
+// our own host name.
+bool ServerSession::IsOurPostmaster(std::string_view mailbox) const {
+  const size_t at = mailbox.rfind('@');
+  if (at == std::string_view::npos) return IsPostmaster(mailbox);
+  return IsPostmaster(mailbox.substr(0, at)) &&
+         absl::EqualsIgnoreCase(AsAbsl(mailbox.substr(at + 1)), config_.hostname);
+}
+
+std::string ServerSession::PostmasterAddress() const {
+  if (!config_.postmaster.empty()) return config_.postmaster;
+  return absl::StrCat("postmaster@", config_.hostname);
 }
 
 void ServerSession::OnData(std::string_view argument) {
@@ -375,6 +418,9 @@ void ServerSession::FinishData() {
   } else if (data_decoder_.bare_lf() || data_decoder_.bare_cr()) {
     services_.OnRefused(550);
     ReplyError("550 5.6.0 Error: bare <CR> or <LF> in message content");
+  } else if (data_decoder_.nul()) {
+    // 554 like Postfix's content rejections; 5.6.0: bad content (RFC 3463).
+    ReplyError("554 5.6.0 Error: message contains NUL characters");
   } else if (data_decoder_.line_too_long()) {
     services_.OnRefused(552);
     ReplyError(absl::StrCat("552 5.6.0 Error: message has a line longer than ",
@@ -418,6 +464,12 @@ void ServerSession::OnEtrn(std::string_view argument) {
   if (argument.empty()) {
     services_.OnEtrnAnswered(501);
     return ReplyError("501 5.5.4 Syntax: ETRN [@|#]node");
+  }
+  // A domain or queue name is ASCII (no SMTPUTF8): refused here, once, so
+  // it never reaches the ETRN policy as a string it cannot log or match.
+  if (!IsPrintableCommandLine(argument)) {
+    services_.OnEtrnAnswered(501);
+    return ReplyError("501 5.5.4 Syntax: ETRN [@|#]node (bad characters)");
   }
   waiting_ = Waiting::kEtrn;
   services_.StartEtrn(argument);
@@ -486,6 +538,7 @@ void ServerSession::ResetTransaction() {
   in_transaction_ = false;
   mail_from_.clear();
   recipients_.clear();
+  recipient_keys_.clear();
   queue_id_.clear();
   message_data_ = std::string();  // a refused message's buffer is released
 }

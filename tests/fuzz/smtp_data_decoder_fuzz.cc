@@ -37,7 +37,7 @@ Outcome Decode(std::string_view input, size_t chunk_bytes) {
     }
   }
   outcome.flags = decoder.bare_cr() | decoder.bare_lf() << 1 | decoder.line_too_long() << 2 |
-                  decoder.too_big() << 3;
+                  decoder.too_big() << 3 | decoder.nul() << 4;
   if (outcome.body.size() > kMaxMessageBytes) abort();
   return outcome;
 }

@@ -21,6 +21,7 @@ struct ServerOptions {
   std::vector<SocketAddress> proxy_protocol_listen;
   std::vector<CidrNetwork> proxy_protocol_from;
   std::string hostname;
+  std::string postmaster;  // RCPT TO:<postmaster> goes here
   int threads = 1;
   std::string spool_dir;
   std::string domains_file;

@@ -4,8 +4,8 @@
 // dot-stuffing and detects the end of data. Only <CRLF>.<CRLF> ends the
 // data: <LF>.<LF>, <CR>.<CR> and mixed forms never do, so a client cannot
 // smuggle a second message past a server that reads lines differently.
-// Problems (bare CR or LF, an overlong text line, an oversized message)
-// are flagged, never repaired, and the decoder keeps consuming until the
+// Problems (bare CR or LF, a NUL, an overlong text line, an oversized
+// message) are flagged, never repaired, and the decoder keeps consuming until the
 // real end so the session stays in sync with the client.
 #pragma once
 
@@ -38,7 +38,9 @@ class DataDecoder {
   bool bare_lf() const { return bare_lf_; }
   bool line_too_long() const { return line_too_long_; }
   bool too_big() const { return too_big_; }
-  bool refused() const { return bare_cr_ || bare_lf_ || line_too_long_ || too_big_; }
+  // RFC 5322 section 2.3: a message never contains NUL.
+  bool nul() const { return nul_; }
+  bool refused() const { return bare_cr_ || bare_lf_ || nul_ || line_too_long_ || too_big_; }
   // Unstuffed body octets seen so far (also counted past a problem).
   size_t body_bytes() const { return body_bytes_; }
 
@@ -71,6 +73,7 @@ class DataDecoder {
   std::string* body_ = nullptr;  // output of the running Consume() call
   bool bare_cr_ = false;
   bool bare_lf_ = false;
+  bool nul_ = false;
   bool line_too_long_ = false;
   bool too_big_ = false;
 };

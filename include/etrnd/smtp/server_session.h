@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -49,6 +50,9 @@ inline constexpr absl::Duration kDataRateGraceMax = absl::Seconds(30);
 
 struct SessionConfig {
   std::string hostname;
+  // Where RCPT TO:<postmaster> and <postmaster@hostname> go (RFC 5321
+  // section 4.5.1); "" means postmaster@<hostname>.
+  std::string postmaster;
   SessionLimits limits;
 };
 
@@ -131,6 +135,7 @@ class ServerSession {
   size_t ConsumeCommandBytes(std::string_view input);
   size_t ConsumeDataBytes(std::string_view input);
   void HandleLine(const Line& line);
+  void OnUnprintableLine(std::string_view text);
 
   void OnEhlo(std::string_view argument);
   void OnHelo(std::string_view argument);
@@ -144,6 +149,8 @@ class ServerSession {
   void FinishData();
   // The reply for MAIL parameters, or "" when they are all acceptable.
   std::string CheckMailParameters(std::string_view parameters);
+  bool IsOurPostmaster(std::string_view mailbox) const;
+  std::string PostmasterAddress() const;
   void Greeted(std::string_view helo_name, bool esmtp);
 
   void Reply(std::string_view line);
@@ -169,6 +176,7 @@ class ServerSession {
   bool in_transaction_ = false;
   std::string mail_from_;
   std::vector<std::string> recipients_;
+  absl::flat_hash_set<std::string> recipient_keys_;  // of recipients_, for duplicates
   std::string queue_id_;
   std::string message_data_;
 

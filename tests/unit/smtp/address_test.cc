@@ -64,6 +64,47 @@ TEST(AddressTest, ParsePathArgument) {
   EXPECT_FALSE(ParsePathArgument("<" + std::string(300, 'a') + "@example.com>", &path));
 }
 
+// RFC 5321 section 4.1.2: Path = "<" [ A-d-l ":" ] Mailbox ">"; the route is
+// accepted and ignored (appendix C), but it never stands for the null path.
+TEST(AddressTest, SourceRouteNeedsAMailboxAndWellFormedDomains) {
+  PathArgument path;
+  ASSERT_TRUE(ParsePathArgument("<@a.b:user@c.d>", &path));
+  EXPECT_EQ(path.mailbox, "user@c.d");
+  ASSERT_TRUE(ParsePathArgument("<@a.b,@c.d:\"x:y\"@e.f> SIZE=1", &path));
+  EXPECT_EQ(path.mailbox, "\"x:y\"@e.f");
+  EXPECT_EQ(path.parameters, "SIZE=1");
+  for (const char* bad :
+       {"<@a.b:>", "<@a.b,@c.d:>", "<@a.b:> SIZE=1", "<@a.b>", "<@:u@c.d>", "<@a.b,:u@c.d>",
+        "<@a.b,@:u@c.d>", "<@a.b,c.d:u@e.f>", "<@a..b:u@c.d>", "<@[192.0.2.1]:u@c.d>"}) {
+    path = PathArgument{};
+    EXPECT_FALSE(ParsePathArgument(bad, &path)) << bad << " -> mailbox " << path.mailbox;
+  }
+}
+
+TEST(AddressTest, OtherPathEdgeCases) {
+  PathArgument path;
+  ASSERT_TRUE(ParsePathArgument("<> SIZE=1", &path));
+  EXPECT_EQ(path.mailbox, "");
+  for (const char* bad : {"", "<", ">", "<>>", "<<a@b.c>>", "<a@b.c>>", "<a@b.c>x", "<\"a>"}) {
+    EXPECT_FALSE(ParsePathArgument(bad, &path)) << bad;
+  }
+  // Framing only: what is between the brackets is checked by IsValidMailbox.
+  for (const char* odd : {"< a@b.c>", "<,@a.b:u@c.d>", "<@a.b::u@c.d>"}) {
+    ASSERT_TRUE(ParsePathArgument(odd, &path)) << odd;
+    EXPECT_FALSE(IsValidMailbox(path.mailbox)) << odd;
+  }
+  // The 256-octet path bound counts the brackets.
+  const std::string local(64, 'l');
+  std::string domain;
+  while (domain.size() + local.size() + 3 < kMaxPathBytes) domain += "d.";
+  domain.resize(kMaxPathBytes - local.size() - 3 - 3);
+  domain += "com";
+  const std::string longest = "<" + local + "@" + domain + ">";
+  ASSERT_EQ(longest.size(), kMaxPathBytes);
+  EXPECT_TRUE(ParsePathArgument(longest, &path));
+  EXPECT_FALSE(ParsePathArgument("<" + local + "@x" + domain + ">", &path));
+}
+
 TEST(AddressTest, ParseParameters) {
   std::vector<Parameter> parameters;
   ASSERT_TRUE(ParseParameters("SIZE=10  BODY=8BITMIME SMTPUTF8", &parameters));

@@ -4,6 +4,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "gtest/gtest.h"
 
 namespace etrnd::smtp {
@@ -20,6 +21,8 @@ struct Decoded {
   bool bare_lf = false;
   bool line_too_long = false;
   bool too_big = false;
+  bool nul = false;
+  bool refused = false;
 };
 
 Decoded DecodeChunks(const std::vector<std::string>& chunks,
@@ -46,6 +49,8 @@ Decoded DecodeChunks(const std::vector<std::string>& chunks,
   decoded.bare_lf = decoder.bare_lf();
   decoded.line_too_long = decoder.line_too_long();
   decoded.too_big = decoder.too_big();
+  decoded.nul = decoder.nul();
+  decoded.refused = decoder.refused();
   return decoded;
 }
 
@@ -85,6 +90,8 @@ void ExpectClean(const Decoded& d) {
   EXPECT_FALSE(d.bare_lf);
   EXPECT_FALSE(d.line_too_long);
   EXPECT_FALSE(d.too_big);
+  EXPECT_FALSE(d.nul);
+  EXPECT_FALSE(d.refused);
 }
 
 TEST(DataDecoderTest, UnstuffsAndStopsAtTheEnd) {
@@ -140,12 +147,58 @@ TEST(DataDecoderTest, BodyKeepsTheLastCrlf) {
   EXPECT_EQ(d.body, "x\r\n");
 }
 
-TEST(DataDecoderTest, EightBitAndNulArePassedThroughByteExact) {
-  const std::string body("caf\xc3\xa9 \0 \xff\r\n", 11);
+TEST(DataDecoderTest, EightBitIsPassedThroughByteExact) {
+  const std::string body("caf\xc3\xa9 \x80 \xff\r\n", 11);
   Decoded d = Decode(body + ".\r\n");
   ASSERT_TRUE(d.done);
   EXPECT_EQ(d.body, body);
   ExpectClean(d);
+}
+
+// RFC 5322 section 2.3 forbids NUL in a message: flagged like bare LF.
+TEST(DataDecoderTest, NulAnywhereIsFlaggedAndDataStillEnds) {
+  const std::string nul(1, '\0');
+  for (const std::string& body :
+       {"a" + nul + "b\r\n", nul + "\r\n", "." + nul + "\r\n", "ab" + nul, "x\r\n" + nul,
+        "Subject: x\r\n\r\nline\r\n" + nul + nul + "\r\n"}) {
+    const std::string input = body + (body.back() == '\n' ? "" : "\r\n") + ".\r\nNOOP\r\n";
+    for (size_t split = 0; split <= input.size(); ++split) {
+      Decoded d = DecodeChunks({input.substr(0, split), input.substr(split)});
+      ASSERT_TRUE(d.done) << absl::CEscape(input) << " split " << split;
+      EXPECT_EQ(d.after, "NOOP\r\n");
+      EXPECT_TRUE(d.nul) << absl::CEscape(input) << " split " << split;
+      EXPECT_TRUE(d.refused);
+      EXPECT_FALSE(d.bare_lf);
+      // Nothing from the NUL on reaches the body: the message is refused.
+      EXPECT_EQ(d.body.find('\0'), std::string::npos);
+    }
+  }
+}
+
+// The flags must not depend on the split: a NUL inside an already refused
+// (overlong) line is still seen, in one piece or byte by byte.
+TEST(DataDecoderTest, NulIsFlaggedInsideAnOverlongLineAtEverySplit) {
+  const std::string input = std::string(1500, 'x') + std::string(1, '\0') + "\r\n.\r\n";
+  Decoded whole = Decode(input);
+  EXPECT_TRUE(whole.line_too_long);
+  EXPECT_TRUE(whole.nul);
+  std::vector<std::string> bytes;
+  for (char c : input) bytes.emplace_back(1, c);
+  Decoded chunked = DecodeChunks(bytes);
+  EXPECT_TRUE(chunked.line_too_long);
+  EXPECT_TRUE(chunked.nul);
+}
+
+TEST(DataDecoderTest, ResetClearsTheNulFlag) {
+  DataDecoder decoder(kMaxMessageBytes, kMaxTextLineBytes);
+  std::string body;
+  size_t consumed = 0;
+  EXPECT_EQ(decoder.Consume(std::string("a\0b\r\n", 5), &consumed, &body),
+            DataDecoder::Result::kNeedMore);
+  EXPECT_TRUE(decoder.nul());
+  decoder.Reset();
+  EXPECT_FALSE(decoder.nul());
+  EXPECT_FALSE(decoder.refused());
 }
 
 // SMTP smuggling: only <CRLF>.<CRLF> may end the data.

@@ -40,6 +40,7 @@ class FakeServices : public SessionServices {
     }
   }
   absl::Time Now() override { return absl::FromUnixSeconds(1764648451); }  // 2025-12-02
+  void OnEtrnAnswered(int reply_code) override { etrn_answered.push_back(reply_code); }
 
   ServerSession* session = nullptr;  // for the answer-at-once modes
   bool store_answers_at_once = false;
@@ -48,6 +49,7 @@ class FakeServices : public SessionServices {
   std::vector<std::string> checked_domains;
   std::vector<AcceptedMessage> stored;
   std::vector<std::string> etrn_arguments;
+  std::vector<int> etrn_answered;  // reply codes reported for metrics
   std::string last_async;
   std::function<void()> on_store;  // "store" or "etrn": what the session waits for
 };
@@ -423,12 +425,96 @@ TEST_F(ServerSessionTest, RcptChecks) {
             "555 5.5.4 Unsupported option: NOTIFY\r\n");
   EXPECT_EQ(Send("RCPT TO:<user@relay.org>\r\n"),
             "554 5.7.1 <user@relay.org>: Relay access denied\r\n");
-  EXPECT_EQ(Send("RCPT TO:<Postmaster>\r\n"), "554 5.7.1 <Postmaster>: Relay access denied\r\n");
   EXPECT_EQ(Send("rcpt to:<\"quoted user\"@Example.COM>\r\n"), "250 2.1.5 Ok\r\n");
   EXPECT_EQ(Send("RCPT TO: <b@example.net>\r\n"), "250 2.1.5 Ok\r\n");
   EXPECT_EQ(Send("RCPT TO:<c@example.net>\r\n"), "452 4.5.3 Error: too many recipients\r\n");
   EXPECT_EQ(services_.checked_domains,
             (std::vector<std::string>{"relay.org", "Example.COM", "example.net"}));
+}
+
+// RFC 5321 section 4.5.1: <postmaster> (any case, no domain) must be
+// accepted; so is postmaster at our own host name. Both go to --postmaster.
+TEST_F(ServerSessionTest, PostmasterIsAcceptedAndStoredForThePostmasterAddress) {
+  config_.postmaster = "pm@pm.example";
+  StartSession();
+  Ehlo();
+  Send("MAIL FROM:<a@example.org>\r\n");
+  EXPECT_EQ(Send("RCPT TO:<PostMaster>\r\n"), "250 2.1.5 Ok\r\n");
+  EXPECT_EQ(Send("RCPT TO:<postmaster@MX.test>\r\n"), "250 2.1.5 Ok\r\n");
+  EXPECT_EQ(Send("RCPT TO:<@relay.example:postmaster>\r\n"), "250 2.1.5 Ok\r\n");
+  // Not a domain of ours, not in the table: refused like any other.
+  EXPECT_EQ(Send("RCPT TO:<postmaster@relay.org>\r\n"),
+            "554 5.7.1 <postmaster@relay.org>: Relay access denied\r\n");
+  EXPECT_EQ(Send("RCPT TO:<postmaster@example.com>\r\n"), "250 2.1.5 Ok\r\n");
+  EXPECT_EQ(Send("RCPT TO:<postmasterx>\r\n"), "501 5.1.3 Bad recipient address syntax\r\n");
+  EXPECT_EQ(Send("DATA\r\n.\r\n"), "354 End data with <CR><LF>.<CR><LF>\r\n");
+  ASSERT_EQ(services_.stored.size(), 1u);
+  EXPECT_EQ(services_.stored[0].recipients,
+            (std::vector<std::string>{"pm@pm.example", "postmaster@example.com"}));
+  // The postmaster is routed like a bounce: never checked against the table.
+  EXPECT_EQ(services_.checked_domains, (std::vector<std::string>{"relay.org", "example.com"}));
+}
+
+TEST_F(ServerSessionTest, PostmasterDefaultsToPostmasterAtHostname) {
+  StartSession();
+  Ehlo();
+  EXPECT_EQ(Send("MAIL FROM:<>\r\nRCPT TO:<postmaster>\r\nDATA\r\n.\r\n"),
+            "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n");
+  ASSERT_EQ(services_.stored.size(), 1u);
+  EXPECT_EQ(services_.stored[0].recipients, std::vector<std::string>{"postmaster@mx.test"});
+  EXPECT_NE(services_.stored[0].data.find("for <postmaster@mx.test>;"), std::string::npos);
+  EXPECT_TRUE(services_.checked_domains.empty());
+}
+
+// The domain compares case-insensitively, the local part exactly (RFC 5321
+// section 2.4: only the destination host may interpret a local part's case).
+TEST_F(ServerSessionTest, DuplicateRecipientIsAnswered250AndStoredOnce) {
+  config_.limits.max_recipients = 2;
+  config_.limits.max_errors = 1;
+  StartSession();
+  OpenTransaction();
+  EXPECT_EQ(Send("RCPT TO:<bob@example.com>\r\n"), "250 2.1.5 Ok\r\n");
+  EXPECT_EQ(Send("RCPT TO:<bob@EXAMPLE.Com>\r\n"), "250 2.1.5 Ok\r\n");
+  EXPECT_EQ(Send("RCPT TO:<@r.example:bob@example.com>\r\n"), "250 2.1.5 Ok\r\n");
+  EXPECT_EQ(Send("RCPT TO:<Bob@example.com>\r\n"), "250 2.1.5 Ok\r\n");
+  // Full, but a duplicate takes no slot.
+  EXPECT_EQ(Send("RCPT TO:<carol@example.com>\r\n"), "452 4.5.3 Error: too many recipients\r\n");
+  EXPECT_EQ(Send("RCPT TO:<Bob@example.COM>\r\n"), "250 2.1.5 Ok\r\n");
+  EXPECT_EQ(session_->error_count(), 0);
+  EXPECT_EQ(Send("DATA\r\n.\r\n"), "354 End data with <CR><LF>.<CR><LF>\r\n");
+  ASSERT_EQ(services_.stored.size(), 1u);
+  EXPECT_EQ(services_.stored[0].recipients,
+            (std::vector<std::string>{"bob@example.com", "Bob@example.com"}));
+}
+
+TEST_F(ServerSessionTest, DuplicatesAreForgottenWithTheTransaction) {
+  services_.store_answers_at_once = true;
+  StartSession();
+  OpenTransaction();
+  EXPECT_EQ(Send("RCPT TO:<bob@example.com>\r\nDATA\r\n.\r\n"),
+            "250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
+            "250 2.0.0 Ok: queued as Q1\r\n");
+  Send("MAIL FROM:<a@example.org>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n.\r\n");
+  ASSERT_EQ(services_.stored.size(), 2u);
+  EXPECT_EQ(services_.stored[0].recipients, std::vector<std::string>{"bob@example.com"});
+  EXPECT_EQ(services_.stored[1].recipients, std::vector<std::string>{"bob@example.com"});
+  Send(
+      "MAIL FROM:<a@example.org>\r\nRCPT TO:<bob@example.com>\r\nRSET\r\n"
+      "MAIL FROM:<a@example.org>\r\nRCPT TO:<carol@example.com>\r\n"
+      "RCPT TO:<bob@example.com>\r\nDATA\r\n.\r\n");
+  ASSERT_EQ(services_.stored.size(), 3u);
+  EXPECT_EQ(services_.stored[2].recipients,
+            (std::vector<std::string>{"carol@example.com", "bob@example.com"}));
+}
+
+TEST_F(ServerSessionTest, SourceRouteWithoutMailboxIsNotTheNullPath) {
+  StartSession();
+  Ehlo();
+  EXPECT_EQ(Send("MAIL FROM:<@a.b:>\r\n"), "501 5.5.4 Syntax: MAIL FROM:<address>\r\n");
+  EXPECT_EQ(Send("MAIL FROM:<@a.b,@c.d:>\r\n"), "501 5.5.4 Syntax: MAIL FROM:<address>\r\n");
+  EXPECT_FALSE(session_->in_transaction());
+  EXPECT_EQ(Send("MAIL FROM:<@a.b:user@c.d>\r\n"), "250 2.1.0 Ok\r\n");
+  EXPECT_EQ(Send("RCPT TO:<@a.b:>\r\n"), "501 5.5.4 Syntax: RCPT TO:<address>\r\n");
 }
 
 TEST_F(ServerSessionTest, TooManyRecipientsDoesNotCountAsAnError) {
@@ -486,6 +572,38 @@ TEST_F(ServerSessionTest, EtrnStateChecks) {
   EXPECT_TRUE(services_.etrn_arguments.empty());
 }
 
+// SPEC 6: a node that is not a valid domain is 501 5.5.4, 8-bit bytes too;
+// it is one protocol error, counted once.
+TEST_F(ServerSessionTest, EtrnWithEightBitOrControlBytesIs501CountedOnce) {
+  config_.limits.max_errors = 3;
+  StartSession();
+  EXPECT_EQ(Send("ETRN ex\xc3\xa4mple.com\r\n"), "503 5.5.1 Error: send HELO/EHLO first\r\n");
+  EXPECT_EQ(session_->error_count(), 1);
+  Ehlo();
+  const std::string reply = "501 5.5.4 Syntax: ETRN [@|#]node (bad characters)\r\n";
+  EXPECT_EQ(Send("ETRN ex\xc3\xa4mple.com\r\n"), reply);
+  EXPECT_EQ(session_->error_count(), 2);
+  EXPECT_EQ(Send("etrn @\xff.example\tx\r\n"), reply);
+  EXPECT_EQ(session_->error_count(), 3);
+  EXPECT_FALSE(session_->close_requested());
+  EXPECT_TRUE(services_.etrn_arguments.empty());
+  EXPECT_EQ(Send(std::string("ETRN a\0b.example\r\n", 18)),
+            reply + "421 4.7.0 mx.test Error: too many errors\r\n");
+  EXPECT_TRUE(services_.etrn_arguments.empty());
+  // Reported to the metrics once each, like any other ETRN reply.
+  EXPECT_EQ(services_.etrn_answered, (std::vector<int>{503, 501, 501, 501}));
+}
+
+TEST_F(ServerSessionTest, BinaryVerbIsStillBadSyntax) {
+  StartSession();
+  Ehlo();
+  EXPECT_EQ(Send("ETRN\xc3\xa4 example.com\r\n"), "500 5.5.2 Error: bad syntax\r\n");
+  EXPECT_EQ(Send("\xc3\xa4"
+                 "ETRN example.com\r\n"),
+            "500 5.5.2 Error: bad syntax\r\n");
+  EXPECT_EQ(session_->error_count(), 2);
+}
+
 TEST_F(ServerSessionTest, EtrnIsAsynchronousAndPipelinedCommandsWait) {
   StartSession();
   Ehlo();
@@ -541,6 +659,22 @@ TEST_F(ServerSessionTest, BareCrInBodyIsRefusedAtTheEnd) {
             "354 End data with <CR><LF>.<CR><LF>\r\n"
             "550 5.6.0 Error: bare <CR> or <LF> in message content\r\n");
   EXPECT_TRUE(services_.stored.empty());
+}
+
+TEST_F(ServerSessionTest, NulInBodyIsRefusedAtTheEndAndTheSessionGoesOn) {
+  services_.store_answers_at_once = true;
+  StartSession();
+  OpenTransaction();
+  EXPECT_EQ(Send(std::string("DATA\r\nSubject: x\r\n\r\na\0b\r\n.\r\nNOOP\r\n", 34)),
+            "354 End data with <CR><LF>.<CR><LF>\r\n"
+            "554 5.6.0 Error: message contains NUL characters\r\n250 2.0.0 Ok\r\n");
+  EXPECT_TRUE(services_.stored.empty());
+  EXPECT_FALSE(session_->in_transaction());
+  EXPECT_EQ(session_->error_count(), 1);
+  OpenTransaction();
+  EXPECT_EQ(Send("DATA\r\nclean\r\n.\r\n"),
+            "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok: queued as Q2\r\n");
+  ASSERT_EQ(services_.stored.size(), 1u);
 }
 
 TEST_F(ServerSessionTest, LongTextLineIsRefusedNotTruncated) {
