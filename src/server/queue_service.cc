@@ -87,7 +87,8 @@ struct QueueService::FlushJob {
   bool HasWork() const;
 };
 
-QueueService::QueueService(Core& core) : core_(core) {
+QueueService::QueueService(Core& core)
+    : core_(core), postmaster_domain_(DomainOf(core.context().options.postmaster)) {
   core_.reactor().RunAfter(ExpirySweepInterval(core_.context().options.max_queue_lifetime),
                            [this] { SweepExpired(); });
 }
@@ -113,7 +114,7 @@ void QueueService::LoadRecovered(const spool::RecoveryResult& recovered) {
     }
     for (auto& [domain, indexes] : by_domain) {
       AddRecipients(domain, message.location, std::move(indexes), message.arrival_unix_micros,
-                    message.mail_from.empty());
+                    RoutedWhenUnserved(message.mail_from, domain));
     }
   }
   for (const spool::SegmentKey& segment : recovered.segments) {
@@ -136,18 +137,26 @@ void QueueService::OnMessageDurable(const spool::RecordLocation& location,
   }
   const size_t shards = core_.context().core_count();
   int64_t arrival = envelope.arrival_unix_micros;
-  bool null_sender = envelope.mail_from.empty();
   for (auto& [domain, indexes] : by_domain) {
     Core& owner = core_.context().core(queue::ShardForDomain(domain, shards));
+    const bool routed = RoutedWhenUnserved(envelope.mail_from, domain);
     if (&owner == &core_) {
-      AddRecipients(domain, location, std::move(indexes), arrival, null_sender);
+      AddRecipients(domain, location, std::move(indexes), arrival, routed);
       continue;
     }
     core_.SendTo(owner, [&owner, domain = domain, location, indexes = std::move(indexes), arrival,
-                         null_sender]() mutable {
-      owner.queue().AddRecipients(domain, location, std::move(indexes), arrival, null_sender);
+                         routed]() mutable {
+      owner.queue().AddRecipients(domain, location, std::move(indexes), arrival, routed);
     });
   }
+}
+
+// Mail that may leave by MX for a domain outside the table: bounces (null
+// sender) and mail for the --postmaster address's domain (RCPT accepts an
+// unserved domain for nothing else). A customer's mail never does.
+bool QueueService::RoutedWhenUnserved(const std::string& mail_from,
+                                      const std::string& domain) const {
+  return mail_from.empty() || domain == postmaster_domain_;
 }
 
 void QueueService::SealSegment(uint64_t segment_id) {
@@ -157,15 +166,15 @@ void QueueService::SealSegment(uint64_t segment_id) {
 
 void QueueService::AddRecipients(const std::string& domain, const spool::RecordLocation& location,
                                  std::vector<uint32_t> recipient_indexes,
-                                 int64_t arrival_unix_micros, bool null_sender) {
+                                 int64_t arrival_unix_micros, bool routed_when_unserved) {
   queue::MessageKey key = queue::MessageKey::FromLocation(location);
   index_.AddRecipients(domain, key, recipient_indexes);
   DomainState* state = &StateOf(domain);
   by_arrival_.push_back(ExpiryEntry{arrival_unix_micros, state, location});
   const config::DomainEntry* entry = core_.table().Match(domain);
-  // RCPT accepts mail with a sender only for served domains, so only a bounce
-  // can arrive for an unserved one (at a restart, the table then decides).
-  if (entry == nullptr && null_sender) state->routed_when_unserved.insert(key);
+  // RCPT accepts mail for unserved domains only as bounces and postmaster
+  // mail (at a restart, the table then decides).
+  if (entry == nullptr && routed_when_unserved) state->routed_when_unserved.insert(key);
   bool hold = entry != nullptr ? entry->hold : !state->routed_when_unserved.contains(key);
   if (hold || stopped_) return;
   if (state->flushing) {

@@ -1,5 +1,7 @@
 #include "etrnd/smtp/received_header.h"
 
+#include "absl/strings/match.h"
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "etrnd/common/strings.h"
@@ -27,6 +29,24 @@ std::string FormatReceivedHeader(const ReceivedInfo& info) {
   }
   absl::StrAppend(&header, "; ", FormatRfc5322Date(info.time), "\r\n");
   return header;
+}
+
+size_t CountReceivedFields(std::string_view message, size_t stop_at) {
+  constexpr std::string_view kField = "received:";
+  size_t count = 0;
+  size_t at = 0;
+  while (at < message.size() && count < stop_at) {
+    size_t end = message.find('\n', at);
+    if (end == std::string_view::npos) end = message.size();
+    std::string_view line = message.substr(at, end - at);
+    if (line.empty() || line == "\r") break;  // end of the header section
+    if (line.size() >= kField.size() &&
+        absl::EqualsIgnoreCase(AsAbsl(line.substr(0, kField.size())), AsAbsl(kField))) {
+      ++count;
+    }
+    at = end + 1;
+  }
+  return count;
 }
 
 }  // namespace etrnd::smtp

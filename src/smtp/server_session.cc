@@ -420,7 +420,13 @@ void ServerSession::FinishData() {
     ReplyError("550 5.6.0 Error: bare <CR> or <LF> in message content");
   } else if (data_decoder_.nul()) {
     // 554 like Postfix's content rejections; 5.6.0: bad content (RFC 3463).
+    services_.OnRefused(554);
     ReplyError("554 5.6.0 Error: message contains NUL characters");
+  } else if (CountReceivedFields(message_data_, config_.limits.max_hops + 1) >
+             config_.limits.max_hops) {
+    // A loop (for instance postmaster mail whose MX is this server again).
+    services_.OnRefused(554);
+    ReplyError("554 5.4.6 Error: too many hops (mail loop)");
   } else if (data_decoder_.line_too_long()) {
     services_.OnRefused(552);
     ReplyError(absl::StrCat("552 5.6.0 Error: message has a line longer than ",

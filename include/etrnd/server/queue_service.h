@@ -48,11 +48,12 @@ class QueueService {
   void OnTableChanged();
   void Stop();
 
-  // Owner-core side (other cores reach it through Core::SendTo()). `null_sender`:
-  // the message is a bounce, which may go to a domain outside the table.
+  // Owner-core side (other cores reach it through Core::SendTo()).
+  // `routed_when_unserved`: a bounce or postmaster mail, which may go by MX
+  // to a domain outside the table.
   void AddRecipients(const std::string& domain, const spool::RecordLocation& location,
                      std::vector<uint32_t> recipient_indexes, int64_t arrival_unix_micros,
-                     bool null_sender);
+                     bool routed_when_unserved);
   // Segment-core side: GC of this core's segment files.
   void SegmentRecipientFinished(spool::SegmentKey segment);
   void SealSegment(uint64_t segment_id);
@@ -73,6 +74,7 @@ class QueueService {
   };
 
   DomainState& StateOf(const std::string& domain);
+  bool RoutedWhenUnserved(const std::string& mail_from, const std::string& domain) const;
   void ScheduleAttempt(const std::string& domain, absl::Duration delay);
   void StartFlush(const std::string& domain);
   void RunFlush(const std::shared_ptr<FlushJob>& job);
@@ -107,6 +109,7 @@ class QueueService {
   // by the interleaving.
   std::deque<ExpiryEntry> by_arrival_;
   spool::SegmentTracker segments_;
+  const std::string postmaster_domain_;  // lower case
   size_t flushes_running_ = 0;
   bool stopped_ = false;
 };

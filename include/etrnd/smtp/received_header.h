@@ -2,6 +2,7 @@
 // section 4.4, RFC 5322 section 3.6.7).
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -26,5 +27,10 @@ std::string AddressLiteral(const IpAddress& ip);
 std::string FormatRfc5322Date(absl::Time time);
 // The whole header, folded, ending in CRLF.
 std::string FormatReceivedHeader(const ReceivedInfo& info);
+
+// Received: fields in the header section of `message` (CRLF lines; the
+// header ends at the first empty line), counted up to `stop_at`: the hop
+// count of RFC 5321 section 6.3, which detects mail loops.
+size_t CountReceivedFields(std::string_view message, size_t stop_at);
 
 }  // namespace etrnd::smtp

@@ -26,6 +26,9 @@ struct SessionLimits {
   size_t max_recipients = 1000;
   size_t max_command_line_bytes = 512;  // CRLF included
   size_t max_text_line_bytes = 1000;    // CRLF included
+  // More Received: fields than this (ours included) is a mail loop: 554
+  // 5.4.6. RFC 5321 6.3 asks for at least 100.
+  size_t max_hops = 100;
   int max_errors = 20;                  // then 421 and close
   // Input that arrives while a store/ETRN result is outstanding is kept
   // until it can be processed; more than this is abuse (421 and close).

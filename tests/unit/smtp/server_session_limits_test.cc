@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "etrnd/smtp/server_session.h"
 #include "gtest/gtest.h"
@@ -199,6 +200,24 @@ TEST_F(ServerSessionLimitsTest, InputHeldOverTheAbuseBoundCloses) {
   EXPECT_FALSE(session_->close_requested());
   EXPECT_TRUE(absl::StartsWith(Send(std::string(1500, 'a')), "421 4.7.0"));
   EXPECT_TRUE(session_->close_requested());
+}
+
+TEST_F(ServerSessionLimitsTest, TooManyReceivedFieldsIsAMailLoop) {
+  config_.limits.max_hops = 5;
+  Start();
+  Send("EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\n");
+  std::string headers;
+  for (int i = 0; i < 5; ++i) headers += "Received: from hop" + std::to_string(i) + "\r\n";
+  // Ours makes six.
+  std::string reply = Send(headers + "Subject: x\r\n\r\nReceived: in the body\r\n.\r\n");
+  EXPECT_TRUE(absl::StrContains(reply, "554 5.4.6")) << reply;
+  EXPECT_EQ(services_.stored, 0);
+  // Four of theirs and ours: five, accepted; a body line does not count.
+  Send("MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\n");
+  headers.clear();
+  for (int i = 0; i < 4; ++i) headers += "RECEIVED: from hop" + std::to_string(i) + "\r\n";
+  Send(headers + "\r\nReceived: body\r\nReceived: body\r\n.\r\n");
+  EXPECT_EQ(services_.stored, 1);
 }
 
 }  // namespace
