@@ -62,8 +62,7 @@ absl::StatusOr<std::string> MoveAside(const std::string& spool_dir, std::string_
     if (absl::Status status = FsyncDirectory(spool_dir); !status.ok()) return status;
     return target;
   }
-  return absl::AlreadyExistsError(
-      absl::StrFormat("no free name in %s for %s", dir, file_name));
+  return absl::AlreadyExistsError(absl::StrFormat("no free name in %s for %s", dir, file_name));
 }
 
 }  // namespace etrnd::spool

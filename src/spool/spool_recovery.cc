@@ -137,9 +137,10 @@ class Recovery {
       absl::StatusOr<std::string> copy = SaveDamagedRange(dir_, file_name, range.offset, bytes);
       if (!copy.ok()) {
         saved_all = false;
-        ETRND_LOG_ERROR("spool: %s: %s of %u bytes at offset %u; cannot copy it aside (%s): "
-                        "keeping the file as it is",
-                        path, what, range.length, range.offset, copy.status().ToString());
+        ETRND_LOG_ERROR(
+            "spool: %s: %s of %u bytes at offset %u; cannot copy it aside (%s): "
+            "keeping the file as it is",
+            path, what, range.length, range.offset, copy.status().ToString());
         return;
       }
       ETRND_LOG_WARNING("spool: %s: %s of %u bytes at offset %u copied to %s", path, what,

@@ -22,11 +22,11 @@ inline constexpr uint16_t kFormatVersion = 2;
 inline constexpr size_t kFileHeaderBytes = 16;
 
 enum class FileHeaderStatus {
-  kCurrent,         // valid header of kFormatVersion
-  kOtherVersion,    // valid header of another version, or a headerless
-                    // version 1 file (the release before file headers)
-  kDamaged,         // not a valid header: the records may still be intact
-  kNeedMore,        // fewer than kFileHeaderBytes, all plausible so far
+  kCurrent,       // valid header of kFormatVersion
+  kOtherVersion,  // valid header of another version, or a headerless
+                  // version 1 file (the release before file headers)
+  kDamaged,       // not a valid header: the records may still be intact
+  kNeedMore,      // fewer than kFileHeaderBytes, all plausible so far
 };
 
 struct FileHeaderInfo {

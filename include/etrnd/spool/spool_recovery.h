@@ -47,8 +47,8 @@ struct RecoveryStats {
   uint64_t stale_completions = 0;  // pointing to no (live) message
   uint64_t torn_tails_dropped = 0;
   uint64_t torn_bytes_dropped = 0;
-  uint64_t corrupt_files = 0;    // with damage before their last record
-  uint64_t damaged_ranges = 0;   // torn tails included
+  uint64_t corrupt_files = 0;   // with damage before their last record
+  uint64_t damaged_ranges = 0;  // torn tails included
   uint64_t damaged_bytes = 0;
   uint64_t files_moved_aside = 0;
   uint64_t segments_deleted = 0;

@@ -233,9 +233,9 @@ TEST(CompletionAppenderTest, WritesDoneLogAndReportsLogsOfDeletedSegments) {
   SpoolCompletion decoded;
   size_t consumed = 0;
   const std::string first_log = ReadFile(CompletionLogPath(dir.path(), 3, 17));
-  ASSERT_EQ(DecodeCompletion(std::string_view(first_log).substr(kFileHeaderBytes), &consumed,
-                             &decoded),
-            DecodeStatus::kOk);
+  ASSERT_EQ(
+      DecodeCompletion(std::string_view(first_log).substr(kFileHeaderBytes), &consumed, &decoded),
+      DecodeStatus::kOk);
   EXPECT_EQ(decoded.segment_id, 5u);
 
   absl::flat_hash_set<uint64_t> existing = {5, 6, 7};

@@ -84,7 +84,8 @@ std::vector<std::string> QueueIds(const RecoveryResult& result) {
 std::vector<std::string> IdsExcept(int count, std::vector<int> lost) {
   std::vector<std::string> ids;
   for (int i = 0; i < count; ++i) {
-    if (std::find(lost.begin(), lost.end(), i) == lost.end()) ids.push_back("Q" + std::to_string(i));
+    if (std::find(lost.begin(), lost.end(), i) == lost.end())
+      ids.push_back("Q" + std::to_string(i));
   }
   return ids;
 }
@@ -145,8 +146,8 @@ TEST(SpoolDamageTest, FourCorruptBodyBytesLoseOnlyThatRecord) {
   absl::StatusOr<RecoveryResult> result = RecoverSpool(dir.path());
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(QueueIds(*result), IdsExcept(6, {2}));
-  EXPECT_EQ(DamagedFiles(dir), std::vector<std::string>{RangeName(
-                                   kSegment0, locations[2].offset, locations[2].length)});
+  EXPECT_EQ(DamagedFiles(dir), std::vector<std::string>{
+                                   RangeName(kSegment0, locations[2].offset, locations[2].length)});
   EXPECT_EQ(fs::file_size(path), bytes.size());
   // Not pinned: the damage is kept aside, the segment is sealed as usual.
   EXPECT_TRUE(result->pinned_segments.empty());
@@ -174,8 +175,8 @@ TEST(SpoolDamageTest, ZeroedPageInTheMiddleLosesOnlyTheRecordsItTouches) {
   EXPECT_EQ(result->stats.damaged_ranges, 1u);
   const uint64_t damage_begin = locations[lost.front()].offset;
   const uint64_t damage_end = locations[lost.back()].offset + locations[lost.back()].length;
-  EXPECT_EQ(DamagedFiles(dir), std::vector<std::string>{RangeName(kSegment0, damage_begin,
-                                                                  damage_end - damage_begin)});
+  EXPECT_EQ(DamagedFiles(dir), std::vector<std::string>{
+                                   RangeName(kSegment0, damage_begin, damage_end - damage_begin)});
 }
 
 TEST(SpoolDamageTest, TruncatedLastRecordIsCutAndKeptAside) {
@@ -300,9 +301,9 @@ TEST(SpoolDamageTest, DamagedCompletionRecordLosesOnlyThatCompletion) {
   // The first and third completions still count: only Q1 is queued again.
   EXPECT_EQ(QueueIds(*result), std::vector<std::string>{"Q1"});
   EXPECT_EQ(result->stats.completions_applied, 2u);
-  EXPECT_EQ(DamagedFiles(dir), std::vector<std::string>{RangeName(
-                                   "done-0-0000000000.log", completions[1].offset,
-                                   completions[1].length)});
+  EXPECT_EQ(DamagedFiles(dir),
+            std::vector<std::string>{
+                RangeName("done-0-0000000000.log", completions[1].offset, completions[1].length)});
 }
 
 }  // namespace
