@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses under tests/fuzz with clang (ASan + UBSan)
-# and runs each for a bounded time on its seed corpus. A crash, leak or
+# and runs each for a bounded time on its seed corpus (the spool recovery
+# harness builds real spool directories under /dev/shm). A crash, leak or
 # sanitizer report fails the script. Usage: tools/fuzz.sh [seconds_per_harness]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +33,7 @@ build_and_run smtp_data_decoder_fuzz src/smtp/*.cc
 build_and_run smtp_server_session_fuzz src/smtp/*.cc
 build_and_run metrics_http_request_fuzz src/metrics/http_request.cc
 build_and_run proxy_header_fuzz src/proxy/*.cc
+build_and_run spool_recovery_fuzz src/spool/*.cc
 if [[ -f tests/fuzz/config_domains_table_fuzz.cc ]]; then
   # The table refuses public-suffix patterns through libpsl.
   build_and_run config_domains_table_fuzz src/config/*.cc $(pkg-config --cflags --libs libpsl)

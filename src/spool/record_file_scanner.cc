@@ -1,132 +1,150 @@
 #include "etrnd/spool/record_file_scanner.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 
+#include "etrnd/common/check.h"
 #include "etrnd/spool/spool_files.h"
 
 namespace etrnd::spool {
 namespace {
 
-// Owns the descriptor and a sliding window over the file.
-class FileWindow {
+// A read-only mapping of a whole file: resync looks back and forth across
+// record boundaries, which a sliding read buffer makes needlessly subtle.
+class MappedFile {
  public:
-  explicit FileWindow(int fd) : fd_(fd) { buffer_.resize(kScanBufferBytes); }
-  ~FileWindow() { ::close(fd_); }
+  MappedFile() = default;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile() {
+    if (data_ != nullptr) ::munmap(data_, size_);
+  }
 
-  std::string_view view() const { return std::string_view(buffer_.data() + begin_, end_ - begin_); }
-  uint64_t view_offset() const { return window_offset_ + begin_; }
-  bool at_eof() const { return eof_; }
-  void Consume(size_t bytes) { begin_ += bytes; }
-
-  // Keeps the unconsumed bytes and reads more, growing the buffer to at least
-  // `wanted` bytes (a record larger than the buffer).
-  absl::Status Refill(size_t wanted) {
-    std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
-    window_offset_ += begin_;
-    end_ -= begin_;
-    begin_ = 0;
-    if (wanted > buffer_.size()) buffer_.resize(wanted);
-    while (end_ < buffer_.size()) {
-      const ssize_t n = ::read(fd_, buffer_.data() + end_, buffer_.size() - end_);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return ErrnoStatus(errno, "read", "spool file");
-      if (n == 0) {
-        eof_ = true;
-        break;
-      }
-      end_ += static_cast<size_t>(n);
+  absl::Status Map(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus(errno, "open", path);
+    struct stat info;
+    if (::fstat(fd, &info) != 0) {
+      const int error = errno;
+      ::close(fd);
+      return ErrnoStatus(error, "stat", path);
     }
+    if (!S_ISREG(info.st_mode)) {
+      ::close(fd);
+      return absl::FailedPreconditionError(path + " is not a regular file");
+    }
+    size_ = static_cast<size_t>(info.st_size);
+    if (size_ > 0) {
+      void* data = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (data == MAP_FAILED) {
+        const int error = errno;
+        ::close(fd);
+        size_ = 0;
+        return ErrnoStatus(error, "mmap", path);
+      }
+      data_ = data;
+      ::madvise(data_, size_, MADV_SEQUENTIAL);
+    }
+    ::close(fd);
     return absl::OkStatus();
   }
 
+  std::string_view view() const {
+    return std::string_view(static_cast<const char*>(data_), data_ == nullptr ? 0 : size_);
+  }
+
  private:
-  const int fd_;
-  std::string buffer_;
-  uint64_t window_offset_ = 0;  // file offset of buffer_[0]
-  size_t begin_ = 0;
-  size_t end_ = 0;
-  bool eof_ = false;
+  void* data_ = nullptr;
+  size_t size_ = 0;
 };
 
-uint32_t DeclaredPayloadBytes(std::string_view header) {
-  uint32_t length = 0;
-  for (int i = 0; i < 4; ++i) {
-    length |= static_cast<uint32_t>(static_cast<unsigned char>(header[12 + i])) << (8 * i);
+const std::string& RecordMagicBytes() {
+  static const std::string magic = [] {
+    std::string bytes;
+    for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>(kRecordMagic >> (8 * i)));
+    return bytes;
+  }();
+  return magic;
+}
+
+// Offset of the first valid record at or after `from`, or file.size().
+// A candidate must pass the magic, then the header CRC (cheap), and only then
+// the payload CRC: garbage never costs more than a header check per magic.
+size_t FindNextRecord(std::string_view file, size_t from) {
+  while (from < file.size()) {
+    const size_t candidate = file.find(RecordMagicBytes(), from);
+    if (candidate == std::string_view::npos) return file.size();
+    if (DecodeRecord(file.substr(candidate)).status == DecodeStatus::kOk) return candidate;
+    from = candidate + 1;
   }
-  return length;
+  return file.size();
 }
 
 bool AllZero(std::string_view bytes) {
   return std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == 0; });
 }
 
-// A damaged record is a torn write if it reaches the end of the file, or if
-// only zero fill follows it (what some file systems show after a crash).
-absl::StatusOr<FileEnd> ClassifyDamage(FileWindow& window, uint64_t file_bytes) {
-  const std::string_view rest = window.view();
-  uint64_t zeros_from = window.view_offset();
-  const bool has_magic =
-      rest.size() >= 4 && DecodeRecord(rest.substr(0, 4)).status != DecodeStatus::kCorrupt;
-  if (has_magic && rest.size() >= kRecordHeaderBytes) {
-    const uint64_t declared_end = zeros_from + kRecordHeaderBytes + DeclaredPayloadBytes(rest);
-    if (declared_end >= file_bytes) return FileEnd::kTornTail;
-    zeros_from = declared_end;
-  }
-  while (true) {
-    if (zeros_from > window.view_offset()) {
-      window.Consume(std::min<uint64_t>(window.view().size(), zeros_from - window.view_offset()));
-    }
-    if (!AllZero(window.view())) return FileEnd::kCorruptMiddle;
-    window.Consume(window.view().size());
-    if (window.at_eof()) return FileEnd::kTornTail;
-    if (absl::Status status = window.Refill(0); !status.ok()) return status;
-  }
-}
-
 }  // namespace
 
 absl::StatusOr<ScanResult> ScanRecordFile(
     const std::string& path,
-    absl::FunctionRef<void(uint64_t offset, const DecodedRecord& record)> on_record) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "open", path);
-  FileWindow window(fd);
+    absl::FunctionRef<void(uint64_t offset, const DecodedRecord& record)> on_record,
+    absl::FunctionRef<void(const DamagedRange& range, std::string_view bytes)> on_damage) {
+  MappedFile mapped;
+  if (absl::Status status = mapped.Map(path); !status.ok()) return status;
+  const std::string_view file = mapped.view();
   ScanResult result;
-  struct stat info;
-  if (::fstat(fd, &info) != 0) return ErrnoStatus(errno, "stat", path);
-  result.file_bytes = static_cast<uint64_t>(info.st_size);
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  result.file_bytes = file.size();
+  result.valid_bytes = file.size();
+  if (file.empty()) return result;
 
-  if (absl::Status status = window.Refill(0); !status.ok()) return status;
-  while (true) {
-    const DecodedRecord record = DecodeRecord(window.view());
-    if (record.status == DecodeStatus::kOk) {
-      on_record(window.view_offset(), record);
-      window.Consume(record.consumed);
-      ++result.records;
-      result.valid_bytes = window.view_offset();
-      continue;
-    }
-    if (record.status == DecodeStatus::kNeedMore && !window.at_eof()) {
-      if (absl::Status status = window.Refill(record.consumed); !status.ok()) return status;
-      continue;
-    }
-    if (window.view().empty()) return result;  // clean end
-    if (record.status == DecodeStatus::kNeedMore) {
-      result.end = FileEnd::kTornTail;
-      return result;
-    }
-    absl::StatusOr<FileEnd> end = ClassifyDamage(window, result.file_bytes);
-    if (!end.ok()) return end.status();
-    result.end = *end;
+  const FileHeaderInfo header = DecodeFileHeader(file);
+  if (header.status == FileHeaderStatus::kOtherVersion) {
+    result.format = header.status;
+    result.version = header.version;
     return result;
   }
+  const auto report_damage = [&](size_t begin, size_t end) {
+    ETRND_CHECK(begin < end && end <= file.size());
+    const std::string_view bytes = file.substr(begin, end - begin);
+    const DamagedRange range{begin, end - begin, end == file.size(), AllZero(bytes)};
+    ++result.damaged_ranges;
+    result.damaged_bytes += range.length;
+    if (range.torn_tail) result.valid_bytes = begin;
+    on_damage(range, bytes);
+  };
+
+  size_t position = 0;
+  if (header.status == FileHeaderStatus::kCurrent) {
+    position = kFileHeaderBytes;
+  } else {
+    // A damaged (or torn) file header: the records behind it may be intact.
+    const size_t next = FindNextRecord(file, 0);
+    report_damage(0, next);
+    position = next;
+  }
+  // Each pass consumes at least one byte: bounded by the file size.
+  while (position < file.size()) {
+    const DecodedRecord record = DecodeRecord(file.substr(position));
+    if (record.status == DecodeStatus::kOk) {
+      ETRND_CHECK(record.consumed >= kRecordHeaderBytes &&
+                  record.consumed <= file.size() - position);
+      on_record(position, record);
+      ++result.records;
+      position += record.consumed;
+      continue;
+    }
+    const size_t next = FindNextRecord(file, position + 1);
+    ETRND_CHECK(next > position);
+    report_damage(position, next);
+    position = next;
+  }
+  return result;
 }
 
 }  // namespace etrnd::spool

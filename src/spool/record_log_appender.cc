@@ -8,7 +8,9 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
+#include "etrnd/spool/spool_file_header.h"
 
 namespace etrnd::spool {
 
@@ -73,11 +75,22 @@ absl::StatusOr<RecordLocation> RecordLogAppender::AppendRecord(
     pending_.push_back(std::move(batch));
   }
   SpoolBatch& batch = pending_.back();
+  const size_t batch_bytes_before = batch.bytes.size();
+  // A new file's header rides with its first batch: it becomes durable with
+  // the first record, and a file cut back to empty gets it again.
+  const bool needs_header = current_end_ == 0;
+  if (needs_header) EncodeFileHeader(kind_, &batch.bytes);
   const size_t length = encode(&batch.bytes);
   if (length == 0) {
+    batch.bytes.resize(batch_bytes_before);
     if (batch.bytes.empty()) pending_.pop_back();
     return absl::InvalidArgumentError("record over its size bounds");
   }
+  if (needs_header) {
+    current_end_ += kFileHeaderBytes;
+    pending_bytes_ += kFileHeaderBytes;
+  }
+  ETRND_CHECK(batch.offset + batch.bytes.size() == current_end_ + length);
   RecordLocation location;
   location.core = options_.core;
   location.segment_id = current_id_;
@@ -94,6 +107,7 @@ std::optional<SpoolBatch> RecordLogAppender::TakeBatch() {
   SpoolBatch batch = std::move(pending_.front());
   pending_.pop_front();
   batch.sequence = next_sequence_++;
+  ETRND_CHECK(pending_bytes_ >= batch.bytes.size());
   pending_bytes_ -= batch.bytes.size();
   in_flight_ = InFlight{batch.sequence, batch.fd, batch.file_id};
   return batch;

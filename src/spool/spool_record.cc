@@ -2,16 +2,18 @@
 
 #include <algorithm>
 
+#include "etrnd/common/check.h"
 #include "etrnd/spool/crc32c.h"
 
 namespace etrnd::spool {
 namespace {
 
-constexpr size_t kCrcOffset = 4;
-constexpr size_t kCrcCoveredOffset = 8;  // CRC covers everything from here
+constexpr size_t kHeaderCrcOffset = 4;
+constexpr size_t kHeaderCrcCoveredOffset = 8;  // header CRC covers [8, 20)
 constexpr size_t kVersionOffset = 8;
 constexpr size_t kTypeOffset = 9;
 constexpr size_t kLengthOffset = 12;
+constexpr size_t kPayloadCrcOffset = 16;
 constexpr size_t kCompletionPayloadBytes = 4 + 8 + 8 + 4 + 1;
 
 void PutU8(std::string* out, uint8_t value) { out->push_back(static_cast<char>(value)); }
@@ -63,19 +65,25 @@ class PayloadReader {
 size_t BeginRecord(RecordType type, std::string* out) {
   const size_t start = out->size();
   PutLittleEndian(out, kRecordMagic, 4);
-  PutLittleEndian(out, 0, 4);  // crc, filled by FinishRecord
+  PutLittleEndian(out, 0, 4);  // header crc, filled by FinishRecord
   PutU8(out, kRecordVersion);
   PutU8(out, static_cast<uint8_t>(type));
   PutLittleEndian(out, 0, 2);  // reserved
   PutLittleEndian(out, 0, 4);  // payload length, filled by FinishRecord
+  PutLittleEndian(out, 0, 4);  // payload crc, filled by FinishRecord
   return start;
 }
 
 size_t FinishRecord(size_t start, std::string* out) {
   const size_t length = out->size() - start;
-  StoreU32At(out, start + kLengthOffset, static_cast<uint32_t>(length - kRecordHeaderBytes));
-  std::string_view covered(out->data() + start + kCrcCoveredOffset, length - kCrcCoveredOffset);
-  StoreU32At(out, start + kCrcOffset, Crc32c(covered));
+  ETRND_CHECK(length >= kRecordHeaderBytes);
+  const std::string_view payload(out->data() + start + kRecordHeaderBytes,
+                                 length - kRecordHeaderBytes);
+  StoreU32At(out, start + kLengthOffset, static_cast<uint32_t>(payload.size()));
+  StoreU32At(out, start + kPayloadCrcOffset, Crc32c(payload));
+  const std::string_view header(out->data() + start + kHeaderCrcCoveredOffset,
+                                kRecordHeaderBytes - kHeaderCrcCoveredOffset);
+  StoreU32At(out, start + kHeaderCrcOffset, Crc32c(header));
   return length;
 }
 
@@ -134,6 +142,13 @@ DecodedRecord DecodeRecord(std::string_view input) {
     }
   }
   if (input.size() < kRecordHeaderBytes) return result;  // kNeedMore
+  const uint32_t header_crc =
+      static_cast<uint32_t>(LoadLittleEndian(input.data() + kHeaderCrcOffset, 4));
+  if (Crc32c(input.substr(kHeaderCrcCoveredOffset, kRecordHeaderBytes - kHeaderCrcCoveredOffset)) !=
+      header_crc) {
+    result.status = DecodeStatus::kCorrupt;
+    return result;
+  }
   const uint8_t version = static_cast<uint8_t>(input[kVersionOffset]);
   const uint8_t type = static_cast<uint8_t>(input[kTypeOffset]);
   const uint64_t payload_length = LoadLittleEndian(input.data() + kLengthOffset, 4);
@@ -146,8 +161,9 @@ DecodedRecord DecodeRecord(std::string_view input) {
   const size_t total = kRecordHeaderBytes + payload_length;
   result.consumed = total;
   if (input.size() < total) return result;  // kNeedMore
-  const uint32_t stored_crc = static_cast<uint32_t>(LoadLittleEndian(input.data() + kCrcOffset, 4));
-  if (Crc32c(input.substr(kCrcCoveredOffset, total - kCrcCoveredOffset)) != stored_crc) {
+  const uint32_t payload_crc =
+      static_cast<uint32_t>(LoadLittleEndian(input.data() + kPayloadCrcOffset, 4));
+  if (Crc32c(input.substr(kRecordHeaderBytes, payload_length)) != payload_crc) {
     result.status = DecodeStatus::kCorrupt;
     result.consumed = 0;
     return result;

@@ -14,7 +14,9 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
 #include "etrnd/common/log.h"
+#include "etrnd/spool/damaged_files.h"
 #include "etrnd/spool/record_file_scanner.h"
+#include "etrnd/spool/spool_file_header.h"
 
 namespace etrnd::spool {
 namespace {
@@ -106,30 +108,89 @@ class Recovery {
   }
 
  private:
-  // Scans one file, cutting off a torn tail. Returns false if the file has a
-  // damaged middle (the caller pins it).
-  absl::StatusOr<bool> ScanAndRepair(
-      const std::string& path,
+  enum class FileOutcome {
+    kUsable,      // scanned; damage (if any) copied aside, torn tail cut
+    kPinned,      // scanned, but damaged bytes could not be copied aside:
+                  // the file itself is the only evidence, keep it
+    kMovedAside,  // not read (other format version, unreadable): in damaged/
+  };
+
+  // Scans one file: reports its records, copies damaged ranges to damaged/,
+  // cuts a torn tail. Never fails: whatever the spool holds, the server starts.
+  FileOutcome ScanAndRepair(
+      const SpoolFileName& name,
       absl::FunctionRef<void(uint64_t offset, const DecodedRecord& record)> on_record) {
-    absl::StatusOr<ScanResult> scan = ScanRecordFile(path, on_record);
-    if (!scan.ok()) return scan.status();
-    result_.stats.bytes_scanned += scan->file_bytes;
-    if (scan->end == FileEnd::kCorruptMiddle) {
-      ETRND_LOG_ERROR(
-          "spool: %s: damaged record at offset %u of %u; using the %u records "
-          "before it and leaving the rest of the file untouched",
-          path, scan->valid_bytes, scan->file_bytes, scan->records);
-      ++result_.stats.corrupt_files;
-      return false;
+    const std::string path = SpoolFilePath(dir_, name.kind, name.core, name.id);
+    const std::string file_name = path.substr(dir_.size() + 1);
+    bool saved_all = true;
+    bool damaged_middle = false;
+    auto on_damage = [&](const DamagedRange& range, std::string_view bytes) {
+      ++result_.stats.damaged_ranges;
+      result_.stats.damaged_bytes += range.length;
+      damaged_middle |= !range.torn_tail;
+      const char* what = range.torn_tail ? "torn tail" : "damaged range";
+      if (range.all_zero) {
+        ETRND_LOG_WARNING("spool: %s: %s of %u zero bytes at offset %u (nothing to keep)", path,
+                          what, range.length, range.offset);
+        return;
+      }
+      absl::StatusOr<std::string> copy = SaveDamagedRange(dir_, file_name, range.offset, bytes);
+      if (!copy.ok()) {
+        saved_all = false;
+        ETRND_LOG_ERROR(
+            "spool: %s: %s of %u bytes at offset %u; cannot copy it aside (%s): "
+            "keeping the file as it is",
+            path, what, range.length, range.offset, copy.status().ToString());
+        return;
+      }
+      ETRND_LOG_WARNING("spool: %s: %s of %u bytes at offset %u copied to %s", path, what,
+                        range.length, range.offset, *copy);
+    };
+    absl::StatusOr<ScanResult> scan = ScanRecordFile(path, on_record, on_damage);
+    if (!scan.ok()) {
+      ETRND_LOG_ERROR("spool: %s: cannot be read (%s)", path, scan.status().ToString());
+      return MoveFileAside(path, file_name);
     }
-    if (scan->end == FileEnd::kTornTail) {
-      ETRND_LOG_WARNING("spool: %s: dropping a torn tail of %u bytes at offset %u", path,
-                        scan->file_bytes - scan->valid_bytes, scan->valid_bytes);
+    result_.stats.bytes_scanned += scan->file_bytes;
+    if (scan->format == FileHeaderStatus::kOtherVersion) {
+      ETRND_LOG_ERROR("spool: %s: format version %u, this release reads version %u only", path,
+                      scan->version, kFormatVersion);
+      return MoveFileAside(path, file_name);
+    }
+    if (damaged_middle) ++result_.stats.corrupt_files;
+    if (!saved_all) return FileOutcome::kPinned;
+    if (scan->valid_bytes < scan->file_bytes) {
+      // Only a damaged last record: a write the crash cut short, never
+      // acknowledged (its fdatasync had not completed).
       ++result_.stats.torn_tails_dropped;
       result_.stats.torn_bytes_dropped += scan->file_bytes - scan->valid_bytes;
-      if (absl::Status s = TruncateDurably(path, scan->valid_bytes); !s.ok()) return s;
+      if (absl::Status s = TruncateDurably(path, scan->valid_bytes); !s.ok()) {
+        ETRND_LOG_ERROR("spool: %s: cannot cut the torn tail (%s)", path, s.ToString());
+        return FileOutcome::kPinned;
+      }
     }
-    return true;
+    return FileOutcome::kUsable;
+  }
+
+  FileOutcome MoveFileAside(const std::string& path, const std::string& file_name) {
+    absl::StatusOr<std::string> moved = MoveAside(dir_, file_name);
+    if (moved.ok()) {
+      ETRND_LOG_WARNING("spool: %s moved aside to %s, untouched", path, *moved);
+    } else {
+      ETRND_LOG_ERROR("spool: %s: cannot move it aside (%s); ignoring it", path,
+                      moved.status().ToString());
+    }
+    ++result_.stats.files_moved_aside;
+    return FileOutcome::kMovedAside;
+  }
+
+  // Files not read are left alone from here on: no deletion, no compaction.
+  static void Forget(std::vector<SpoolFileName>& names, const std::vector<SpoolFileName>& gone) {
+    std::erase_if(names, [&](const SpoolFileName& name) {
+      return std::any_of(gone.begin(), gone.end(), [&](const SpoolFileName& g) {
+        return g.core == name.core && g.id == name.id;
+      });
+    });
   }
 
   absl::Status ScanSegments() {
@@ -141,6 +202,7 @@ class Recovery {
       }
     }
     uint64_t scanned_bytes = 0;
+    std::vector<SpoolFileName> unread;
     for (const SpoolFileName& name : listing_.segments) {
       const std::string path = SegmentPath(dir_, name.core, name.id);
       auto on_record = [&](uint64_t offset, const DecodedRecord& record) {
@@ -149,11 +211,12 @@ class Recovery {
         }
         AddMessage(path, name, offset, record);
       };
-      absl::StatusOr<bool> intact = ScanAndRepair(path, on_record);
-      if (!intact.ok()) return intact.status();
-      if (!*intact) pinned_.push_back(SegmentKey{name.core, name.id});
+      const FileOutcome outcome = ScanAndRepair(name, on_record);
+      if (outcome == FileOutcome::kPinned) pinned_.push_back(SegmentKey{name.core, name.id});
+      if (outcome == FileOutcome::kMovedAside) unread.push_back(name);
       scanned_bytes = result_.stats.bytes_scanned;
     }
+    Forget(listing_.segments, unread);
     return absl::OkStatus();
   }
 
@@ -187,12 +250,14 @@ class Recovery {
   }
 
   absl::Status ApplyCompletions() {
+    std::vector<SpoolFileName> unread;
     for (const SpoolFileName& name : listing_.completion_logs) {
-      const std::string path = CompletionLogPath(dir_, name.core, name.id);
-      absl::StatusOr<bool> intact =
-          ScanAndRepair(path, [&](uint64_t, const DecodedRecord& record) { Apply(record); });
-      if (!intact.ok()) return intact.status();
+      const FileOutcome outcome =
+          ScanAndRepair(name, [&](uint64_t, const DecodedRecord& record) { Apply(record); });
+      // A pinned log is the only copy of its damaged bytes: compaction keeps it.
+      if (outcome != FileOutcome::kUsable) unread.push_back(name);
     }
+    Forget(listing_.completion_logs, unread);
     return absl::OkStatus();
   }
 
@@ -285,16 +350,19 @@ class Recovery {
   absl::Status CompactCompletionLogs() {
     if (listing_.completion_logs.empty()) return absl::OkStatus();
     std::string compacted;
+    EncodeFileHeader(SpoolFileKind::kCompletionLog, &compacted);
+    bool any_record = false;
     for (const RecoveredMessage& message : messages_) {
       if (!kept_segments_.contains(SegmentOf(message))) continue;
       for (uint32_t i = 0; i < message.finished.size(); ++i) {
         if (!message.finished[i]) continue;
+        any_record = true;
         EncodeCompletion(SpoolCompletion{message.location.core, message.location.segment_id,
                                          message.location.offset, i, RecipientOutcome::kDelivered},
                          &compacted);
       }
     }
-    if (!compacted.empty()) {
+    if (any_record) {
       const std::string temp = dir_ + "/" + kCompactionTempName;
       const std::string path = CompletionLogPath(dir_, 0, result_.next_completion_id++);
       if (absl::Status s = WriteFileDurably(temp, compacted); !s.ok()) return s;
@@ -325,10 +393,12 @@ absl::StatusOr<RecoveryResult> RecoverSpool(const std::string& spool_dir) {
     const RecoveryStats& stats = result->stats;
     ETRND_LOG_INFO(
         "spool: recovered %u messages (%u recipients, %u bytes) from %u segments and %u "
-        "completion logs in %s; %u torn tails dropped, %u damaged files, %u segments deleted",
+        "completion logs in %s; %u torn tails dropped, %u damaged ranges (%u bytes) in %u "
+        "files, %u files moved aside, %u segments deleted",
         stats.messages, stats.recipients, stats.message_bytes, stats.segment_files,
         stats.completion_logs, absl::FormatDuration(stats.duration), stats.torn_tails_dropped,
-        stats.corrupt_files, stats.segments_deleted);
+        stats.damaged_ranges, stats.damaged_bytes, stats.corrupt_files, stats.files_moved_aside,
+        stats.segments_deleted);
   }
   return result;
 }

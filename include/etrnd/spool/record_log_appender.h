@@ -10,8 +10,10 @@
 //   BatchFailed(batch, e)  after either failed: the file is cut back to
 //                          batch.offset so nothing already durable is harmed.
 // At most one batch is in flight; appends made meanwhile form the next batch
-// (that is the group commit). Files roll when they reach file_bytes_max; the
-// roll (open + fsync of the directory) is synchronous and rare.
+// (that is the group commit). A new file's header (spool_file_header.h) is
+// the start of its first batch, so records start at kFileHeaderBytes. Files
+// roll when they reach file_bytes_max; the roll (open + fsync of the
+// directory) is synchronous and rare.
 #pragma once
 
 #include <cstdint>

@@ -1,12 +1,15 @@
-// The on-disk record format of the spool. Every record is
+// The on-disk record format of the spool (format version 2). Every record is
 //
-//   magic u32 | crc32c u32 | version u8 | type u8 | reserved u16 |
-//   payload_length u32 | payload
+//   magic u32 | header_crc u32 | version u8 | type u8 | reserved u16 |
+//   payload_length u32 | payload_crc u32 | payload
 //
-// all little-endian; the CRC32C covers every byte after the crc field
-// (version, type, reserved, length and payload), so a torn or corrupted length
-// is detected like a torn payload. Message records live in segment files,
-// completion records in completion logs (see spool_files.h).
+// all little-endian. header_crc (CRC32C) covers the 12 header bytes after it,
+// payload_crc the payload. The header has its own checksum so a damaged
+// length is known as such before it is trusted: recovery then searches for
+// the next magic whose header and payload both check out (resync) instead of
+// giving up on the rest of the file. Message records live in segment files,
+// completion records in completion logs, each behind a file header (see
+// spool_file_header.h and spool_files.h).
 #pragma once
 
 #include <cstddef>
@@ -18,8 +21,9 @@
 namespace etrnd::spool {
 
 inline constexpr uint32_t kRecordMagic = 0x52545445;  // "ETTR" little-endian
-inline constexpr uint8_t kRecordVersion = 1;
-inline constexpr size_t kRecordHeaderBytes = 16;
+// The same number as the file header's format version.
+inline constexpr uint8_t kRecordVersion = 2;
+inline constexpr size_t kRecordHeaderBytes = 20;
 // Bound on one record's payload; far above --max_message_size so a length
 // field beyond it can only be corruption.
 inline constexpr uint32_t kRecordPayloadBytesMax = 256u << 20;
@@ -95,7 +99,9 @@ struct DecodedRecord {
 size_t EncodeMessage(const SpoolMessage& message, std::string* out);
 size_t EncodeCompletion(const SpoolCompletion& completion, std::string* out);
 
-// Checks the record at the start of `input` (magic, version, length, CRC).
+// Checks the record at the start of `input` (magic, header CRC, version,
+// type, length bound, payload CRC). Garbage is kCorrupt as soon as the bytes
+// present show it; kNeedMore only for a prefix of a plausible record.
 DecodedRecord DecodeRecord(std::string_view input);
 
 // Parse a payload of the given type; false if malformed.

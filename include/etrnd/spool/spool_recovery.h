@@ -4,9 +4,12 @@
 // delivered.
 //
 // What it does to the directory (all of it safe to interrupt and re-run):
-// - cuts a torn tail (a write cut short by a crash) off any file;
-// - leaves a file with a damaged record in the middle untouched from there
-//   on (logged; the records before it are used; the file is "pinned");
+// - copies every damaged byte range to <spool>/damaged/ (logged) and uses
+//   every intact record, before and after the damage (resync);
+// - cuts a torn tail (damage reaching the end of a file: a write cut short
+//   by a crash) off the file, after copying it aside;
+// - moves a file of another format version, or an unreadable one, to
+//   damaged/ untouched;
 // - deletes segments with no unfinished recipient left;
 // - compacts all completion logs into one that holds only the completions of
 //   still-live messages (so completion logs stay bounded across restarts).
@@ -44,7 +47,10 @@ struct RecoveryStats {
   uint64_t stale_completions = 0;  // pointing to no (live) message
   uint64_t torn_tails_dropped = 0;
   uint64_t torn_bytes_dropped = 0;
-  uint64_t corrupt_files = 0;
+  uint64_t corrupt_files = 0;   // with damage before their last record
+  uint64_t damaged_ranges = 0;  // torn tails included
+  uint64_t damaged_bytes = 0;
+  uint64_t files_moved_aside = 0;
   uint64_t segments_deleted = 0;
   absl::Duration duration;
 };
@@ -54,8 +60,8 @@ struct RecoveryResult {
   // Surviving segment files. All are sealed: the caller seals them in its
   // SegmentTracker after adding their messages' live recipients.
   std::vector<SegmentKey> segments;
-  // Segments with a damaged middle: never seal them (GC must not delete
-  // the evidence or the records after the damage).
+  // Segments whose damaged bytes could not be copied to damaged/: never seal
+  // them (GC must not delete the only copy of the evidence).
   std::vector<SegmentKey> pinned_segments;
   // First unused file ids (the same for every core): AppenderOptions::
   // first_file_id of the segment and completion appenders.
@@ -64,7 +70,8 @@ struct RecoveryResult {
   RecoveryStats stats;
 };
 
-// Creates `spool_dir` if missing, then recovers it.
+// Creates `spool_dir` if missing, then recovers it. Fails only when the
+// directory itself is unusable; damaged contents are never an error.
 absl::StatusOr<RecoveryResult> RecoverSpool(const std::string& spool_dir);
 
 // Reads one message record back (pread). DataLoss if it no longer checks out.

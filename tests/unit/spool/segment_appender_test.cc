@@ -10,6 +10,7 @@
 #include <string>
 
 #include "etrnd/spool/completion_appender.h"
+#include "etrnd/spool/spool_file_header.h"
 #include "gtest/gtest.h"
 #include "temp_dir.h"
 
@@ -74,13 +75,14 @@ TEST(SegmentAppenderTest, BatchHoldsEverythingAppendedSinceLastTake) {
   ASSERT_TRUE(first.ok() && second.ok());
   EXPECT_EQ(first->core, 3u);
   EXPECT_EQ(first->segment_id, 17u);
-  EXPECT_EQ(first->offset, 0u);
-  EXPECT_EQ(second->offset, first->length);
+  EXPECT_EQ(first->offset, kFileHeaderBytes);  // the file header comes first
+  EXPECT_EQ(second->offset, first->offset + first->length);
 
   std::optional<SpoolBatch> batch = (*appender)->TakeBatch();
   ASSERT_TRUE(batch.has_value());
   EXPECT_EQ(batch->offset, 0u);
-  EXPECT_EQ(batch->bytes.size(), first->length + second->length);
+  EXPECT_EQ(batch->bytes.size(), kFileHeaderBytes + first->length + second->length);
+  EXPECT_EQ(DecodeFileHeader(batch->bytes).status, FileHeaderStatus::kCurrent);
   ASSERT_EQ(batch->records.size(), 2u);
   EXPECT_EQ(batch->records[1], *second);
   EXPECT_EQ((*appender)->pending_bytes(), 0u);
@@ -121,7 +123,7 @@ TEST(SegmentAppenderTest, RollsToNextSegmentAndSealsAfterBatchesFinish) {
   EXPECT_EQ(locations[0].segment_id, 17u);
   EXPECT_EQ(locations[1].segment_id, 17u);
   EXPECT_EQ(locations[2].segment_id, 18u);
-  EXPECT_EQ(locations[2].offset, 0u);
+  EXPECT_EQ(locations[2].offset, kFileHeaderBytes);
   EXPECT_EQ(locations[5].segment_id, 19u);
   EXPECT_TRUE(std::filesystem::exists(SegmentPath(dir.path(), 3, 19)));
   EXPECT_TRUE(appender->TakeSealedFiles().empty());  // 17 and 18 still pending
@@ -157,13 +159,13 @@ TEST(SegmentAppenderTest, FailedBatchIsCutBackAndLaterAppendsDropped) {
   EXPECT_EQ(appender->pending_bytes(), 0u);
 
   const std::string path = SegmentPath(dir.path(), 3, 17);
-  EXPECT_EQ(std::filesystem::file_size(path), durable.length);
+  EXPECT_EQ(std::filesystem::file_size(path), durable.offset + durable.length);
   EXPECT_EQ(ReadAt(dir.path(), durable), MakeMessage(1));
 
   // The file continues where the durable data ends.
   const RecordLocation retry = *appender->Append(MakeMessage(4));
   EXPECT_EQ(retry.segment_id, 17u);
-  EXPECT_EQ(retry.offset, durable.length);
+  EXPECT_EQ(retry.offset, durable.offset + durable.length);
   std::optional<SpoolBatch> batch = appender->TakeBatch();
   WriteBatch(*batch);
   appender->BatchDurable(*batch);
@@ -182,7 +184,7 @@ TEST(SegmentAppenderTest, FailureAfterRollDropsTheNewFilesPendingToo) {
   EXPECT_EQ(appender->TakeSealedFiles(), std::vector<uint64_t>{17});
   const RecordLocation next = *appender->Append(MakeMessage(3));
   EXPECT_EQ(next.segment_id, 18u);
-  EXPECT_EQ(next.offset, 0u);
+  EXPECT_EQ(next.offset, kFileHeaderBytes);
 }
 
 TEST(SegmentAppenderTest, BackPressureOverPendingBytesMax) {
@@ -216,10 +218,11 @@ TEST(SegmentAppenderTest, RejectsMissingDirectory) {
 
 TEST(CompletionAppenderTest, WritesDoneLogAndReportsLogsOfDeletedSegments) {
   TempDir dir;
-  AppenderOptions options = Options(dir, /*file_bytes_max=*/60);
+  AppenderOptions options = Options(dir, /*file_bytes_max=*/100);
   auto appender = *CompletionAppender::Open(options);
   EXPECT_EQ(appender->current_path(), dir.path() + "/done-3-0000000017.log");
-  // Completion records are 41 bytes: two per log before it is over 60.
+  // Completion records are 45 bytes after a 16-byte file header: two per log
+  // before it is over 100.
   appender->Append(SpoolCompletion{1, 5, 0, 0, RecipientOutcome::kDelivered}).IgnoreError();
   appender->Append(SpoolCompletion{1, 6, 0, 0, RecipientOutcome::kDelivered}).IgnoreError();
   appender->Append(SpoolCompletion{1, 7, 0, 0, RecipientOutcome::kDropped}).IgnoreError();
@@ -230,7 +233,9 @@ TEST(CompletionAppenderTest, WritesDoneLogAndReportsLogsOfDeletedSegments) {
   SpoolCompletion decoded;
   size_t consumed = 0;
   const std::string first_log = ReadFile(CompletionLogPath(dir.path(), 3, 17));
-  ASSERT_EQ(DecodeCompletion(first_log, &consumed, &decoded), DecodeStatus::kOk);
+  ASSERT_EQ(
+      DecodeCompletion(std::string_view(first_log).substr(kFileHeaderBytes), &consumed, &decoded),
+      DecodeStatus::kOk);
   EXPECT_EQ(decoded.segment_id, 5u);
 
   absl::flat_hash_set<uint64_t> existing = {5, 6, 7};

@@ -93,6 +93,17 @@ TEST(SpoolRecordTest, EveryFlippedByteIsCorrupt) {
   }
 }
 
+TEST(SpoolRecordTest, DamagedLengthIsCorruptAtOnceNotWaitedFor) {
+  std::string encoded;
+  EncodeMessage(SampleMessage(), &encoded);
+  for (int bit = 0; bit < 32; ++bit) {
+    std::string damaged = encoded;
+    damaged[12 + bit / 8] = static_cast<char>(damaged[12 + bit / 8] ^ (1 << (bit % 8)));
+    // The header CRC catches it before the length is trusted.
+    EXPECT_EQ(DecodeRecord(damaged).status, DecodeStatus::kCorrupt) << bit;
+  }
+}
+
 TEST(SpoolRecordTest, ZeroFillIsCorruptAtOnce) {
   EXPECT_EQ(DecodeRecord(std::string(1, '\0')).status, DecodeStatus::kCorrupt);
   EXPECT_EQ(DecodeRecord(std::string(64, '\0')).status, DecodeStatus::kCorrupt);
