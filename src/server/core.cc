@@ -2,8 +2,11 @@
 
 #include <mimalloc.h>
 
+#include <algorithm>
+
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "etrnd/common/log.h"
@@ -82,6 +85,7 @@ absl::Status Core::Init(uint64_t first_segment_id, uint64_t first_completion_log
   }
   queue_ = std::make_unique<QueueService>(*this);
   reactor_->AddLoopEndHook([this] { OnLoopEnd(); });
+  reactor_->SetTurnObserver([this](absl::Duration turn) { ObserveTurn(turn); });
   reactor_->RunAfter(kIdleSweepInterval, [this] { SweepIdleSessions(); });
   return absl::OkStatus();
 }
@@ -105,7 +109,39 @@ absl::Status Core::StartListening() {
   return absl::OkStatus();
 }
 
-void Core::Run() { reactor_->Run(); }
+void Core::Run() {
+  reactor_->Run();
+  LogTurnHistogram();
+}
+
+// Every turn feeds the loop-turn histogram (metrics, and the exit summary);
+// the invariant to watch is no turn over a millisecond at any queue size.
+void Core::ObserveTurn(absl::Duration turn) {
+  metrics_.loop_turn_seconds.Observe(turn);
+  longest_turn_ = std::max(longest_turn_, turn);
+  const absl::Duration threshold = context_.options.log_turns_over;
+  if (threshold > absl::ZeroDuration() && turn > threshold) {
+    ETRND_LOG_WARNING_REPEATED("slow loop turn", absl::StrCat("core ", index_),
+                               "core %d: loop turn of %s (over --log_turns_over=%s)", index_,
+                               absl::FormatDuration(turn), absl::FormatDuration(threshold));
+  }
+}
+
+void Core::LogTurnHistogram() const {
+  const metrics::HistogramSnapshot& turns = metrics_.loop_turn_seconds.snapshot();
+  std::string buckets;
+  for (size_t i = 0; i < turns.counts.size(); ++i) {
+    if (turns.counts[i] == 0) continue;
+    absl::StrAppend(&buckets, buckets.empty() ? "" : ", ",
+                    i < turns.upper_bounds.size()
+                        ? absl::StrCat("<=", absl::FormatDuration(
+                                                 absl::Seconds(turns.upper_bounds[i])))
+                        : std::string("more"),
+                    ": ", turns.counts[i]);
+  }
+  ETRND_LOG_INFO("core %d: %d loop turns, longest %s; %s", index_, turns.count,
+                 absl::FormatDuration(longest_turn_), buckets);
+}
 
 void Core::SetTable(std::shared_ptr<const config::DomainsTable> table) {
   table_ = std::move(table);

@@ -53,8 +53,6 @@ uint64_t SpoolBytesOnDisk(const std::string& spool_dir) {
 absl::Status StartMetricsEndpoint(Core& core) {
   const std::optional<SocketAddress>& address = core.context().options.metrics_listen;
   ETRND_CHECK(address.has_value());
-  core.reactor().SetTurnObserver(
-      [&core](absl::Duration turn) { core.metrics().loop_turn_seconds.Observe(turn); });
   return metrics::ListenMetrics(core.reactor(), *address,
                                 [&core](auto done) { GatherMetrics(core, std::move(done)); });
 }

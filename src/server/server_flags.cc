@@ -72,6 +72,9 @@ ABSL_FLAG(int64_t, messages_per_connection, 100,
 ABSL_FLAG(std::string, dns_server, "",
           "DNS server (ip or ip:port) for MX lookups; default: /etc/resolv.conf.");
 
+ABSL_FLAG(absl::Duration, log_turns_over, absl::ZeroDuration(),
+          "Log every reactor loop turn longer than this (summarised per core, at most one line "
+          "a second); 0 = off. Each core logs a histogram of its turn times at exit either way.");
 ABSL_FLAG(std::string, metrics_listen, "",
           "host:port serving Prometheus metrics at GET /metrics (text format 0.0.4); empty = "
           "off. Bind it to a private address: it has no authentication.");
@@ -247,6 +250,10 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
     }
   }
   options.idle_timeout = absl::GetFlag(FLAGS_idle_timeout);
+  options.log_turns_over = absl::GetFlag(FLAGS_log_turns_over);
+  if (options.log_turns_over < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--log_turns_over must not be negative");
+  }
   options.session_limits.command_timeout = options.idle_timeout;
   options.retry_initial = absl::GetFlag(FLAGS_retry_initial);
   options.retry_max = absl::GetFlag(FLAGS_retry_max);

@@ -90,6 +90,9 @@ class Core {
   size_t session_count() const { return sessions_.size(); }
 
  private:
+  void ObserveTurn(absl::Duration turn);
+  void LogTurnHistogram() const;
+
   void SweepIdleSessions();
   void OnLoopEnd();
 
@@ -110,6 +113,7 @@ class Core {
   uint32_t queue_id_counter_ = 0;
   bool shutting_down_ = false;
   metrics::CoreMetrics metrics_;
+  absl::Duration longest_turn_ = absl::ZeroDuration();
 };
 
 }  // namespace etrnd::server

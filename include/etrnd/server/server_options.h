@@ -30,6 +30,7 @@ struct ServerOptions {
   size_t max_connections = 20000;
   size_t max_connections_per_ip = 100;
   absl::Duration idle_timeout = absl::Seconds(300);
+  absl::Duration log_turns_over = absl::ZeroDuration();  // 0 = off
   uint64_t segment_bytes_max = 64ull << 20;
   absl::Duration shutdown_grace = absl::Seconds(8);
   // ETRN: per-client token bucket.
