@@ -3,7 +3,6 @@
 #include <mimalloc.h>
 
 #include <algorithm>
-
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -132,12 +131,12 @@ void Core::LogTurnHistogram() const {
   std::string buckets;
   for (size_t i = 0; i < turns.counts.size(); ++i) {
     if (turns.counts[i] == 0) continue;
-    absl::StrAppend(&buckets, buckets.empty() ? "" : ", ",
-                    i < turns.upper_bounds.size()
-                        ? absl::StrCat("<=", absl::FormatDuration(
-                                                 absl::Seconds(turns.upper_bounds[i])))
-                        : std::string("more"),
-                    ": ", turns.counts[i]);
+    absl::StrAppend(
+        &buckets, buckets.empty() ? "" : ", ",
+        i < turns.upper_bounds.size()
+            ? absl::StrCat("<=", absl::FormatDuration(absl::Seconds(turns.upper_bounds[i])))
+            : std::string("more"),
+        ": ", turns.counts[i]);
   }
   ETRND_LOG_INFO("core %d: %d loop turns, longest %s; %s", index_, turns.count,
                  absl::FormatDuration(longest_turn_), buckets);

@@ -1,7 +1,6 @@
 #include "etrnd/smtp/received_header.h"
 
 #include "absl/strings/match.h"
-
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "etrnd/common/strings.h"

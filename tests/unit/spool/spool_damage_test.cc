@@ -17,12 +17,16 @@
 #include "etrnd/spool/spool_file_header.h"
 #include "etrnd/spool/spool_recovery.h"
 #include "gtest/gtest.h"
+#include "spool_test_files.h"
 #include "temp_dir.h"
 
 namespace etrnd::spool {
 namespace {
 
+using testing::Flush;
+using testing::ReadFile;
 using testing::TempDir;
+using testing::WriteFile;
 namespace fs = std::filesystem;
 
 constexpr size_t kLengthFieldOffset = 12;  // in a record header
@@ -36,27 +40,6 @@ SpoolMessage MakeMessage(int n, size_t body_bytes = 40) {
   message.recipients = {"r@d" + std::to_string(n) + ".example"};
   message.data = "Subject: " + std::to_string(n) + "\r\n\r\n" + std::string(body_bytes, 'b');
   return message;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream contents;
-  contents << in.rdbuf();
-  return contents.str();
-}
-
-void WriteFile(const std::string& path, std::string_view bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-void Flush(RecordLogAppender& appender) {
-  while (std::optional<SpoolBatch> batch = appender.TakeBatch()) {
-    ASSERT_EQ(::pwrite(batch->fd, batch->bytes.data(), batch->bytes.size(),
-                       static_cast<off_t>(batch->offset)),
-              static_cast<ssize_t>(batch->bytes.size()));
-    appender.BatchDurable(*batch);
-  }
 }
 
 AppenderOptions Options(const TempDir& dir) {

@@ -11,12 +11,16 @@
 #include "etrnd/spool/record_file_scanner.h"
 #include "etrnd/spool/segment_appender.h"
 #include "gtest/gtest.h"
+#include "spool_test_files.h"
 #include "temp_dir.h"
 
 namespace etrnd::spool {
 namespace {
 
+using testing::Flush;
+using testing::ReadFile;
 using testing::TempDir;
+using testing::WriteFile;
 namespace fs = std::filesystem;
 
 SpoolMessage MakeMessage(int n, int recipients = 1) {
@@ -29,29 +33,6 @@ SpoolMessage MakeMessage(int n, int recipients = 1) {
   }
   message.data = "Subject: " + std::to_string(n) + "\r\n\r\nbody\r\n";
   return message;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream contents;
-  contents << in.rdbuf();
-  return contents.str();
-}
-
-void WriteFile(const std::string& path, std::string_view bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-// Writes all pending batches the way the reactor does, marking them durable.
-void Flush(RecordLogAppender& appender) {
-  while (std::optional<SpoolBatch> batch = appender.TakeBatch()) {
-    ASSERT_EQ(::pwrite(batch->fd, batch->bytes.data(), batch->bytes.size(),
-                       static_cast<off_t>(batch->offset)),
-              static_cast<ssize_t>(batch->bytes.size()));
-    ASSERT_EQ(::fdatasync(batch->fd), 0);
-    appender.BatchDurable(*batch);
-  }
 }
 
 AppenderOptions Options(const TempDir& dir, uint32_t core = 0, uint64_t first_id = 0) {
