@@ -66,6 +66,7 @@ struct AcceptedMessage {
   // One Received: header + dot-unstuffed body, CRLF lines, without the
   // final ".\r\n".
   std::string data;
+  std::string helo_name;  // as sent, "" if none (for the log)
 };
 
 enum class RecipientVerdict { kAccept, kRelayDenied };
