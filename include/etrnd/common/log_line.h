@@ -38,12 +38,12 @@ struct LogField {
 };
 
 struct LogLineParts {
-  absl::Time time;
+  absl::Time time{};
   LogLevel level = LogLevel::kInfo;
-  int thread_index = -1;        // -1 = main thread
-  std::string_view event;       // "" = a plain message (JSON: no "event")
-  std::span<const LogField> fields;
-  std::string_view message;     // the formatted text ("msg" in JSON)
+  int thread_index = -1;  // -1 = main thread
+  std::string_view event{};  // "" = a plain message (JSON: no "event")
+  std::span<const LogField> fields{};
+  std::string_view message{};  // the formatted text ("msg" in JSON)
 };
 
 // Parses "text" or "json"; false if unknown.
