@@ -58,12 +58,13 @@ namespace {
 
 void WriteFormatted(LogLevel level, std::string_view event, std::span<const LogField> fields,
                     std::string_view message, absl::Time now) {
-  const std::string line = FormatLogLine(GetLogFormat(), LogLineParts{.time = now,
-                                                                      .level = level,
-                                                                      .thread_index = t_thread_index,
-                                                                      .event = event,
-                                                                      .fields = fields,
-                                                                      .message = message});
+  const std::string line =
+      FormatLogLine(GetLogFormat(), LogLineParts{.time = now,
+                                                 .level = level,
+                                                 .thread_index = t_thread_index,
+                                                 .event = event,
+                                                 .fields = fields,
+                                                 .message = message});
   // A single write keeps lines whole across threads; a short write of a log
   // line is not worth retrying.
   [[maybe_unused]] ssize_t written = ::write(STDERR_FILENO, line.data(), line.size());
@@ -85,10 +86,10 @@ void WriteLogEvent(LogLevel level, std::string_view event, std::span<const LogFi
   LogRateBound::Verdict verdict = g_rate_bound.Admit(now);
   if (verdict.suppressed_to_report > 0) {
     const LogField report_fields[] = {{"count", verdict.suppressed_to_report}};
-    WriteFormatted(LogLevel::kWarning, "suppressed", report_fields,
-                   absl::StrCat(verdict.suppressed_to_report,
-                                " log lines suppressed (over --log_rate_max)"),
-                   now);
+    WriteFormatted(
+        LogLevel::kWarning, "suppressed", report_fields,
+        absl::StrCat(verdict.suppressed_to_report, " log lines suppressed (over --log_rate_max)"),
+        now);
   }
   if (verdict.write) WriteFormatted(level, event, fields, message, now);
 }
@@ -122,9 +123,8 @@ bool AdmitRepeatedLogEvent(LogLevel level, std::string_view event, std::string_v
                          &repeats->over);
 }
 
-void WriteRepeatedLogEvent(LogLevel level, std::string_view event,
-                           std::span<const LogField> fields, std::string message,
-                           const LogRepeats& repeats) {
+void WriteRepeatedLogEvent(LogLevel level, std::string_view event, std::span<const LogField> fields,
+                           std::string message, const LogRepeats& repeats) {
   if (repeats.suppressed == 0) {
     WriteLogEvent(level, event, fields, message);
     return;

@@ -170,7 +170,8 @@ std::string FormatLogLine(LogFormat format, const LogLineParts& parts) {
   const std::string time =
       absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", parts.time, absl::UTCTimeZone());
   std::string line;
-  line.reserve(64 + parts.message.size() + (format == LogFormat::kJson ? 32 * parts.fields.size() : 0));
+  line.reserve(64 + parts.message.size() +
+               (format == LogFormat::kJson ? 32 * parts.fields.size() : 0));
   if (format == LogFormat::kText) {
     absl::StrAppend(&line, time, " ", TextLevelName(parts.level), " ");
     if (parts.thread_index < 0) {

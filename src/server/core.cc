@@ -140,26 +140,26 @@ void Core::StoreMessage(spool::SpoolMessage message, MessageOrigin origin,
     }
     const std::string& id = envelope->queue_id;
     if (origin.client.empty()) {
-      ETRND_LOG_INFO_EVENT(
-          "queued",
-          {{"id", id}, {"from", envelope->mail_from}, {"nrcpt", envelope->recipients.size()},
-           {"size", size}},
-          "%s: from=<%s>, size=%d, nrcpt=%d, queued", id, envelope->mail_from, size,
-          envelope->recipients.size());
+      ETRND_LOG_INFO_EVENT("queued",
+                           {{"id", id},
+                            {"from", envelope->mail_from},
+                            {"nrcpt", envelope->recipients.size()},
+                            {"size", size}},
+                           "%s: from=<%s>, size=%d, nrcpt=%d, queued", id, envelope->mail_from,
+                           size, envelope->recipients.size());
     } else {
       // Postfix puts the client on a line of its own; one line per event
       // keeps it here. helo is the client's word, escaped by the logger.
-      ETRND_LOG_INFO_EVENT(
-          "queued",
-          {{"id", id},
-           {"from", envelope->mail_from},
-           {"nrcpt", envelope->recipients.size()},
-           {"size", size},
-           {"client", origin.client},
-           {"helo", origin.helo_name}},
-          "%s: from=<%s>, size=%d, nrcpt=%d, queued, client=%s, helo=<%s>", id,
-          envelope->mail_from, size, envelope->recipients.size(), origin.client,
-          origin.helo_name);
+      ETRND_LOG_INFO_EVENT("queued",
+                           {{"id", id},
+                            {"from", envelope->mail_from},
+                            {"nrcpt", envelope->recipients.size()},
+                            {"size", size},
+                            {"client", origin.client},
+                            {"helo", origin.helo_name}},
+                           "%s: from=<%s>, size=%d, nrcpt=%d, queued, client=%s, helo=<%s>", id,
+                           envelope->mail_from, size, envelope->recipients.size(), origin.client,
+                           origin.helo_name);
     }
     queue_->OnMessageDurable(where, *envelope);
     done(envelope->queue_id);

@@ -630,27 +630,31 @@ void QueueService::QueueBounce(const spool::SpoolMessage& message,
   dsn.recipients = {message.mail_from};
   dsn.data = std::move(*bounce);
   std::string original_id = message.queue_id;
-  core_.StoreMessage(std::move(dsn), Core::MessageOrigin{}, [this, domain, location, failures, final_outcome, original_id, sender = message.mail_from,
-                                      parts, part_done](absl::StatusOr<std::string> queue_id) {
-    if (!queue_id.ok()) {
-      // The recipients stay queued; the next attempt bounces them again.
-      ETRND_LOG_ERROR("%s: bounce not queued: %s", original_id,
-                      std::string(queue_id.status().message()));
-      part_done();
-      return;
-    }
-    ETRND_LOG_INFO_EVENT(
-        "bounce",
-        {{"id", original_id}, {"bounce_id", *queue_id}, {"to", sender}, {"nrcpt", failures.size()}},
-        "%s: bounce queued as %s, to=<%s>, nrcpt=%d", original_id, *queue_id, sender,
-        failures.size());
-    ++core_.metrics().bounces_total;
-    for (const auto& failure : failures) {
-      ++*parts;
-      FinishRecipient(domain, location, failure.first, final_outcome, part_done);
-    }
-    part_done();
-  });
+  core_.StoreMessage(
+      std::move(dsn), Core::MessageOrigin{},
+      [this, domain, location, failures, final_outcome, original_id, sender = message.mail_from,
+       parts, part_done](absl::StatusOr<std::string> queue_id) {
+        if (!queue_id.ok()) {
+          // The recipients stay queued; the next attempt bounces them again.
+          ETRND_LOG_ERROR("%s: bounce not queued: %s", original_id,
+                          std::string(queue_id.status().message()));
+          part_done();
+          return;
+        }
+        ETRND_LOG_INFO_EVENT("bounce",
+                             {{"id", original_id},
+                              {"bounce_id", *queue_id},
+                              {"to", sender},
+                              {"nrcpt", failures.size()}},
+                             "%s: bounce queued as %s, to=<%s>, nrcpt=%d", original_id, *queue_id,
+                             sender, failures.size());
+        ++core_.metrics().bounces_total;
+        for (const auto& failure : failures) {
+          ++*parts;
+          FinishRecipient(domain, location, failure.first, final_outcome, part_done);
+        }
+        part_done();
+      });
 }
 
 void QueueService::SweepExpired() {

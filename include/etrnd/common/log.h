@@ -58,9 +58,8 @@ bool AdmitRepeatedLogEvent(LogLevel level, std::string_view event, std::string_v
                            LogRepeats* repeats);
 // Writes an admitted repeated event: " (N more in the last Xs)" appended to
 // the message, and in JSON a "more" field.
-void WriteRepeatedLogEvent(LogLevel level, std::string_view event,
-                           std::span<const LogField> fields, std::string message,
-                           const LogRepeats& repeats);
+void WriteRepeatedLogEvent(LogLevel level, std::string_view event, std::span<const LogField> fields,
+                           std::string message, const LogRepeats& repeats);
 
 template <typename... Args>
 void Log(LogLevel level, const absl::FormatSpec<Args...>& format, const Args&... args) {

@@ -27,8 +27,8 @@ struct LogField {
   LogField(std::string_view key_in, const std::string& text_in) : key(key_in), text(text_in) {}
   LogField(std::string_view key_in, const char* text_in) : key(key_in), text(text_in) {}
   template <std::integral Integer>
-    requires(!std::same_as<Integer, bool> && !std::same_as<Integer, char>)
-  LogField(std::string_view key_in, Integer number_in)
+  requires(!std::same_as<Integer, bool> && !std::same_as<Integer, char>)
+      LogField(std::string_view key_in, Integer number_in)
       : key(key_in), number(static_cast<int64_t>(number_in)), is_number(true) {}
 
   std::string_view key;
@@ -40,7 +40,7 @@ struct LogField {
 struct LogLineParts {
   absl::Time time{};
   LogLevel level = LogLevel::kInfo;
-  int thread_index = -1;  // -1 = main thread
+  int thread_index = -1;     // -1 = main thread
   std::string_view event{};  // "" = a plain message (JSON: no "event")
   std::span<const LogField> fields{};
   std::string_view message{};  // the formatted text ("msg" in JSON)

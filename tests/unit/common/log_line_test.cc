@@ -39,16 +39,18 @@ TEST(LogJsonStringTest, ValidUtf8IsKept) {
 
 TEST(LogJsonStringTest, InvalidUtf8BytesAreEscapedOneByOne) {
   EXPECT_EQ(Json("\xff"), R"("\u00ff")");
-  EXPECT_EQ(Json("caf\xE9!"), R"("caf\u00e9!")");            // Latin-1, not UTF-8
-  EXPECT_EQ(Json("\xC3"), R"("\u00c3")");                    // truncated sequence
-  EXPECT_EQ(Json("\xC0\xAF"), R"("\u00c0\u00af")");          // overlong '/'
-  EXPECT_EQ(Json("\xED\xA0\x80"), R"("\u00ed\u00a0\u0080")");  // surrogate U+D800
+  EXPECT_EQ(Json("caf\xE9!"), R"("caf\u00e9!")");                        // Latin-1, not UTF-8
+  EXPECT_EQ(Json("\xC3"), R"("\u00c3")");                                // truncated sequence
+  EXPECT_EQ(Json("\xC0\xAF"), R"("\u00c0\u00af")");                      // overlong '/'
+  EXPECT_EQ(Json("\xED\xA0\x80"), R"("\u00ed\u00a0\u0080")");            // surrogate U+D800
   EXPECT_EQ(Json("\xF4\x90\x80\x80"), R"("\u00f4\u0090\u0080\u0080")");  // above U+10FFFF
   EXPECT_EQ(Json("\xE2\x82x"), R"("\u00e2\u0082x")");
 }
 
 TEST(LogJsonStringTest, LineSeparatorsAreEscaped) {
-  EXPECT_EQ(Json("a\xE2\x80\xA8" "b\xE2\x80\xA9"), R"("a\u2028b\u2029")");
+  EXPECT_EQ(Json("a\xE2\x80\xA8"
+                 "b\xE2\x80\xA9"),
+            R"("a\u2028b\u2029")");
 }
 
 TEST(LogJsonStringTest, EveryByteValueGivesPrintableAsciiOutsideUtf8) {
@@ -113,11 +115,8 @@ TEST(LogLineTest, JsonPlainMessage) {
 
 TEST(LogLineTest, JsonEventWithFields) {
   const std::string recipient = "u\"@example.com";
-  const LogField fields[] = {{"id", "0123ABC"},
-                             {"to", recipient},
-                             {"code", 250},
-                             {"count", uint64_t{7}},
-                             {"delta", -3}};
+  const LogField fields[] = {
+      {"id", "0123ABC"}, {"to", recipient}, {"code", 250}, {"count", uint64_t{7}}, {"delta", -3}};
   EXPECT_EQ(FormatLogLine(LogFormat::kJson, {.time = kTime,
                                              .level = LogLevel::kInfo,
                                              .thread_index = 2,
