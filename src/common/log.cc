@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -16,25 +17,12 @@ namespace etrnd {
 namespace {
 
 std::atomic<int> g_min_level{static_cast<int>(LogLevel::kInfo)};
+std::atomic<int> g_format{static_cast<int>(LogFormat::kText)};
 thread_local int t_thread_index = -1;
 LogRateBound g_rate_bound;
 // Per thread: no lock and no sharing between reactor threads.
 thread_local RepeatSummarizer t_repeats;
 thread_local absl::Time t_next_repeat_sweep = absl::InfinitePast();
-
-const char* LevelName(LogLevel level) {
-  switch (level) {
-    case LogLevel::kDebug:
-      return "DEBUG";
-    case LogLevel::kInfo:
-      return "INFO";
-    case LogLevel::kWarning:
-      return "WARN";
-    case LogLevel::kError:
-      return "ERROR";
-  }
-  return "?";
-}
 
 }  // namespace
 
@@ -58,18 +46,25 @@ bool ShouldLog(LogLevel level) {
   return static_cast<int>(level) >= g_min_level.load(std::memory_order_relaxed);
 }
 
+void SetLogFormat(LogFormat format) { g_format.store(static_cast<int>(format)); }
+
+LogFormat GetLogFormat() {
+  return static_cast<LogFormat>(g_format.load(std::memory_order_relaxed));
+}
+
 void SetLogThreadIndex(int index) { t_thread_index = index; }
 
 namespace {
 
-void WriteFormatted(LogLevel level, std::string_view message, absl::Time now) {
-  std::string line = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", now, absl::UTCTimeZone());
-  if (t_thread_index < 0) {
-    absl::StrAppend(&line, " ", LevelName(level), " [main] ", AsAbsl(message), "\n");
-  } else {
-    absl::StrAppend(&line, " ", LevelName(level), " [t", t_thread_index, "] ", AsAbsl(message),
-                    "\n");
-  }
+void WriteFormatted(LogLevel level, std::string_view event, std::span<const LogField> fields,
+                    std::string_view message, absl::Time now) {
+  const std::string line =
+      FormatLogLine(GetLogFormat(), LogLineParts{.time = now,
+                                                 .level = level,
+                                                 .thread_index = t_thread_index,
+                                                 .event = event,
+                                                 .fields = fields,
+                                                 .message = message});
   // A single write keeps lines whole across threads; a short write of a log
   // line is not worth retrying.
   [[maybe_unused]] ssize_t written = ::write(STDERR_FILENO, line.data(), line.size());
@@ -85,16 +80,22 @@ void SetLogLinesPerSecondMax(uint32_t lines_per_second_max) {
   g_rate_bound.SetLinesPerSecondMax(lines_per_second_max);
 }
 
-void WriteLogLine(LogLevel level, std::string_view message) {
+void WriteLogEvent(LogLevel level, std::string_view event, std::span<const LogField> fields,
+                   std::string_view message) {
   absl::Time now = absl::Now();
   LogRateBound::Verdict verdict = g_rate_bound.Admit(now);
   if (verdict.suppressed_to_report > 0) {
+    const LogField report_fields[] = {{"count", verdict.suppressed_to_report}};
     WriteFormatted(
-        LogLevel::kWarning,
+        LogLevel::kWarning, "suppressed", report_fields,
         absl::StrCat(verdict.suppressed_to_report, " log lines suppressed (over --log_rate_max)"),
         now);
   }
-  if (verdict.write) WriteFormatted(level, message, now);
+  if (verdict.write) WriteFormatted(level, event, fields, message, now);
+}
+
+void WriteLogLine(LogLevel level, std::string_view message) {
+  WriteLogEvent(level, "", {}, message);
 }
 
 void FlushRepeatedLogEvents() {
@@ -103,26 +104,37 @@ void FlushRepeatedLogEvents() {
   for (const RepeatSummarizer::Summary& summary : t_repeats.TakeDue(now)) {
     LogLevel summary_level = static_cast<LogLevel>(summary.level);
     if (!ShouldLog(summary_level)) continue;
-    WriteLogLine(summary_level,
-                 absl::StrCat(summary.event, " from ", summary.client, ": ", summary.suppressed,
-                              " more in the last ", SecondsText(summary.over)));
+    const LogField fields[] = {{"repeated", summary.event},
+                               {"client", summary.client},
+                               {"count", summary.suppressed},
+                               {"over_ms", absl::ToInt64Milliseconds(summary.over)}};
+    WriteLogEvent(summary_level, "summary", fields,
+                  absl::StrCat(summary.event, " from ", summary.client, ": ", summary.suppressed,
+                               " more in the last ", SecondsText(summary.over)));
   }
 }
 
 bool AdmitRepeatedLogEvent(LogLevel level, std::string_view event, std::string_view client,
-                           std::string* suffix) {
+                           LogRepeats* repeats) {
   absl::Time now = absl::Now();
   // Repeats that stopped are summarised here too, at most once per interval.
   if (now >= t_next_repeat_sweep) FlushRepeatedLogEvents();
-  uint64_t suppressed = 0;
-  absl::Duration over;
-  if (!t_repeats.Admit(event, client, static_cast<int>(level), now, &suppressed, &over)) {
-    return false;
+  return t_repeats.Admit(event, client, static_cast<int>(level), now, &repeats->suppressed,
+                         &repeats->over);
+}
+
+void WriteRepeatedLogEvent(LogLevel level, std::string_view event, std::span<const LogField> fields,
+                           std::string message, const LogRepeats& repeats) {
+  if (repeats.suppressed == 0) {
+    WriteLogEvent(level, event, fields, message);
+    return;
   }
-  if (suppressed > 0) {
-    *suffix = absl::StrCat(" (", suppressed, " more in the last ", SecondsText(over), ")");
-  }
-  return true;
+  absl::StrAppend(&message, " (", repeats.suppressed, " more in the last ",
+                  SecondsText(repeats.over), ")");
+  // Rare (once a second per busy key): copying the fields is fine here.
+  std::vector<LogField> with_count(fields.begin(), fields.end());
+  with_count.emplace_back("more", repeats.suppressed);
+  WriteLogEvent(level, event, with_count, message);
 }
 
 }  // namespace etrnd

@@ -154,7 +154,7 @@ std::string Core::NewQueueId() {
                          (queue_id_counter_++) & 0xFFF);
 }
 
-void Core::StoreMessage(spool::SpoolMessage message,
+void Core::StoreMessage(spool::SpoolMessage message, MessageOrigin origin,
                         std::function<void(absl::StatusOr<std::string>)> done) {
   absl::StatusOr<spool::RecordLocation> location = segments_->Append(message);
   if (!location.ok()) {
@@ -163,20 +163,42 @@ void Core::StoreMessage(spool::SpoolMessage message,
     done(location.status());
     return;
   }
+  const size_t size = message.data.size();
   auto envelope = std::make_shared<spool::SpoolMessage>(std::move(message));
   envelope->data.clear();  // the body is on disk; keep only the envelope
   spool::RecordLocation where = *location;
-  segment_commits_->AwaitDurable(
-      where, [this, envelope, where, done = std::move(done)](absl::Status status) {
-        if (!status.ok()) {
-          done(status);
-          return;
-        }
-        ETRND_LOG_INFO("%s: from=<%s>, nrcpt=%d, queued", envelope->queue_id, envelope->mail_from,
-                       envelope->recipients.size());
-        queue_->OnMessageDurable(where, *envelope);
-        done(envelope->queue_id);
-      });
+  segment_commits_->AwaitDurable(where, [this, envelope, where, size, origin = std::move(origin),
+                                         done = std::move(done)](absl::Status status) {
+    if (!status.ok()) {
+      done(status);
+      return;
+    }
+    const std::string& id = envelope->queue_id;
+    if (origin.client.empty()) {
+      ETRND_LOG_INFO_EVENT("queued",
+                           {{"id", id},
+                            {"from", envelope->mail_from},
+                            {"nrcpt", envelope->recipients.size()},
+                            {"size", size}},
+                           "%s: from=<%s>, size=%d, nrcpt=%d, queued", id, envelope->mail_from,
+                           size, envelope->recipients.size());
+    } else {
+      // Postfix puts the client on a line of its own; one line per event
+      // keeps it here. helo is the client's word, escaped by the logger.
+      ETRND_LOG_INFO_EVENT("queued",
+                           {{"id", id},
+                            {"from", envelope->mail_from},
+                            {"nrcpt", envelope->recipients.size()},
+                            {"size", size},
+                            {"client", origin.client},
+                            {"helo", origin.helo_name}},
+                           "%s: from=<%s>, size=%d, nrcpt=%d, queued, client=%s, helo=<%s>", id,
+                           envelope->mail_from, size, envelope->recipients.size(), origin.client,
+                           origin.helo_name);
+    }
+    queue_->OnMessageDurable(where, *envelope);
+    done(envelope->queue_id);
+  });
 }
 
 void Core::AppendCompletion(const spool::SpoolCompletion& completion,

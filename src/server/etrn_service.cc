@@ -1,5 +1,6 @@
 #include "etrnd/server/etrn_service.h"
 
+#include <cstdlib>
 #include <memory>
 
 #include "absl/time/clock.h"
@@ -32,8 +33,15 @@ void Answer(const EtrnGather& gather) {
   } else {
     line = etrn::ReplyStarted(gather.messages, gather.as_sent);
   }
-  ETRND_LOG_INFO("ETRN %s from %s: %s", gather.as_sent, gather.client,
-                 line.substr(0, 3) + " count=" + std::to_string(gather.messages));
+  const std::string code = line.substr(0, 3);
+  ETRND_LOG_INFO_EVENT("etrn",
+                       {{"client", gather.client},
+                        {"argument", gather.as_sent},
+                        {"code", std::atoi(code.c_str())},
+                        {"count", gather.messages},
+                        {"reply", line}},
+                       "ETRN %s from %s: %s count=%d", gather.as_sent, gather.client, code,
+                       gather.messages);
   gather.reply(std::move(line));
 }
 
@@ -45,16 +53,22 @@ void ContinueEtrn(Core& origin, std::string argument, const IpAddress& client, b
     std::string line = etrn::ReplyUnableToQueue(argument);
     // A client can send thousands a second: summarised per client.
     std::string client_text = client.ToString();
-    ETRND_LOG_WARNING_REPEATED("ETRN rate limited (458)", client_text,
-                               "ETRN %s from %s: 458 rate limited", argument, client_text);
+    ETRND_LOG_WARNING_REPEATED_EVENT(
+        "ETRN rate limited (458)", client_text, "etrn",
+        {{"client", client_text}, {"argument", argument}, {"code", 458}, {"reply", line}},
+        "ETRN %s from %s: 458 rate limited", argument, client_text);
     reply(std::move(line));
     return;
   }
   etrn::EtrnPlan plan = etrn::PlanEtrn(origin.table(), argument, client);
   if (plan.refused()) {
     std::string client_text = client.ToString();
-    ETRND_LOG_INFO_REPEATED("ETRN refused", client_text, "ETRN %s from %s: %s", argument,
-                            client_text, *plan.reply);
+    ETRND_LOG_INFO_REPEATED_EVENT("ETRN refused", client_text, "etrn",
+                                  {{"client", client_text},
+                                   {"argument", argument},
+                                   {"code", std::atoi(plan.reply->substr(0, 3).c_str())},
+                                   {"reply", *plan.reply}},
+                                  "ETRN %s from %s: %s", argument, client_text, *plan.reply);
     reply(*plan.reply);
     return;
   }

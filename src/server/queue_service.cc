@@ -43,6 +43,36 @@ spool::SegmentKey SegmentOf(const spool::RecordLocation& location) {
   return spool::SegmentKey{location.core, location.segment_id};
 }
 
+// The reply's code ("250 2.0.0 Ok" -> 250), 0 when it has none (a
+// connection failure described in words).
+int ReplyCode(std::string_view reply) {
+  if (reply.size() < 3) return 0;
+  int code = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    if (reply[i] < '0' || reply[i] > '9') return 0;
+    code = code * 10 + (reply[i] - '0');
+  }
+  return code;
+}
+
+// One line per recipient outcome, Postfix style:
+// "<ID>: to=<rcpt>, relay=<next hop>, status=sent (250 ...)".
+void LogDelivery(const std::string& queue_id, const std::string& recipient,
+                 const std::string& domain, const std::string& relay, std::string_view status,
+                 const std::string& reply) {
+  const std::string_view event = status == "sent" ? std::string_view("delivered") : status;
+  ETRND_LOG_INFO_EVENT(event,
+                       {{"id", queue_id},
+                        {"to", recipient},
+                        {"domain", domain},
+                        {"relay", relay},
+                        {"status", status},
+                        {"code", ReplyCode(reply)},
+                        {"reply", reply}},
+                       "%s: to=<%s>, relay=%s, status=%s (%s)", queue_id, recipient, relay,
+                       std::string(status), reply);
+}
+
 }  // namespace
 
 struct QueueService::DomainState {
@@ -279,7 +309,8 @@ void QueueService::StartFlush(const std::string& domain) {
   state.flushing = true;
   state.flush_again = false;
   ++flushes_running_;
-  ETRND_LOG_INFO("flush %s: %d messages", domain, job->items.size());
+  ETRND_LOG_INFO_EVENT("flush", {{"domain", domain}, {"messages", job->items.size()}},
+                       "flush %s: %d messages", domain, job->items.size());
   RunFlush(job);
 }
 
@@ -426,8 +457,9 @@ void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
       ++job->delivered;
       ++metrics.deliveries_delivered;
       metrics.delivery_seconds.Observe(absl::Now() - job->started);
-      ETRND_LOG_DEBUG("%s: to=<%s>, relay=%s, status=sent (%s)", item.message.queue_id,
-                      item.message.recipients[recipient_index], job->remote_mta, outcome.reply);
+      // Info, as in Postfix: the line an operator looks for first.
+      LogDelivery(item.message.queue_id, item.message.recipients[recipient_index], job->domain,
+                  job->remote_mta, "sent", outcome.reply);
       FinishRecipient(job->domain, item.location, recipient_index,
                       spool::RecipientOutcome::kDelivered, Settler(job));
       break;
@@ -441,14 +473,14 @@ void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
       } else {
         ++job->deferred;
       }
-      ETRND_LOG_INFO("%s: to=<%s>, relay=%s, status=deferred (%s)", item.message.queue_id,
-                     item.message.recipients[recipient_index], job->remote_mta, outcome.reply);
+      LogDelivery(item.message.queue_id, item.message.recipients[recipient_index], job->domain,
+                  job->remote_mta, "deferred", outcome.reply);
       break;
     case delivery::RecipientOutcome::kBounced:
       ++job->bounced;
       ++metrics.deliveries_bounced;
-      ETRND_LOG_INFO("%s: to=<%s>, relay=%s, status=bounced (%s)", item.message.queue_id,
-                     item.message.recipients[recipient_index], job->remote_mta, outcome.reply);
+      LogDelivery(item.message.queue_id, item.message.recipients[recipient_index], job->domain,
+                  job->remote_mta, "bounced", outcome.reply);
       item.failures.emplace_back(recipient_index, outcome.reply);
       break;
   }
@@ -483,9 +515,16 @@ void QueueService::FinishFlush(const std::shared_ptr<FlushJob>& job) {
   DomainState& state = *it->second;
   state.flushing = false;
   --flushes_running_;
-  ETRND_LOG_INFO("flush %s done in %s: %d delivered, %d deferred, %d bounced%s", job->domain,
-                 absl::FormatDuration(absl::Now() - job->started), job->delivered, job->deferred,
-                 job->bounced, job->last_error.empty() ? "" : " (" + job->last_error + ")");
+  ETRND_LOG_INFO_EVENT("flush_done",
+                       {{"domain", job->domain},
+                        {"delivered", job->delivered},
+                        {"deferred", job->deferred},
+                        {"bounced", job->bounced},
+                        {"reply", job->last_error}},
+                       "flush %s done in %s: %d delivered, %d deferred, %d bounced%s", job->domain,
+                       absl::FormatDuration(absl::Now() - job->started), job->delivered,
+                       job->deferred, job->bounced,
+                       job->last_error.empty() ? "" : " (" + job->last_error + ")");
   if (stopped_) return;
   const config::DomainEntry* entry = core_.table().Match(job->domain);
   // Bounces to an unserved domain are retried like a customer's mail.
@@ -548,8 +587,13 @@ void QueueService::QueueBounce(const spool::SpoolMessage& message,
   if (message.mail_from.empty()) {
     // Null sender: nobody to tell (and a bounce is never bounced).
     for (auto& [index, reply] : failures) {
-      ETRND_LOG_INFO("%s: to=<%s>, dropped: null sender, no bounce (%s)", message.queue_id,
-                     message.recipients[index], reply);
+      ETRND_LOG_INFO_EVENT("dropped",
+                           {{"id", message.queue_id},
+                            {"to", message.recipients[index]},
+                            {"domain", domain},
+                            {"reply", reply}},
+                           "%s: to=<%s>, dropped: null sender, no bounce (%s)", message.queue_id,
+                           message.recipients[index], reply);
       ++*parts;
       FinishRecipient(domain, location, index, spool::RecipientOutcome::kDropped, part_done);
     }
@@ -586,23 +630,31 @@ void QueueService::QueueBounce(const spool::SpoolMessage& message,
   dsn.recipients = {message.mail_from};
   dsn.data = std::move(*bounce);
   std::string original_id = message.queue_id;
-  core_.StoreMessage(std::move(dsn), [this, domain, location, failures, final_outcome, original_id,
-                                      parts, part_done](absl::StatusOr<std::string> queue_id) {
-    if (!queue_id.ok()) {
-      // The recipients stay queued; the next attempt bounces them again.
-      ETRND_LOG_ERROR("%s: bounce not queued: %s", original_id,
-                      std::string(queue_id.status().message()));
-      part_done();
-      return;
-    }
-    ETRND_LOG_INFO("%s: bounce queued as %s", original_id, *queue_id);
-    ++core_.metrics().bounces_total;
-    for (const auto& failure : failures) {
-      ++*parts;
-      FinishRecipient(domain, location, failure.first, final_outcome, part_done);
-    }
-    part_done();
-  });
+  core_.StoreMessage(
+      std::move(dsn), Core::MessageOrigin{},
+      [this, domain, location, failures, final_outcome, original_id, sender = message.mail_from,
+       parts, part_done](absl::StatusOr<std::string> queue_id) {
+        if (!queue_id.ok()) {
+          // The recipients stay queued; the next attempt bounces them again.
+          ETRND_LOG_ERROR("%s: bounce not queued: %s", original_id,
+                          std::string(queue_id.status().message()));
+          part_done();
+          return;
+        }
+        ETRND_LOG_INFO_EVENT("bounce",
+                             {{"id", original_id},
+                              {"bounce_id", *queue_id},
+                              {"to", sender},
+                              {"nrcpt", failures.size()}},
+                             "%s: bounce queued as %s, to=<%s>, nrcpt=%d", original_id, *queue_id,
+                             sender, failures.size());
+        ++core_.metrics().bounces_total;
+        for (const auto& failure : failures) {
+          ++*parts;
+          FinishRecipient(domain, location, failure.first, final_outcome, part_done);
+        }
+        part_done();
+      });
 }
 
 void QueueService::SweepExpired() {
@@ -633,8 +685,13 @@ void QueueService::SweepExpired() {
       if (!message.ok()) continue;
       std::vector<std::pair<uint32_t, std::string>> failures;
       for (uint32_t index : indexes) failures.emplace_back(index, "");
-      ETRND_LOG_INFO("%s: expired after %s, bouncing %d recipients", message->queue_id,
-                     absl::FormatDuration(lifetime), failures.size());
+      ETRND_LOG_INFO_EVENT("expired",
+                           {{"id", message->queue_id},
+                            {"from", message->mail_from},
+                            {"domain", domain},
+                            {"nrcpt", failures.size()}},
+                           "%s: expired after %s, bouncing %d recipients", message->queue_id,
+                           absl::FormatDuration(lifetime), failures.size());
       QueueBounce(*message, location, domain, std::move(failures), "", /*expired=*/true, nullptr);
     }
   }

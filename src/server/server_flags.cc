@@ -56,6 +56,9 @@ ABSL_FLAG(absl::Duration, retry_max, absl::Hours(4), "Longest retry delay.");
 ABSL_FLAG(absl::Duration, max_queue_lifetime, absl::Hours(120),
           "Older messages bounce to their sender (held mail too).");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
+ABSL_FLAG(std::string, log_format, "text",
+          "text or json: one event per line on stderr (json: one object per line, with "
+          "ts, level, thread, msg and the event's fields, e.g. event, id, to, relay, status).");
 ABSL_FLAG(int64_t, log_rate_max, etrnd::kLogLinesPerSecondMaxDefault,
           "Log lines per second, all threads together (a burst of one second's worth "
           "passes); lines over it are dropped and counted in a periodic 'N log lines "
@@ -154,6 +157,12 @@ absl::Status ProxyProtocolFromFlags(ServerOptions& options) {
 
 absl::StatusOr<ServerOptions> OptionsFromFlags() {
   ServerOptions options;
+  // First, so that every line after a successful start has the chosen shape.
+  LogFormat format;
+  if (!ParseLogFormat(absl::GetFlag(FLAGS_log_format), &format)) {
+    return absl::InvalidArgumentError("--log_format must be text or json");
+  }
+  SetLogFormat(format);
   LogLevel level;
   if (!ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
     return absl::InvalidArgumentError("--log_level must be debug, info, warning or error");

@@ -168,7 +168,9 @@ void SmtpConnection::StoreMessage(smtp::AcceptedMessage message) {
   uint64_t session_id = session_id_;
   const absl::Time final_dot = absl::Now();
   const size_t bytes = spooled.data.size();
-  core_.StoreMessage(std::move(spooled),
+  Core::MessageOrigin origin{.client = client_.ToString(),
+                             .helo_name = std::move(message.helo_name)};
+  core_.StoreMessage(std::move(spooled), std::move(origin),
                      [core, session_id, final_dot, bytes](absl::StatusOr<std::string> result) {
                        if (result.ok()) {
                          metrics::CoreMetrics& metrics = core->metrics();

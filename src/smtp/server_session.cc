@@ -434,7 +434,7 @@ void ServerSession::FinishData() {
   } else {
     waiting_ = Waiting::kStore;
     AcceptedMessage message{std::move(queue_id_), std::move(mail_from_), std::move(recipients_),
-                            std::move(message_data_)};
+                            std::move(message_data_), helo_name_};
     ResetTransaction();
     services_.StoreMessage(std::move(message));
     return;

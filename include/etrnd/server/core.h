@@ -51,9 +51,15 @@ class Core {
   void SetTable(std::shared_ptr<const config::DomainsTable> table);
 
   std::string NewQueueId();
+  // Where a message came from, for its "queued" log line; empty for the
+  // messages etrnd makes itself (bounces).
+  struct MessageOrigin {
+    std::string client;     // address:port
+    std::string helo_name;  // as the client sent it
+  };
   // Appends the message to this core's segment; done runs once it is durable
   // (or failed: ResourceExhausted for a full disk).
-  void StoreMessage(spool::SpoolMessage message,
+  void StoreMessage(spool::SpoolMessage message, MessageOrigin origin,
                     std::function<void(absl::StatusOr<std::string>)> done);
 
   // Records that recipients are finished (completion log, group commit).

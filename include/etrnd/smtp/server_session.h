@@ -29,7 +29,7 @@ struct SessionLimits {
   // More Received: fields than this (ours included) is a mail loop: 554
   // 5.4.6. RFC 5321 6.3 asks for at least 100.
   size_t max_hops = 100;
-  int max_errors = 20;                  // then 421 and close
+  int max_errors = 20;  // then 421 and close
   // Input that arrives while a store/ETRN result is outstanding is kept
   // until it can be processed; more than this is abuse (421 and close).
   // The glue stops reading at pause_input_bytes, so only what the kernel
@@ -66,6 +66,7 @@ struct AcceptedMessage {
   // One Received: header + dot-unstuffed body, CRLF lines, without the
   // final ".\r\n".
   std::string data;
+  std::string helo_name;  // as sent, "" if none (for the log)
 };
 
 enum class RecipientVerdict { kAccept, kRelayDenied };
