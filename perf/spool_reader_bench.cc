@@ -30,7 +30,9 @@ struct Spool {
 const Spool& TheSpool() {
   static const Spool* spool = [] {
     auto* s = new Spool;
-    s->dir = (std::filesystem::temp_directory_path() / ("etrnd-reader-bench-" + std::to_string(getpid()))).string();
+    s->dir = (std::filesystem::temp_directory_path() /
+              ("etrnd-reader-bench-" + std::to_string(getpid())))
+                 .string();
     std::filesystem::create_directories(s->dir);
     AppenderOptions options;
     options.spool_dir = s->dir;

@@ -173,7 +173,7 @@ std::optional<MessageKey> DomainQueueIndex::ForEachMessageAfter(
 }
 
 const RecipientIndexSet* DomainQueueIndex::FindMessage(std::string_view domain,
-                                                        const MessageKey& key) const {
+                                                       const MessageKey& key) const {
   const NormalizedDomain normalized(domain);
   const DomainEntry* entry = normalized.valid() ? Find(normalized.view()) : nullptr;
   if (entry == nullptr) return nullptr;

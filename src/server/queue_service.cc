@@ -88,12 +88,12 @@ struct QueueService::FlushJob {
   bool served = true;       // the domain has a table entry
   bool setup_done = false;
   std::optional<queue::MessageKey> setup_cursor;  // last key taken from the index
-  size_t held = 0;  // unserved domain: customers' mail that stays queued
+  size_t held = 0;       // unserved domain: customers' mail that stays queued
   size_t next_item = 0;  // next item to hand to a connection (or bounce)
   size_t next_read = 0;  // next item to read; reads run ahead of next_item
   size_t reads_outstanding = 0;
   std::optional<std::string> bounce_reply;  // the route cannot exist: bounce all
-  std::deque<size_t> retry_tokens;  // items to try again at the next address
+  std::deque<size_t> retry_tokens;          // items to try again at the next address
   size_t target_index = 0;
   size_t connections_open = 0;
   // Completions (and bounces) not yet durable: the flush is not over until
@@ -578,9 +578,8 @@ void QueueService::BounceWholeFlush(const std::shared_ptr<FlushJob>& job,
 
 void QueueService::BounceLoaded(const std::shared_ptr<FlushJob>& job) {
   using Read = FlushJob::Item::Read;
-  while (job->next_item < job->items.size() &&
-         (job->items[job->next_item].read == Read::kLoaded ||
-          job->items[job->next_item].read == Read::kFailed)) {
+  while (job->next_item < job->items.size() && (job->items[job->next_item].read == Read::kLoaded ||
+                                                job->items[job->next_item].read == Read::kFailed)) {
     FlushJob::Item& item = job->items[job->next_item++];
     if (item.read == Read::kFailed) continue;
     std::vector<std::pair<uint32_t, std::string>> failures;
@@ -779,8 +778,7 @@ void QueueService::BounceExpired(DomainState* state, const spool::RecordLocation
   std::vector<std::pair<uint32_t, std::string>> failures;
   for (uint32_t index : pending->ToVector()) failures.emplace_back(index, "");
   ETRND_LOG_INFO("%s: expired after %s, bouncing %d recipients", message->queue_id,
-                 absl::FormatDuration(core_.context().options.max_queue_lifetime),
-                 failures.size());
+                 absl::FormatDuration(core_.context().options.max_queue_lifetime), failures.size());
   QueueBounce(*message, location, state->name, std::move(failures), "", /*expired=*/true, nullptr);
 }
 

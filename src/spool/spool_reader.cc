@@ -12,8 +12,8 @@
 namespace etrnd::spool {
 
 struct SpoolReader::Segment {
-  int fd = -1;  // -1 while the open is in flight
-  size_t users = 0;  // started reads that need the fd
+  int fd = -1;           // -1 while the open is in flight
+  size_t users = 0;      // started reads that need the fd
   bool evicted = false;  // out of the cache: close when the last user is done
   std::list<SegmentKey>::iterator lru;
   std::vector<std::shared_ptr<Active>> waiting_open;
@@ -153,8 +153,8 @@ void SpoolReader::OnRead(std::shared_ptr<Active> active, size_t from, int result
     // The header's CRC is checked before its length is trusted.
     const DecodedRecord header = DecodeRecord(active->buffer);
     if (header.status != DecodeStatus::kNeedMore || header.consumed <= kRecordHeaderBytes) {
-      Finish(active, absl::DataLossError(absl::StrFormat(
-                         "%s: no valid record header at offset %u", path, active->location.offset)));
+      Finish(active, absl::DataLossError(absl::StrFormat("%s: no valid record header at offset %u",
+                                                         path, active->location.offset)));
       return;
     }
     active->header_only = false;

@@ -171,10 +171,9 @@ TEST(SpoolReaderTest, FdCacheStaysWithinItsBoundWithMoreSegmentsThanSlots) {
   std::vector<RecordLocation> twice = locations;
   twice.insert(twice.end(), locations.begin(), locations.end());
   size_t open_max = 0;
-  const auto outcomes =
-      ReadAll(dir.path(), twice,
-              SpoolReader::Options{.open_segments_max = 4, .reads_in_flight_max = 3}, nullptr,
-              &open_max);
+  const auto outcomes = ReadAll(
+      dir.path(), twice, SpoolReader::Options{.open_segments_max = 4, .reads_in_flight_max = 3},
+      nullptr, &open_max);
   ASSERT_EQ(outcomes.size(), twice.size());
   for (const Outcome& outcome : outcomes) {
     ASSERT_TRUE(outcome.message.ok()) << outcome.message.status();
@@ -192,10 +191,9 @@ TEST(SpoolReaderTest, OneReadInFlightCompletesInRequestOrder) {
   TempDir dir;
   const std::vector<RecordLocation> locations = WriteSpool(dir.path(), 20, 5);
   size_t in_flight_max = 0;
-  const auto outcomes =
-      ReadAll(dir.path(), locations,
-              SpoolReader::Options{.open_segments_max = 2, .reads_in_flight_max = 1},
-              &in_flight_max);
+  const auto outcomes = ReadAll(
+      dir.path(), locations, SpoolReader::Options{.open_segments_max = 2, .reads_in_flight_max = 1},
+      &in_flight_max);
   ASSERT_EQ(outcomes.size(), 20u);
   for (size_t i = 0; i < outcomes.size(); ++i) EXPECT_EQ(outcomes[i].request, i);
   EXPECT_EQ(in_flight_max, 1u);
@@ -228,7 +226,8 @@ TEST(SpoolReaderTest, EvictedSegmentIsReopenedAndShutdownCancelsQueued) {
       reader->Read(locations[1], [&, reader, finish](absl::StatusOr<SpoolMessage> second) {
         statuses[1] = second.status();
         // Starts at once (the slot of the read that just finished is free)...
-        reader->Read(locations[2], [&](absl::StatusOr<SpoolMessage> m) { statuses[2] = m.status(); });
+        reader->Read(locations[2],
+                     [&](absl::StatusOr<SpoolMessage> m) { statuses[2] = m.status(); });
         // ...while this one waits in the queue and is cancelled.
         reader->Read(locations[3], [&, finish](absl::StatusOr<SpoolMessage> m) {
           statuses[3] = m.status();
