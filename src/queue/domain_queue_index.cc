@@ -1,5 +1,7 @@
 #include "etrnd/queue/domain_queue_index.h"
 
+#include "etrnd/common/check.h"
+
 namespace etrnd::queue {
 namespace {
 
@@ -12,6 +14,13 @@ template <typename Table>
 size_t TableBytes(const Table& table) {
   if (table.capacity() == 0) return 0;
   return table.capacity() * (sizeof(typename Table::value_type) + 1) + kTableControlOverhead;
+}
+
+// A B-tree node holds its slots with some slack (nodes are split half full
+// and fill as keys arrive): estimated as 4/3 of the slot bytes.
+template <typename K, typename V>
+size_t TableBytes(const absl::btree_map<K, V>& tree) {
+  return tree.size() * sizeof(typename absl::btree_map<K, V>::value_type) * 4 / 3;
 }
 
 size_t StringHeapBytes(const std::string& text) {
@@ -144,6 +153,32 @@ void DomainQueueIndex::ForEachMessage(
   const DomainEntry* entry = normalized.valid() ? Find(normalized.view()) : nullptr;
   if (entry == nullptr) return;
   for (const auto& [key, recipients] : entry->messages) fn(key, recipients);
+}
+
+std::optional<MessageKey> DomainQueueIndex::ForEachMessageAfter(
+    std::string_view domain, std::optional<MessageKey> after, size_t limit,
+    absl::FunctionRef<void(const MessageKey& key, const RecipientIndexSet& recipients)> fn) const {
+  const NormalizedDomain normalized(domain);
+  const DomainEntry* entry = normalized.valid() ? Find(normalized.view()) : nullptr;
+  ETRND_CHECK(limit > 0);  // else the walk could never move on
+  if (entry == nullptr) return std::nullopt;
+  auto it = after.has_value() ? entry->messages.upper_bound(*after) : entry->messages.begin();
+  std::optional<MessageKey> last;
+  for (size_t visited = 0; it != entry->messages.end() && visited < limit; ++it, ++visited) {
+    fn(it->first, it->second);
+    last = it->first;
+  }
+  if (it == entry->messages.end()) return std::nullopt;
+  return last;
+}
+
+const RecipientIndexSet* DomainQueueIndex::FindMessage(std::string_view domain,
+                                                       const MessageKey& key) const {
+  const NormalizedDomain normalized(domain);
+  const DomainEntry* entry = normalized.valid() ? Find(normalized.view()) : nullptr;
+  if (entry == nullptr) return nullptr;
+  auto it = entry->messages.find(key);
+  return it == entry->messages.end() ? nullptr : &it->second;
 }
 
 size_t DomainQueueIndex::MemoryBytes() const {

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 
 namespace etrnd::server {
@@ -20,8 +21,10 @@ DeliveryConnection::DeliveryConnection(reactor::Reactor& reactor,
       reply_timeout_max_(reply_timeout_max) {
   for (auto& message : messages) {
     // A fresh session takes up to max_messages_per_connection; the worker
-    // never hands it more.
-    [[maybe_unused]] bool taken = session_.Enqueue(std::move(message));
+    // never hands it more. A message dropped here would never get an
+    // outcome and its flush job would wait for ever.
+    const bool taken = session_.Enqueue(std::move(message));
+    ETRND_CHECK(taken);
   }
 }
 

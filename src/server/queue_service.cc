@@ -1,12 +1,12 @@
 #include "etrnd/server/queue_service.h"
 
-#include <unistd.h>
-
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/time/clock.h"
+#include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "etrnd/config/domain_name.h"
 #include "etrnd/delivery/dsn.h"
@@ -32,6 +32,19 @@ absl::Duration ExpirySweepInterval(absl::Duration lifetime) {
 constexpr absl::Duration kArrivalBatchDelay = absl::Milliseconds(20);
 // Flushes running at once on one core; beyond it ETRN answers 458.
 constexpr size_t kFlushesRunningMax = 4096;
+// Messages a flush set-up takes from the index per loop turn: a domain with
+// a million queued messages must not hold the reactor for one turn.
+constexpr size_t kFlushSetupSlice = 1024;
+// Reads a flush job keeps issued ahead of the messages handed to
+// connections, so a connection's next batch is in memory when it is due.
+// Also the most a connection waits for before it starts.
+constexpr size_t kFlushReadAheadMessages = 256;
+// Due messages the expiry sweep takes per slice (the next slice starts once
+// this one's reads are done).
+constexpr size_t kExpirySweepSlice = 1024;
+static_assert(kFlushesRunningMax * kFlushReadAheadMessages + kExpirySweepSlice <=
+                  spool::kQueuedReadsMax,
+              "flush read-ahead and the expiry sweep must fit the reader's queue");
 
 std::string DomainOf(std::string_view address) {
   size_t at = address.rfind('@');
@@ -92,7 +105,8 @@ struct QueueService::FlushJob {
   struct Item {
     spool::RecordLocation location;
     std::vector<uint32_t> recipient_indexes;  // this domain's recipients
-    spool::SpoolMessage message;              // read from the spool when sent
+    spool::SpoolMessage message;              // read from the spool ahead of its batch
+    enum class Read : uint8_t { kNotRead, kReading, kLoaded, kFailed } read = Read::kNotRead;
     size_t outcomes_seen = 0;
     std::vector<std::pair<uint32_t, std::string>> failures;  // bounced: index, reply
     bool connection_failed = false;  // deferred by the connection, not the message
@@ -100,9 +114,16 @@ struct QueueService::FlushJob {
   std::string domain;
   std::vector<SocketAddress> targets;
   std::string remote_mta;
-  std::vector<Item> items;
-  size_t next_item = 0;
-  std::deque<size_t> retry_tokens;  // items to try again at the next address
+  std::vector<Item> items;  // grows slice by slice while setting up
+  bool served = true;       // the domain has a table entry
+  bool setup_done = false;
+  std::optional<queue::MessageKey> setup_cursor;  // last key taken from the index
+  size_t held = 0;       // unserved domain: customers' mail that stays queued
+  size_t next_item = 0;  // next item to hand to a connection (or bounce)
+  size_t next_read = 0;  // next item to read; reads run ahead of next_item
+  size_t reads_outstanding = 0;
+  std::optional<std::string> bounce_reply;  // the route cannot exist: bounce all
+  std::deque<size_t> retry_tokens;          // items to try again at the next address
   size_t target_index = 0;
   size_t connections_open = 0;
   // Completions (and bounces) not yet durable: the flush is not over until
@@ -118,7 +139,9 @@ struct QueueService::FlushJob {
 };
 
 QueueService::QueueService(Core& core)
-    : core_(core), postmaster_domain_(DomainOf(core.context().options.postmaster)) {
+    : core_(core),
+      reader_(core.reactor(), core.context().options.spool_dir),
+      postmaster_domain_(DomainOf(core.context().options.postmaster)) {
   core_.reactor().RunAfter(ExpirySweepInterval(core_.context().options.max_queue_lifetime),
                            [this] { SweepExpired(); });
 }
@@ -278,40 +301,58 @@ EtrnShardResult QueueService::FlushForEtrn(const etrn::EtrnPlan& plan, const IpA
 void QueueService::StartFlush(const std::string& domain) {
   DomainState& state = StateOf(domain);
   if (state.flushing || stopped_) return;
-  if (index_.CountDomain(domain) == 0) return;
+  const size_t queued = index_.CountDomain(domain);
+  if (queued == 0) return;
   // A domain that left the table keeps its customers' mail queued (no route,
   // no attempt, no bounce); only bounces queued while it was unserved go out.
   const bool served = core_.table().Match(domain) != nullptr;
+  if (!served && state.routed_when_unserved.empty()) {
+    ETRND_LOG_INFO("flush %s: not in the domains table: %d messages stay queued", domain, queued);
+    return;
+  }
   auto job = std::make_shared<FlushJob>();
   job->domain = domain;
+  job->served = served;
   job->started = absl::Now();
-  size_t held = 0;
-  absl::flat_hash_set<queue::MessageKey> still_routed;  // drops finished keys
-  index_.ForEachMessage(
-      domain, [&](const queue::MessageKey& key, const queue::RecipientIndexSet& recipients) {
-        if (!served) {
-          if (!state.routed_when_unserved.contains(key)) {
-            ++held;
-            return;
-          }
-          still_routed.insert(key);
+  state.flushing = true;
+  state.flush_again = false;
+  ++flushes_running_;
+  ETRND_LOG_INFO_EVENT("flush", {{"domain", domain}, {"messages", queued}},
+                       "flush %s: %d messages", domain, queued);
+  RunFlush(job);
+  SetUpFlushSlice(job);
+}
+
+void QueueService::SetUpFlushSlice(const std::shared_ptr<FlushJob>& job) {
+  ETRND_CHECK(!job->setup_done);
+  if (job->finished || stopped_) {
+    job->setup_done = true;
+    MaybeFinishFlush(job);
+    return;
+  }
+  DomainState& state = StateOf(job->domain);
+  job->setup_cursor = index_.ForEachMessageAfter(
+      job->domain, job->setup_cursor, kFlushSetupSlice,
+      [&](const queue::MessageKey& key, const queue::RecipientIndexSet& recipients) {
+        if (!job->served && !state.routed_when_unserved.contains(key)) {
+          ++job->held;
+          return;
         }
         FlushJob::Item item;
         item.location = key.ToLocation();
         item.recipient_indexes = recipients.ToVector();
         job->items.push_back(std::move(item));
       });
-  if (!served) state.routed_when_unserved = std::move(still_routed);
-  if (held > 0) {
-    ETRND_LOG_INFO("flush %s: not in the domains table: %d messages stay queued", domain, held);
+  if (job->setup_cursor.has_value()) {
+    core_.reactor().Post([this, job] { SetUpFlushSlice(job); });
+  } else {
+    job->setup_done = true;
+    if (job->held > 0) {
+      ETRND_LOG_INFO("flush %s: not in the domains table: %d messages stay queued", job->domain,
+                     job->held);
+    }
   }
-  if (job->items.empty()) return;
-  state.flushing = true;
-  state.flush_again = false;
-  ++flushes_running_;
-  ETRND_LOG_INFO_EVENT("flush", {{"domain", domain}, {"messages", job->items.size()}},
-                       "flush %s: %d messages", domain, job->items.size());
-  RunFlush(job);
+  AdvanceFlush(job);
 }
 
 void QueueService::RunFlush(const std::shared_ptr<FlushJob>& job) {
@@ -336,44 +377,94 @@ void QueueService::RunFlush(const std::shared_ptr<FlushJob>& job) {
                                  ? std::string(delivery::kNullMxReply)
                                  : "550 5.1.2 " + job->domain + ": Host or domain name not found");
           }
-          MaybeFinishFlush(job);
+          AdvanceFlush(job);
           return;
         }
+        if (targets->empty()) {
+          job->last_error = "no address for the next hop";
+          job->host_failed = true;
+        }
         job->targets = std::move(*targets);
-        LaunchConnections(job);
+        AdvanceFlush(job);
       });
 }
 
 bool QueueService::FlushJob::HasWork() const {
-  return !retry_tokens.empty() || next_item < items.size();
+  return !retry_tokens.empty() || next_item < items.size() || !setup_done;
+}
+
+void QueueService::AdvanceFlush(const std::shared_ptr<FlushJob>& job) {
+  if (job->finished) return;
+  if (job->bounce_reply.has_value()) {
+    BounceLoaded(job);
+  } else {
+    LaunchConnections(job);
+  }
+  IssueReads(job);
+  MaybeFinishFlush(job);
+}
+
+void QueueService::IssueReads(const std::shared_ptr<FlushJob>& job) {
+  if (stopped_ || (job->host_failed && !job->bounce_reply.has_value())) return;
+  ETRND_CHECK(job->next_item <= job->next_read);
+  while (job->next_read < job->items.size() &&
+         job->next_read - job->next_item < kFlushReadAheadMessages) {
+    const size_t token = job->next_read++;
+    FlushJob::Item& item = job->items[token];
+    ETRND_CHECK(item.read == FlushJob::Item::Read::kNotRead);
+    item.read = FlushJob::Item::Read::kReading;
+    ++job->reads_outstanding;
+    reader_.Read(item.location, [this, job, token](absl::StatusOr<spool::SpoolMessage> message) {
+      OnItemRead(job, token, std::move(message));
+    });
+  }
+  ETRND_CHECK(job->reads_outstanding <= kFlushReadAheadMessages);
+}
+
+void QueueService::OnItemRead(const std::shared_ptr<FlushJob>& job, size_t token,
+                              absl::StatusOr<spool::SpoolMessage> message) {
+  ETRND_CHECK(job->reads_outstanding > 0);
+  --job->reads_outstanding;
+  ETRND_CHECK(token < job->items.size());
+  FlushJob::Item& item = job->items[token];
+  ETRND_CHECK(item.read == FlushJob::Item::Read::kReading);
+  if (message.ok()) {
+    item.message = std::move(*message);
+    item.read = FlushJob::Item::Read::kLoaded;
+  } else {
+    // Stays queued; recovery at the next start decides what the record holds.
+    if (!absl::IsCancelled(message.status())) {
+      ETRND_LOG_ERROR("flush %s: cannot read message at %d/%d/%d: %s", job->domain,
+                      item.location.core, item.location.segment_id, item.location.offset,
+                      std::string(message.status().message()));
+    }
+    item.read = FlushJob::Item::Read::kFailed;
+  }
+  AdvanceFlush(job);
 }
 
 void QueueService::LaunchConnections(const std::shared_ptr<FlushJob>& job) {
   const ServerOptions& options = core_.context().options;
-  while (!job->host_failed && !stopped_ && job->HasWork() &&
+  if (job->targets.empty()) return;  // the route is not known yet
+  using Read = FlushJob::Item::Read;
+  // A connection starts with a full batch, or with what is left once every
+  // message of the flush is known and read.
+  const size_t want = std::min(options.messages_per_connection, kFlushReadAheadMessages);
+  while (!job->host_failed && !stopped_ &&
          job->connections_open < options.connections_per_destination) {
+    size_t ready = job->retry_tokens.size();
+    size_t end = job->next_item;
+    while (ready < want && end < job->items.size() &&
+           (job->items[end].read == Read::kLoaded || job->items[end].read == Read::kFailed)) {
+      ++ready;
+      ++end;
+    }
+    const bool all_known = job->setup_done && end == job->items.size();
+    if (ready == 0 || (ready < want && !all_known)) break;
     std::vector<delivery::OutboundMessage> batch;
     std::vector<size_t> tokens;
-    while (job->HasWork() && batch.size() < options.messages_per_connection) {
-      size_t token;
-      if (!job->retry_tokens.empty()) {
-        token = job->retry_tokens.front();
-        job->retry_tokens.pop_front();
-      } else {
-        token = job->next_item++;
-      }
+    auto add = [&](size_t token) {
       FlushJob::Item& item = job->items[token];
-      if (item.message.data.empty()) {
-        absl::StatusOr<spool::SpoolMessage> message =
-            spool::ReadMessage(options.spool_dir, item.location);
-        if (!message.ok()) {
-          ETRND_LOG_ERROR("flush %s: cannot read message at %d/%d/%d: %s", job->domain,
-                          item.location.core, item.location.segment_id, item.location.offset,
-                          std::string(message.status().message()));
-          continue;
-        }
-        item.message = std::move(*message);
-      }
       delivery::OutboundMessage outbound;
       outbound.token = token;
       outbound.mail_from = item.message.mail_from;
@@ -383,8 +474,18 @@ void QueueService::LaunchConnections(const std::shared_ptr<FlushJob>& job) {
       outbound.data = item.message.data;
       batch.push_back(std::move(outbound));
       tokens.push_back(token);
+    };
+    while (!job->retry_tokens.empty() && batch.size() < options.messages_per_connection) {
+      add(job->retry_tokens.front());
+      job->retry_tokens.pop_front();
     }
-    if (batch.empty()) break;
+    while (job->next_item < end && batch.size() < options.messages_per_connection) {
+      const size_t token = job->next_item++;
+      if (job->items[token].read == Read::kFailed) continue;  // stays queued
+      add(token);
+    }
+    if (batch.empty()) continue;  // only failed reads were taken
+    ETRND_CHECK(batch.size() <= options.messages_per_connection);
     delivery::ClientSession::Options client_options;
     client_options.helo_hostname = options.hostname;
     client_options.max_messages_per_connection = options.messages_per_connection;
@@ -397,11 +498,11 @@ void QueueService::LaunchConnections(const std::shared_ptr<FlushJob>& job) {
     core_.reactor().Connect(job->targets[job->target_index], std::move(handler),
                             options.delivery_timeout);
   }
-  MaybeFinishFlush(job);
 }
 
 void QueueService::OnConnectionFinished(const std::shared_ptr<FlushJob>& job,
                                         const std::vector<size_t>& tokens) {
+  ETRND_CHECK(job->connections_open > 0);
   --job->connections_open;
   // Messages the connection itself failed (refused, lost, timed out) go to
   // the next address of the route, if there is one (next MX host).
@@ -427,13 +528,14 @@ void QueueService::OnConnectionFinished(const std::shared_ptr<FlushJob>& job,
       item.message = spool::SpoolMessage{};  // stays queued; free the body
     }
   }
-  LaunchConnections(job);
-  MaybeFinishFlush(job);
+  AdvanceFlush(job);
 }
 
 void QueueService::MaybeFinishFlush(const std::shared_ptr<FlushJob>& job) {
   if (job->finished || job->connections_open > 0 || job->settling > 0) return;
-  if (job->HasWork() && !job->host_failed && !stopped_) return;
+  if (job->reads_outstanding > 0) return;  // their callbacks still hold items
+  const bool bouncing = job->bounce_reply.has_value();
+  if (job->HasWork() && (!job->host_failed || bouncing) && !stopped_) return;
   job->finished = true;
   FinishFlush(job);
 }
@@ -441,6 +543,7 @@ void QueueService::MaybeFinishFlush(const std::shared_ptr<FlushJob>& job) {
 std::function<void()> QueueService::Settler(const std::shared_ptr<FlushJob>& job) {
   ++job->settling;
   return [this, job] {
+    ETRND_CHECK(job->settling > 0);
     --job->settling;
     MaybeFinishFlush(job);
   };
@@ -448,7 +551,11 @@ std::function<void()> QueueService::Settler(const std::shared_ptr<FlushJob>& job
 
 void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
                              const delivery::RecipientOutcome& outcome) {
+  ETRND_CHECK(outcome.token < job->items.size());
   FlushJob::Item& item = job->items[outcome.token];
+  ETRND_CHECK(item.read == FlushJob::Item::Read::kLoaded);
+  ETRND_CHECK(outcome.recipient_index < item.recipient_indexes.size());
+  ETRND_CHECK(item.outcomes_seen < item.recipient_indexes.size());
   uint32_t recipient_index = item.recipient_indexes[outcome.recipient_index];
   ++item.outcomes_seen;
   metrics::CoreMetrics& metrics = core_.metrics();
@@ -497,15 +604,23 @@ void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
 
 void QueueService::BounceWholeFlush(const std::shared_ptr<FlushJob>& job,
                                     const std::string& reply) {
-  for (FlushJob::Item& item : job->items) {
-    absl::StatusOr<spool::SpoolMessage> message =
-        spool::ReadMessage(core_.context().options.spool_dir, item.location);
-    if (!message.ok()) continue;
+  // The messages are bounced as their reads come back (AdvanceFlush).
+  job->bounce_reply = reply;
+}
+
+void QueueService::BounceLoaded(const std::shared_ptr<FlushJob>& job) {
+  using Read = FlushJob::Item::Read;
+  while (job->next_item < job->items.size() && (job->items[job->next_item].read == Read::kLoaded ||
+                                                job->items[job->next_item].read == Read::kFailed)) {
+    FlushJob::Item& item = job->items[job->next_item++];
+    if (item.read == Read::kFailed) continue;
     std::vector<std::pair<uint32_t, std::string>> failures;
-    for (uint32_t index : item.recipient_indexes) failures.emplace_back(index, reply);
+    for (uint32_t index : item.recipient_indexes) failures.emplace_back(index, *job->bounce_reply);
     job->bounced += failures.size();
     core_.metrics().deliveries_bounced += failures.size();
-    QueueBounce(*message, item.location, job->domain, std::move(failures), "", false, Settler(job));
+    QueueBounce(item.message, item.location, job->domain, std::move(failures), "", false,
+                Settler(job));
+    item.message = spool::SpoolMessage{};
   }
 }
 
@@ -514,6 +629,7 @@ void QueueService::FinishFlush(const std::shared_ptr<FlushJob>& job) {
   if (it == domains_.end() || !it->second->flushing) return;
   DomainState& state = *it->second;
   state.flushing = false;
+  ETRND_CHECK(flushes_running_ > 0);
   --flushes_running_;
   ETRND_LOG_INFO_EVENT("flush_done",
                        {{"domain", job->domain},
@@ -559,7 +675,13 @@ void QueueService::FinishRecipient(const std::string& domain, const spool::Recor
       ETRND_LOG_ERROR("completion log write failed: %s", std::string(status.message()));
       return;
     }
-    index_.FinishRecipient(domain, queue::MessageKey::FromLocation(location), recipient_index);
+    const queue::MessageKey key = queue::MessageKey::FromLocation(location);
+    index_.FinishRecipient(domain, key, recipient_index);
+    if (index_.FindMessage(domain, key) == nullptr) {
+      // Gone from the domain: an unserved domain's flush no longer routes it.
+      auto state = domains_.find(domain);
+      if (state != domains_.end()) state->second->routed_when_unserved.erase(key);
+    }
     Core& segment_core = core_.context().core(location.core);
     spool::SegmentKey segment = SegmentOf(location);
     if (&segment_core == &core_) {
@@ -657,46 +779,65 @@ void QueueService::QueueBounce(const spool::SpoolMessage& message,
       });
 }
 
-void QueueService::SweepExpired() {
+void QueueService::SweepExpired() { SweepExpiredSlice(); }
+
+void QueueService::SweepExpiredSlice() {
   if (stopped_) return;
+  ETRND_CHECK(expiry_reads_outstanding_ == 0);
   const absl::Duration lifetime = core_.context().options.max_queue_lifetime;
   const int64_t cutoff = absl::ToUnixMicros(absl::Now() - lifetime);
-  std::vector<ExpiryEntry> due;
-  while (!by_arrival_.empty() && by_arrival_.front().arrival_unix_micros <= cutoff) {
-    due.push_back(by_arrival_.front());
+  size_t taken = 0;
+  while (taken < kExpirySweepSlice && !by_arrival_.empty() &&
+         by_arrival_.front().arrival_unix_micros <= cutoff) {
+    const ExpiryEntry expired = by_arrival_.front();
     by_arrival_.pop_front();
+    ++taken;
+    const queue::MessageKey key = queue::MessageKey::FromLocation(expired.location);
+    if (index_.FindMessage(expired.domain->name, key) == nullptr) continue;  // finished
+    ++expiry_reads_outstanding_;
+    reader_.Read(expired.location, [this, state = expired.domain, location = expired.location](
+                                       absl::StatusOr<spool::SpoolMessage> message) {
+      ETRND_CHECK(expiry_reads_outstanding_ > 0);
+      --expiry_reads_outstanding_;
+      BounceExpired(state, location, std::move(message));
+      if (expiry_reads_outstanding_ == 0) core_.reactor().Post([this] { SweepExpiredSlice(); });
+    });
   }
-  // Pending recipients of the due messages, one pass per domain.
-  absl::flat_hash_map<DomainState*, absl::flat_hash_set<queue::MessageKey>> due_by_domain;
-  for (const ExpiryEntry& expired : due) {
-    due_by_domain[expired.domain].insert(queue::MessageKey::FromLocation(expired.location));
+  ETRND_CHECK(expiry_reads_outstanding_ <= kExpirySweepSlice);
+  if (expiry_reads_outstanding_ > 0) return;  // the last read continues the sweep
+  if (!by_arrival_.empty() && by_arrival_.front().arrival_unix_micros <= cutoff) {
+    core_.reactor().Post([this] { SweepExpiredSlice(); });
+    return;
   }
-  for (auto& [state, keys] : due_by_domain) {
-    const std::string& domain = state->name;
-    std::vector<std::pair<queue::MessageKey, std::vector<uint32_t>>> pending;
-    index_.ForEachMessage(
-        domain, [&](const queue::MessageKey& key, const queue::RecipientIndexSet& recipients) {
-          if (keys.contains(key)) pending.emplace_back(key, recipients.ToVector());
-        });
-    for (auto& [key, indexes] : pending) {
-      spool::RecordLocation location = key.ToLocation();
-      absl::StatusOr<spool::SpoolMessage> message =
-          spool::ReadMessage(core_.context().options.spool_dir, location);
-      if (!message.ok()) continue;
-      std::vector<std::pair<uint32_t, std::string>> failures;
-      for (uint32_t index : indexes) failures.emplace_back(index, "");
-      ETRND_LOG_INFO_EVENT("expired",
-                           {{"id", message->queue_id},
-                            {"from", message->mail_from},
-                            {"domain", domain},
-                            {"nrcpt", failures.size()}},
-                           "%s: expired after %s, bouncing %d recipients", message->queue_id,
-                           absl::FormatDuration(lifetime), failures.size());
-      QueueBounce(*message, location, domain, std::move(failures), "", /*expired=*/true, nullptr);
+  core_.reactor().RunAfter(ExpirySweepInterval(lifetime), [this] { SweepExpired(); });
+}
+
+void QueueService::BounceExpired(DomainState* state, const spool::RecordLocation& location,
+                                 absl::StatusOr<spool::SpoolMessage> message) {
+  if (!message.ok()) {
+    if (!absl::IsCancelled(message.status())) {
+      ETRND_LOG_ERROR("expiry %s: cannot read message at %d/%d/%d: %s", state->name, location.core,
+                      location.segment_id, location.offset,
+                      std::string(message.status().message()));
     }
+    return;
   }
-  core_.reactor().RunAfter(ExpirySweepInterval(core_.context().options.max_queue_lifetime),
-                           [this] { SweepExpired(); });
+  // The recipients still pending now: a flush may have finished some while
+  // the record was read.
+  const queue::RecipientIndexSet* pending =
+      index_.FindMessage(state->name, queue::MessageKey::FromLocation(location));
+  if (pending == nullptr) return;
+  std::vector<std::pair<uint32_t, std::string>> failures;
+  for (uint32_t index : pending->ToVector()) failures.emplace_back(index, "");
+  ETRND_LOG_INFO_EVENT("expired",
+                       {{"id", message->queue_id},
+                        {"from", message->mail_from},
+                        {"domain", state->name},
+                        {"nrcpt", failures.size()}},
+                       "%s: expired after %s, bouncing %d recipients", message->queue_id,
+                       absl::FormatDuration(core_.context().options.max_queue_lifetime),
+                       failures.size());
+  QueueBounce(*message, location, state->name, std::move(failures), "", /*expired=*/true, nullptr);
 }
 
 void QueueService::SegmentRecipientFinished(spool::SegmentKey segment) {
@@ -707,10 +848,18 @@ void QueueService::SegmentRecipientFinished(spool::SegmentKey segment) {
 void QueueService::CollectGarbage() {
   const std::string& spool_dir = core_.context().options.spool_dir;
   for (const spool::SegmentKey& segment : segments_.TakeDeletable()) {
-    std::string path = spool::SegmentPath(spool_dir, segment.core, segment.segment_id);
-    if (unlink(path.c_str()) == 0) {
-      ETRND_LOG_INFO("segment %s delivered completely: removed", path);
+    // Out of every core's read cache (this one's first), so no cached fd
+    // keeps the deleted file's space.
+    reader_.EvictSegment(segment);
+    for (size_t i = 0; i < core_.context().core_count(); ++i) {
+      Core& other = core_.context().core(i);
+      if (&other == &core_) continue;
+      core_.SendTo(other, [&other, segment] { other.queue().EvictSegment(segment); });
     }
+    std::string path = spool::SegmentPath(spool_dir, segment.core, segment.segment_id);
+    core_.reactor().Unlink(path, [path](int result) {
+      if (result == 0) ETRND_LOG_INFO("segment %s delivered completely: removed", path);
+    });
   }
 }
 
@@ -737,8 +886,11 @@ void QueueService::OnTableChanged() {
   }
 }
 
+void QueueService::EvictSegment(spool::SegmentKey segment) { reader_.EvictSegment(segment); }
+
 void QueueService::Stop() {
   stopped_ = true;
+  reader_.Shutdown();
   for (auto& [domain, state] : domains_) {
     if (state->timer != 0) {
       core_.reactor().CancelTimer(state->timer);

@@ -11,10 +11,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 
+#include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
@@ -61,6 +63,16 @@ class DomainQueueIndex {
   void ForEachMessage(
       std::string_view domain,
       absl::FunctionRef<void(const MessageKey& key, const RecipientIndexSet& recipients)> fn) const;
+  // The same walk spread over loop turns: at most `limit` messages with keys
+  // after `after` (from the first when nullopt), in spool order. Returns the
+  // last key visited, or nullopt when the walk is over. Messages added or
+  // finished between calls are found or skipped by key, so the index may
+  // change between calls (not during one).
+  std::optional<MessageKey> ForEachMessageAfter(
+      std::string_view domain, std::optional<MessageKey> after, size_t limit,
+      absl::FunctionRef<void(const MessageKey& key, const RecipientIndexSet& recipients)> fn) const;
+  // The message's recipients still queued in `domain`, or nullptr.
+  const RecipientIndexSet* FindMessage(std::string_view domain, const MessageKey& key) const;
 
   size_t domains_count() const { return domains_.size(); }
   // Sum over domains of queued messages (a message queued for two domains
@@ -75,7 +87,8 @@ class DomainQueueIndex {
   // Lives inline in the domain table's slot: a count lookup touches only the
   // table (no pointer chase), which matters with 1e5+ domains.
   struct DomainEntry {
-    absl::flat_hash_map<MessageKey, RecipientIndexSet> messages;
+    // Ordered so a flush can resume its walk by key across loop turns.
+    absl::btree_map<MessageKey, RecipientIndexSet> messages;
     size_t recipients = 0;  // unfinished, over all messages
   };
   // Heterogeneous lookup with std::string_view (Debian's absl::string_view is

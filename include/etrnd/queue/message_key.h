@@ -32,6 +32,10 @@ struct MessageKey {
   friend bool operator==(const MessageKey& a, const MessageKey& b) {
     return a.segment == b.segment && a.offset == b.offset;
   }
+  // Spool order (core, segment, offset): the order a flush walks a domain.
+  friend bool operator<(const MessageKey& a, const MessageKey& b) {
+    return a.segment != b.segment ? a.segment < b.segment : a.offset < b.offset;
+  }
   template <typename H>
   friend H AbslHashValue(H state, const MessageKey& key) {
     return H::combine(std::move(state), key.segment, key.offset);

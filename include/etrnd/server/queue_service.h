@@ -20,6 +20,7 @@
 #include "etrnd/queue/domain_queue_index.h"
 #include "etrnd/reactor/reactor.h"
 #include "etrnd/spool/segment_tracker.h"
+#include "etrnd/spool/spool_reader.h"
 #include "etrnd/spool/spool_record.h"
 #include "etrnd/spool/spool_recovery.h"
 
@@ -57,6 +58,8 @@ class QueueService {
   // Segment-core side: GC of this core's segment files.
   void SegmentRecipientFinished(spool::SegmentKey segment);
   void SealSegment(uint64_t segment_id);
+  // Any core: a segment GC is deleting leaves this core's read cache.
+  void EvictSegment(spool::SegmentKey segment);
 
   // Observability (logs, tests).
   size_t queued_domains() const;
@@ -77,12 +80,21 @@ class QueueService {
   bool RoutedWhenUnserved(const std::string& mail_from, const std::string& domain) const;
   void ScheduleAttempt(const std::string& domain, absl::Duration delay);
   void StartFlush(const std::string& domain);
+  // Walks the domain's queued messages into the job, kFlushSetupSlice per
+  // loop turn (continued by a Post to self).
+  void SetUpFlushSlice(const std::shared_ptr<FlushJob>& job);
   void RunFlush(const std::shared_ptr<FlushJob>& job);
+  // Reads ahead, then hands loaded messages to connections (or bounces).
+  void AdvanceFlush(const std::shared_ptr<FlushJob>& job);
+  void IssueReads(const std::shared_ptr<FlushJob>& job);
+  void OnItemRead(const std::shared_ptr<FlushJob>& job, size_t token,
+                  absl::StatusOr<spool::SpoolMessage> message);
   void LaunchConnections(const std::shared_ptr<FlushJob>& job);
   void OnConnectionFinished(const std::shared_ptr<FlushJob>& job,
                             const std::vector<size_t>& tokens);
   // The route cannot exist (no such domain, null MX): every recipient bounces.
   void BounceWholeFlush(const std::shared_ptr<FlushJob>& job, const std::string& reply);
+  void BounceLoaded(const std::shared_ptr<FlushJob>& job);
   void OnOutcome(const std::shared_ptr<FlushJob>& job, const delivery::RecipientOutcome& outcome);
   void MaybeFinishFlush(const std::shared_ptr<FlushJob>& job);
   void FinishFlush(const std::shared_ptr<FlushJob>& job);
@@ -98,6 +110,10 @@ class QueueService {
                    std::vector<std::pair<uint32_t, std::string>> failures,
                    const std::string& remote_mta, bool expired, std::function<void()> settled);
   void SweepExpired();
+  // One slice of due entries; the next slice starts once its reads are done.
+  void SweepExpiredSlice();
+  void BounceExpired(DomainState* state, const spool::RecordLocation& location,
+                     absl::StatusOr<spool::SpoolMessage> message);
 
   void CollectGarbage();
 
@@ -109,6 +125,8 @@ class QueueService {
   // by the interleaving.
   std::deque<ExpiryEntry> by_arrival_;
   spool::SegmentTracker segments_;
+  spool::SpoolReader reader_;
+  size_t expiry_reads_outstanding_ = 0;
   const std::string postmaster_domain_;  // lower case
   size_t flushes_running_ = 0;
   bool stopped_ = false;

@@ -1,7 +1,7 @@
 // Start-up recovery of the spool directory: rebuilds the queue from the
 // segment files and completion logs of every core, before the server greets
-// anyone. Bodies stay on disk: ReadMessage() fetches one when it is
-// delivered.
+// anyone. Bodies stay on disk: a core's SpoolReader fetches one through
+// its ring when it is delivered.
 //
 // What it does to the directory (all of it safe to interrupt and re-run):
 // - copies every damaged byte range to <spool>/damaged/ (logged) and uses
@@ -74,7 +74,9 @@ struct RecoveryResult {
 // directory itself is unusable; damaged contents are never an error.
 absl::StatusOr<RecoveryResult> RecoverSpool(const std::string& spool_dir);
 
-// Reads one message record back (pread). DataLoss if it no longer checks out.
+// Reads one message record back with blocking open + pread + close: for
+// start-up, tools and tests only, never on a reactor thread (SpoolReader
+// reads through the ring). DataLoss if it no longer checks out.
 absl::StatusOr<SpoolMessage> ReadMessage(const std::string& spool_dir,
                                          const RecordLocation& location);
 
