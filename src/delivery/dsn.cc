@@ -5,13 +5,14 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "etrnd/common/protocol_limits.h"
 #include "etrnd/common/strings.h"
 
 namespace etrnd::delivery {
 namespace {
 
 constexpr size_t kAddressBytesMax = 512;
-constexpr size_t kHostnameBytesMax = 255;
+constexpr size_t kHostnameBytesMax = kDomainOctetsMax;
 constexpr size_t kHeaderLineBytesMax = 998;  // RFC 5322 2.1.1, without CRLF
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }

@@ -7,11 +7,12 @@
 #include <string>
 #include <string_view>
 
+#include "etrnd/common/protocol_limits.h"
+
 namespace etrnd::config {
 
-inline constexpr size_t kLabelOctetsMax = 63;
-// RFC 1035 allows 255 octets on the wire, which is 253 in text form.
-inline constexpr size_t kDomainOctetsMax = 253;
+using ::etrnd::kDomainOctetsMax;
+using ::etrnd::kLabelOctetsMax;
 inline constexpr size_t kQueueNameOctetsMax = 64;
 
 // Why a domain name is not valid, or nullptr when it is. `min_labels` is 2

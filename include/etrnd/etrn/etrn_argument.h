@@ -5,11 +5,12 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "etrnd/common/protocol_limits.h"
 
 namespace etrnd::etrn {
 
 // RFC 1985 and SPEC section 6: a node name is at most 255 octets.
-inline constexpr size_t kEtrnNodeOctetsMax = 255;
+inline constexpr size_t kEtrnNodeOctetsMax = kDomainOctetsMax;
 
 enum class EtrnForm {
   kNode,     // ETRN example.com: the one domain

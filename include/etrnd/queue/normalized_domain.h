@@ -6,9 +6,11 @@
 #include <cstddef>
 #include <string_view>
 
+#include "etrnd/common/protocol_limits.h"
+
 namespace etrnd::queue {
 
-inline constexpr size_t kDomainBytesMax = 255;
+inline constexpr size_t kDomainBytesMax = kDomainOctetsMax;
 
 class NormalizedDomain {
  public:

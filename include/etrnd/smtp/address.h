@@ -5,12 +5,14 @@
 #include <utility>
 #include <vector>
 
+#include "etrnd/common/protocol_limits.h"
+
 namespace etrnd::smtp {
 
 // Named bounds from RFC 5321 section 4.5.3.1.
 inline constexpr size_t kMaxLocalPartBytes = 64;
-inline constexpr size_t kMaxDomainBytes = 255;
-inline constexpr size_t kMaxLabelBytes = 63;
+inline constexpr size_t kMaxDomainBytes = kDomainOctetsMax;
+inline constexpr size_t kMaxLabelBytes = kLabelOctetsMax;
 inline constexpr size_t kMaxPathBytes = 256;  // angle brackets included
 inline constexpr size_t kMaxParameters = 16;  // per MAIL/RCPT command
 
