@@ -8,12 +8,15 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/time/clock.h"
 #include "etrnd/common/log.h"
+#include "etrnd/common/check.h"
 #include "etrnd/config/domain_name.h"
+#include "etrnd/control/control_request.h"
 #include "etrnd/delivery/dsn.h"
 #include "etrnd/delivery/mx_list.h"
 #include "etrnd/delivery/retry_schedule.h"
 #include "etrnd/server/core.h"
 #include "etrnd/server/delivery_connection.h"
+#include "queue_domain_state.h"
 #include "etrnd/spool/spool_files.h"
 
 namespace etrnd::server {
@@ -39,23 +42,16 @@ std::string DomainOf(std::string_view address) {
   return config::AsciiLower(address.substr(at + 1));
 }
 
+uint64_t QueueIdKey(std::string_view queue_id) {
+  return control::ParseQueueId(queue_id).value_or(0);
+}
+
 spool::SegmentKey SegmentOf(const spool::RecordLocation& location) {
   return spool::SegmentKey{location.core, location.segment_id};
 }
 
 }  // namespace
 
-struct QueueService::DomainState {
-  std::string name;
-  // Messages routed by MX while the domain has no table entry: bounces (null
-  // sender) queued when the domain was not served. Everything else here was
-  // accepted for a served domain and waits while its entry is gone.
-  absl::flat_hash_set<queue::MessageKey> routed_when_unserved;
-  delivery::RetryState retry;
-  reactor::Reactor::TimerId timer = 0;
-  bool flushing = false;
-  bool flush_again = false;  // mail arrived during the flush
-};
 
 // One run over a domain's queued messages towards its next hop.
 struct QueueService::FlushJob {
@@ -114,7 +110,7 @@ void QueueService::LoadRecovered(const spool::RecoveryResult& recovered) {
     }
     for (auto& [domain, indexes] : by_domain) {
       AddRecipients(domain, message.location, std::move(indexes), message.arrival_unix_micros,
-                    RoutedWhenUnserved(message.mail_from, domain));
+                    RoutedWhenUnserved(message.mail_from, domain), QueueIdKey(message.queue_id));
     }
   }
   for (const spool::SegmentKey& segment : recovered.segments) {
@@ -137,16 +133,17 @@ void QueueService::OnMessageDurable(const spool::RecordLocation& location,
   }
   const size_t shards = core_.context().core_count();
   int64_t arrival = envelope.arrival_unix_micros;
+  const uint64_t queue_id = QueueIdKey(envelope.queue_id);
   for (auto& [domain, indexes] : by_domain) {
     Core& owner = core_.context().core(queue::ShardForDomain(domain, shards));
     const bool routed = RoutedWhenUnserved(envelope.mail_from, domain);
     if (&owner == &core_) {
-      AddRecipients(domain, location, std::move(indexes), arrival, routed);
+      AddRecipients(domain, location, std::move(indexes), arrival, routed, queue_id);
       continue;
     }
     core_.SendTo(owner, [&owner, domain = domain, location, indexes = std::move(indexes), arrival,
-                         routed]() mutable {
-      owner.queue().AddRecipients(domain, location, std::move(indexes), arrival, routed);
+                         routed, queue_id]() mutable {
+      owner.queue().AddRecipients(domain, location, std::move(indexes), arrival, routed, queue_id);
     });
   }
 }
@@ -166,17 +163,18 @@ void QueueService::SealSegment(uint64_t segment_id) {
 
 void QueueService::AddRecipients(const std::string& domain, const spool::RecordLocation& location,
                                  std::vector<uint32_t> recipient_indexes,
-                                 int64_t arrival_unix_micros, bool routed_when_unserved) {
+                                 int64_t arrival_unix_micros, bool routed_when_unserved,
+                                 uint64_t queue_id) {
   queue::MessageKey key = queue::MessageKey::FromLocation(location);
   index_.AddRecipients(domain, key, recipient_indexes);
   DomainState* state = &StateOf(domain);
-  by_arrival_.push_back(ExpiryEntry{arrival_unix_micros, state, location});
+  by_arrival_.push_back(ExpiryEntry{arrival_unix_micros, state, location, queue_id});
   const config::DomainEntry* entry = core_.table().Match(domain);
   // RCPT accepts mail for unserved domains only as bounces and postmaster
   // mail (at a restart, the table then decides).
   if (entry == nullptr && routed_when_unserved) state->routed_when_unserved.insert(key);
   bool hold = entry != nullptr ? entry->hold : !state->routed_when_unserved.contains(key);
-  if (hold || stopped_) return;
+  if (hold || stopped_ || held_.contains(domain)) return;
   if (state->flushing) {
     state->flush_again = true;
   } else if (state->timer == 0 && delivery::RetrySchedule::Due(state->retry, absl::Now())) {
@@ -204,12 +202,15 @@ void QueueService::ScheduleAttempt(const std::string& domain, absl::Duration del
   });
 }
 
-EtrnShardResult QueueService::FlushForEtrn(const etrn::EtrnPlan& plan, const IpAddress& client) {
+EtrnShardResult QueueService::FlushForEtrn(const etrn::EtrnPlan& plan, const IpAddress& client,
+                                           bool operator_request) {
   EtrnShardResult result;
   const config::DomainsTable& table = core_.table();
   std::vector<std::string> matched;
   auto consider = [&](std::string_view domain, size_t /*messages*/ = 0) {
-    if (etrn::DomainAllowed(table, plan, domain, client)) matched.emplace_back(domain);
+    if (operator_request || etrn::DomainAllowed(table, plan, domain, client)) {
+      matched.emplace_back(domain);
+    }
   };
   switch (plan.argument.form) {
     case etrn::EtrnForm::kNode:
@@ -230,6 +231,16 @@ EtrnShardResult QueueService::FlushForEtrn(const etrn::EtrnPlan& plan, const IpA
       }
       break;
   }
+  // Held domains deliver nothing, not even on ETRN: a held node, or an @/#
+  // whose every queued domain is held, is answered 458.
+  const size_t matched_before_holds = matched.size();
+  std::erase_if(matched, [this](const std::string& domain) { return held_.contains(domain); });
+  if ((plan.argument.form == etrn::EtrnForm::kNode && held_.contains(plan.argument.name)) ||
+      (matched.empty() && matched_before_holds > 0)) {
+    result.refused_for_resources = true;
+    result.held = true;
+    return result;
+  }
   for (const std::string& domain : matched) result.messages += index_.CountDomain(domain);
   if (matched.empty()) return result;
   if (flushes_running_ >= kFlushesRunningMax || stopped_) {
@@ -247,7 +258,7 @@ EtrnShardResult QueueService::FlushForEtrn(const etrn::EtrnPlan& plan, const IpA
 
 void QueueService::StartFlush(const std::string& domain) {
   DomainState& state = StateOf(domain);
-  if (state.flushing || stopped_) return;
+  if (state.flushing || stopped_ || held_.contains(domain)) return;
   if (index_.CountDomain(domain) == 0) return;
   // A domain that left the table keeps its customers' mail queued (no route,
   // no attempt, no bounce); only bounces queued while it was unserved go out.
@@ -491,6 +502,7 @@ void QueueService::FinishFlush(const std::shared_ptr<FlushJob>& job) {
   // Bounces to an unserved domain are retried like a customer's mail.
   bool hold = entry != nullptr ? entry->hold : state.routed_when_unserved.empty();
   bool failed = job->deferred > 0 || job->host_failed;
+  state.last_error = failed ? job->last_error : "";
   delivery::RetrySchedule schedule(delivery::RetrySchedule::Options{
       .initial = core_.context().options.retry_initial, .max = core_.context().options.retry_max});
   if (failed) {
@@ -520,7 +532,12 @@ void QueueService::FinishRecipient(const std::string& domain, const spool::Recor
       ETRND_LOG_ERROR("completion log write failed: %s", std::string(status.message()));
       return;
     }
-    index_.FinishRecipient(domain, queue::MessageKey::FromLocation(location), recipient_index);
+    // Finished twice (an operator's delete racing a delivery): the segment
+    // counts it once, or GC could remove a segment with live mail.
+    if (!index_.FinishRecipient(domain, queue::MessageKey::FromLocation(location),
+                                recipient_index)) {
+      return;
+    }
     Core& segment_core = core_.context().core(location.core);
     spool::SegmentKey segment = SegmentOf(location);
     if (&segment_core == &core_) {
@@ -613,6 +630,7 @@ void QueueService::SweepExpired() {
   while (!by_arrival_.empty() && by_arrival_.front().arrival_unix_micros <= cutoff) {
     due.push_back(by_arrival_.front());
     by_arrival_.pop_front();
+    ++by_arrival_popped_;
   }
   // Pending recipients of the due messages, one pass per domain.
   absl::flat_hash_map<DomainState*, absl::flat_hash_set<queue::MessageKey>> due_by_domain;

@@ -33,6 +33,15 @@ size_t ShardForDomain(std::string_view domain, size_t shard_count);
 
 class DomainQueueIndex {
  public:
+  // Heterogeneous lookup with std::string_view (Debian's absl::string_view is
+  // a different type, so the default string hash does not apply).
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view name) const {
+      return absl::Hash<absl::string_view>{}(AsAbsl(name));
+    }
+  };
+
   DomainQueueIndex();
   DomainQueueIndex(const DomainQueueIndex&) = delete;
   DomainQueueIndex& operator=(const DomainQueueIndex&) = delete;
@@ -62,6 +71,9 @@ class DomainQueueIndex {
       std::string_view domain,
       absl::FunctionRef<void(const MessageKey& key, const RecipientIndexSet& recipients)> fn) const;
 
+  // The message's recipients queued in this domain, or nullptr. O(1).
+  const RecipientIndexSet* FindMessage(std::string_view domain, const MessageKey& key) const;
+
   size_t domains_count() const { return domains_.size(); }
   // Sum over domains of queued messages (a message queued for two domains
   // counts twice).
@@ -77,14 +89,6 @@ class DomainQueueIndex {
   struct DomainEntry {
     absl::flat_hash_map<MessageKey, RecipientIndexSet> messages;
     size_t recipients = 0;  // unfinished, over all messages
-  };
-  // Heterogeneous lookup with std::string_view (Debian's absl::string_view is
-  // a different type, so the default string hash does not apply).
-  struct NameHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view name) const {
-      return absl::Hash<absl::string_view>{}(AsAbsl(name));
-    }
   };
   using NameEq = std::equal_to<>;
   using DomainTable = absl::flat_hash_map<std::string, DomainEntry, NameHash, NameEq>;
