@@ -143,8 +143,8 @@ std::string RenderList(std::string_view domain, const std::vector<MessageSummary
                         "ATTEMPTS", "SENDER", "LAST ERROR");
   for (const MessageSummary& m : messages) {
     absl::StrAppendFormat(&out, "%-16s %10d %8s %5d %8d  %-30s %s\n", m.id, m.bytes,
-                          ShortDuration(m.age_s), m.recipients, m.attempts,
-                          "<" + m.sender + ">", m.last_error);
+                          ShortDuration(m.age_s), m.recipients, m.attempts, "<" + m.sender + ">",
+                          m.last_error);
   }
   absl::StrAppendFormat(&out, "%d messages for %s\n", messages.size(), domain);
   return out;
@@ -188,14 +188,12 @@ std::string RenderStats(const std::vector<CoreStats>& cores, bool json) {
     total.held_domains = std::max(total.held_domains, c.held_domains);  // every core has them all
   }
   auto json_core = [](const CoreStats& c) {
-    return absl::StrCat("\"sessions\":", c.sessions, ",\"queued_messages\":", c.queued_messages,
-                        ",\"queued_recipients\":", c.queued_recipients,
-                        ",\"queued_domains\":", c.queued_domains,
-                        ",\"flushes_running\":", c.flushes_running,
-                        ",\"held_domains\":", c.held_domains,
-                        ",\"messages_accepted\":", c.messages_accepted,
-                        ",\"deliveries_delivered\":", c.deliveries_delivered,
-                        ",\"bounces\":", c.bounces);
+    return absl::StrCat(
+        "\"sessions\":", c.sessions, ",\"queued_messages\":", c.queued_messages,
+        ",\"queued_recipients\":", c.queued_recipients, ",\"queued_domains\":", c.queued_domains,
+        ",\"flushes_running\":", c.flushes_running, ",\"held_domains\":", c.held_domains,
+        ",\"messages_accepted\":", c.messages_accepted,
+        ",\"deliveries_delivered\":", c.deliveries_delivered, ",\"bounces\":", c.bounces);
   };
   std::string out;
   if (json) {
@@ -208,8 +206,8 @@ std::string RenderStats(const std::vector<CoreStats>& cores, bool json) {
     return out;
   }
   absl::StrAppendFormat(&out, "%-6s %9s %10s %10s %9s %8s %6s %10s %10s %8s\n", "CORE", "SESSIONS",
-                        "QUEUED", "RCPTS", "DOMAINS", "FLUSHES", "HELD", "ACCEPTED",
-                        "DELIVERED", "BOUNCES");
+                        "QUEUED", "RCPTS", "DOMAINS", "FLUSHES", "HELD", "ACCEPTED", "DELIVERED",
+                        "BOUNCES");
   auto row = [&](const CoreStats& c, const std::string& name) {
     absl::StrAppendFormat(&out, "%-6s %9d %10d %10d %9d %8d %6d %10d %10d %8d\n", name, c.sessions,
                           c.queued_messages, c.queued_recipients, c.queued_domains,

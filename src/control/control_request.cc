@@ -17,9 +17,9 @@ struct CommandName {
   Command command;
 };
 constexpr CommandName kCommands[] = {
-    {"queue", Command::kQueue},     {"list", Command::kList},     {"show", Command::kShow},
-    {"flush", Command::kFlush},     {"hold", Command::kHold},     {"release", Command::kRelease},
-    {"delete", Command::kDelete},   {"bounce", Command::kBounce}, {"reload", Command::kReload},
+    {"queue", Command::kQueue},   {"list", Command::kList},     {"show", Command::kShow},
+    {"flush", Command::kFlush},   {"hold", Command::kHold},     {"release", Command::kRelease},
+    {"delete", Command::kDelete}, {"bounce", Command::kBounce}, {"reload", Command::kReload},
     {"stats", Command::kStats},
 };
 

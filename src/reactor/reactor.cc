@@ -765,11 +765,14 @@ void Reactor::Unlink(std::string path, std::function<void(int res)> done) {
 void Reactor::RenameAt(std::string from, std::string to, std::function<void(int res)> done) {
   // The new name lives in the completion callback until the kernel is done.
   auto new_name = std::make_shared<std::string>(std::move(to));
-  auto* op = new Operation{OpKind::kFile, nullptr,
+  auto* op = new Operation{OpKind::kFile,
+                           nullptr,
                            [new_name, done = std::move(done)](int res) {
                              if (done) done(res);
                            },
-                           {}, 0, std::move(from)};
+                           {},
+                           0,
+                           std::move(from)};
   io_uring_sqe* sqe = impl_->GetSqe();
   io_uring_prep_renameat(sqe, AT_FDCWD, op->path.c_str(), AT_FDCWD, new_name->c_str(), 0);
   io_uring_sqe_set_data(sqe, op);

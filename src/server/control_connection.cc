@@ -31,7 +31,8 @@ void ControlConnection::OnOpen(reactor::Connection& conn) {
 void ControlConnection::OnReceive(reactor::Connection&, std::string_view bytes) {
   if (requested_ || link_->conn == nullptr) return;
   const size_t newline = bytes.find('\n');
-  const std::string_view part = newline == std::string_view::npos ? bytes : bytes.substr(0, newline);
+  const std::string_view part =
+      newline == std::string_view::npos ? bytes : bytes.substr(0, newline);
   if (request_.size() + part.size() >= control::kRequestBytesMax) {
     requested_ = true;
     Respond(false, "request too long", "");

@@ -107,19 +107,19 @@ void FindById(Core& owner, uint64_t id, std::function<void(std::vector<FoundEntr
   RunSliced(
       owner,
       [&owner, scan, id] {
-        return owner.queue().ScanQueued(&scan->cursor, kControlSliceEntries,
-                                        [&](const QueuedEntry& entry) {
-                                          if (entry.queue_id != id) return;
-                                          scan->entries.push_back(FoundEntry{
-                                              entry.domain, entry.location,
-                                              entry.recipients.ToVector()});
-                                        });
+        return owner.queue().ScanQueued(
+            &scan->cursor, kControlSliceEntries, [&](const QueuedEntry& entry) {
+              if (entry.queue_id != id) return;
+              scan->entries.push_back(
+                  FoundEntry{entry.domain, entry.location, entry.recipients.ToVector()});
+            });
       },
       [scan, found = std::move(found)] { found(std::move(scan->entries)); });
 }
 
 int64_t AgeSeconds(int64_t arrival_unix_micros, absl::Time now) {
-  return std::max<int64_t>(0, absl::ToInt64Seconds(now - absl::FromUnixMicros(arrival_unix_micros)));
+  return std::max<int64_t>(0,
+                           absl::ToInt64Seconds(now - absl::FromUnixMicros(arrival_unix_micros)));
 }
 
 std::string HeaderBlock(std::string_view data) {
@@ -256,20 +256,20 @@ void ControlService::List(const std::string& domain, bool json, Reply reply) {
               }
               // The sender is on disk only: a prefix of each record, read
               // through the ring.
-              ReadSpoolRecords(owner.reactor(), owner.context().options.spool_dir,
-                               scan->locations, kListPrefixBytes,
-                               [scan, answer = std::move(answer)](
-                                   std::vector<absl::StatusOr<std::string>> prefixes) {
-                                 ETRND_CHECK(prefixes.size() == scan->messages.size());
-                                 for (size_t i = 0; i < prefixes.size(); ++i) {
-                                   spool::EnvelopePrefix envelope;
-                                   if (prefixes[i].ok() &&
-                                       spool::ParseEnvelopePrefix(*prefixes[i], &envelope)) {
-                                     scan->messages[i].sender = envelope.mail_from;
-                                   }
-                                 }
-                                 answer(std::move(scan->messages));
-                               });
+              ReadSpoolRecords(
+                  owner.reactor(), owner.context().options.spool_dir, scan->locations,
+                  kListPrefixBytes,
+                  [scan,
+                   answer = std::move(answer)](std::vector<absl::StatusOr<std::string>> prefixes) {
+                    ETRND_CHECK(prefixes.size() == scan->messages.size());
+                    for (size_t i = 0; i < prefixes.size(); ++i) {
+                      spool::EnvelopePrefix envelope;
+                      if (prefixes[i].ok() && spool::ParseEnvelopePrefix(*prefixes[i], &envelope)) {
+                        scan->messages[i].sender = envelope.mail_from;
+                      }
+                    }
+                    answer(std::move(scan->messages));
+                  });
             });
       },
       [reply = std::move(reply), json, domain, served](std::vector<Messages> parts) {
@@ -293,7 +293,8 @@ void ControlService::Show(uint64_t id, bool json, Reply reply) {
       [id](Core& owner, std::function<void(std::vector<FoundEntry>)> answer) {
         FindById(owner, id, std::move(answer));
       },
-      [origin, id_text, json, reply = std::move(reply)](std::vector<std::vector<FoundEntry>> parts) {
+      [origin, id_text, json,
+       reply = std::move(reply)](std::vector<std::vector<FoundEntry>> parts) {
         std::vector<FoundEntry> found;
         for (auto& part : parts) {
           for (auto& entry : part) found.push_back(std::move(entry));
@@ -310,8 +311,8 @@ void ControlService::Show(uint64_t id, bool json, Reply reply) {
              location](std::vector<absl::StatusOr<std::string>> records) {
               spool::SpoolMessage message;
               size_t consumed = 0;
-              if (!records[0].ok() ||
-                  spool::DecodeMessage(*records[0], &consumed, &message) != spool::DecodeStatus::kOk) {
+              if (!records[0].ok() || spool::DecodeMessage(*records[0], &consumed, &message) !=
+                                          spool::DecodeStatus::kOk) {
                 return reply(Refused("cannot read message " + id_text + " from the spool", json));
               }
               control::MessageDetail detail;
@@ -341,9 +342,8 @@ void ControlService::Flush(const std::string& argument, bool json, Reply reply) 
   }
   auto plan = std::make_shared<etrn::EtrnPlan>();
   plan->argument = *parsed;
-  std::vector<size_t> targets = parsed->form == etrn::EtrnForm::kNode
-                                    ? OwnerOf(core_, parsed->name)
-                                    : AllCores(core_);
+  std::vector<size_t> targets =
+      parsed->form == etrn::EtrnForm::kNode ? OwnerOf(core_, parsed->name) : AllCores(core_);
   AskCores<EtrnShardResult>(
       core_, targets,
       [plan](Core& owner, std::function<void(EtrnShardResult)> answer) {
@@ -375,25 +375,27 @@ void ControlService::Hold(const std::string& domain, bool held, bool json, Reply
     return reply(Refused("domain " + domain + " is not held", json));
   }
   Core* origin = &core_;
-  holds_.Change(domain, held, [origin, domain, held, verb, json, reply = std::move(reply)](
-                                  absl::Status status) mutable {
-    if (!status.ok()) {
-      ETRND_LOG_ERROR("etrnctl %s %s: failed: %s", verb, domain, std::string(status.message()));
-      return reply(Refused(std::string(verb) + " failed: " + std::string(status.message()), json));
-    }
-    // Durable first, then every core (each filters ETRN and flushes).
-    AskCores<int>(
-        *origin, AllCores(*origin),
-        [domain, held](Core& owner, std::function<void(int)> answer) {
-          owner.queue().SetHeld(domain, held);
-          answer(0);
-        },
-        [domain, held, verb, json, reply = std::move(reply)](std::vector<int>) {
-          ETRND_LOG_INFO("etrnctl %s %s: done", verb, domain);
-          reply(Ok(control::RenderAction({{"domain", domain}, {"held", held}},
-                                         absl::StrCat(verb, " ", domain, ": done"), json)));
-        });
-  });
+  holds_.Change(
+      domain, held,
+      [origin, domain, held, verb, json, reply = std::move(reply)](absl::Status status) mutable {
+        if (!status.ok()) {
+          ETRND_LOG_ERROR("etrnctl %s %s: failed: %s", verb, domain, std::string(status.message()));
+          return reply(
+              Refused(std::string(verb) + " failed: " + std::string(status.message()), json));
+        }
+        // Durable first, then every core (each filters ETRN and flushes).
+        AskCores<int>(
+            *origin, AllCores(*origin),
+            [domain, held](Core& owner, std::function<void(int)> answer) {
+              owner.queue().SetHeld(domain, held);
+              answer(0);
+            },
+            [domain, held, verb, json, reply = std::move(reply)](std::vector<int>) {
+              ETRND_LOG_INFO("etrnctl %s %s: done", verb, domain);
+              reply(Ok(control::RenderAction({{"domain", domain}, {"held", held}},
+                                             absl::StrCat(verb, " ", domain, ": done"), json)));
+            });
+      });
 }
 
 void ControlService::Delete(const control::Request& request, Reply reply) {
@@ -424,10 +426,11 @@ void ControlService::Delete(const control::Request& request, Reply reply) {
     AskCores<int64_t>(
         core_, AllCores(core_),
         [id, id_text, finish_all](Core& owner, std::function<void(int64_t)> answer) {
-          FindById(owner, id, [&owner, id_text, finish_all, answer = std::move(answer)](
-                                  std::vector<FoundEntry> found) mutable {
-            finish_all(owner, std::move(found), id_text, std::move(answer));
-          });
+          FindById(owner, id,
+                   [&owner, id_text, finish_all,
+                    answer = std::move(answer)](std::vector<FoundEntry> found) mutable {
+                     finish_all(owner, std::move(found), id_text, std::move(answer));
+                   });
         },
         [id_text, json, reply = std::move(reply)](std::vector<int64_t> counts) {
           int64_t total = 0;
@@ -452,17 +455,15 @@ void ControlService::Delete(const control::Request& request, Reply reply) {
         RunSliced(
             owner,
             [&owner, scan, domain] {
-              return owner.queue().ScanQueued(&scan->cursor, kControlSliceEntries,
-                                              [&](const QueuedEntry& entry) {
-                                                if (entry.domain != domain) return;
-                                                scan->entries.push_back(FoundEntry{
-                                                    entry.domain, entry.location,
-                                                    entry.recipients.ToVector()});
-                                              });
+              return owner.queue().ScanQueued(
+                  &scan->cursor, kControlSliceEntries, [&](const QueuedEntry& entry) {
+                    if (entry.domain != domain) return;
+                    scan->entries.push_back(
+                        FoundEntry{entry.domain, entry.location, entry.recipients.ToVector()});
+                  });
             },
             [&owner, scan, domain, finish_all, answer = std::move(answer)]() mutable {
-              finish_all(owner, std::move(scan->entries), "--domain " + domain,
-                         std::move(answer));
+              finish_all(owner, std::move(scan->entries), "--domain " + domain, std::move(answer));
             });
       },
       [domain, json, reply = std::move(reply)](std::vector<int64_t> counts) {
@@ -480,41 +481,46 @@ void ControlService::Bounce(uint64_t id, bool json, Reply reply) {
   AskCores<int64_t>(
       core_, AllCores(core_),
       [id, id_text](Core& owner, std::function<void(int64_t)> answer) {
-        FindById(owner, id, [&owner, id_text, answer = std::move(answer)](
-                                std::vector<FoundEntry> found) mutable {
-          if (found.empty()) return answer(0);
-          auto entries = std::make_shared<std::vector<FoundEntry>>(std::move(found));
-          ReadSpoolRecords(
-              owner.reactor(), owner.context().options.spool_dir, {entries->front().location}, 0,
-              [&owner, entries, id_text,
-               answer = std::move(answer)](std::vector<absl::StatusOr<std::string>> records) {
-                spool::SpoolMessage message;
-                size_t consumed = 0;
-                if (!records[0].ok() || spool::DecodeMessage(*records[0], &consumed, &message) !=
-                                            spool::DecodeStatus::kOk) {
-                  ETRND_LOG_ERROR("etrnctl bounce %s: cannot read the message", id_text);
-                  return answer(0);
-                }
-                auto left = std::make_shared<size_t>(1);
-                auto count = std::make_shared<int64_t>(0);
-                auto settled = [left, count, answer] {
-                  if (--*left == 0) answer(*count);
-                };
-                for (const FoundEntry& entry : *entries) {
-                  std::vector<std::pair<uint32_t, std::string>> failures;
-                  for (uint32_t index : entry.recipient_indexes) {
-                    failures.emplace_back(index, "550 5.0.0 Message returned by the postmaster");
-                  }
-                  ETRND_LOG_INFO("etrnctl bounce %s: %d recipients in %s bounced", id_text,
-                                 failures.size(), entry.domain);
-                  *count += static_cast<int64_t>(failures.size());
-                  ++*left;
-                  owner.queue().QueueBounce(message, entry.location, entry.domain,
-                                            std::move(failures), "", /*expired=*/false, settled);
-                }
-                settled();
-              });
-        });
+        FindById(
+            owner, id,
+            [&owner, id_text, answer = std::move(answer)](std::vector<FoundEntry> found) mutable {
+              if (found.empty()) return answer(0);
+              auto entries = std::make_shared<std::vector<FoundEntry>>(std::move(found));
+              ReadSpoolRecords(
+                  owner.reactor(), owner.context().options.spool_dir, {entries->front().location},
+                  0,
+                  [&owner, entries, id_text,
+                   answer = std::move(answer)](std::vector<absl::StatusOr<std::string>> records) {
+                    spool::SpoolMessage message;
+                    size_t consumed = 0;
+                    if (!records[0].ok() ||
+                        spool::DecodeMessage(*records[0], &consumed, &message) !=
+                            spool::DecodeStatus::kOk) {
+                      ETRND_LOG_ERROR("etrnctl bounce %s: cannot read the message", id_text);
+                      return answer(0);
+                    }
+                    auto left = std::make_shared<size_t>(1);
+                    auto count = std::make_shared<int64_t>(0);
+                    auto settled = [left, count, answer] {
+                      if (--*left == 0) answer(*count);
+                    };
+                    for (const FoundEntry& entry : *entries) {
+                      std::vector<std::pair<uint32_t, std::string>> failures;
+                      for (uint32_t index : entry.recipient_indexes) {
+                        failures.emplace_back(index,
+                                              "550 5.0.0 Message returned by the postmaster");
+                      }
+                      ETRND_LOG_INFO("etrnctl bounce %s: %d recipients in %s bounced", id_text,
+                                     failures.size(), entry.domain);
+                      *count += static_cast<int64_t>(failures.size());
+                      ++*left;
+                      owner.queue().QueueBounce(message, entry.location, entry.domain,
+                                                std::move(failures), "", /*expired=*/false,
+                                                settled);
+                    }
+                    settled();
+                  });
+            });
       },
       [id_text, json, reply = std::move(reply)](std::vector<int64_t> counts) {
         int64_t total = 0;

@@ -29,7 +29,8 @@ absl::StatusOr<std::vector<std::string>> HoldsStore::Load(const std::string& spo
   std::stringstream text;
   text << file.rdbuf();
   absl::StatusOr<std::vector<std::string>> holds = control::ParseHolds(text.str());
-  if (!holds.ok()) return absl::InvalidArgumentError(path + ": " + std::string(holds.status().message()));
+  if (!holds.ok())
+    return absl::InvalidArgumentError(path + ": " + std::string(holds.status().message()));
   return holds;
 }
 

@@ -7,8 +7,8 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/time/clock.h"
-#include "etrnd/common/log.h"
 #include "etrnd/common/check.h"
+#include "etrnd/common/log.h"
 #include "etrnd/config/domain_name.h"
 #include "etrnd/control/control_request.h"
 #include "etrnd/delivery/dsn.h"
@@ -16,8 +16,8 @@
 #include "etrnd/delivery/retry_schedule.h"
 #include "etrnd/server/core.h"
 #include "etrnd/server/delivery_connection.h"
-#include "queue_domain_state.h"
 #include "etrnd/spool/spool_files.h"
+#include "queue_domain_state.h"
 
 namespace etrnd::server {
 namespace {
@@ -51,7 +51,6 @@ spool::SegmentKey SegmentOf(const spool::RecordLocation& location) {
 }
 
 }  // namespace
-
 
 // One run over a domain's queued messages towards its next hop.
 struct QueueService::FlushJob {

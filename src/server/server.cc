@@ -233,19 +233,18 @@ int RunServer(ServerOptions options) {
   std::latch all_initialized(threads);
   std::latch serving(1);
   for (int i = 0; i < threads; ++i) {
-    core_threads.threads.emplace_back(
-        [&context, &ready, &recovered, &all_initialized, &serving, i] {
-          Core& core = context.core(i);
-          absl::Status status =
-              core.Init(recovered->next_segment_id, recovered->next_completion_id);
-          if (status.ok()) core.queue().LoadRecovered(*recovered);
-          all_initialized.arrive_and_wait();
-          if (status.ok()) status = core.StartListening();
-          ready[i].set_value(status);
-          if (!status.ok()) return;
-          serving.wait();
-          core.Run();
-        });
+    core_threads.threads.emplace_back([&context, &ready, &recovered, &all_initialized, &serving,
+                                       i] {
+      Core& core = context.core(i);
+      absl::Status status = core.Init(recovered->next_segment_id, recovered->next_completion_id);
+      if (status.ok()) core.queue().LoadRecovered(*recovered);
+      all_initialized.arrive_and_wait();
+      if (status.ok()) status = core.StartListening();
+      ready[i].set_value(status);
+      if (!status.ok()) return;
+      serving.wait();
+      core.Run();
+    });
   }
   absl::Status start_status = absl::OkStatus();
   for (auto& promise : ready) {

@@ -57,8 +57,7 @@ void Open(const std::shared_ptr<ReadJob>& job, spool::SegmentKey segment) {
       // Every record of this file fails alike.
       while (job->next < job->order.size() &&
              SegmentOf(job->locations[job->order[job->next]]) == segment) {
-        job->errors[job->order[job->next]] =
-            spool::ErrnoStatus(-result, "open", path);
+        job->errors[job->order[job->next]] = spool::ErrnoStatus(-result, "open", path);
         ++job->next;
       }
     }

@@ -43,8 +43,7 @@ constexpr std::string_view kUsage =
     "exit: 0 success, 1 refused, 2 server not reachable\n";
 
 int Unreachable(const std::string& socket_path, const std::string& why) {
-  std::fprintf(stderr, "etrnctl: cannot reach etrnd at %s: %s\n", socket_path.c_str(),
-               why.c_str());
+  std::fprintf(stderr, "etrnctl: cannot reach etrnd at %s: %s\n", socket_path.c_str(), why.c_str());
   return kExitUnreachable;
 }
 

@@ -23,7 +23,18 @@ namespace etrnd::control {
 // A request line longer than this (newline included) is refused.
 inline constexpr size_t kRequestBytesMax = 1024;
 
-enum class Command { kQueue, kList, kShow, kFlush, kHold, kRelease, kDelete, kBounce, kReload, kStats };
+enum class Command {
+  kQueue,
+  kList,
+  kShow,
+  kFlush,
+  kHold,
+  kRelease,
+  kDelete,
+  kBounce,
+  kReload,
+  kStats
+};
 
 struct Request {
   Command command = Command::kQueue;

@@ -79,10 +79,10 @@ TEST(ControlRenderTest, ShowJsonIsExact) {
 }
 
 TEST(ControlRenderTest, ActionsAndErrors) {
-  EXPECT_EQ(RenderAction({{"domain", std::string("a.test")}, {"held", true},
-                          {"messages", int64_t{3}}},
-                         "hold a.test: done", true),
-            "{\"domain\":\"a.test\",\"held\":true,\"messages\":3}\n");
+  EXPECT_EQ(
+      RenderAction({{"domain", std::string("a.test")}, {"held", true}, {"messages", int64_t{3}}},
+                   "hold a.test: done", true),
+      "{\"domain\":\"a.test\",\"held\":true,\"messages\":3}\n");
   EXPECT_EQ(RenderAction({}, "hold a.test: done", false), "hold a.test: done\n");
   EXPECT_EQ(RenderError("no such id", true), "{\"error\":\"no such id\"}\n");
   EXPECT_EQ(RenderError("no such id", false), "");

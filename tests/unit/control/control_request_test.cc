@@ -31,18 +31,17 @@ TEST(ControlRequestTest, ParsesEveryCommand) {
   ASSERT_TRUE(flush.ok());
   EXPECT_EQ(flush->argument, "@Example.com");
 
-  for (const char* line : {"text hold a.test", "text release a.test", "text reload",
-                           "text stats", "text bounce 0000000000000001",
-                           "text delete 0000000000000001\r"}) {
+  for (const char* line : {"text hold a.test", "text release a.test", "text reload", "text stats",
+                           "text bounce 0000000000000001", "text delete 0000000000000001\r"}) {
     EXPECT_TRUE(ParseRequest(line).ok()) << line;
   }
 }
 
 TEST(ControlRequestTest, RefusesBadRequests) {
   for (const char* line :
-       {"", "json", "xml queue", "text frobnicate", "text list", "text list nodot",
-        "text show 123", "text show 0123456789abcdeg", "text delete --domain",
-        "text queue extra", "text hold a.test b.test c.test", "text delete --domain bad_domain"}) {
+       {"", "json", "xml queue", "text frobnicate", "text list", "text list nodot", "text show 123",
+        "text show 0123456789abcdeg", "text delete --domain", "text queue extra",
+        "text hold a.test b.test c.test", "text delete --domain bad_domain"}) {
     EXPECT_FALSE(ParseRequest(line).ok()) << line;
   }
   EXPECT_FALSE(ParseRequest("text list " + std::string(kRequestBytesMax, 'a')).ok());
