@@ -272,7 +272,6 @@ bool ParseEnvelopePrefix(std::string_view record_prefix, EnvelopePrefix* out) {
   if (!reader.ReadInt(2, &length)) return false;
   if (!reader.ReadBytes(length, &mail_from)) {
     // Cut short by the prefix: keep what is there.
-    reader.ReadBytes(0, &mail_from);
     mail_from = payload.substr(8 + 2 + queue_id.size() + 2);
   }
   out->mail_from = std::string(mail_from);

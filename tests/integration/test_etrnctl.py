@@ -176,7 +176,7 @@ def test_etrnctl_exit_codes_and_reload(server):
 
 
 BIG_MESSAGES = 100000
-BIG_DOMAINS = 100
+BIG_DOMAINS = 4
 
 
 @pytest.mark.time_limit(600)
