@@ -115,7 +115,7 @@ with_sanitizer_options() {
 }
 
 integration() {
-  ETRND_BIN="${PWD}/${BUILD}/etrnd" BLASTER_BIN="${PWD}/${BUILD}/smtp-blaster" \
+  ETRND_BIN="${PWD}/${BUILD}/etrnd" BLASTER_BIN="${PWD}/${BUILD}/smtp-blaster" ETRNCTL_BIN="${PWD}/${BUILD}/etrnctl" \
     "${PYTHON}" -m pytest -q -p no:cacheprovider tests/integration
 }
 
@@ -123,7 +123,7 @@ integration() {
 # server logged a sanitizer report); the 10,000-message load test is left to
 # the release stage to keep the suite short.
 integration_asan() {
-  ETRND_BIN="${PWD}/${ASAN_BUILD}/etrnd" BLASTER_BIN="${PWD}/${ASAN_BUILD}/smtp-blaster" \
+  ETRND_BIN="${PWD}/${ASAN_BUILD}/etrnd" BLASTER_BIN="${PWD}/${ASAN_BUILD}/smtp-blaster" ETRNCTL_BIN="${PWD}/${ASAN_BUILD}/etrnctl" \
     with_sanitizer_options "${PYTHON}" -m pytest -q -p no:cacheprovider tests/integration \
       -k "not ten_thousand"
 }

@@ -125,6 +125,15 @@ size_t DomainQueueIndex::CountDomain(std::string_view domain) const {
   return entry == nullptr ? 0 : entry->messages.size();
 }
 
+const RecipientIndexSet* DomainQueueIndex::FindMessage(std::string_view domain,
+                                                       const MessageKey& key) const {
+  const NormalizedDomain normalized(domain);
+  const DomainEntry* entry = normalized.valid() ? Find(normalized.view()) : nullptr;
+  if (entry == nullptr) return nullptr;
+  auto it = entry->messages.find(key);
+  return it == entry->messages.end() ? nullptr : &it->second;
+}
+
 size_t DomainQueueIndex::CountRecipients(std::string_view domain) const {
   const NormalizedDomain normalized(domain);
   const DomainEntry* entry = normalized.valid() ? Find(normalized.view()) : nullptr;

@@ -4,6 +4,8 @@
 #include <netinet/tcp.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -132,14 +134,51 @@ absl::Status Reactor::Listen(const SocketAddress& addr, HandlerFactory factory) 
     close(fd);
     return absl::UnavailableError("listen on " + addr.ToString() + ": " + ErrnoText(error));
   }
+  return StartListener(fd, addr, "", std::move(factory));
+}
+
+absl::Status Reactor::StartListener(int fd, const SocketAddress& addr, std::string path,
+                                    HandlerFactory factory) {
+  ETRND_CHECK(fd >= 0);
   auto listener = std::make_unique<Listener>();
   listener->fd = fd;
   listener->address = addr;
+  listener->path = std::move(path);
   listener->factory = std::move(factory);
   listener->accept_op.owner = listener.get();
   ArmAccept(*listener);
   impl_->listeners.push_back(std::move(listener));
   return absl::OkStatus();
+}
+
+absl::Status Reactor::ListenPath(const std::string& path, mode_t mode, HandlerFactory factory) {
+  sockaddr_un address;
+  std::memset(&address, 0, sizeof(address));
+  address.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(address.sun_path)) {
+    return absl::InvalidArgumentError("Unix socket path empty or over " +
+                                      std::to_string(sizeof(address.sun_path) - 1) +
+                                      " bytes: " + path);
+  }
+  std::memcpy(address.sun_path, path.data(), path.size());
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::UnavailableError("socket: " + ErrnoText(errno));
+  // A socket file left by a crashed predecessor would make bind fail.
+  struct stat info;
+  if (lstat(path.c_str(), &info) == 0 && S_ISSOCK(info.st_mode)) unlink(path.c_str());
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    int error = errno;
+    close(fd);
+    return absl::UnavailableError("cannot listen on " + path + ": " + ErrnoText(error));
+  }
+  // Before listen(): nobody can connect while the file still has umask bits.
+  if (chmod(path.c_str(), mode) != 0 || listen(fd, kListenBacklog) != 0) {
+    int error = errno;
+    close(fd);
+    unlink(path.c_str());
+    return absl::UnavailableError("listen on " + path + ": " + ErrnoText(error));
+  }
+  return StartListener(fd, SocketAddress(), path, std::move(factory));
 }
 
 void Reactor::ArmAccept(Listener& listener) {
@@ -175,7 +214,7 @@ void Reactor::HandleAccept(Listener& listener, int result, bool more) {
     getpeername(fd, reinterpret_cast<sockaddr*>(&peer_storage), &peer_length);
     getsockname(fd, reinterpret_cast<sockaddr*>(&local_storage), &local_length);
     int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (listener.path.empty()) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (impl_->options.accepted_receive_buffer_bytes > 0) {
       setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &impl_->options.accepted_receive_buffer_bytes,
                  sizeof(impl_->options.accepted_receive_buffer_bytes));
@@ -723,6 +762,23 @@ void Reactor::Unlink(std::string path, std::function<void(int res)> done) {
   impl_->file_ops_in_flight++;
 }
 
+void Reactor::RenameAt(std::string from, std::string to, std::function<void(int res)> done) {
+  // The new name lives in the completion callback until the kernel is done.
+  auto new_name = std::make_shared<std::string>(std::move(to));
+  auto* op = new Operation{OpKind::kFile,
+                           nullptr,
+                           [new_name, done = std::move(done)](int res) {
+                             if (done) done(res);
+                           },
+                           {},
+                           0,
+                           std::move(from)};
+  io_uring_sqe* sqe = impl_->GetSqe();
+  io_uring_prep_renameat(sqe, AT_FDCWD, op->path.c_str(), AT_FDCWD, new_name->c_str(), 0);
+  io_uring_sqe_set_data(sqe, op);
+  impl_->file_ops_in_flight++;
+}
+
 void Reactor::Ftruncate(int fd, uint64_t length, std::function<void(int res)> done) {
   auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0, {}};
   io_uring_sqe* sqe = impl_->GetSqe();
@@ -908,7 +964,7 @@ void Reactor::StopAccepting() {
 std::vector<SocketAddress> Reactor::ListeningAddresses() const {
   std::vector<SocketAddress> addresses;
   for (const auto& listener : impl_->listeners) {
-    if (listener->fd < 0) continue;
+    if (listener->fd < 0 || !listener->path.empty()) continue;
     sockaddr_storage storage;
     socklen_t length = sizeof(storage);
     if (getsockname(listener->fd, reinterpret_cast<sockaddr*>(&storage), &length) == 0) {

@@ -48,7 +48,8 @@ Operation& IgnoredCompletion();
 
 struct Listener {
   int fd = -1;
-  SocketAddress address;
+  SocketAddress address;  // unspecified for a Unix socket (path)
+  std::string path;       // the Unix socket's path, "" for TCP
   Reactor::HandlerFactory factory;
   Operation accept_op{OpKind::kAccept, nullptr, {}, {}, 0, {}};
   bool armed = false;

@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "etrnd/common/log.h"
 #include "etrnd/dns/next_hop_resolver.h"
+#include "etrnd/server/control_service.h"
 #include "etrnd/server/metrics_service.h"
 #include "etrnd/server/queue_service.h"
 #include "etrnd/server/smtp_connection.h"
@@ -83,6 +84,7 @@ absl::Status Core::Init(uint64_t first_segment_id, uint64_t first_completion_log
     resolver_ = std::move(*resolver);
   }
   queue_ = std::make_unique<QueueService>(*this);
+  for (const std::string& domain : context_.holds) queue_->SetHeld(domain, true);
   reactor_->AddLoopEndHook([this] { OnLoopEnd(); });
   reactor_->SetTurnObserver([this](absl::Duration turn) { ObserveTurn(turn); });
   reactor_->RunAfter(kIdleSweepInterval, [this] { SweepIdleSessions(); });
@@ -103,6 +105,11 @@ absl::Status Core::StartListening() {
           return std::make_unique<SmtpConnection>(*this, peer, ProxyHeaderMode::kExpected);
         });
     if (!status.ok()) return status;
+  }
+  if (index_ == 0) {
+    // A Unix socket cannot be shared with SO_REUSEPORT: one core serves it.
+    control_ = std::make_unique<ControlService>(*this, context_.holds);
+    if (absl::Status status = control_->Listen(); !status.ok()) return status;
   }
   if (context_.options.metrics_listen.has_value()) return StartMetricsEndpoint(*this);
   return absl::OkStatus();

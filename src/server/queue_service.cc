@@ -9,12 +9,14 @@
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "etrnd/config/domain_name.h"
+#include "etrnd/control/control_request.h"
 #include "etrnd/delivery/dsn.h"
 #include "etrnd/delivery/mx_list.h"
 #include "etrnd/delivery/retry_schedule.h"
 #include "etrnd/server/core.h"
 #include "etrnd/server/delivery_connection.h"
 #include "etrnd/spool/spool_files.h"
+#include "queue_domain_state.h"
 
 namespace etrnd::server {
 namespace {
@@ -52,6 +54,10 @@ std::string DomainOf(std::string_view address) {
   return config::AsciiLower(address.substr(at + 1));
 }
 
+uint64_t QueueIdKey(std::string_view queue_id) {
+  return control::ParseQueueId(queue_id).value_or(0);
+}
+
 spool::SegmentKey SegmentOf(const spool::RecordLocation& location) {
   return spool::SegmentKey{location.core, location.segment_id};
 }
@@ -87,18 +93,6 @@ void LogDelivery(const std::string& queue_id, const std::string& recipient,
 }
 
 }  // namespace
-
-struct QueueService::DomainState {
-  std::string name;
-  // Messages routed by MX while the domain has no table entry: bounces (null
-  // sender) queued when the domain was not served. Everything else here was
-  // accepted for a served domain and waits while its entry is gone.
-  absl::flat_hash_set<queue::MessageKey> routed_when_unserved;
-  delivery::RetryState retry;
-  reactor::Reactor::TimerId timer = 0;
-  bool flushing = false;
-  bool flush_again = false;  // mail arrived during the flush
-};
 
 // One run over a domain's queued messages towards its next hop.
 struct QueueService::FlushJob {
@@ -167,7 +161,7 @@ void QueueService::LoadRecovered(const spool::RecoveryResult& recovered) {
     }
     for (auto& [domain, indexes] : by_domain) {
       AddRecipients(domain, message.location, std::move(indexes), message.arrival_unix_micros,
-                    RoutedWhenUnserved(message.mail_from, domain));
+                    RoutedWhenUnserved(message.mail_from, domain), QueueIdKey(message.queue_id));
     }
   }
   for (const spool::SegmentKey& segment : recovered.segments) {
@@ -190,16 +184,17 @@ void QueueService::OnMessageDurable(const spool::RecordLocation& location,
   }
   const size_t shards = core_.context().core_count();
   int64_t arrival = envelope.arrival_unix_micros;
+  const uint64_t queue_id = QueueIdKey(envelope.queue_id);
   for (auto& [domain, indexes] : by_domain) {
     Core& owner = core_.context().core(queue::ShardForDomain(domain, shards));
     const bool routed = RoutedWhenUnserved(envelope.mail_from, domain);
     if (&owner == &core_) {
-      AddRecipients(domain, location, std::move(indexes), arrival, routed);
+      AddRecipients(domain, location, std::move(indexes), arrival, routed, queue_id);
       continue;
     }
     core_.SendTo(owner, [&owner, domain = domain, location, indexes = std::move(indexes), arrival,
-                         routed]() mutable {
-      owner.queue().AddRecipients(domain, location, std::move(indexes), arrival, routed);
+                         routed, queue_id]() mutable {
+      owner.queue().AddRecipients(domain, location, std::move(indexes), arrival, routed, queue_id);
     });
   }
 }
@@ -219,17 +214,18 @@ void QueueService::SealSegment(uint64_t segment_id) {
 
 void QueueService::AddRecipients(const std::string& domain, const spool::RecordLocation& location,
                                  std::vector<uint32_t> recipient_indexes,
-                                 int64_t arrival_unix_micros, bool routed_when_unserved) {
+                                 int64_t arrival_unix_micros, bool routed_when_unserved,
+                                 uint64_t queue_id) {
   queue::MessageKey key = queue::MessageKey::FromLocation(location);
   index_.AddRecipients(domain, key, recipient_indexes);
   DomainState* state = &StateOf(domain);
-  by_arrival_.push_back(ExpiryEntry{arrival_unix_micros, state, location});
+  by_arrival_.push_back(ExpiryEntry{arrival_unix_micros, state, location, queue_id});
   const config::DomainEntry* entry = core_.table().Match(domain);
   // RCPT accepts mail for unserved domains only as bounces and postmaster
   // mail (at a restart, the table then decides).
   if (entry == nullptr && routed_when_unserved) state->routed_when_unserved.insert(key);
   bool hold = entry != nullptr ? entry->hold : !state->routed_when_unserved.contains(key);
-  if (hold || stopped_) return;
+  if (hold || stopped_ || held_.contains(domain)) return;
   if (state->flushing) {
     state->flush_again = true;
   } else if (state->timer == 0 && delivery::RetrySchedule::Due(state->retry, absl::Now())) {
@@ -257,12 +253,15 @@ void QueueService::ScheduleAttempt(const std::string& domain, absl::Duration del
   });
 }
 
-EtrnShardResult QueueService::FlushForEtrn(const etrn::EtrnPlan& plan, const IpAddress& client) {
+EtrnShardResult QueueService::FlushForEtrn(const etrn::EtrnPlan& plan, const IpAddress& client,
+                                           bool operator_request) {
   EtrnShardResult result;
   const config::DomainsTable& table = core_.table();
   std::vector<std::string> matched;
   auto consider = [&](std::string_view domain, size_t /*messages*/ = 0) {
-    if (etrn::DomainAllowed(table, plan, domain, client)) matched.emplace_back(domain);
+    if (operator_request || etrn::DomainAllowed(table, plan, domain, client)) {
+      matched.emplace_back(domain);
+    }
   };
   switch (plan.argument.form) {
     case etrn::EtrnForm::kNode:
@@ -283,6 +282,16 @@ EtrnShardResult QueueService::FlushForEtrn(const etrn::EtrnPlan& plan, const IpA
       }
       break;
   }
+  // Held domains deliver nothing, not even on ETRN: a held node, or an @/#
+  // whose every queued domain is held, is answered 458.
+  const size_t matched_before_holds = matched.size();
+  std::erase_if(matched, [this](const std::string& domain) { return held_.contains(domain); });
+  if ((plan.argument.form == etrn::EtrnForm::kNode && held_.contains(plan.argument.name)) ||
+      (matched.empty() && matched_before_holds > 0)) {
+    result.refused_for_resources = true;
+    result.held = true;
+    return result;
+  }
   for (const std::string& domain : matched) result.messages += index_.CountDomain(domain);
   if (matched.empty()) return result;
   if (flushes_running_ >= kFlushesRunningMax || stopped_) {
@@ -300,7 +309,7 @@ EtrnShardResult QueueService::FlushForEtrn(const etrn::EtrnPlan& plan, const IpA
 
 void QueueService::StartFlush(const std::string& domain) {
   DomainState& state = StateOf(domain);
-  if (state.flushing || stopped_) return;
+  if (state.flushing || stopped_ || held_.contains(domain)) return;
   const size_t queued = index_.CountDomain(domain);
   if (queued == 0) return;
   // A domain that left the table keeps its customers' mail queued (no route,
@@ -646,6 +655,7 @@ void QueueService::FinishFlush(const std::shared_ptr<FlushJob>& job) {
   // Bounces to an unserved domain are retried like a customer's mail.
   bool hold = entry != nullptr ? entry->hold : state.routed_when_unserved.empty();
   bool failed = job->deferred > 0 || job->host_failed;
+  state.last_error = failed ? job->last_error : "";
   delivery::RetrySchedule schedule(delivery::RetrySchedule::Options{
       .initial = core_.context().options.retry_initial, .max = core_.context().options.retry_max});
   if (failed) {
@@ -675,8 +685,10 @@ void QueueService::FinishRecipient(const std::string& domain, const spool::Recor
       ETRND_LOG_ERROR("completion log write failed: %s", std::string(status.message()));
       return;
     }
+    // Finished twice (an operator's delete racing a delivery): the segment
+    // counts it once, or GC could remove a segment with live mail.
     const queue::MessageKey key = queue::MessageKey::FromLocation(location);
-    index_.FinishRecipient(domain, key, recipient_index);
+    if (!index_.FinishRecipient(domain, key, recipient_index)) return;
     if (index_.FindMessage(domain, key) == nullptr) {
       // Gone from the domain: an unserved domain's flush no longer routes it.
       auto state = domains_.find(domain);
@@ -791,6 +803,7 @@ void QueueService::SweepExpiredSlice() {
          by_arrival_.front().arrival_unix_micros <= cutoff) {
     const ExpiryEntry expired = by_arrival_.front();
     by_arrival_.pop_front();
+    ++by_arrival_popped_;
     ++taken;
     const queue::MessageKey key = queue::MessageKey::FromLocation(expired.location);
     if (index_.FindMessage(expired.domain->name, key) == nullptr) continue;  // finished

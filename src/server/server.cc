@@ -25,6 +25,7 @@
 #include "etrnd/reactor/reactor.h"
 #include "etrnd/server/core.h"
 #include "etrnd/server/default_domains.h"
+#include "etrnd/server/holds_store.h"
 #include "etrnd/server/metrics_service.h"
 #include "etrnd/server/privileges.h"
 #include "etrnd/server/queue_service.h"
@@ -146,22 +147,23 @@ absl::Status DropToUser(const RunAsUser& user, const std::string& spool_dir) {
   return absl::OkStatus();
 }
 
-void ReloadTable(ServerContext& context) {
+}  // namespace
+
+absl::StatusOr<size_t> ReloadDomainsTable(ServerContext& context, std::string_view why) {
   absl::StatusOr<std::shared_ptr<const config::DomainsTable>> table = LoadTable(context.options);
   if (!table.ok()) {
-    ETRND_LOG_ERROR("SIGHUP: reload failed, previous table stays in force: %s",
+    ETRND_LOG_ERROR("%s: reload failed, previous table stays in force: %s", why,
                     std::string(table.status().message()));
-    return;
+    return table.status();
   }
-  ETRND_LOG_INFO("SIGHUP: domains table reloaded: %d entries", (*table)->size());
+  ETRND_LOG_INFO("%s: domains table reloaded: %d entries", why, (*table)->size());
   for (auto& core : context.cores) {
     Core* target = core.get();
     std::shared_ptr<const config::DomainsTable> snapshot = *table;
     target->reactor().Post([target, snapshot] { target->SetTable(snapshot); });
   }
+  return (*table)->size();
 }
-
-}  // namespace
 
 ServerContext::ServerContext(ServerOptions server_options)
     : options(std::move(server_options)),
@@ -205,8 +207,16 @@ int RunServer(ServerOptions options) {
   absl::StatusOr<spool::RecoveryResult> recovered = spool::RecoverSpool(options.spool_dir);
   if (!recovered.ok()) return Fail("spool recovery: " + std::string(recovered.status().message()));
 
+  absl::StatusOr<std::vector<std::string>> holds = HoldsStore::Load(options.spool_dir);
+  if (!holds.ok()) return Fail(std::string(holds.status().message()));
+
   int threads = options.threads == 0 ? reactor::OnlineCpuCount() : options.threads;
   ServerContext context(std::move(options));
+  context.holds = std::move(*holds);
+  if (!context.holds.empty()) {
+    ETRND_LOG_INFO("%d domains held by the operator (etrnctl release to end)",
+                   context.holds.size());
+  }
   for (int i = 0; i < threads; ++i) {
     context.cores.push_back(std::make_unique<Core>(i, context, *table));
   }
@@ -223,19 +233,18 @@ int RunServer(ServerOptions options) {
   std::latch all_initialized(threads);
   std::latch serving(1);
   for (int i = 0; i < threads; ++i) {
-    core_threads.threads.emplace_back(
-        [&context, &ready, &recovered, &all_initialized, &serving, i] {
-          Core& core = context.core(i);
-          absl::Status status =
-              core.Init(recovered->next_segment_id, recovered->next_completion_id);
-          if (status.ok()) core.queue().LoadRecovered(*recovered);
-          all_initialized.arrive_and_wait();
-          if (status.ok()) status = core.StartListening();
-          ready[i].set_value(status);
-          if (!status.ok()) return;
-          serving.wait();
-          core.Run();
-        });
+    core_threads.threads.emplace_back([&context, &ready, &recovered, &all_initialized, &serving,
+                                       i] {
+      Core& core = context.core(i);
+      absl::Status status = core.Init(recovered->next_segment_id, recovered->next_completion_id);
+      if (status.ok()) core.queue().LoadRecovered(*recovered);
+      all_initialized.arrive_and_wait();
+      if (status.ok()) status = core.StartListening();
+      ready[i].set_value(status);
+      if (!status.ok()) return;
+      serving.wait();
+      core.Run();
+    });
   }
   absl::Status start_status = absl::OkStatus();
   for (auto& promise : ready) {
@@ -277,7 +286,7 @@ int RunServer(ServerOptions options) {
     if (sigwait(&signals, &signal_number) != 0) continue;
     if (signal_number == SIGHUP) {
       SdNotifyReloading();
-      ReloadTable(context);
+      ReloadDomainsTable(context, "SIGHUP").IgnoreError();
       SdNotify("READY=1");
       continue;
     }
@@ -303,6 +312,7 @@ int RunServer(ServerOptions options) {
   });
   watchdog.detach();
   core_threads.JoinAll();
+  unlink(context.options.control_socket.c_str());
   ETRND_LOG_INFO("etrnd stopped cleanly");
   std::fflush(stderr);
   std::_Exit(0);  // the detached watchdog may still be sleeping

@@ -78,6 +78,8 @@ ABSL_FLAG(std::string, dns_server, "",
 ABSL_FLAG(absl::Duration, log_turns_over, absl::ZeroDuration(),
           "Log every reactor loop turn longer than this (summarised per core, at most one line "
           "a second); 0 = off. Each core logs a histogram of its turn times at exit either way.");
+ABSL_FLAG(std::string, control_socket, "",
+          "Unix socket (mode 0600) that etrnctl talks to; default <spool_dir>/control.sock.");
 ABSL_FLAG(std::string, metrics_listen, "",
           "host:port serving Prometheus metrics at GET /metrics (text format 0.0.4); empty = "
           "off. Bind it to a private address: it has no authentication.");
@@ -207,6 +209,8 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.threads = threads;
   options.spool_dir = absl::GetFlag(FLAGS_spool_dir);
   if (options.spool_dir.empty()) return absl::InvalidArgumentError("--spool_dir is empty");
+  options.control_socket = absl::GetFlag(FLAGS_control_socket);
+  if (options.control_socket.empty()) options.control_socket = options.spool_dir + "/control.sock";
   options.domains_file = absl::GetFlag(FLAGS_domains_file);
   options.fsync = absl::GetFlag(FLAGS_fsync);
 

@@ -204,7 +204,7 @@ bool ParseCompletionPayload(std::string_view payload, SpoolCompletion* out) {
   reader.ReadInt(4, &recipient_index);
   reader.ReadInt(1, &outcome);
   if (outcome < static_cast<uint8_t>(RecipientOutcome::kDelivered) ||
-      outcome > static_cast<uint8_t>(RecipientOutcome::kDropped)) {
+      outcome > static_cast<uint8_t>(RecipientOutcome::kDeleted)) {
     return false;
   }
   out->core = static_cast<uint32_t>(core);
@@ -245,6 +245,37 @@ DecodeStatus DecodeCompletion(std::string_view input, size_t* consumed, SpoolCom
   }
   *consumed = record.consumed;
   return DecodeStatus::kOk;
+}
+
+bool ParseEnvelopePrefix(std::string_view record_prefix, EnvelopePrefix* out) {
+  if (record_prefix.size() < kRecordHeaderBytes) return false;
+  if (LoadLittleEndian(record_prefix.data(), 4) != kRecordMagic) return false;
+  const uint32_t header_crc =
+      static_cast<uint32_t>(LoadLittleEndian(record_prefix.data() + kHeaderCrcOffset, 4));
+  if (Crc32c(record_prefix.substr(kHeaderCrcCoveredOffset,
+                                  kRecordHeaderBytes - kHeaderCrcCoveredOffset)) != header_crc ||
+      static_cast<uint8_t>(record_prefix[kTypeOffset]) !=
+          static_cast<uint8_t>(RecordType::kMessage)) {
+    return false;
+  }
+  const uint64_t payload_length = LoadLittleEndian(record_prefix.data() + kLengthOffset, 4);
+  std::string_view payload = record_prefix.substr(kRecordHeaderBytes);
+  if (payload.size() > payload_length) payload = payload.substr(0, payload_length);
+  PayloadReader reader(payload);
+  uint64_t arrival;
+  std::string_view queue_id;
+  if (!reader.ReadInt(8, &arrival) || !reader.ReadShortString(&queue_id)) return false;
+  out->arrival_unix_micros = static_cast<int64_t>(arrival);
+  out->queue_id = std::string(queue_id);
+  std::string_view mail_from;
+  uint64_t length;
+  if (!reader.ReadInt(2, &length)) return false;
+  if (!reader.ReadBytes(length, &mail_from)) {
+    // Cut short by the prefix: keep what is there.
+    mail_from = payload.substr(8 + 2 + queue_id.size() + 2);
+  }
+  out->mail_from = std::string(mail_from);
+  return true;
 }
 
 }  // namespace etrnd::spool

@@ -17,6 +17,8 @@ import uuid
 REPO = pathlib.Path(__file__).resolve().parents[2]
 ETRND_BIN = os.environ.get("ETRND_BIN", str(REPO / "build" / "etrnd"))
 BLASTER_BIN = os.environ.get("BLASTER_BIN", str(REPO / "build" / "smtp-blaster"))
+ETRNCTL_BIN = os.environ.get("ETRNCTL_BIN", str(REPO / "build" / "etrnctl"))
+ETRNCTL_TIMEOUT_S = 120
 
 LOOPBACK = "127.0.0.1"
 # The readiness probe comes from LOOPBACK; tests that count sessions per client
@@ -434,6 +436,25 @@ class Etrnd:
 
     def spool_count(self, needle):
         return spool_count(self.spool_dir, needle)
+
+    @property
+    def control_socket(self):
+        return self.spool_dir / "control.sock"
+
+    def etrnctl(self, *args, json_output=False):
+        """Runs the real etrnctl against this server: (exit code, stdout,
+        stderr); with json_output, stdout parsed as JSON (when it is)."""
+        argv = [ETRNCTL_BIN, "--socket", str(self.control_socket)]
+        if json_output:
+            argv.append("--json")
+        proc = subprocess.run(argv + list(args), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=ETRNCTL_TIMEOUT_S)
+        out = proc.stdout.decode(errors="replace")
+        if json_output and proc.returncode in (0, 1) and out.strip():
+            import json
+            out = json.loads(out)
+        return proc.returncode, out, proc.stderr.decode(errors="replace")
 
 
 def run_etrnd_expect_exit(args, cwd, timeout=20):

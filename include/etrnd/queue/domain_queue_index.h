@@ -35,6 +35,15 @@ size_t ShardForDomain(std::string_view domain, size_t shard_count);
 
 class DomainQueueIndex {
  public:
+  // Heterogeneous lookup with std::string_view (Debian's absl::string_view is
+  // a different type, so the default string hash does not apply).
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view name) const {
+      return absl::Hash<absl::string_view>{}(AsAbsl(name));
+    }
+  };
+
   DomainQueueIndex();
   DomainQueueIndex(const DomainQueueIndex&) = delete;
   DomainQueueIndex& operator=(const DomainQueueIndex&) = delete;
@@ -74,6 +83,9 @@ class DomainQueueIndex {
   // The message's recipients still queued in `domain`, or nullptr.
   const RecipientIndexSet* FindMessage(std::string_view domain, const MessageKey& key) const;
 
+  // The message's recipients queued in this domain, or nullptr. O(1).
+  const RecipientIndexSet* FindMessage(std::string_view domain, const MessageKey& key) const;
+
   size_t domains_count() const { return domains_.size(); }
   // Sum over domains of queued messages (a message queued for two domains
   // counts twice).
@@ -90,14 +102,6 @@ class DomainQueueIndex {
     // Ordered so a flush can resume its walk by key across loop turns.
     absl::btree_map<MessageKey, RecipientIndexSet> messages;
     size_t recipients = 0;  // unfinished, over all messages
-  };
-  // Heterogeneous lookup with std::string_view (Debian's absl::string_view is
-  // a different type, so the default string hash does not apply).
-  struct NameHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view name) const {
-      return absl::Hash<absl::string_view>{}(AsAbsl(name));
-    }
   };
   using NameEq = std::equal_to<>;
   using DomainTable = absl::flat_hash_map<std::string, DomainEntry, NameHash, NameEq>;

@@ -63,7 +63,12 @@ class Reactor {
   // socket to the same address) and accepts with multishot accept. The
   // factory builds a handler per accepted connection.
   absl::Status Listen(const SocketAddress& addr, HandlerFactory factory);
-  // The bound addresses of the listening sockets (port 0 resolved).
+  // Binds a Unix stream socket at `path` (a stale socket file there is
+  // removed first), gives it `mode` before it listens, and accepts like
+  // Listen(). Accepted connections have unspecified addresses. One reactor
+  // only: a Unix socket has no SO_REUSEPORT sharing.
+  absl::Status ListenPath(const std::string& path, mode_t mode, HandlerFactory factory);
+  // The bound addresses of the TCP listening sockets (port 0 resolved).
   std::vector<SocketAddress> ListeningAddresses() const;
   // Opens an outbound connection; handler->OnOpen on success, else OnClosed
   // with the error (-ETIMEDOUT when `timeout` passes first).
@@ -107,6 +112,8 @@ class Reactor {
   // res is the new fd. Relative paths are relative to the working directory.
   void OpenAt(std::string path, int flags, mode_t mode, std::function<void(int res)> done);
   void Unlink(std::string path, std::function<void(int res)> done);
+  // rename(2): replaces `to` atomically (the last step of a durable rewrite).
+  void RenameAt(std::string from, std::string to, std::function<void(int res)> done);
   void Ftruncate(int fd, uint64_t length, std::function<void(int res)> done);
   void CloseFile(int fd, std::function<void(int res)> done);
   int file_ops_in_flight() const;
@@ -140,6 +147,8 @@ class Reactor {
                             std::unique_ptr<ConnectionHandler> handler);
   void ArmWake();
   void ArmAccept(Listener& listener);
+  absl::Status StartListener(int fd, const SocketAddress& addr, std::string path,
+                             HandlerFactory factory);
   void ArmRecv(Connection& connection);
   void SubmitSend(Connection& connection);
   void Dispatch(::io_uring_cqe* cqe);

@@ -26,6 +26,7 @@
 
 namespace etrnd::server {
 
+class ControlService;
 class QueueService;
 class SmtpConnection;
 
@@ -113,6 +114,7 @@ class Core {
   std::unique_ptr<GroupCommitter> completion_commits_;
   std::unique_ptr<dns::DnsResolver> resolver_;
   std::unique_ptr<QueueService> queue_;
+  std::unique_ptr<ControlService> control_;  // core 0 only: the etrnctl socket
   etrn::EtrnRateLimiter etrn_limiter_;
   absl::flat_hash_map<uint64_t, SmtpConnection*> sessions_;
   uint64_t next_session_id_ = 1;

@@ -8,10 +8,13 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
 #include "etrnd/common/net_address.h"
 #include "etrnd/config/domains_table.h"
@@ -30,7 +33,17 @@ class Core;
 
 struct EtrnShardResult {
   size_t messages = 0;
-  bool refused_for_resources = false;
+  bool refused_for_resources = false;  // 458
+  bool held = false;                   // (part of) the 458: etrnctl hold
+};
+
+// One queued (domain, message) pair of this core, as etrnctl sees it.
+struct QueuedEntry {
+  const std::string& domain;
+  uint64_t queue_id;  // control::ParseQueueId of the message's id; 0 if none
+  int64_t arrival_unix_micros;
+  spool::RecordLocation location;
+  const queue::RecipientIndexSet& recipients;  // queued in this domain
 };
 
 class QueueService {
@@ -45,7 +58,9 @@ class QueueService {
   void OnMessageDurable(const spool::RecordLocation& location, const spool::SpoolMessage& envelope);
   // ETRN on this shard: count the plan's domains owned here and start their
   // flush. O(matched domains).
-  EtrnShardResult FlushForEtrn(const etrn::EtrnPlan& plan, const IpAddress& client);
+  // `operator_request` (etrnctl flush): no etrn= list applies.
+  EtrnShardResult FlushForEtrn(const etrn::EtrnPlan& plan, const IpAddress& client,
+                               bool operator_request = false);
   void OnTableChanged();
   void Stop();
 
@@ -54,12 +69,42 @@ class QueueService {
   // to a domain outside the table.
   void AddRecipients(const std::string& domain, const spool::RecordLocation& location,
                      std::vector<uint32_t> recipient_indexes, int64_t arrival_unix_micros,
-                     bool routed_when_unserved);
+                     bool routed_when_unserved, uint64_t queue_id);
   // Segment-core side: GC of this core's segment files.
   void SegmentRecipientFinished(spool::SegmentKey segment);
   void SealSegment(uint64_t segment_id);
   // Any core: a segment GC is deleting leaves this core's read cache.
   void EvictSegment(spool::SegmentKey segment);
+
+  // etrnctl (src/server/control_service.cc); this core's thread only.
+  // Visits at most `budget` (domain, message) pairs from *cursor, an
+  // absolute position in arrival order that expiry pops do not shift;
+  // returns true once the end is reached. Pairs no longer queued are skipped
+  // (they still count against the budget).
+  bool ScanQueued(uint64_t* cursor, size_t budget,
+                  absl::FunctionRef<void(const QueuedEntry&)> fn) const;
+  // The schedule of a domain: control::DomainSummary's state and
+  // next_attempt_s, its failed attempts in a row and its last error.
+  void DescribeSchedule(const std::string& domain, std::string* state,
+                        std::optional<int64_t>* next_attempt_s, int* attempts,
+                        std::string* last_error) const;
+  // etrnctl hold/release: a held domain is never flushed (ETRN gets 458)
+  // until released; a release of a domain that retries starts a flush.
+  void SetHeld(const std::string& domain, bool held);
+  bool IsHeld(std::string_view domain) const { return held_.contains(domain); }
+  size_t held_count() const { return held_.size(); }
+  size_t flushes_running() const { return flushes_running_; }
+  // Records the outcome durably, then drops the recipient from the index;
+  // `settled` runs once the completion record is written (or failed).
+  void FinishRecipient(const std::string& domain, const spool::RecordLocation& location,
+                       uint32_t recipient_index, spool::RecipientOutcome outcome,
+                       std::function<void()> settled);
+  // Stores a DSN for `failures` to the sender, then finishes them as bounced
+  // (expired: as expired). `settled` runs once all of it is durable.
+  void QueueBounce(const spool::SpoolMessage& message, const spool::RecordLocation& location,
+                   const std::string& domain,
+                   std::vector<std::pair<uint32_t, std::string>> failures,
+                   const std::string& remote_mta, bool expired, std::function<void()> settled);
 
   // Observability (logs, tests).
   size_t queued_domains() const;
@@ -74,6 +119,7 @@ class QueueService {
     int64_t arrival_unix_micros;
     DomainState* domain;
     spool::RecordLocation location;
+    uint64_t queue_id;  // 8 bytes: etrnctl finds a message by id here
   };
 
   DomainState& StateOf(const std::string& domain);
@@ -100,15 +146,6 @@ class QueueService {
   void FinishFlush(const std::shared_ptr<FlushJob>& job);
   // Counts one more completion the job waits for; run the result when done.
   std::function<void()> Settler(const std::shared_ptr<FlushJob>& job);
-  // Records the outcome durably, then drops the recipient from the index;
-  // `settled` runs once the completion record is written (or failed).
-  void FinishRecipient(const std::string& domain, const spool::RecordLocation& location,
-                       uint32_t recipient_index, spool::RecipientOutcome outcome,
-                       std::function<void()> settled);
-  void QueueBounce(const spool::SpoolMessage& message, const spool::RecordLocation& location,
-                   const std::string& domain,
-                   std::vector<std::pair<uint32_t, std::string>> failures,
-                   const std::string& remote_mta, bool expired, std::function<void()> settled);
   void SweepExpired();
   // One slice of due entries; the next slice starts once its reads are done.
   void SweepExpiredSlice();
@@ -124,6 +161,9 @@ class QueueService {
   // sorted (posts from other cores interleave), which only delays an expiry
   // by the interleaving.
   std::deque<ExpiryEntry> by_arrival_;
+  uint64_t by_arrival_popped_ = 0;  // entries popped from the front, ever
+  // Domains held by the operator (the same set on every core).
+  absl::flat_hash_set<std::string, queue::DomainQueueIndex::NameHash, std::equal_to<>> held_;
   spool::SegmentTracker segments_;
   spool::SpoolReader reader_;
   size_t expiry_reads_outstanding_ = 0;

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "etrnd/reactor/reactor_mesh.h"
@@ -26,6 +27,8 @@ struct ServerContext {
   // One queue per ordered pair of cores; every core joins before any accepts.
   std::unique_ptr<reactor::ReactorMesh> mesh;
   std::atomic<bool> shutting_down{false};
+  // The operator's holds read from the spool at start-up (etrnctl hold).
+  std::vector<std::string> holds;
 
   // Written by the spool size sampler thread (metrics), read by scrapes.
   std::atomic<uint64_t> spool_bytes{0};

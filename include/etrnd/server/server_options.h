@@ -45,6 +45,8 @@ struct ServerOptions {
   size_t messages_per_connection = 100;
   std::string dns_server;  // "" = /etc/resolv.conf
   uint16_t mx_port = 25;   // SMTP port of MX hosts (tests point it elsewhere)
+  // etrnctl's Unix socket (default <spool_dir>/control.sock).
+  std::string control_socket;
   std::optional<SocketAddress> metrics_listen;  // Prometheus /metrics; none = off
   // Privileges: "" = keep running as the starting user.
   std::string user;

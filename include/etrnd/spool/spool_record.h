@@ -69,6 +69,7 @@ enum class RecipientOutcome : uint8_t {
   kBounced = 2,    // permanent failure; the bounce message is queued
   kExpired = 3,    // older than --max_queue_lifetime; bounce queued
   kDropped = 4,    // failed with a null sender: no bounce possible
+  kDeleted = 5,    // removed by the operator (etrnctl delete)
 };
 
 // One recipient of one message is finished: never to be delivered again.
@@ -113,5 +114,16 @@ DecodeStatus DecodeMessage(std::string_view input, size_t* consumed, SpoolMessag
 DecodeStatus DecodeCompletion(std::string_view input, size_t* consumed, SpoolCompletion* out);
 
 SpoolMessage ToOwned(const SpoolMessageView& view);
+
+// The first fields of a message record from a prefix of it (header
+// included), for listings that must not read whole bodies. Checks the
+// magic and the header CRC only (the payload CRC needs the whole record).
+// `mail_from` may be cut short when the prefix ends inside it.
+struct EnvelopePrefix {
+  int64_t arrival_unix_micros = 0;
+  std::string queue_id;
+  std::string mail_from;
+};
+bool ParseEnvelopePrefix(std::string_view record_prefix, EnvelopePrefix* out);
 
 }  // namespace etrnd::spool

@@ -1,9 +1,12 @@
 // File operations through the ring (no blocking syscall on a reactor
 // thread): open, write, read, fsync, truncate, unlink and close.
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <future>
 #include <string>
@@ -90,6 +93,93 @@ TEST(ReactorFileOpsTest, ErrorsComeBackAsNegativeErrno) {
   });
   EXPECT_EQ(open_result, -ENOENT);
   EXPECT_EQ(unlink_result, -ENOENT);
+}
+
+TEST(ReactorFileOpsTest, RenameReplacesTheTarget) {
+  const std::string from = TempPath("rename-from");
+  const std::string to = TempPath("rename-to");
+  int renamed = 1;
+  {
+    std::FILE* f = std::fopen(from.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("new", f);
+    std::fclose(f);
+    f = std::fopen(to.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fclose(f);
+  }
+  RunOnReactor([&](Reactor& r, std::function<void()> finish) {
+    r.RenameAt(from, to, [&, finish](int res) {
+      renamed = res;
+      finish();
+    });
+  });
+  EXPECT_EQ(renamed, 0);
+  EXPECT_NE(access(from.c_str(), F_OK), 0);
+  struct stat info {};
+  ASSERT_EQ(stat(to.c_str(), &info), 0);
+  EXPECT_EQ(info.st_size, 3);
+  unlink(to.c_str());
+}
+
+// A Unix socket listener: a stale socket file is replaced, the mode is set
+// before anyone can connect, and accepted connections reach the handler.
+class EchoLine : public ConnectionHandler {
+ public:
+  void OnOpen(Connection&) override {}
+  void OnReceive(Connection& conn, std::string_view bytes) override {
+    conn.Send(std::string(bytes));
+    conn.Close();
+  }
+  void OnClosed(Connection&, int) override {}
+};
+
+TEST(ReactorFileOpsTest, ListenPathAcceptsOnAUnixSocket) {
+  const std::string path = TempPath("control.sock");
+  {
+    // A stale socket file, as a kill -9 leaves it.
+    int stale = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::snprintf(address.sun_path, sizeof(address.sun_path), "%s", path.c_str());
+    ASSERT_EQ(bind(stale, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+    close(stale);
+  }
+  std::promise<Reactor*> started;
+  std::thread thread([&] {
+    auto reactor = Reactor::Create(0, ReactorOptions{});
+    ASSERT_TRUE(reactor.ok());
+    Reactor* r = reactor->get();
+    ASSERT_TRUE(r->ListenPath(path, 0600, [](Reactor&, const SocketAddress&, const SocketAddress&) {
+                   return std::make_unique<EchoLine>();
+                 }).ok());
+    EXPECT_TRUE(r->ListeningAddresses().empty());  // TCP addresses only
+    started.set_value(r);
+    r->Run();
+  });
+  Reactor* r = started.get_future().get();
+  struct stat info {};
+  ASSERT_EQ(stat(path.c_str(), &info), 0);
+  EXPECT_TRUE(S_ISSOCK(info.st_mode));
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+  int client = socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof(address.sun_path), "%s", path.c_str());
+  ASSERT_EQ(connect(client, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(write(client, "ping\n", 5), 5);
+  char reply[16] = {};
+  size_t got = 0;
+  while (got < 5) {
+    ssize_t n = read(client, reply + got, sizeof(reply) - got);
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  close(client);
+  EXPECT_EQ(std::string(reply, got), "ping\n");
+  r->Stop();
+  thread.join();
+  unlink(path.c_str());
 }
 
 }  // namespace

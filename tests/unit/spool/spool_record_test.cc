@@ -125,5 +125,28 @@ TEST(SpoolRecordTest, WrongTypeIsCorruptForTypedDecode) {
   EXPECT_EQ(DecodeMessage(encoded, &consumed, &message), DecodeStatus::kCorrupt);
 }
 
+TEST(SpoolRecordTest, EnvelopePrefixFromAnyLongEnoughPrefix) {
+  const SpoolMessage message = SampleMessage();
+  std::string encoded;
+  EncodeMessage(message, &encoded);
+  EnvelopePrefix prefix;
+  ASSERT_TRUE(ParseEnvelopePrefix(encoded, &prefix));
+  EXPECT_EQ(prefix.queue_id, message.queue_id);
+  EXPECT_EQ(prefix.arrival_unix_micros, message.arrival_unix_micros);
+  EXPECT_EQ(prefix.mail_from, message.mail_from);
+  // Cut inside the sender: what is there, and no more.
+  const size_t sender_at = kRecordHeaderBytes + 8 + 2 + message.queue_id.size() + 2;
+  ASSERT_TRUE(ParseEnvelopePrefix(std::string_view(encoded).substr(0, sender_at + 5), &prefix));
+  EXPECT_EQ(prefix.mail_from, "alice");
+  // Too short for the id, a completion record, or a damaged header: no.
+  EXPECT_FALSE(
+      ParseEnvelopePrefix(std::string_view(encoded).substr(0, kRecordHeaderBytes + 9), &prefix));
+  std::string completion;
+  EncodeCompletion(SpoolCompletion{}, &completion);
+  EXPECT_FALSE(ParseEnvelopePrefix(completion, &prefix));
+  encoded[13] ^= 1;
+  EXPECT_FALSE(ParseEnvelopePrefix(encoded, &prefix));
+}
+
 }  // namespace
 }  // namespace etrnd::spool
