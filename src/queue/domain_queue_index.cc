@@ -181,15 +181,6 @@ std::optional<MessageKey> DomainQueueIndex::ForEachMessageAfter(
   return last;
 }
 
-const RecipientIndexSet* DomainQueueIndex::FindMessage(std::string_view domain,
-                                                       const MessageKey& key) const {
-  const NormalizedDomain normalized(domain);
-  const DomainEntry* entry = normalized.valid() ? Find(normalized.view()) : nullptr;
-  if (entry == nullptr) return nullptr;
-  auto it = entry->messages.find(key);
-  return it == entry->messages.end() ? nullptr : &it->second;
-}
-
 size_t DomainQueueIndex::MemoryBytes() const {
   size_t bytes = sizeof(*this) + TableBytes(domains_) + TableBytes(below_);
   for (const auto& [name, entry] : domains_) {

@@ -83,9 +83,6 @@ class DomainQueueIndex {
   // The message's recipients still queued in `domain`, or nullptr.
   const RecipientIndexSet* FindMessage(std::string_view domain, const MessageKey& key) const;
 
-  // The message's recipients queued in this domain, or nullptr. O(1).
-  const RecipientIndexSet* FindMessage(std::string_view domain, const MessageKey& key) const;
-
   size_t domains_count() const { return domains_.size(); }
   // Sum over domains of queued messages (a message queued for two domains
   // counts twice).
