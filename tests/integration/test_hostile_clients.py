@@ -12,6 +12,7 @@ Memory is read from /proc/<pid>/status (VmRSS), sampled while the attack
 runs; the bound checked is the issue's: baseline + sessions x (bound + 64 KiB).
 """
 
+import os
 import socket
 import threading
 import time
@@ -24,6 +25,15 @@ MAX_OUTPUT_BYTES = 256 * 1024
 PER_SESSION_ALLOWANCE = MAX_OUTPUT_BYTES + 64 * 1024
 # Allocator and page granularity: what a process's RSS moves by on its own.
 RSS_SLACK = 2 * 1024 * 1024
+# Under AddressSanitizer (tools/test.sh sets ETRND_SANITIZER=1) freed memory
+# sits in ASan's quarantine and every block has redzones: RSS says nothing
+# about etrnd's own bounds there, so the attacks run but RSS is not asserted.
+MEASURE_RSS = os.environ.get("ETRND_SANITIZER") != "1"
+
+
+def assert_rss_within(peak, bound, what):
+    if MEASURE_RSS:
+        assert peak <= bound, what
 HELP_BLOCK = b"HELP\r\n" * 4096
 
 
@@ -150,9 +160,9 @@ def test_non_reading_help_flood_is_bounded(etrnd_factory):
         time.sleep(0.3)
     bound = baseline + sessions * PER_SESSION_ALLOWANCE + RSS_SLACK
     try:
-        assert sampler.peak <= bound, (
+        assert_rss_within(sampler.peak, bound, (
             "RSS peaked at %.1f MiB, baseline %.1f MiB, bound %.1f MiB (%d sessions sent %d bytes)"
-            % (sampler.peak / 2**20, baseline / 2**20, bound / 2**20, sessions, sum(totals)))
+            % (sampler.peak / 2**20, baseline / 2**20, bound / 2**20, sessions, sum(totals))))
         # Back-pressure, not a bottomless buffer: each client got far less of
         # its input taken than it offered in 3 s (the kernel's buffers plus
         # one bound's worth of replies).
@@ -163,7 +173,7 @@ def test_non_reading_help_flood_is_bounded(etrnd_factory):
         close_all(socks)
     # Memory comes back (or is reused) after close: no growth per attack.
     after = wait_for_rss_below(pid, baseline + RSS_SLACK)
-    assert after <= baseline + RSS_SLACK, (after, baseline)
+    assert_rss_within(after, baseline + RSS_SLACK, (after, baseline))
 
 
 @pytest.mark.time_limit(120)
@@ -209,7 +219,7 @@ def test_pipelined_etrn_flood_from_a_reading_client_is_bounded(etrnd_factory):
         flood(3)
     assert received[0] > 0, "the flooding client got no replies at all"
     bound = baseline + PER_SESSION_ALLOWANCE + RSS_SLACK
-    assert sampler.peak <= bound, (sampler.peak / 2**20, baseline / 2**20)
+    assert_rss_within(sampler.peak, bound, (sampler.peak / 2**20, baseline / 2**20))
     # The rate limiter answered 458, the session stayed open, and others
     # are still served.
     assert saw_rate_limit[0]
@@ -420,7 +430,7 @@ def test_slow_and_half_open_sessions_cost_a_bounded_amount_each(etrnd_factory):
                 time.sleep(0.1)
         sessions = len(socks)
         bound = baseline + sessions * PER_SESSION_ALLOWANCE + RSS_SLACK
-        assert sampler.peak <= bound, (sampler.peak / 2**20, baseline / 2**20, sessions)
+        assert_rss_within(sampler.peak, bound, (sampler.peak / 2**20, baseline / 2**20, sessions))
         assert greeting_code(server.port, harness.OTHER_SOURCES[35]) == 220
     finally:
         close_all(socks)

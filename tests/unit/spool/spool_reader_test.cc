@@ -81,8 +81,12 @@ std::vector<Outcome> ReadAll(const std::string& dir, const std::vector<RecordLoc
                              SpoolReader::Options options, size_t* in_flight_max = nullptr,
                              size_t* open_segments_max = nullptr) {
   std::vector<Outcome> outcomes;
+  // Owned here, not by its own callbacks: a reader must not be destroyed
+  // from inside one of its completions. Released in a task of its own.
+  std::shared_ptr<SpoolReader> owner;
   RunOnReactor([&](reactor::Reactor& r, std::function<void()> finish) {
-    auto reader = std::make_shared<SpoolReader>(r, dir, options);
+    owner = std::make_shared<SpoolReader>(r, dir, options);
+    SpoolReader* reader = owner.get();
     auto left = std::make_shared<size_t>(locations.size());
     for (size_t i = 0; i < locations.size(); ++i) {
       reader->Read(locations[i], [&, i, reader, left, finish](absl::StatusOr<SpoolMessage> m) {
@@ -95,7 +99,10 @@ std::vector<Outcome> ReadAll(const std::string& dir, const std::vector<RecordLoc
         outcomes.push_back(Outcome{i, std::move(m)});
         if (--*left == 0) {
           reader->Shutdown();
-          r.Post(finish);
+          r.Post([&owner, finish] {
+            owner.reset();
+            finish();
+          });
         }
       });
       if (in_flight_max != nullptr) {
@@ -215,9 +222,11 @@ TEST(SpoolReaderTest, EvictedSegmentIsReopenedAndShutdownCancelsQueued) {
   TempDir dir;
   const std::vector<RecordLocation> locations = WriteSpool(dir.path(), 4, 4);
   std::vector<absl::Status> statuses(4, absl::UnknownError("not called"));
+  std::shared_ptr<SpoolReader> owner;  // see ReadAll
   RunOnReactor([&](reactor::Reactor& r, std::function<void()> finish) {
-    auto reader = std::make_shared<SpoolReader>(
+    owner = std::make_shared<SpoolReader>(
         r, dir.path(), SpoolReader::Options{.open_segments_max = 2, .reads_in_flight_max = 1});
+    SpoolReader* reader = owner.get();
     reader->Read(locations[0], [&, reader, finish](absl::StatusOr<SpoolMessage> first) {
       statuses[0] = first.status();
       EXPECT_EQ(reader->open_segments(), 1u);
@@ -231,7 +240,10 @@ TEST(SpoolReaderTest, EvictedSegmentIsReopenedAndShutdownCancelsQueued) {
         // ...while this one waits in the queue and is cancelled.
         reader->Read(locations[3], [&, finish](absl::StatusOr<SpoolMessage> m) {
           statuses[3] = m.status();
-          r.Post(finish);
+          r.Post([&owner, finish] {
+            owner.reset();
+            finish();
+          });
         });
         reader->Shutdown();
       });
