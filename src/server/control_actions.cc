@@ -61,7 +61,9 @@ void ControlService::Flush(const std::string& argument, bool json, Reply reply) 
           ETRND_LOG_INFO("etrnctl flush %s: refused: %s", argument, why);
           return reply(Refused("flush " + argument + " refused: " + why, json));
         }
-        ETRND_LOG_INFO("etrnctl flush %s: %d messages started", argument, messages);
+        ETRND_LOG_INFO_EVENT("etrnctl",
+                             {{"action", "flush"}, {"argument", argument}, {"count", messages}},
+                             "etrnctl flush %s: %d messages started", argument, messages);
         reply(Ok(control::RenderAction(
             {{"argument", argument}, {"messages", static_cast<int64_t>(messages)}},
             absl::StrCat("flush ", argument, ": ", messages, " messages started"), json)));
@@ -90,7 +92,8 @@ void ControlService::Hold(const std::string& domain, bool held, bool json, Reply
               answer(0);
             },
             [domain, held, verb, json, reply = std::move(reply)](std::vector<int>) {
-              ETRND_LOG_INFO("etrnctl %s %s: done", verb, domain);
+              ETRND_LOG_INFO_EVENT("etrnctl", {{"action", verb}, {"domain", domain}},
+                                   "etrnctl %s %s: done", verb, domain);
               reply(Ok(control::RenderAction({{"domain", domain}, {"held", held}},
                                              absl::StrCat(verb, " ", domain, ": done"), json)));
             });
@@ -113,9 +116,15 @@ void ControlService::Delete(const control::Request& request, Reply reply) {
         owner.queue().FinishRecipient(entry.domain, entry.location, index,
                                       spool::RecipientOutcome::kDeleted, settled);
       }
-      ETRND_LOG_INFO("etrnctl delete %s: %d recipients in %s deleted (segment %d/%d offset %d)",
-                     what, entry.recipient_indexes.size(), entry.domain, entry.location.core,
-                     entry.location.segment_id, entry.location.offset);
+      ETRND_LOG_INFO_EVENT(
+          "etrnctl",
+          {{"action", "delete"},
+           {"id", what},
+           {"domain", entry.domain},
+           {"count", entry.recipient_indexes.size()}},
+          "etrnctl delete %s: %d recipients in %s deleted (segment %d/%d offset %d)", what,
+          entry.recipient_indexes.size(), entry.domain, entry.location.core,
+          entry.location.segment_id, entry.location.offset);
     }
     settled();
   };
@@ -209,8 +218,13 @@ void ControlService::Bounce(uint64_t id, bool json, Reply reply) {
                         failures.emplace_back(index,
                                               "550 5.0.0 Message returned by the postmaster");
                       }
-                      ETRND_LOG_INFO("etrnctl bounce %s: %d recipients in %s bounced", id_text,
-                                     failures.size(), entry.domain);
+                      ETRND_LOG_INFO_EVENT("etrnctl",
+                                           {{"action", "bounce"},
+                                            {"id", id_text},
+                                            {"domain", entry.domain},
+                                            {"count", failures.size()}},
+                                           "etrnctl bounce %s: %d recipients in %s bounced",
+                                           id_text, failures.size(), entry.domain);
                       *count += static_cast<int64_t>(failures.size());
                       ++*left;
                       owner.queue().QueueBounce(message, entry.location, entry.domain,
