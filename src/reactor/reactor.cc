@@ -558,14 +558,13 @@ void Reactor::Post(std::function<void()> fn) {
     impl_->posted_local.push_back(std::move(fn));
     return;
   }
-  bool wake;
-  {
-    std::lock_guard<std::mutex> lock(impl_->posted_mutex);
-    impl_->posted.push_back(std::move(fn));
-    wake = !impl_->wake_pending;
+  // The wake is written under the lock: the reactor cannot run the task (a
+  // Stop(), say), return from Run() and close the eventfd before the write
+  // is done. Only threads outside the reactors come here; not a request path.
+  std::lock_guard<std::mutex> lock(impl_->posted_mutex);
+  impl_->posted.push_back(std::move(fn));
+  if (!impl_->wake_pending) {
     impl_->wake_pending = true;
-  }
-  if (wake) {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = write(impl_->wake_fd, &one, sizeof(one));
   }
