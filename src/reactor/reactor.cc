@@ -215,10 +215,6 @@ void Reactor::HandleAccept(Listener& listener, int result, bool more) {
     getsockname(fd, reinterpret_cast<sockaddr*>(&local_storage), &local_length);
     int one = 1;
     if (listener.path.empty()) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (impl_->options.accepted_receive_buffer_bytes > 0) {
-      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &impl_->options.accepted_receive_buffer_bytes,
-                 sizeof(impl_->options.accepted_receive_buffer_bytes));
-    }
     if (impl_->options.accepted_send_buffer_bytes > 0) {
       setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &impl_->options.accepted_send_buffer_bytes,
                  sizeof(impl_->options.accepted_send_buffer_bytes));

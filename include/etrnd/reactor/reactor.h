@@ -34,9 +34,6 @@ struct ReactorOptions {
   // Connection::Close() waits this long for the peer to take the queued
   // bytes, then aborts: a non-reading peer cannot hold a slot or shutdown.
   absl::Duration close_drain_timeout = absl::Seconds(5);
-  // SO_RCVBUF of accepted sockets (0 = the kernel's autotuning). A fixed
-  // size bounds what a multishot recv can still hand over after a pause.
-  int accepted_receive_buffer_bytes = 0;
   // SO_SNDBUF of accepted sockets (0 = autotuning, up to megabytes of kernel
   // memory per peer that does not read).
   int accepted_send_buffer_bytes = 0;
