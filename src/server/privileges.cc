@@ -40,8 +40,7 @@ absl::StatusOr<RunAsUser> LookupRunAsUser(const std::string& name) {
       continue;
     }
     if (error != 0) {
-      return absl::UnavailableError("--user=" + name + ": user lookup failed: " +
-                                    ErrnoText(error));
+      return absl::UnavailableError("--user=" + name + ": user lookup failed: " + ErrnoText(error));
     }
     break;
   }
@@ -56,8 +55,8 @@ absl::Status ChownTree(const std::string& path, const RunAsUser& user) {
   absl::Status status = ChownOne(path, user);
   if (!status.ok()) return status;
   std::error_code error;
-  std::filesystem::recursive_directory_iterator it(
-      path, std::filesystem::directory_options::none, error);
+  std::filesystem::recursive_directory_iterator it(path, std::filesystem::directory_options::none,
+                                                   error);
   for (; !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
     status = ChownOne(it->path(), user);
     if (!status.ok()) return status;

@@ -326,8 +326,8 @@ void QueueService::StartFlush(const std::string& domain) {
   state.flushing = true;
   state.flush_again = false;
   ++flushes_running_;
-  ETRND_LOG_INFO_EVENT("flush", {{"domain", domain}, {"messages", queued}},
-                       "flush %s: %d messages", domain, queued);
+  ETRND_LOG_INFO_EVENT("flush", {{"domain", domain}, {"messages", queued}}, "flush %s: %d messages",
+                       domain, queued);
   RunFlush(job);
   SetUpFlushSlice(job);
 }

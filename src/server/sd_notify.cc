@@ -42,8 +42,8 @@ void SdNotify(std::string_view state) {
 void SdNotifyReloading() {
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);
-  uint64_t usec = static_cast<uint64_t>(now.tv_sec) * 1000000u +
-                  static_cast<uint64_t>(now.tv_nsec) / 1000u;
+  uint64_t usec =
+      static_cast<uint64_t>(now.tv_sec) * 1000000u + static_cast<uint64_t>(now.tv_nsec) / 1000u;
   SdNotify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec));
 }
 

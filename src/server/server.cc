@@ -94,6 +94,7 @@ absl::StatusOr<int> LockSpool(const std::string& spool_dir) {
                                   error.message());
   }
   std::string lock_path = spool_dir + "/etrnd.lock";
+  // Start-up, on the main thread before any reactor exists: plain syscalls.
   int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
     return absl::UnavailableError("cannot open " + lock_path + ": " + std::strerror(errno));
@@ -312,6 +313,7 @@ int RunServer(ServerOptions options) {
   });
   watchdog.detach();
   core_threads.JoinAll();
+  // Every reactor has returned: the main thread may block now.
   unlink(context.options.control_socket.c_str());
   ETRND_LOG_INFO("etrnd stopped cleanly");
   std::fflush(stderr);
