@@ -4,6 +4,7 @@
 #include <liburing.h>
 
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <map>
@@ -45,6 +46,16 @@ struct Operation {
 };
 
 Operation& IgnoredCompletion();
+
+inline std::string ErrnoText(int error) { return std::strerror(error); }
+
+// Posted work and due timers each run at most this long per loop turn.
+inline constexpr absl::Duration kTurnBudget = absl::Milliseconds(2);
+// While a sender holds tasks in an overflow list it waits at most this long
+// in the ring, then retries: the receiver does not tell it when slots free.
+inline constexpr absl::Duration kCrossCoreOverflowRetry = absl::Microseconds(200);
+// IORING_OP_FTRUNCATE (include/uapi/linux/io_uring.h, Linux 6.9).
+inline constexpr int kOpFtruncate = 55;
 
 struct Listener {
   int fd = -1;
