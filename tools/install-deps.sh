@@ -11,12 +11,14 @@ set -euo pipefail
 readonly BUILD_PACKAGES=(
   g++ meson ninja-build pkg-config python3
   liburing-dev libmimalloc-dev libabsl-dev libc-ares-dev libpsl-dev publicsuffix
+  libssl-dev libcrypt-dev
 )
 # The test suite (tools/test.sh): unit tests and benchmarks, the integration
 # tests' peers, the fuzzers' compiler, the packaging test's tools.
 readonly TEST_PACKAGES=(
   clang libgtest-dev libgmock-dev libbenchmark-dev
   python3-pytest swaks postfix fetchmail dnsmasq-base haproxy prometheus
+  openssl dovecot-core
   dpkg-dev debhelper fakeroot lintian systemd
 )
 # Only for the libFuzzer harnesses; skipped where the archive lacks it.
