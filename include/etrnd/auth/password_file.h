@@ -31,7 +31,7 @@ inline constexpr size_t kPasswordFileLineOctetsMax = 4096;
 inline constexpr size_t kUserNameOctetsMax = 255;
 
 struct UserSecrets {
-  std::string crypt_hash;                  // "" = no PLAIN/LOGIN secret
+  std::string crypt_hash;                 // "" = no PLAIN/LOGIN secret
   std::optional<CramMd5Secret> cram_md5;  // none = no CRAM-MD5 secret
 };
 
