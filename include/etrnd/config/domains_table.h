@@ -30,6 +30,14 @@ inline constexpr size_t kDomainsTableBytesMax = size_t{1} << 30;
 inline constexpr size_t kDomainsTableLineOctetsMax = 16384;
 inline constexpr size_t kEtrnNetworksPerEntryMax = 1024;
 
+// Outbound TLS to a domain's next hop (SPEC 4, tls=). Without the option
+// STARTTLS is used whenever the next hop offers it.
+enum class TlsPolicy {
+  kOpportunistic,
+  kRequire,  // tls=require: STARTTLS or defer, never in clear
+  kVerify,   // tls=verify: also the certificate and the next hop's name
+};
+
 struct DomainEntry {
   uint32_t id = 0;               // index in DomainsTable::entries()
   std::string domain;            // lowercase, without the leading dot
@@ -38,6 +46,7 @@ struct DomainEntry {
   std::vector<CidrNetwork> etrn_networks;  // empty = any client may ETRN
   std::string queue_name;                  // lowercase; "" = none
   bool hold = false;
+  TlsPolicy tls = TlsPolicy::kOpportunistic;
   int line = 0;
 
   std::string pattern() const;  // as written (lowercased)

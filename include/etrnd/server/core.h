@@ -20,6 +20,7 @@
 #include "etrnd/reactor/reactor.h"
 #include "etrnd/server/group_commit.h"
 #include "etrnd/server/server_context.h"
+#include "etrnd/server/tls_contexts.h"
 #include "etrnd/smtp/server_session.h"
 #include "etrnd/spool/completion_appender.h"
 #include "etrnd/spool/segment_appender.h"
@@ -50,6 +51,9 @@ class Core {
   // The domains table snapshot this core uses; replaced whole on SIGHUP.
   const config::DomainsTable& table() const { return *table_; }
   void SetTable(std::shared_ptr<const config::DomainsTable> table);
+  // The TLS contexts snapshot (server and client); replaced whole on SIGHUP.
+  const TlsContexts& tls() const { return *tls_; }
+  void SetTls(std::shared_ptr<const TlsContexts> tls) { tls_ = std::move(tls); }
 
   std::string NewQueueId();
   // Where a message came from, for its "queued" log line; empty for the
@@ -107,6 +111,7 @@ class Core {
   ServerContext& context_;
   smtp::SessionConfig session_config_;
   std::shared_ptr<const config::DomainsTable> table_;
+  std::shared_ptr<const TlsContexts> tls_ = std::make_shared<TlsContexts>();
   std::unique_ptr<reactor::Reactor> reactor_;
   std::unique_ptr<spool::SegmentAppender> segments_;
   std::unique_ptr<spool::CompletionAppender> completions_;
