@@ -1,11 +1,11 @@
-#include "etrnd/delivery/output_chunk.h"
+#include "etrnd/smtp/output_chunk.h"
 
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
 
-namespace etrnd::delivery {
+namespace etrnd::smtp {
 namespace {
 
 std::string Stuffed(std::string_view body) {
@@ -47,4 +47,4 @@ TEST(OutputChunkTest, OwnedSurvivesMove) {
 }
 
 }  // namespace
-}  // namespace etrnd::delivery
+}  // namespace etrnd::smtp
