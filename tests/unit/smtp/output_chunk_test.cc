@@ -16,6 +16,7 @@ std::string Stuffed(std::string_view body) {
 
 TEST(DotStuffTest, DoublesLeadingDots) {
   EXPECT_EQ(Stuffed(".hello\r\n..\r\nx.y\r\n.\r\n"), "..hello\r\n...\r\nx.y\r\n..\r\n.\r\n");
+  EXPECT_EQ(Stuffed("a\r\n.\r\n..b\r\nc.d\r\n"), "a\r\n..\r\n...b\r\nc.d\r\n.\r\n");
 }
 
 TEST(DotStuffTest, PlainBodyIsUnchangedPlusTerminator) {
