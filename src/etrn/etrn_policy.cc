@@ -28,11 +28,14 @@ bool InSubtree(std::string_view domain, std::string_view root) {
          absl::EndsWithIgnoreCase(AsAbsl(domain), AsAbsl(root));
 }
 
+bool Allows(const DomainEntry& entry, const EtrnPlan& plan, const IpAddress& client) {
+  return plan.from_peer || entry.AllowsEtrn(client, plan.auth_user);
+}
+
 EtrnPlan PlanNode(const DomainsTable& table, EtrnPlan plan, const IpAddress& client) {
   const DomainEntry* entry = table.Match(plan.argument.name);
   if (entry == nullptr) return Refuse(std::move(plan), kReasonNotServed);
-  if (!entry->AllowsEtrn(client, plan.auth_user))
-    return Refuse(std::move(plan), kReasonClientNotPermitted);
+  if (!Allows(*entry, plan, client)) return Refuse(std::move(plan), kReasonClientNotPermitted);
   return plan;
 }
 
@@ -42,8 +45,8 @@ EtrnPlan PlanSubtree(const DomainsTable& table, EtrnPlan plan, const IpAddress& 
   const DomainEntry* served = table.Match(plan.argument.name);
   const DomainEntry* below = table.FindSubdomainsEntry(plan.argument.name);
   if (served == nullptr && below == nullptr) return Refuse(std::move(plan), kReasonNotServed);
-  bool permitted = (served != nullptr && served->AllowsEtrn(client, plan.auth_user)) ||
-                   (below != nullptr && below->AllowsEtrn(client, plan.auth_user));
+  bool permitted = (served != nullptr && Allows(*served, plan, client)) ||
+                   (below != nullptr && Allows(*below, plan, client));
   if (!permitted) return Refuse(std::move(plan), kReasonClientNotPermitted);
   return plan;
 }
@@ -52,7 +55,7 @@ EtrnPlan PlanQueue(const DomainsTable& table, EtrnPlan plan, const IpAddress& cl
   const auto& members = table.QueueMembers(plan.argument.name);
   if (members.empty()) return Refuse(std::move(plan), kReasonNoSuchQueue);
   for (const DomainEntry* entry : members) {
-    if (entry->AllowsEtrn(client, plan.auth_user)) return plan;
+    if (Allows(*entry, plan, client)) return plan;
   }
   return Refuse(std::move(plan), kReasonClientNotPermitted);
 }
@@ -60,9 +63,10 @@ EtrnPlan PlanQueue(const DomainsTable& table, EtrnPlan plan, const IpAddress& cl
 }  // namespace
 
 EtrnPlan PlanEtrn(const DomainsTable& table, std::string_view argument, const IpAddress& client,
-                  std::string_view auth_user) {
+                  std::string_view auth_user, bool from_peer) {
   EtrnPlan plan;
   plan.auth_user = std::string(auth_user);
+  plan.from_peer = from_peer;
   auto parsed = ParseEtrnArgument(argument);
   if (!parsed.ok()) {
     plan.reply = std::string(parsed.status().message());
@@ -84,7 +88,7 @@ bool DomainAllowed(const DomainsTable& table, const EtrnPlan& plan, std::string_
                    const IpAddress& client) {
   if (plan.refused()) return false;
   const DomainEntry* entry = table.Match(domain);
-  if (entry == nullptr || !entry->AllowsEtrn(client, plan.auth_user)) return false;
+  if (entry == nullptr || !Allows(*entry, plan, client)) return false;
   switch (plan.argument.form) {
     case EtrnForm::kNode:
       return absl::EqualsIgnoreCase(AsAbsl(WithoutTrailingDot(domain)), AsAbsl(plan.argument.name));

@@ -83,6 +83,9 @@ absl::Status Core::Init(uint64_t first_segment_id, uint64_t first_completion_log
     resolver_ = std::move(*resolver);
   }
   queue_ = std::make_unique<QueueService>(*this);
+  peers_ = std::make_unique<peers::PeerFanout>(*reactor_, context_.options.peers,
+                                               context_.options.hostname,
+                                               [this] { return tls_->client; });
   for (const std::string& domain : context_.holds) queue_->SetHeld(domain, true);
   reactor_->AddLoopEndHook([this] { OnLoopEnd(); });
   reactor_->SetTurnObserver([this](absl::Duration turn) { ObserveTurn(turn); });
@@ -105,6 +108,7 @@ absl::Status Core::StartListening() {
         });
     if (!status.ok()) return status;
   }
+  peers_->Start();
   if (index_ == 0) {
     // A Unix socket cannot be shared with SO_REUSEPORT: one core serves it.
     control_ = std::make_unique<ControlService>(*this, context_.holds);
@@ -250,6 +254,7 @@ void Core::BeginShutdown() {
   shutting_down_ = true;
   reactor_->StopAccepting();
   queue_->Stop();
+  peers_->Stop();
   std::vector<SmtpConnection*> sessions;
   for (auto& [id, session] : sessions_) sessions.push_back(session);
   for (SmtpConnection* session : sessions) session->Shutdown();

@@ -7,6 +7,8 @@
 #include "etrnd/common/log.h"
 #include "etrnd/etrn/etrn_policy.h"
 #include "etrnd/etrn/etrn_replies.h"
+#include "etrnd/peers/peer_count.h"
+#include "etrnd/peers/peer_fanout.h"
 #include "etrnd/queue/domain_queue_index.h"
 #include "etrnd/server/core.h"
 #include "etrnd/server/queue_service.h"
@@ -21,33 +23,50 @@ struct EtrnGather {
   size_t cores_left = 0;
   size_t messages = 0;
   bool refused_for_resources = false;
+  // --peers: the fan-out's count (peers_pending until it is in).
+  bool forwarded = false;
+  bool peers_pending = false;
+  size_t peer_messages = 0;
+  bool from_peer = false;
   std::function<void(std::string)> reply;
 };
 
 void Answer(const EtrnGather& gather) {
-  std::string line;
-  if (gather.refused_for_resources) {
-    line = etrn::ReplyUnableToQueue(gather.as_sent);
-  } else if (gather.messages == 0) {
-    line = etrn::ReplyNothingWaiting(gather.as_sent);
-  } else {
-    line = etrn::ReplyStarted(gather.messages, gather.as_sent);
-  }
+  // A local refusal (held, too many flushes) stands only when the peers
+  // have nothing either.
+  std::string line =
+      peers::CombinedReply({.local_messages = gather.refused_for_resources ? 0 : gather.messages,
+                            .local_refused_for_resources = gather.refused_for_resources,
+                            .peer_messages = gather.peer_messages},
+                           gather.as_sent);
   const std::string code = line.substr(0, 3);
+  // "from peer" and "peers=" tell an operator (and the tests) which ETRN
+  // was forwarded and what the other nodes added.
+  std::string how;
+  if (gather.from_peer) how = " (from peer)";
+  if (gather.forwarded)
+    how = " local=" + std::to_string(gather.messages) +
+          " peers=" + std::to_string(gather.peer_messages);
   ETRND_LOG_INFO_EVENT("etrn",
                        {{"client", gather.client},
                         {"argument", gather.as_sent},
                         {"code", std::atoi(code.c_str())},
-                        {"count", gather.messages},
+                        {"count", gather.messages + gather.peer_messages},
+                        {"from_peer", gather.from_peer ? "yes" : "no"},
+                        {"peer_count", gather.peer_messages},
                         {"reply", line}},
-                       "ETRN %s from %s: %s count=%d", gather.as_sent, gather.client, code,
-                       gather.messages);
+                       "ETRN %s from %s: %s count=%d%s", gather.as_sent, gather.client, code,
+                       gather.messages + gather.peer_messages, how);
   gather.reply(std::move(line));
+}
+
+void AnswerWhenComplete(const EtrnGather& gather) {
+  if (gather.cores_left == 0 && !gather.peers_pending) Answer(gather);
 }
 
 // On the origin core, once the client's bucket has answered.
 void ContinueEtrn(Core& origin, std::string argument, const IpAddress& client,
-                  const std::string& auth_user, bool allowed,
+                  const std::string& auth_user, bool allowed, bool from_peer,
                   std::function<void(std::string)> reply) {
   ServerContext& context = origin.context();
   if (!allowed) {
@@ -61,7 +80,7 @@ void ContinueEtrn(Core& origin, std::string argument, const IpAddress& client,
     reply(std::move(line));
     return;
   }
-  etrn::EtrnPlan plan = etrn::PlanEtrn(origin.table(), argument, client, auth_user);
+  etrn::EtrnPlan plan = etrn::PlanEtrn(origin.table(), argument, client, auth_user, from_peer);
   if (plan.refused()) {
     std::string client_text = client.ToString();
     ETRND_LOG_INFO_REPEATED_EVENT("ETRN refused", client_text, "etrn",
@@ -78,6 +97,7 @@ void ContinueEtrn(Core& origin, std::string argument, const IpAddress& client,
   gather->as_sent = plan.argument.as_sent;
   gather->client = client.ToString();
   gather->reply = std::move(reply);
+  gather->from_peer = from_peer;
   // A node lives on one shard; @domain and #queue members are spread over
   // all of them by the domain hash.
   std::vector<size_t> targets;
@@ -87,6 +107,18 @@ void ContinueEtrn(Core& origin, std::string argument, const IpAddress& client,
     for (size_t i = 0; i < context.core_count(); ++i) targets.push_back(i);
   }
   gather->cores_left = targets.size();
+  // Past this node's policy: every peer flushes too (never an ETRN that a
+  // peer forwarded: no loops). Started first, the peers get a head start.
+  if (!from_peer && !origin.peers().empty()) {
+    gather->forwarded = true;
+    gather->peers_pending = true;
+    origin.peers().Forward(gather->as_sent, context.options.peers.timeout,
+                           [gather](size_t peer_messages) {
+                             gather->peer_messages = peer_messages;
+                             gather->peers_pending = false;
+                             AnswerWhenComplete(*gather);
+                           });
+  }
   auto shared_plan = std::make_shared<const etrn::EtrnPlan>(std::move(plan));
   Core* origin_core = &origin;
   for (size_t target : targets) {
@@ -96,7 +128,8 @@ void ContinueEtrn(Core& origin, std::string argument, const IpAddress& client,
       owner->SendTo(*origin_core, [gather, result] {
         gather->messages += result.messages;
         gather->refused_for_resources |= result.refused_for_resources;
-        if (--gather->cores_left == 0) Answer(*gather);
+        --gather->cores_left;
+        AnswerWhenComplete(*gather);
       });
     });
   }
@@ -110,21 +143,29 @@ void ContinueEtrn(Core& origin, std::string argument, const IpAddress& client,
 void StartEtrnRequest(Core& origin, std::string argument, const IpAddress& client,
                       std::string auth_user, std::function<void(std::string)> reply) {
   ServerContext& context = origin.context();
+  // A peer's forwarded ETRN: the first node applied the client's rate limit.
+  if (peers::IsPeerClient(context.options.peers, client, auth_user)) {
+    ContinueEtrn(origin, std::move(argument), client, auth_user, /*allowed=*/true,
+                 /*from_peer=*/true, std::move(reply));
+    return;
+  }
   Core* owner = &context.core(origin.etrn_limiter().ShardOf(client, context.core_count()));
   if (owner == &origin) {
     bool allowed = origin.etrn_limiter().Allow(client, absl::Now());
-    ContinueEtrn(origin, std::move(argument), client, auth_user, allowed, std::move(reply));
+    ContinueEtrn(origin, std::move(argument), client, auth_user, allowed, /*from_peer=*/false,
+                 std::move(reply));
     return;
   }
   Core* origin_core = &origin;
   origin.SendTo(*owner, [owner, origin_core, client, argument = std::move(argument),
                          auth_user = std::move(auth_user), reply = std::move(reply)]() mutable {
     bool allowed = owner->etrn_limiter().Allow(client, absl::Now());
-    owner->SendTo(*origin_core, [origin_core, client, allowed, argument = std::move(argument),
-                                 auth_user = std::move(auth_user),
-                                 reply = std::move(reply)]() mutable {
-      ContinueEtrn(*origin_core, std::move(argument), client, auth_user, allowed, std::move(reply));
-    });
+    owner->SendTo(*origin_core,
+                  [origin_core, client, allowed, argument = std::move(argument),
+                   auth_user = std::move(auth_user), reply = std::move(reply)]() mutable {
+                    ContinueEtrn(*origin_core, std::move(argument), client, auth_user, allowed,
+                                 /*from_peer=*/false, std::move(reply));
+                  });
   });
 }
 

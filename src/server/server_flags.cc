@@ -286,6 +286,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.mx_port = static_cast<uint16_t>(mx_port);
   options.user = absl::GetFlag(FLAGS_user);
   if (absl::Status tls = TlsOptionsFromFlags(options); !tls.ok()) return tls;
+  if (absl::Status peers = PeerOptionsFromFlags(options); !peers.ok()) return peers;
   return options;
 }
 

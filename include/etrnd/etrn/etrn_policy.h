@@ -33,6 +33,9 @@ struct EtrnPlan {
   // The session's SMTP AUTH user ("" = none): entries whose auth= names it
   // allow the ETRN from any address. It travels with the plan to every core.
   std::string auth_user;
+  // Forwarded by a peer node (SPEC 6, --peer_from): the first node checked
+  // the client against etrn=/auth=, so no entry's list applies here.
+  bool from_peer = false;
 
   bool refused() const { return reply.has_value(); }
 };
@@ -40,7 +43,7 @@ struct EtrnPlan {
 // The decision is taken against this table snapshot; the caller keeps using
 // the same snapshot for DomainAllowed().
 EtrnPlan PlanEtrn(const config::DomainsTable& table, std::string_view argument,
-                  const IpAddress& client, std::string_view auth_user = "");
+                  const IpAddress& client, std::string_view auth_user = "", bool from_peer = false);
 
 // For an accepted plan: does this queued domain take part? Its Match() entry
 // must let the client (address, or the plan's auth_user) ETRN, and the domain must be in the plan's

@@ -19,6 +19,7 @@
 #include "etrnd/dns/dns_resolver.h"
 #include "etrnd/etrn/etrn_rate_limiter.h"
 #include "etrnd/metrics/core_metrics.h"
+#include "etrnd/peers/peer_fanout.h"
 #include "etrnd/reactor/reactor.h"
 #include "etrnd/server/group_commit.h"
 #include "etrnd/server/server_context.h"
@@ -85,6 +86,8 @@ class Core {
   // The ETRN buckets of the clients this core owns (etrn::EtrnRateLimiter::
   // ShardOf); this core's thread only.
   etrn::EtrnRateLimiter& etrn_limiter() { return etrn_limiter_; }
+  // This core's links to the --peers nodes (empty without --peers).
+  peers::PeerFanout& peers() { return *peers_; }
 
   // On this core's thread: runs fn on target's thread (lock-free cross-core
   // message; inline order kept per target, see Reactor::PostTo).
@@ -122,6 +125,9 @@ class Core {
   smtp::SessionConfig session_config_;
   std::shared_ptr<const config::DomainsTable> table_;
   std::shared_ptr<const TlsContexts> tls_ = std::make_shared<TlsContexts>();
+  // Before reactor_: destroyed after it, so the links outlive the
+  // connections the reactor still owns.
+  std::unique_ptr<peers::PeerFanout> peers_;
   std::unique_ptr<reactor::Reactor> reactor_;
   std::unique_ptr<spool::SegmentAppender> segments_;
   std::unique_ptr<spool::CompletionAppender> completions_;

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "etrnd/common/net_address.h"
+#include "etrnd/peers/peer_options.h"
 #include "etrnd/smtp/server_session.h"
 
 namespace etrnd::server {
@@ -58,6 +59,7 @@ struct ServerOptions {
   std::string control_socket;
   std::optional<SocketAddress> metrics_listen;  // Prometheus /metrics; none = off
   TlsOptions tls;
+  peers::PeerOptions peers;  // --peers, --peer_from, ... (peer_flags.cc)
   // Privileges: "" = keep running as the starting user.
   std::string user;
 };
@@ -66,5 +68,7 @@ struct ServerOptions {
 absl::StatusOr<ServerOptions> OptionsFromFlags();
 // The --tls_* flags into options.tls (tls_options.cc).
 absl::Status TlsOptionsFromFlags(ServerOptions& options);
+// The --peer* flags into options.peers (peer_flags.cc).
+absl::Status PeerOptionsFromFlags(ServerOptions& options);
 
 }  // namespace etrnd::server

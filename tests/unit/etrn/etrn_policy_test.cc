@@ -229,5 +229,24 @@ TEST(EtrnRepliesTest, ExactTexts) {
             "459 4.7.1 Node @com not allowed: not served here");
 }
 
+// A peer node's forwarded ETRN (--peer_from): no etrn=/auth= list applies,
+// but what is served and the scope of @ and # still do.
+TEST_F(EtrnPolicyTest, FromPeerSkipsTheListsOnly) {
+  const IpAddress peer = Ip("10.0.0.2");
+  EXPECT_TRUE(PlanEtrn(*table_, "locked.example", peer).refused());
+  EtrnPlan node = PlanEtrn(*table_, "locked.example", peer, "", /*from_peer=*/true);
+  EXPECT_FALSE(node.refused());
+  EXPECT_TRUE(DomainAllowed(*table_, node, "locked.example", peer));
+  EXPECT_FALSE(DomainAllowed(*table_, node, "open.example", peer));
+  EtrnPlan subtree = PlanEtrn(*table_, "@example.com", peer, "", /*from_peer=*/true);
+  EXPECT_FALSE(subtree.refused());
+  EXPECT_TRUE(DomainAllowed(*table_, subtree, "other.example.com", peer));
+  EXPECT_FALSE(DomainAllowed(*table_, subtree, "a.shared.net", peer));
+  EXPECT_FALSE(PlanEtrn(*table_, "#vip", peer, "", /*from_peer=*/true).refused());
+  EXPECT_EQ(*PlanEtrn(*table_, "nowhere.example", peer, "", true).reply,
+            "459 4.7.1 Node nowhere.example not allowed: not served here");
+  EXPECT_TRUE(PlanEtrn(*table_, "@com", peer, "", true).refused());
+}
+
 }  // namespace
 }  // namespace etrnd::etrn

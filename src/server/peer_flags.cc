@@ -1,0 +1,108 @@
+// The --peer* flags (SPEC 3 and 6, "Several nodes"). Read once at start-up
+// on the main thread (host names and --peer_auth are resolved and read
+// here, blocking, before any reactor runs).
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <fstream>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "etrnd/common/strings.h"
+#include "etrnd/server/server_options.h"
+
+ABSL_FLAG(std::string, peers, "",
+          "Comma-separated host:port of the other etrnd nodes that serve the same domains: an "
+          "ETRN accepted here is also sent to each of them (SPEC 6, 'Several nodes').");
+ABSL_FLAG(std::string, peer_from, "",
+          "Comma-separated CIDRs of the other nodes: an ETRN from there is a forwarded one, "
+          "trusted (no etrn= list, no rate limit), flushed here and never forwarded again.");
+ABSL_FLAG(absl::Duration, peer_timeout, absl::Milliseconds(50),
+          "How long a client's ETRN reply waits for the peers' counts (a peer that is down "
+          "adds no wait).");
+ABSL_FLAG(std::string, peer_auth, "",
+          "File holding one 'user:password' line: the links to --peers use STARTTLS when "
+          "offered and AUTH PLAIN with it. Empty = no AUTH on the links.");
+ABSL_FLAG(std::string, peer_users, "",
+          "Comma-separated SMTP AUTH users that are peers: an ETRN from a session "
+          "authenticated as one of them is treated like one from --peer_from.");
+
+namespace etrnd::server {
+namespace {
+
+// A peer's host:port: an IP literal, or a name looked up once now.
+absl::StatusOr<SocketAddress> ResolvePeer(const std::string& text) {
+  auto literal = SocketAddress::Parse(text);
+  if (literal.ok()) return *literal;
+  const size_t colon = text.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(text.substr(colon + 1), &port) || port <= 0 ||
+      port > 65535) {
+    return absl::InvalidArgumentError("--peers: '" + text + "' is not host:port");
+  }
+  const std::string host = text.substr(0, colon);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0 || found == nullptr) {
+    return absl::InvalidArgumentError("--peers: cannot resolve '" + host + "'");
+  }
+  const IpAddress ip = SocketAddress::FromSockaddr(found->ai_addr).ip();
+  freeaddrinfo(found);
+  return SocketAddress(ip, static_cast<uint16_t>(port));
+}
+
+absl::Status ReadPeerAuth(const std::string& path, peers::PeerOptions& peers) {
+  std::ifstream file(path);
+  std::string line;
+  if (!file || !std::getline(file, line)) {
+    return absl::InvalidArgumentError("--peer_auth: cannot read " + path);
+  }
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  const size_t colon = line.find(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == line.size()) {
+    return absl::InvalidArgumentError("--peer_auth: " + path + ": expected one user:password line");
+  }
+  peers.auth_user = line.substr(0, colon);
+  peers.auth_password = line.substr(colon + 1);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status PeerOptionsFromFlags(ServerOptions& options) {
+  peers::PeerOptions& peers = options.peers;
+  for (absl::string_view part :
+       absl::StrSplit(absl::GetFlag(FLAGS_peers), ',', absl::SkipWhitespace())) {
+    const std::string text(absl::StripAsciiWhitespace(part));
+    auto address = ResolvePeer(text);
+    if (!address.ok()) return address.status();
+    peers.peers.push_back(*address);
+    peers.peer_names.push_back(text);
+  }
+  for (absl::string_view part :
+       absl::StrSplit(absl::GetFlag(FLAGS_peer_from), ',', absl::SkipWhitespace())) {
+    auto network = CidrNetwork::Parse(AsStd(absl::StripAsciiWhitespace(part)));
+    if (!network.ok()) {
+      return absl::InvalidArgumentError("--peer_from: " + std::string(network.status().message()));
+    }
+    peers.peer_from.push_back(*network);
+  }
+  for (absl::string_view part :
+       absl::StrSplit(absl::GetFlag(FLAGS_peer_users), ',', absl::SkipWhitespace())) {
+    peers.peer_users.emplace_back(absl::StripAsciiWhitespace(part));
+  }
+  peers.timeout = absl::GetFlag(FLAGS_peer_timeout);
+  if (peers.timeout < absl::ZeroDuration() || peers.timeout > absl::Seconds(10)) {
+    return absl::InvalidArgumentError("--peer_timeout must be between 0 and 10s");
+  }
+  if (const std::string path = absl::GetFlag(FLAGS_peer_auth); !path.empty()) {
+    if (absl::Status status = ReadPeerAuth(path, peers); !status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace etrnd::server
