@@ -27,7 +27,7 @@ def node_domains(sink):
 
 
 def start_cluster(etrnd_factory, sink, count=3, extra_flags=(), peer_timeout="2s",
-                  extra_peers=()):
+                  extra_peers=(), peer_from=PEER_FROM):
     """`count` nodes, each with every other one in --peers; returns them once
     every node's links to every peer are up."""
     ports = []
@@ -41,7 +41,7 @@ def start_cluster(etrnd_factory, sink, count=3, extra_flags=(), peer_timeout="2s
         peers += list(extra_peers)
         flags = list(TEST_FLAGS) + [
             "--peers=" + ",".join(peers),
-            "--peer_from=" + PEER_FROM,
+            "--peer_from=" + peer_from,
             "--peer_timeout=" + peer_timeout,
         ] + list(extra_flags)
         node = etrnd_factory(domains=node_domains(sink), flags=flags, name="node%d" % i,

@@ -195,6 +195,36 @@ def test_rate_limit_applies_to_the_original_client_only(etrnd_factory,
     assert all("(from peer)" in line and ": 458" not in line for line in lines), lines
 
 
+def test_peers_authenticate_over_starttls(etrnd_factory, sink_factory, tmp_path):  # noqa: F811
+    # No --peer_from: the nodes know each other by SMTP AUTH (--peer_auth on
+    # the sending side, --peer_users on the receiving one), under STARTTLS.
+    from tls_helpers import TestPki, tls_flags
+    cert = TestPki(tmp_path / "pki").issue("mx.test", sans=["DNS:mx.test", "IP:127.0.0.1"])
+    password = "node sync secret"
+    hashed = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=password.encode(),
+                            stdout=subprocess.PIPE, check=True).stdout.decode().strip()
+    (tmp_path / "auth.conf").write_text("nodesync:%s\n" % hashed)
+    (tmp_path / "peer_auth").write_text("nodesync:%s\n" % password)
+    sink = sink_factory()
+    nodes = start_cluster(etrnd_factory, sink, count=2, peer_from="", extra_flags=tls_flags(cert) + [
+        "--auth_file=%s" % (tmp_path / "auth.conf"), "--peer_users=nodesync",
+        "--peer_auth=%s" % (tmp_path / "peer_auth"), "--log_level=debug"])
+    sent = queue_on(nodes[0], 1)
+    sent.update(queue_on(nodes[1], 2))
+    assert etrn(nodes[0].port, "cust.test") == started(3, "cust.test")
+    assert_delivered_once(sink, sent)
+    log = nodes[1].log_text()
+    assert "user nodesync authenticated" in log
+    assert "TLS started" in log
+    lines = etrn_lines(nodes[1], "cust.test")
+    assert len(lines) == 1 and "(from peer)" in lines[0], lines
+    # A customer is no peer: from 127.0.0.1 without AUTH, node1 forwards it.
+    with harness.RawSmtp(nodes[1].port, source="127.0.0.1") as c:
+        c.greet()
+        assert c.cmd("ETRN cust.test").code == 251
+    assert len(etrn_lines(nodes[0], "cust.test")) == 2
+
+
 def write_haproxy_config(path, listen_port, proxy_ports):
     servers = "\n".join("    server n%d %s:%d send-proxy-v2" % (i, harness.LOOPBACK, port)
                         for i, port in enumerate(proxy_ports))
