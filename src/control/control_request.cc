@@ -118,7 +118,12 @@ absl::StatusOr<Request> ParseRequest(std::string_view line) {
       if (absl::Status s = Id(args[0], &request); !s.ok()) return s;
       break;
     case Command::kFlush:
-      if (absl::Status s = want(1, "DOMAIN|@DOMAIN|#QUEUE"); !s.ok()) return s;
+      // --all-nodes: the --peers nodes flush too (the node sends them ETRN).
+      if (args.size() == 2 && args[0] == "--all-nodes") {
+        request.all_nodes = true;
+        args.erase(args.begin());
+      }
+      if (absl::Status s = want(1, "[--all-nodes] DOMAIN|@DOMAIN|#QUEUE"); !s.ok()) return s;
       request.argument = std::string(args[0]);
       break;
     case Command::kDelete:

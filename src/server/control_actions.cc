@@ -1,6 +1,7 @@
 // The etrnctl commands that change something: flush, hold/release, delete,
 // bounce, reload. Each is logged with its ids.
 #include <memory>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -29,7 +30,43 @@ using control_internal::Refused;
 using control_internal::Reply;
 using control_internal::RunSliced;
 
-void ControlService::Flush(const std::string& argument, bool json, Reply reply) {
+namespace {
+
+// flush --all-nodes: how long the answer waits for the peers' counts.
+constexpr absl::Duration kOperatorPeerWait = absl::Seconds(2);
+
+// peer_messages: the peers' 253 counts (flush --all-nodes), else none.
+void FlushDone(const std::string& argument, bool json, size_t messages,
+               std::optional<size_t> peer_messages, Reply reply) {
+  if (!peer_messages.has_value()) {
+    ETRND_LOG_INFO_EVENT("etrnctl",
+                         {{"action", "flush"}, {"argument", argument}, {"count", messages}},
+                         "etrnctl flush %s: %d messages started", argument, messages);
+    return reply(Ok(control::RenderAction(
+        {{"argument", argument}, {"messages", static_cast<int64_t>(messages)}},
+        absl::StrCat("flush ", argument, ": ", messages, " messages started"), json)));
+  }
+  const size_t total = messages + *peer_messages;
+  ETRND_LOG_INFO_EVENT("etrnctl",
+                       {{"action", "flush"},
+                        {"argument", argument},
+                        {"count", total},
+                        {"peer_count", *peer_messages}},
+                       "etrnctl flush --all-nodes %s: %d messages started (here %d, peers %d)",
+                       argument, total, messages, *peer_messages);
+  reply(Ok(control::RenderAction(
+      {{"argument", argument},
+       {"messages", static_cast<int64_t>(total)},
+       {"here", static_cast<int64_t>(messages)},
+       {"peers", static_cast<int64_t>(*peer_messages)}},
+      absl::StrCat("flush --all-nodes ", argument, ": ", total, " messages started (", messages,
+                   " here, ", *peer_messages, " on peers that answered)"),
+      json)));
+}
+
+}  // namespace
+
+void ControlService::Flush(const std::string& argument, bool json, bool all_nodes, Reply reply) {
   absl::StatusOr<etrn::EtrnArgument> parsed = etrn::ParseEtrnArgument(argument);
   if (!parsed.ok()) return reply(Refused("bad flush argument '" + argument + "'", json));
   const config::DomainsTable& table = core_.table();
@@ -48,7 +85,8 @@ void ControlService::Flush(const std::string& argument, bool json, Reply reply) 
       [plan](Core& owner, std::function<void(EtrnShardResult)> answer) {
         answer(owner.queue().FlushForEtrn(*plan, IpAddress(), /*operator_request=*/true));
       },
-      [argument, json, reply = std::move(reply)](std::vector<EtrnShardResult> results) {
+      [this, argument, json, all_nodes,
+       reply = std::move(reply)](std::vector<EtrnShardResult> results) mutable {
         size_t messages = 0;
         bool held = false, refused = false;
         for (const EtrnShardResult& r : results) {
@@ -61,12 +99,16 @@ void ControlService::Flush(const std::string& argument, bool json, Reply reply) 
           ETRND_LOG_INFO("etrnctl flush %s: refused: %s", argument, why);
           return reply(Refused("flush " + argument + " refused: " + why, json));
         }
-        ETRND_LOG_INFO_EVENT("etrnctl",
-                             {{"action", "flush"}, {"argument", argument}, {"count", messages}},
-                             "etrnctl flush %s: %d messages started", argument, messages);
-        reply(Ok(control::RenderAction(
-            {{"argument", argument}, {"messages", static_cast<int64_t>(messages)}},
-            absl::StrCat("flush ", argument, ": ", messages, " messages started"), json)));
+        if (!all_nodes || core_.peers().empty())
+          return FlushDone(argument, json, messages, std::nullopt, std::move(reply));
+        // The peers flush what they hold (an ETRN from this node is trusted
+        // there); their counts are waited for a little longer than a
+        // client's, the operator being the one who asked.
+        core_.peers().Forward(
+            argument, kOperatorPeerWait,
+            [argument, json, messages, reply = std::move(reply)](size_t peer_messages) mutable {
+              FlushDone(argument, json, messages, peer_messages, std::move(reply));
+            });
       });
 }
 

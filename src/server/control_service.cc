@@ -59,7 +59,7 @@ void ControlService::Handle(const control::Request& request, Reply reply) {
     case Command::kShow:
       return Show(request.queue_id, request.json, std::move(reply));
     case Command::kFlush:
-      return Flush(request.argument, request.json, std::move(reply));
+      return Flush(request.argument, request.json, request.all_nodes, std::move(reply));
     case Command::kHold:
     case Command::kRelease:
       return Hold(request.argument, request.command == Command::kHold, request.json,

@@ -300,3 +300,48 @@ def _accepts(port):
             return True
     except OSError:
         return False
+
+
+def etrnctl(node, *args, nodes=()):
+    argv = [harness.ETRNCTL_BIN, "--socket", str(node.control_socket)]
+    if nodes:
+        argv.append("--nodes=" + ",".join(str(n.control_socket) for n in nodes))
+    return subprocess.run(argv + list(args), capture_output=True, text=True,
+                          timeout=harness.ETRNCTL_TIMEOUT_S)
+
+
+def test_etrnctl_all_nodes(etrnd_factory, sink_factory):  # noqa: F811
+    import json
+    sink = sink_factory()
+    nodes = start_cluster(etrnd_factory, sink)
+    sent = {}
+    for node, count in zip(nodes, (1, 2, 3)):
+        sent.update(queue_on(node, count))
+    sent.update(queue_on(nodes[2], 1, "x.cust.test"))
+    # queue --all-nodes: this node's socket and the others', summed per domain.
+    result = etrnctl(nodes[0], "--json", "queue", "--all-nodes", nodes=nodes[1:])
+    assert result.returncode == 0, result.stderr
+    domains = json.loads(result.stdout)["domains"]
+    assert domains["cust.test"]["messages"] == 6
+    assert domains["cust.test"]["recipients"] == 6
+    assert domains["x.cust.test"]["messages"] == 1
+    assert json.loads(result.stdout)["total"]["messages"] == 7
+    text = etrnctl(nodes[0], "queue", "--all-nodes", nodes=nodes[1:]).stdout
+    assert any(line.split()[:2] == ["cust.test", "6"] for line in text.splitlines()), text
+    # Without --nodes it says what it needs; a dead socket: exit 2, the rest summed.
+    assert etrnctl(nodes[0], "queue", "--all-nodes").returncode == 1
+    nodes[2].stop()
+    partial = etrnctl(nodes[0], "--json", "queue", "--all-nodes", nodes=nodes[1:])
+    assert partial.returncode == 2
+    assert json.loads(partial.stdout)["domains"]["cust.test"]["messages"] == 3
+    nodes[2].restart()
+    wait_until(lambda: links_up(nodes[0], nodes[0].peer_names[1]) >= 4, 30,
+               "node0's links to node2 up again")
+    # flush --all-nodes: the node sends ETRN to its peers, which flush too.
+    result = etrnctl(nodes[0], "flush", "--all-nodes", "@cust.test")
+    assert result.returncode == 0, result.stderr
+    assert "7 messages started (1 here, 6 on peers that answered)" in result.stdout
+    assert_delivered_once(sink, sent)
+    # A plain flush stays on this node.
+    assert etrnctl(nodes[1], "flush", "cust.test").returncode == 0
+    assert len(etrn_lines(nodes[2], "cust.test")) == 0

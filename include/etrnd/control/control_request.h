@@ -42,6 +42,7 @@ struct Request {
   // Domain (lowercase), queue id, or flush argument as typed (@D, #Q, D).
   std::string argument;
   bool by_domain = false;  // delete --domain D
+  bool all_nodes = false;  // flush --all-nodes ARG
   uint64_t queue_id = 0;   // show, delete ID, bounce: the parsed id
 };
 

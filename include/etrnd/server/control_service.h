@@ -59,7 +59,9 @@ class ControlService {
   void Queue(bool json, std::function<void(ControlResponse)> reply);
   void List(const std::string& domain, bool json, std::function<void(ControlResponse)> reply);
   void Show(uint64_t id, bool json, std::function<void(ControlResponse)> reply);
-  void Flush(const std::string& argument, bool json, std::function<void(ControlResponse)> reply);
+  // all_nodes: the --peers nodes get the ETRN too (control_actions.cc).
+  void Flush(const std::string& argument, bool json, bool all_nodes,
+             std::function<void(ControlResponse)> reply);
   void Hold(const std::string& domain, bool held, bool json,
             std::function<void(ControlResponse)> reply);
   void Delete(const control::Request& request, std::function<void(ControlResponse)> reply);
