@@ -291,7 +291,7 @@ class RecordingSink:
     """The recording SMTP sink in a child process on a free loopback port."""
 
     def __init__(self, workdir, name="sink", rcpt_reply=None, rcpt_match="",
-                 data_delay_s=0.0, greeting_delay_s=0.0):
+                 data_delay_s=0.0, greeting_delay_s=0.0, host=harness.LOOPBACK):
         self.dir = pathlib.Path(workdir) / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.name = name
@@ -299,17 +299,18 @@ class RecordingSink:
         self.rcpt_match = rcpt_match
         self.data_delay_s = data_delay_s
         self.greeting_delay_s = greeting_delay_s
+        self.host = host
         self.proc = None
         self.port = None
 
     @property
     def next_hop(self):
-        return "%s:%d" % (harness.LOOPBACK, self.port)
+        return "%s:%d" % (self.host, self.port)
 
     def start(self):
         argv = [sys.executable, os.path.abspath(__file__), "sink", "--dir", str(self.dir),
                 "--data_delay_s", str(self.data_delay_s), "--rcpt_match", self.rcpt_match,
-                "--greeting_delay_s", str(self.greeting_delay_s)]
+                "--greeting_delay_s", str(self.greeting_delay_s), "--host", self.host]
         if self.rcpt_reply:
             argv += ["--rcpt_reply", self.rcpt_reply]
         log = open(self.dir / "sink.log", "ab")
@@ -495,7 +496,7 @@ class _SinkServer:
 
 async def _sink_main(args):
     server_state = _SinkServer(args)
-    server = await asyncio.start_server(server_state.session, harness.LOOPBACK, 0,
+    server = await asyncio.start_server(server_state.session, args.host, 0,
                                         limit=SINK_LINE_BYTES_MAX)
     port = server.sockets[0].getsockname()[1]
     sys.stdout.write("PORT %d\n" % port)
@@ -512,6 +513,7 @@ def _main():
     parser.add_argument("--rcpt_match", default="", help="only recipients containing this")
     parser.add_argument("--data_delay_s", type=float, default=0.0)
     parser.add_argument("--greeting_delay_s", type=float, default=0.0)
+    parser.add_argument("--host", default=harness.LOOPBACK, help="address to listen on")
     args = parser.parse_args()
     try:
         asyncio.run(_sink_main(args))
