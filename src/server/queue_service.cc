@@ -37,6 +37,10 @@ struct QueueService::FlushJob {
   std::string domain;
   std::vector<SocketAddress> targets;
   std::string remote_mta;
+  // Outbound TLS (table tls=) and the name a certificate must match: the
+  // table's host (name or IP literal); MX hosts by name when known.
+  config::TlsPolicy tls_policy = config::TlsPolicy::kOpportunistic;
+  std::string tls_host;
   std::vector<Item> items;  // grows slice by slice while setting up
   bool served = true;       // the domain has a table entry
   bool setup_done = false;
@@ -211,6 +215,8 @@ void QueueService::RunFlush(const std::shared_ptr<FlushJob>& job) {
   config::NextHop next_hop;
   if (entry != nullptr) {
     next_hop = entry->next_hop;
+    job->tls_policy = entry->tls;
+    job->tls_host = next_hop.host;
   } else {
     next_hop.kind = config::NextHop::Kind::kMx;
   }
@@ -310,11 +316,11 @@ void QueueService::LaunchConnections(const std::shared_ptr<FlushJob>& job) {
     }
     const bool all_known = job->setup_done && end == job->items.size();
     if (ready == 0 || (ready < want && !all_known)) break;
-    std::vector<delivery::OutboundMessage> batch;
+    std::vector<smtp::OutboundMessage> batch;
     std::vector<size_t> tokens;
     auto add = [&](size_t token) {
       FlushJob::Item& item = job->items[token];
-      delivery::OutboundMessage outbound;
+      smtp::OutboundMessage outbound;
       outbound.token = token;
       outbound.mail_from = item.message.mail_from;
       for (uint32_t index : item.recipient_indexes) {
@@ -335,15 +341,23 @@ void QueueService::LaunchConnections(const std::shared_ptr<FlushJob>& job) {
     }
     if (batch.empty()) continue;  // only failed reads were taken
     ETRND_CHECK(batch.size() <= options.messages_per_connection);
-    delivery::ClientSession::Options client_options;
+    smtp::ClientSession::Options client_options;
     client_options.helo_hostname = options.hostname;
     client_options.max_messages_per_connection = options.messages_per_connection;
+    // STARTTLS whenever offered (SPEC 5); tls=require|verify: or defer.
+    client_options.tls = job->tls_policy == config::TlsPolicy::kOpportunistic
+                             ? smtp::TlsMode::kOpportunistic
+                             : smtp::TlsMode::kRequire;
+    DeliveryTls tls{.context = job->tls_policy == config::TlsPolicy::kVerify
+                                   ? core_.tls().client_verify
+                                   : core_.tls().client,
+                    .peer_host = job->tls_host};
     ++job->connections_open;
     auto handler = std::make_unique<DeliveryConnection>(
         core_.reactor(), client_options, std::move(batch),
-        [this, job](const delivery::RecipientOutcome& outcome) { OnOutcome(job, outcome); },
+        [this, job](const smtp::RecipientOutcome& outcome) { OnOutcome(job, outcome); },
         [this, job, tokens = std::move(tokens)] { OnConnectionFinished(job, tokens); },
-        options.delivery_timeout);
+        options.delivery_timeout, std::move(tls));
     core_.reactor().Connect(job->targets[job->target_index], std::move(handler),
                             options.delivery_timeout);
   }
@@ -399,7 +413,7 @@ std::function<void()> QueueService::Settler(const std::shared_ptr<FlushJob>& job
 }
 
 void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
-                             const delivery::RecipientOutcome& outcome) {
+                             const smtp::RecipientOutcome& outcome) {
   ETRND_CHECK(outcome.token < job->items.size());
   FlushJob::Item& item = job->items[outcome.token];
   ETRND_CHECK(item.read == FlushJob::Item::Read::kLoaded);
@@ -409,7 +423,7 @@ void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
   ++item.outcomes_seen;
   metrics::CoreMetrics& metrics = core_.metrics();
   switch (outcome.kind) {
-    case delivery::RecipientOutcome::kDelivered: {
+    case smtp::RecipientOutcome::kDelivered: {
       ++job->delivered;
       ++metrics.deliveries_delivered;
       metrics.delivery_seconds.Observe(absl::Now() - job->started);
@@ -420,7 +434,7 @@ void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
                       spool::RecipientOutcome::kDelivered, Settler(job));
       break;
     }
-    case delivery::RecipientOutcome::kDeferred:
+    case smtp::RecipientOutcome::kDeferred:
       ++metrics.deliveries_deferred;
       job->last_error = outcome.reply;
       if (outcome.connection_level) {
@@ -432,7 +446,7 @@ void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
       LogDelivery(item.message.queue_id, item.message.recipients[recipient_index], job->domain,
                   job->remote_mta, "deferred", outcome.reply);
       break;
-    case delivery::RecipientOutcome::kBounced:
+    case smtp::RecipientOutcome::kBounced:
       ++job->bounced;
       ++metrics.deliveries_bounced;
       LogDelivery(item.message.queue_id, item.message.recipients[recipient_index], job->domain,

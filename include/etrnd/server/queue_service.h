@@ -18,7 +18,7 @@
 #include "absl/time/time.h"
 #include "etrnd/common/net_address.h"
 #include "etrnd/config/domains_table.h"
-#include "etrnd/delivery/client_session.h"
+#include "etrnd/smtp/client_session.h"
 #include "etrnd/etrn/etrn_policy.h"
 #include "etrnd/queue/domain_queue_index.h"
 #include "etrnd/reactor/reactor.h"
@@ -141,7 +141,7 @@ class QueueService {
   // The route cannot exist (no such domain, null MX): every recipient bounces.
   void BounceWholeFlush(const std::shared_ptr<FlushJob>& job, const std::string& reply);
   void BounceLoaded(const std::shared_ptr<FlushJob>& job);
-  void OnOutcome(const std::shared_ptr<FlushJob>& job, const delivery::RecipientOutcome& outcome);
+  void OnOutcome(const std::shared_ptr<FlushJob>& job, const smtp::RecipientOutcome& outcome);
   void MaybeFinishFlush(const std::shared_ptr<FlushJob>& job);
   void FinishFlush(const std::shared_ptr<FlushJob>& job);
   // Counts one more completion the job waits for; run the result when done.
