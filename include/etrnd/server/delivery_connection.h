@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "etrnd/smtp/client_session.h"
 #include "etrnd/reactor/reactor.h"
+#include "etrnd/smtp/client_session.h"
 
 namespace etrnd::server {
 
