@@ -14,6 +14,14 @@
 
 namespace etrnd::server {
 
+// TLS (tls_options.cc reads the flags; tls_contexts.h loads the files).
+struct TlsOptions {
+  std::string cert_file;  // "" = no STARTTLS offered
+  std::string key_file;
+  std::string ciphers;  // TLS 1.2 cipher list, OpenSSL syntax; "" = default
+  std::string ca_file;  // CAs for tls=verify next hops; "" = system store
+};
+
 struct ServerOptions {
   std::vector<SocketAddress> listen;
   // Extra listeners whose connections start with a PROXY protocol header,
@@ -25,6 +33,7 @@ struct ServerOptions {
   int threads = 1;
   std::string spool_dir;
   std::string domains_file;
+  std::string auth_file;  // SMTP AUTH password file; "" = no AUTH
   bool fsync = true;
   smtp::SessionLimits session_limits;
   size_t max_connections = 20000;
@@ -48,11 +57,14 @@ struct ServerOptions {
   // etrnctl's Unix socket (default <spool_dir>/control.sock).
   std::string control_socket;
   std::optional<SocketAddress> metrics_listen;  // Prometheus /metrics; none = off
+  TlsOptions tls;
   // Privileges: "" = keep running as the starting user.
   std::string user;
 };
 
 // Validates the flags; the error is the one-line reason printed at exit.
 absl::StatusOr<ServerOptions> OptionsFromFlags();
+// The --tls_* flags into options.tls (tls_options.cc).
+absl::Status TlsOptionsFromFlags(ServerOptions& options);
 
 }  // namespace etrnd::server

@@ -2,7 +2,9 @@
 // (pure protocol): bytes in, replies out; the session's storage and ETRN
 // requests are served by the core. On a PROXY protocol listener it first
 // reads the header that names the real client; only then is the client
-// admitted and greeted.
+// admitted and greeted. After STARTTLS a transport::TlsStream sits between
+// the two: ciphertext to and from the connection, plaintext to and from the
+// session (the reactor never sees TLS, the session never sees ciphertext).
 #pragma once
 
 #include <cstdint>
@@ -14,6 +16,7 @@
 #include "etrnd/proxy/proxy_header.h"
 #include "etrnd/reactor/connection.h"
 #include "etrnd/smtp/server_session.h"
+#include "etrnd/transport/tls_stream.h"
 
 namespace etrnd::server {
 
@@ -39,6 +42,9 @@ class SmtpConnection : public reactor::ConnectionHandler, public smtp::SessionSe
   std::string NewQueueId() override;
   void StoreMessage(smtp::AcceptedMessage message) override;
   void StartEtrn(std::string_view argument) override;
+  smtp::AuthOffer AuthOffered() override;
+  bool AuthLockedOut() override;
+  void VerifyCredentials(auth::SaslCredentials credentials) override;
   size_t UnsentOutputBytes() override;
   void OnRefused(int reply_code) override;
   void OnEtrnAnswered(int reply_code) override;
@@ -46,6 +52,7 @@ class SmtpConnection : public reactor::ConnectionHandler, public smtp::SessionSe
   // From the core: results of asynchronous requests, timeouts, shutdown.
   void DeliverStoreResult(absl::StatusOr<std::string> queue_id);
   void DeliverEtrnResult(std::string reply_line);
+  void DeliverAuthResult(smtp::AuthVerdict verdict);
   // The once-a-second deadline check: the PROXY header's deadline, the
   // session's own deadlines, and output that has not drained within the idle
   // timeout (-> abort).
@@ -60,6 +67,10 @@ class SmtpConnection : public reactor::ConnectionHandler, public smtp::SessionSe
   // Closes without a greeting (untrusted peer, bad or missing header).
   void RefuseProxied(std::string_view reason);
   void Flush();
+  // STARTTLS: the session said 220; from now on bytes go through tls_.
+  void StartTls();
+  void OnTlsBytes(std::string_view ciphertext);
+  void SendCiphertext();
   // Reads from the socket only while the session wants input.
   void UpdateReading();
 
@@ -74,7 +85,8 @@ class SmtpConnection : public reactor::ConnectionHandler, public smtp::SessionSe
   absl::Time proxy_deadline_ = absl::InfiniteFuture();
   reactor::Connection* conn_ = nullptr;
   std::optional<smtp::ServerSession> session_;
-  uint64_t session_id_ = 0;  // 0 = not registered with the core
+  std::unique_ptr<transport::TlsStream> tls_;  // after STARTTLS
+  uint64_t session_id_ = 0;                    // 0 = not registered with the core
   bool admitted_ = false;
   bool ever_paused_ = false;
   absl::Time output_blocked_since_ = absl::InfiniteFuture();

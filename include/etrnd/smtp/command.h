@@ -17,6 +17,8 @@ enum class Verb {
   kVrfy,
   kHelp,
   kEtrn,
+  kAuth,
+  kStarttls,  // RFC 3207
   kUnknown,
 };
 

@@ -15,7 +15,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "etrnd/auth/sasl_exchange.h"
 #include "etrnd/common/net_address.h"
+#include "etrnd/smtp/auth_command.h"
 #include "etrnd/smtp/data_decoder.h"
 #include "etrnd/smtp/line_reader.h"
 
@@ -56,6 +58,8 @@ struct SessionConfig {
   // Where RCPT TO:<postmaster> and <postmaster@hostname> go (RFC 5321
   // section 4.5.1); "" means postmaster@<hostname>.
   std::string postmaster;
+  // TLS is configured: EHLO offers STARTTLS (RFC 3207) until it is active.
+  bool starttls = false;
   SessionLimits limits;
 };
 
@@ -83,6 +87,13 @@ class SessionServices {  // implemented by the server glue; fakes in tests
   // also call it from inside StartEtrn). The argument is as sent; it is
   // only valid during the call.
   virtual void StartEtrn(std::string_view argument) = 0;
+  // SMTP AUTH (RFC 4954): what EHLO offers on this connection (nothing by
+  // default), whether the client's address is locked out after failures,
+  // and the credential check, asynchronous: the glue calls
+  // ServerSession::OnAuthResult later (it may also call it from inside).
+  virtual AuthOffer AuthOffered() { return {}; }
+  virtual bool AuthLockedOut() { return false; }
+  virtual void VerifyCredentials(auth::SaslCredentials /*credentials*/) {}
   // The clock of the Received: header date and of the deadlines; tests pin it.
   virtual absl::Time Now() { return absl::Now(); }
   // Reply bytes already handed to the transport and not yet written.
@@ -104,6 +115,7 @@ class ServerSession {
   // -> "250 2.0.0 Ok: queued as <id>" or an error reply; resumes input.
   void OnStoreResult(absl::StatusOr<std::string> queue_id);
   void OnEtrnResult(std::string reply_line);  // reply without CRLF; resumes input
+  void OnAuthResult(AuthVerdict verdict);     // -> 235/535/454; resumes input
   void OnIdleTimeout();                       // 421 4.4.2 <hostname> Error: timeout exceeded; close
   // Closes with 421 when a deadline has passed: the command timeout (no
   // command, or a command line unfinished since its first byte) or, in
@@ -116,7 +128,18 @@ class ServerSession {
   // or unprocessed input over pause_input_bytes): the glue stops reading.
   bool wants_input() const;
   bool output_blocked() const;
-  void OnShutdown();         // 421 4.3.2 <hostname> Service shutting down; close
+  void OnShutdown();  // 421 4.3.2 <hostname> Service shutting down; close
+  // STARTTLS (RFC 3207): after "220 2.0.0 Ready to start TLS" the session
+  // waits for the glue to run the TLS handshake; every byte that came in
+  // after the STARTTLS line was discarded (CVE-2011-0411). The glue calls
+  // OnTlsStarted once the handshake is done (or closes the connection).
+  bool wants_tls_start() const { return waiting_ == Waiting::kTls && !close_requested_; }
+  // Resets every session state (greeting, transaction, AUTH) as RFC 3207
+  // section 4.2 requires; the client starts again with EHLO.
+  void OnTlsStarted(std::string_view version, std::string_view cipher);
+  // Under TLS: the session is encrypted (AUTH may be offered, Received:
+  // says ESMTPS).
+  bool tls_active() const { return tls_active_; }
   std::string TakeOutput();  // bytes to send now (may be empty)
   // After QUIT's 221 or any 421: the glue closes once the output is sent.
   bool close_requested() const { return close_requested_; }
@@ -127,10 +150,12 @@ class ServerSession {
   bool in_transaction() const { return in_transaction_; }
   bool in_data() const { return phase_ == Phase::kData; }
   size_t pending_input_bytes() const { return pending_input_.size(); }
+  // The SMTP AUTH identity once AUTH succeeded, else "" (ETRN's auth= test).
+  const std::string& authenticated_user() const { return authenticated_user_; }
 
  private:
   enum class Phase { kCommand, kData };
-  enum class Waiting { kNothing, kStore, kEtrn };
+  enum class Waiting { kNothing, kStore, kEtrn, kAuth, kTls };
 
   void Process(std::string_view input);
   void NoteLineProgress(absl::Time now, uint64_t lines_before);
@@ -150,6 +175,10 @@ class ServerSession {
   void OnQuit();
   void OnVrfy(std::string_view argument);
   void OnEtrn(std::string_view argument);
+  void OnAuth(std::string_view argument);
+  void RunAuthStep(AuthDialogue::Step step);
+  void OnStarttls(std::string_view argument);
+  void DiscardAfterStarttls(size_t bytes);
   void FinishData();
   // The reply for MAIL parameters, or "" when they are all acceptable.
   std::string CheckMailParameters(std::string_view parameters);
@@ -176,6 +205,18 @@ class ServerSession {
 
   std::string helo_name_;  // empty until HELO/EHLO
   bool esmtp_ = false;
+
+  // SMTP AUTH: the dialogue (its lines bypass the command parser while it
+  // is active) and the identity it established (never reset but by a new
+  // session).
+  AuthDialogue auth_;
+  // TLS (STARTTLS) and AUTH: both end the Received: protocol name.
+  bool tls_active_ = false;
+  std::string tls_version_;
+  std::string tls_cipher_;
+  // The SASL identity once AUTH succeeded (RFC 4954); "" = not
+  // authenticated. Cleared by STARTTLS.
+  std::string authenticated_user_;
 
   bool in_transaction_ = false;
   std::string mail_from_;
