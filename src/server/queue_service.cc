@@ -36,11 +36,10 @@ struct QueueService::FlushJob {
   };
   std::string domain;
   std::vector<SocketAddress> targets;
+  std::vector<std::string> target_hosts;  // the name each target was found under
   std::string remote_mta;
-  // Outbound TLS (table tls=) and the name a certificate must match: the
-  // table's host (name or IP literal); MX hosts by name when known.
+  // Outbound TLS (table tls=); target_hosts say what a certificate must match.
   config::TlsPolicy tls_policy = config::TlsPolicy::kOpportunistic;
-  std::string tls_host;
   std::vector<Item> items;  // grows slice by slice while setting up
   bool served = true;       // the domain has a table entry
   bool setup_done = false;
@@ -216,13 +215,12 @@ void QueueService::RunFlush(const std::shared_ptr<FlushJob>& job) {
   if (entry != nullptr) {
     next_hop = entry->next_hop;
     job->tls_policy = entry->tls;
-    job->tls_host = next_hop.host;
   } else {
     next_hop.kind = config::NextHop::Kind::kMx;
   }
   job->remote_mta = next_hop.kind == config::NextHop::Kind::kMx ? "mx" : next_hop.ToString();
   core_.ResolveNextHop(
-      job->domain, next_hop, [this, job](absl::StatusOr<std::vector<SocketAddress>> targets) {
+      job->domain, next_hop, [this, job](absl::StatusOr<std::vector<dns::RouteTarget>> targets) {
         if (!targets.ok()) {
           job->last_error = std::string(targets.status().message());
           job->host_failed = true;
@@ -239,7 +237,12 @@ void QueueService::RunFlush(const std::shared_ptr<FlushJob>& job) {
           job->last_error = "no address for the next hop";
           job->host_failed = true;
         }
-        job->targets = std::move(*targets);
+        job->targets.clear();
+        job->target_hosts.clear();
+        for (dns::RouteTarget& target : *targets) {
+          job->targets.push_back(target.address);
+          job->target_hosts.push_back(std::move(target.host));
+        }
         AdvanceFlush(job);
       });
 }
@@ -351,7 +354,7 @@ void QueueService::LaunchConnections(const std::shared_ptr<FlushJob>& job) {
     DeliveryTls tls{.context = job->tls_policy == config::TlsPolicy::kVerify
                                    ? core_.tls().client_verify
                                    : core_.tls().client,
-                    .peer_host = job->tls_host};
+                    .peer_host = job->target_hosts[job->target_index]};
     ++job->connections_open;
     auto handler = std::make_unique<DeliveryConnection>(
         core_.reactor(), client_options, std::move(batch),

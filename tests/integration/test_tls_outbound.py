@@ -121,3 +121,32 @@ def test_tls_verify_with_the_right_ca_and_name_is_delivered(etrnd_factory, pki):
     token = send(front)
     wait_delivered(front, hop, token)
     assert "(using TLSv1.3 with cipher " in received_at_hop(hop, token)
+
+
+# Next hop `mx`: tls=verify checks the MX host's name (dnsmasq serves
+# mxdom.test MX mail.mxdom.test -> 127.0.0.1; see test_mx_routing.py).
+from test_mx_routing import dns_server  # noqa: E402,F401 (a fixture)
+
+
+@pytest.mark.parametrize("sans,delivered", [
+    (("DNS:mail.mxdom.test",), True),
+    (("DNS:other.test", "IP:127.0.0.1"), False),  # the address is not the name
+])
+def test_tls_verify_checks_the_mx_host_name(etrnd_factory, pki, dns_server, sans, delivered):
+    cert = pki.issue("mail.mxdom.test", sans=sans, stem="hop")
+    hop = etrnd_factory(domains="mxdom.test %s hold\n" % harness.DEAD_NEXT_HOP,
+                        flags=tls_flags(cert), name="hop")
+    front = etrnd_factory(domains="mxdom.test mx tls=verify\n", name="front",
+                          flags=list(TEST_FLAGS) + ["--dns_server=" + dns_server,
+                                                    "--mx_port=%d" % hop.port,
+                                                    "--tls_ca_file=%s" % pki.ca_cert])
+    token = harness.unique_token()
+    reply = harness.send_raw_message(front.port, harness.make_message(token, "u@mxdom.test"),
+                                     rcpts=("u@mxdom.test",), sender=SENDER)
+    assert reply.code == 250, reply
+    if delivered:
+        wait_delivered(front, hop, token)
+        assert "with ESMTPS" in received_at_hop(hop, token)
+    else:
+        wait_deferred(front, "hostname mismatch")
+        assert hop.spool_count(token) == 0
