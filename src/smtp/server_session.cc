@@ -68,7 +68,8 @@ ServerSession::ServerSession(const SessionConfig& config, SessionServices& servi
       services_(services),
       peer_(peer),
       line_reader_(config.limits.max_command_line_bytes),
-      data_decoder_(config.limits.max_message_bytes, config.limits.max_text_line_bytes) {}
+      data_decoder_(config.limits.max_message_bytes, config.limits.max_text_line_bytes),
+      auth_(config.hostname) {}
 
 void ServerSession::Start() {
   last_command_at_ = services_.Now();
@@ -206,11 +207,19 @@ size_t ServerSession::ConsumeCommandBytes(std::string_view input) {
   switch (line_reader_.Parse(input, &consumed, &line)) {
     case LineReader::Result::kLine:
       ++lines_completed_;
-      HandleLine(line);
+      if (auth_.active()) {
+        RunAuthStep(auth_.OnLine(line.text));
+      } else {
+        HandleLine(line);
+      }
       break;
     case LineReader::Result::kTooLong:
       ++lines_completed_;
-      ReplyError(kLineTooLong);
+      if (auth_.active()) {
+        RunAuthStep(auth_.OnLineTooLong());
+      } else {
+        ReplyError(kLineTooLong);
+      }
       break;
     case LineReader::Result::kNeedMore:
       break;
@@ -261,6 +270,8 @@ void ServerSession::HandleLine(const Line& line) {
       return OnEtrn(command.argument);
     case Verb::kStarttls:
       return OnStarttls(command.argument);
+    case Verb::kAuth:
+      return OnAuth(command.argument);
     case Verb::kUnknown:
       return ReplyError(line.text.empty() ? kBadSyntax : kUnknownCommand);
   }
@@ -285,6 +296,9 @@ void ServerSession::OnEhlo(std::string_view argument) {
   Reply(absl::StrCat("250-SIZE ", config_.limits.max_message_bytes));
   Reply("250-ETRN");
   if (config_.starttls && !tls_active_) Reply("250-STARTTLS");
+  if (const AuthOffer offer = services_.AuthOffered(); offer.offered) {
+    Reply(absl::StrCat("250-", AuthEhloKeyword(offer)));
+  }
   Reply("250-ENHANCEDSTATUSCODES");
   Reply("250 8BITMIME");
 }
@@ -329,6 +343,12 @@ std::string ServerSession::CheckMailParameters(std::string_view parameters) {
       uint64_t size = 0;
       if (!absl::SimpleAtoi(AsAbsl(value), &size)) return "501 5.5.4 Bad SIZE parameter";
       if (size > config_.limits.max_message_bytes) return std::string(kMessageTooBig);
+    } else if (absl::EqualsIgnoreCase(AsAbsl(keyword), "AUTH")) {
+      // RFC 4954 section 5: accepted once AUTH is offered; the value is a
+      // claim about the original submitter, which etrnd does not relay on.
+      if (!services_.AuthOffered().offered) {
+        return absl::StrCat("555 5.5.4 Unsupported option: ", AsAbsl(keyword));
+      }
     } else if (absl::EqualsIgnoreCase(AsAbsl(keyword), "BODY")) {
       if (!absl::EqualsIgnoreCase(AsAbsl(value), "7BIT") &&
           !absl::EqualsIgnoreCase(AsAbsl(value), "8BITMIME")) {
@@ -494,41 +514,6 @@ void ServerSession::OnEtrn(std::string_view argument) {
   }
   waiting_ = Waiting::kEtrn;
   services_.StartEtrn(argument);
-}
-
-// RFC 3207. The replies are Postfix's.
-void ServerSession::OnStarttls(std::string_view argument) {
-  if (!config_.starttls) return ReplyError("502 5.5.1 Error: command not implemented");
-  if (!argument.empty()) return ReplyError("501 5.5.4 Syntax: STARTTLS");
-  if (tls_active_) return ReplyError("503 5.5.1 Error: TLS already active");
-  if (in_transaction_) return ReplyError("503 5.5.1 Error: MAIL transaction in progress");
-  Reply("220 2.0.0 Ready to start TLS");
-  // Process() stops here: what follows is discarded, the glue starts TLS.
-  waiting_ = Waiting::kTls;
-}
-
-void ServerSession::DiscardAfterStarttls(size_t bytes) {
-  if (bytes == 0) return;
-  ETRND_LOG_INFO_REPEATED("input after STARTTLS", peer_.ip().ToString(),
-                          "smtp %s: discarded %d bytes sent after STARTTLS before TLS started",
-                          peer_.ToString(), bytes);
-}
-
-void ServerSession::OnTlsStarted(std::string_view version, std::string_view cipher) {
-  ETRND_CHECK(waiting_ == Waiting::kTls);
-  ETRND_CHECK(pending_input_.empty() && !in_transaction_);
-  waiting_ = Waiting::kNothing;
-  tls_active_ = true;
-  tls_version_ = std::string(version);
-  tls_cipher_ = std::string(cipher);
-  // RFC 3207 section 4.2: forget everything learnt in clear.
-  helo_name_.clear();
-  esmtp_ = false;
-  authenticated_user_.clear();
-  ResetTransaction();
-  line_reader_.Reset();
-  last_command_at_ = services_.Now();
-  line_started_at_ = absl::InfiniteFuture();
 }
 
 // ---------------------------------------------------------------- results

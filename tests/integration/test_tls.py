@@ -179,3 +179,41 @@ def test_bad_certificate_at_start_is_a_one_line_error(tmp_path, pki):
     assert rc != 0 and "key" in out, out
     rc, out = harness.run_etrnd_expect_exit(common + ["--tls_cert=%s" % cert.cert], tmp_path)
     assert rc != 0 and "--tls_key" in out, out
+
+
+def test_auth_is_offered_to_a_public_client_under_tls_and_says_esmtpsa(etrnd_factory, pki,
+                                                                      tmp_path):
+    """Behind a PROXY listener naming a public client: no AUTH in clear, AUTH
+    after STARTTLS; AUTH done before STARTTLS (loopback) is forgotten."""
+    from test_auth import auth_file_text, auth_plain, AUTH_DOMAINS, ALICE_PASSWORD
+    cert = pki.issue("mx.test", sans=("DNS:mx.test",), stem="server")
+    auth_file = tmp_path / "auth.conf"
+    auth_file.write_text(auth_file_text())
+    proxy_port = harness.free_port()
+    srv = etrnd_factory(domains=AUTH_DOMAINS, flags=tls_flags(cert) + [
+        "--auth_file=%s" % auth_file,
+        "--proxy_protocol_listen=127.0.0.1:%d" % proxy_port,
+        "--proxy_protocol_from=127.0.0.0/8"])
+    token = unique_token()
+    with harness.RawSmtp(proxy_port) as c:
+        c.send(b"PROXY TCP4 203.0.113.5 127.0.0.1 40000 25\r\n")
+        ehlo = c.greet()
+        assert not any(line.startswith("250-AUTH") for line in ehlo.lines), ehlo
+        assert c.cmd("STARTTLS").code == 220
+        c.sock = client_context(pki).wrap_socket(c.sock, server_hostname="mx.test")
+        ehlo = c.cmd("EHLO client.test")
+        assert any(line.startswith("250-AUTH ") for line in ehlo.lines), ehlo
+        assert auth_plain(c, "alice", ALICE_PASSWORD).code == 235
+        assert c.cmd("MAIL FROM:<b@x.test>").code == 250
+        assert c.cmd("RCPT TO:<a@example.com>").code == 250
+        assert c.cmd("DATA").code == 354
+        c.send(make_message(token) + b".\r\n")
+        assert c.read_reply().code == 250
+    assert "with ESMTPSA id" in received_header(srv, token)
+    with srv.raw() as c:  # loopback: AUTH in clear, then STARTTLS resets it
+        c.greet()
+        assert auth_plain(c, "alice", ALICE_PASSWORD).code == 235
+        assert c.cmd("STARTTLS").code == 220
+        c.sock = client_context(pki).wrap_socket(c.sock, server_hostname="mx.test")
+        c.cmd("EHLO client.test")
+        assert auth_plain(c, "alice", ALICE_PASSWORD).code == 235  # not "503 already"

@@ -13,6 +13,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "etrnd/auth/auth_failure_limiter.h"
+#include "etrnd/auth/password_file.h"
 #include "etrnd/config/domains_table.h"
 #include "etrnd/dns/dns_resolver.h"
 #include "etrnd/dns/next_hop_resolver.h"
@@ -55,6 +57,14 @@ class Core {
   // The TLS contexts snapshot (server and client); replaced whole on SIGHUP.
   const TlsContexts& tls() const { return *tls_; }
   void SetTls(std::shared_ptr<const TlsContexts> tls) { tls_ = std::move(tls); }
+  // The --auth_file snapshot (null = no AUTH); replaced whole on SIGHUP.
+  const std::shared_ptr<const auth::PasswordFile>& passwords() const { return passwords_; }
+  void SetPasswords(std::shared_ptr<const auth::PasswordFile> passwords) {
+    passwords_ = std::move(passwords);
+  }
+  // Failed AUTHs per address (SPEC 5). Every core is told of every failure
+  // (smtp_connection.cc), so this core's table alone decides its 454.
+  auth::AuthFailureLimiter& auth_limiter() { return auth_limiter_; }
 
   std::string NewQueueId();
   // Where a message came from, for its "queued" log line; empty for the
@@ -123,6 +133,8 @@ class Core {
   std::unique_ptr<QueueService> queue_;
   std::unique_ptr<ControlService> control_;  // core 0 only: the etrnctl socket
   etrn::EtrnRateLimiter etrn_limiter_;
+  std::shared_ptr<const auth::PasswordFile> passwords_;
+  auth::AuthFailureLimiter auth_limiter_;
   absl::flat_hash_map<uint64_t, SmtpConnection*> sessions_;
   uint64_t next_session_id_ = 1;
   uint32_t queue_id_counter_ = 0;

@@ -42,6 +42,9 @@ class SmtpConnection : public reactor::ConnectionHandler, public smtp::SessionSe
   std::string NewQueueId() override;
   void StoreMessage(smtp::AcceptedMessage message) override;
   void StartEtrn(std::string_view argument) override;
+  smtp::AuthOffer AuthOffered() override;
+  bool AuthLockedOut() override;
+  void VerifyCredentials(auth::SaslCredentials credentials) override;
   size_t UnsentOutputBytes() override;
   void OnRefused(int reply_code) override;
   void OnEtrnAnswered(int reply_code) override;
@@ -49,6 +52,7 @@ class SmtpConnection : public reactor::ConnectionHandler, public smtp::SessionSe
   // From the core: results of asynchronous requests, timeouts, shutdown.
   void DeliverStoreResult(absl::StatusOr<std::string> queue_id);
   void DeliverEtrnResult(std::string reply_line);
+  void DeliverAuthResult(smtp::AuthVerdict verdict);
   // The once-a-second deadline check: the PROXY header's deadline, the
   // session's own deadlines, and output that has not drained within the idle
   // timeout (-> abort).

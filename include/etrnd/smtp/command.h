@@ -18,6 +18,7 @@ enum class Verb {
   kHelp,
   kEtrn,
   kStarttls,  // RFC 3207
+  kAuth,
   kUnknown,
 };
 
