@@ -217,3 +217,36 @@ def test_auth_is_offered_to_a_public_client_under_tls_and_says_esmtpsa(etrnd_fac
         c.sock = client_context(pki).wrap_socket(c.sock, server_hostname="mx.test")
         c.cmd("EHLO client.test")
         assert auth_plain(c, "alice", ALICE_PASSWORD).code == 235  # not "503 already"
+
+
+def tls_session(server, pki):
+    """A RawSmtp after STARTTLS and a second EHLO."""
+    c = server.raw()
+    c.greet()
+    assert c.cmd("STARTTLS").code == 220
+    c.sock = client_context(pki).wrap_socket(c.sock, server_hostname="mx.test")
+    assert c.cmd("EHLO client.test").code == 250
+    return c
+
+
+def test_idle_timeout_under_tls_and_during_the_handshake(etrnd_factory, pki):
+    cert = pki.issue("mx.test", sans=("DNS:mx.test",), stem="server")
+    srv = etrnd_factory(flags=tls_flags(cert) + ["--idle_timeout=2s"])
+    with tls_session(srv, pki) as c:
+        reply = c.read_reply()  # no command: the 421 comes under TLS
+        assert reply.last == "421 4.4.2 mx.test Error: timeout exceeded", reply
+        c.read_until_closed()
+    with srv.raw() as c:  # STARTTLS and never a ClientHello: closed too
+        c.greet()
+        assert c.cmd("STARTTLS").code == 220
+        c.read_until_closed(timeout=20)
+
+
+def test_sigterm_with_a_tls_session_open_sends_421_under_tls(tls_server, pki):
+    with tls_session(tls_server, pki) as c:
+        assert c.cmd("MAIL FROM:<b@x.test>").code == 250
+        tls_server.send_signal(signal.SIGTERM)
+        reply = c.read_reply()
+        assert reply.last == "421 4.3.2 mx.test Service shutting down", reply
+        c.read_until_closed()
+    assert tls_server.stop() == 0
