@@ -10,8 +10,8 @@ Python's ssl as the client), and prints KiB per session and ms per set-up
 Usage: ETRND_BIN=build/etrnd perf/e2e/tls_sessions.py [N=500]
 """
 
-import os
 import pathlib
+import shutil
 import ssl
 import sys
 import tempfile
@@ -64,6 +64,7 @@ def main():
                 c.close()
     finally:
         srv.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
