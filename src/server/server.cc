@@ -215,11 +215,11 @@ int RunServer(ServerOptions options) {
   if (!drop_to.ok()) return Fail(std::string(drop_to.status().message()));
   absl::StatusOr<std::shared_ptr<const config::DomainsTable>> table = LoadTable(options);
   if (!table.ok()) return Fail(std::string(table.status().message()));
+  auto passwords = LoadPasswords(options);
+  if (!passwords.ok()) return Fail("--auth_file: " + std::string(passwords.status().message()));
   absl::StatusOr<std::shared_ptr<const TlsContexts>> tls = LoadTlsContexts(options.tls);
   if (!tls.ok()) return Fail(std::string(tls.status().message()));
   if ((*tls)->server != nullptr) ETRND_LOG_INFO("STARTTLS with %s", (*tls)->server->description());
-  auto passwords = LoadPasswords(options);
-  if (!passwords.ok()) return Fail("--auth_file: " + std::string(passwords.status().message()));
   for (const auto* addresses : {&options.listen, &options.proxy_protocol_listen}) {
     for (const SocketAddress& address : *addresses) {
       absl::Status status = CheckPortFree(address);
@@ -255,8 +255,8 @@ int RunServer(ServerOptions options) {
   }
   for (int i = 0; i < threads; ++i) {
     context.cores.push_back(std::make_unique<Core>(i, context, *table));
-    context.cores.back()->SetTls(*tls);
     context.cores.back()->SetPasswords(*passwords);
+    context.cores.back()->SetTls(*tls);
   }
   if (*passwords != nullptr) {
     context.verifier = std::make_unique<auth::CredentialVerifier>();

@@ -214,8 +214,7 @@ void SmtpConnection::DeliverStoreResult(absl::StatusOr<std::string> queue_id) {
 }
 
 smtp::AuthOffer SmtpConnection::AuthOffered() {
-  // AUTH is offered under TLS or to a loopback client only (SPEC 5).
-  return OfferAuth(core_, client_.ip(), session_.has_value() && session_->tls_active());
+  return OfferAuth(core_, client_.ip(), tls_ != nullptr && tls_->handshake_done());
 }
 
 bool SmtpConnection::AuthLockedOut() { return server::AuthLockedOut(core_, client_.ip()); }

@@ -22,8 +22,8 @@ constexpr std::array<std::pair<std::string_view, Verb>, 13> kVerbs = {{
     {"VRFY", Verb::kVrfy},
     {"HELP", Verb::kHelp},
     {"ETRN", Verb::kEtrn},
-    {"STARTTLS", Verb::kStarttls},
     {"AUTH", Verb::kAuth},
+    {"STARTTLS", Verb::kStarttls},
 }};
 
 bool IsBlank(char c) { return c == ' ' || c == '\t'; }

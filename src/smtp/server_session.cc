@@ -268,10 +268,10 @@ void ServerSession::HandleLine(const Line& line) {
       return Reply(kHelp);
     case Verb::kEtrn:
       return OnEtrn(command.argument);
-    case Verb::kStarttls:
-      return OnStarttls(command.argument);
     case Verb::kAuth:
       return OnAuth(command.argument);
+    case Verb::kStarttls:
+      return OnStarttls(command.argument);
     case Verb::kUnknown:
       return ReplyError(line.text.empty() ? kBadSyntax : kUnknownCommand);
   }
@@ -295,10 +295,10 @@ void ServerSession::OnEhlo(std::string_view argument) {
   Reply("250-PIPELINING");
   Reply(absl::StrCat("250-SIZE ", config_.limits.max_message_bytes));
   Reply("250-ETRN");
-  if (config_.starttls && !tls_active_) Reply("250-STARTTLS");
   if (const AuthOffer offer = services_.AuthOffered(); offer.offered) {
     Reply(absl::StrCat("250-", AuthEhloKeyword(offer)));
   }
+  if (config_.starttls && !tls_active_) Reply("250-STARTTLS");
   Reply("250-ENHANCEDSTATUSCODES");
   Reply("250 8BITMIME");
 }

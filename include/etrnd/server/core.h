@@ -54,9 +54,6 @@ class Core {
   // The domains table snapshot this core uses; replaced whole on SIGHUP.
   const config::DomainsTable& table() const { return *table_; }
   void SetTable(std::shared_ptr<const config::DomainsTable> table);
-  // The TLS contexts snapshot (server and client); replaced whole on SIGHUP.
-  const TlsContexts& tls() const { return *tls_; }
-  void SetTls(std::shared_ptr<const TlsContexts> tls) { tls_ = std::move(tls); }
   // The --auth_file snapshot (null = no AUTH); replaced whole on SIGHUP.
   const std::shared_ptr<const auth::PasswordFile>& passwords() const { return passwords_; }
   void SetPasswords(std::shared_ptr<const auth::PasswordFile> passwords) {
@@ -65,6 +62,9 @@ class Core {
   // Failed AUTHs per address (SPEC 5). Every core is told of every failure
   // (smtp_connection.cc), so this core's table alone decides its 454.
   auth::AuthFailureLimiter& auth_limiter() { return auth_limiter_; }
+  // The TLS contexts snapshot (server and client); replaced whole on SIGHUP.
+  const TlsContexts& tls() const { return *tls_; }
+  void SetTls(std::shared_ptr<const TlsContexts> tls) { tls_ = std::move(tls); }
 
   std::string NewQueueId();
   // Where a message came from, for its "queued" log line; empty for the

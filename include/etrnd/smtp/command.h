@@ -17,8 +17,8 @@ enum class Verb {
   kVrfy,
   kHelp,
   kEtrn,
-  kStarttls,  // RFC 3207
   kAuth,
+  kStarttls,  // RFC 3207
   kUnknown,
 };
 

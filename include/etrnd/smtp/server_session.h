@@ -175,10 +175,10 @@ class ServerSession {
   void OnQuit();
   void OnVrfy(std::string_view argument);
   void OnEtrn(std::string_view argument);
-  void OnStarttls(std::string_view argument);
-  void DiscardAfterStarttls(size_t bytes);
   void OnAuth(std::string_view argument);
   void RunAuthStep(AuthDialogue::Step step);
+  void OnStarttls(std::string_view argument);
+  void DiscardAfterStarttls(size_t bytes);
   void FinishData();
   // The reply for MAIL parameters, or "" when they are all acceptable.
   std::string CheckMailParameters(std::string_view parameters);
