@@ -250,3 +250,49 @@ def test_sigterm_with_a_tls_session_open_sends_421_under_tls(tls_server, pki):
         assert reply.last == "421 4.3.2 mx.test Service shutting down", reply
         c.read_until_closed()
     assert tls_server.stop() == 0
+
+
+@pytest.mark.time_limit(120)
+def test_non_reading_flood_under_tls_is_held_by_back_pressure(tls_server, pki):
+    """HELP pipelined under TLS by clients that never read: the session's
+    unsent replies (TLS-buffered bytes included) stop its input, so each
+    client gets only a bounded amount taken, and others are still served."""
+    import socket
+    import threading
+    import time
+    from test_hostile_clients import HELP_BLOCK, small_window_socket
+    sessions, seconds = 4, 3.0
+    socks = []
+    for i in range(sessions):
+        raw = small_window_socket(tls_server.port, harness.OTHER_SOURCES[i])
+        c = harness.RawSmtp.__new__(harness.RawSmtp)
+        c.sock, c.buf = raw, b""
+        c.greet()
+        assert c.cmd("STARTTLS").code == 220
+        socks.append(client_context(pki).wrap_socket(raw, server_hostname="mx.test"))
+    totals = [0] * sessions
+
+    def flood(i):
+        s = socks[i]
+        s.settimeout(0.2)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                totals[i] += s.send(HELP_BLOCK)
+            except (socket.timeout, ssl.SSLWantWriteError):
+                continue
+            except OSError:
+                break
+
+    threads = [threading.Thread(target=flood, args=(i,)) for i in range(sessions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert 0 < max(totals) < 8 * 2**20, totals
+        with tls_server.raw(source=harness.OTHER_SOURCES[35]) as c:
+            c.greet()
+    finally:
+        for s in socks:
+            s.close()
