@@ -18,10 +18,10 @@
 #include "absl/time/time.h"
 #include "etrnd/common/net_address.h"
 #include "etrnd/config/domains_table.h"
-#include "etrnd/smtp/client_session.h"
 #include "etrnd/etrn/etrn_policy.h"
 #include "etrnd/queue/domain_queue_index.h"
 #include "etrnd/reactor/reactor.h"
+#include "etrnd/smtp/client_session.h"
 #include "etrnd/spool/segment_tracker.h"
 #include "etrnd/spool/spool_reader.h"
 #include "etrnd/spool/spool_record.h"
@@ -136,8 +136,10 @@ class QueueService {
   void OnItemRead(const std::shared_ptr<FlushJob>& job, size_t token,
                   absl::StatusOr<spool::SpoolMessage> message);
   void LaunchConnections(const std::shared_ptr<FlushJob>& job);
-  void OnConnectionFinished(const std::shared_ptr<FlushJob>& job,
-                            const std::vector<size_t>& tokens);
+  // tls_failed_at: the target whose opportunistic TLS handshake failed on
+  // this connection (its messages go there again, in clear), or npos.
+  void OnConnectionFinished(const std::shared_ptr<FlushJob>& job, const std::vector<size_t>& tokens,
+                            size_t tls_failed_at);
   // The route cannot exist (no such domain, null MX): every recipient bounces.
   void BounceWholeFlush(const std::shared_ptr<FlushJob>& job, const std::string& reply);
   void BounceLoaded(const std::shared_ptr<FlushJob>& job);
