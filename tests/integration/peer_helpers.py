@@ -27,7 +27,7 @@ def node_domains(sink):
 
 
 def start_cluster(etrnd_factory, sink, count=3, extra_flags=(), peer_timeout="2s",
-                  extra_peers=(), peer_from=PEER_FROM):
+                  extra_peers=(), peer_from=PEER_FROM, per_node_flags=None):
     """`count` nodes, each with every other one in --peers; returns them once
     every node's links to every peer are up."""
     ports = []
@@ -43,7 +43,7 @@ def start_cluster(etrnd_factory, sink, count=3, extra_flags=(), peer_timeout="2s
             "--peers=" + ",".join(peers),
             "--peer_from=" + peer_from,
             "--peer_timeout=" + peer_timeout,
-        ] + list(extra_flags)
+        ] + list(extra_flags) + (list(per_node_flags[i]) if per_node_flags else [])
         node = etrnd_factory(domains=node_domains(sink), flags=flags, name="node%d" % i,
                              start=False)
         node.peer_names = ["%s:%d" % (harness.LOOPBACK, p) for p in ports if p != port]

@@ -255,16 +255,9 @@ def test_haproxy_round_robin_one_etrn_flushes_all(etrnd_factory, sink_factory, p
         port = harness.free_port()
         if port not in proxy_ports:
             proxy_ports.append(port)
-    nodes = start_cluster(etrnd_factory, sink, extra_flags=[])
-    # The PROXY listeners are added by restarting each node with them.
-    for node, port in zip(nodes, proxy_ports):
-        node.stop()
-        node.flags += ["--proxy_protocol_listen=%s:%d" % (harness.LOOPBACK, port),
-                       "--proxy_protocol_from=127.0.0.1/32"]
-        node.restart()
-    for node in nodes:
-        wait_until(lambda: all(links_up(node, n) >= 4 for n in node.peer_names), 30,
-                   "%s: links up after restart" % node.name)
+    nodes = start_cluster(etrnd_factory, sink, per_node_flags=[
+        ["--proxy_protocol_listen=%s:%d" % (harness.LOOPBACK, port),
+         "--proxy_protocol_from=127.0.0.1/32"] for port in proxy_ports])
     listen = harness.free_port()
     cfg = tmp_path / "haproxy.cfg"
     write_haproxy_config(cfg, listen, proxy_ports)
