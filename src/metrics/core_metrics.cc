@@ -32,6 +32,9 @@ void DeclareEtrndMetrics(Registry* registry) {
   r.Declare("etrnd_etrn_total", "ETRN commands answered, by reply code.", MetricType::kCounter);
   r.Declare("etrnd_auth_total", "SMTP AUTH attempts, by result (ok, failed, locked_out, busy).",
             MetricType::kCounter);
+  r.Declare("etrnd_peer_etrn_total",
+            "ETRNs forwarded to --peers, by result (in_time, late, connecting, down, dropped).",
+            MetricType::kCounter);
   r.Declare("etrnd_deliveries_total", "Recipient delivery attempts to the next hop, by outcome.",
             MetricType::kCounter);
   r.Declare("etrnd_bounces_total", "Delivery status notifications (bounces) queued.",
@@ -73,6 +76,11 @@ void AddCoreSnapshot(const CoreSnapshot& snapshot, Registry* registry) {
   r.Add("etrnd_auth_total", {{"result", "failed"}}, AsDouble(m.auth_failed));
   r.Add("etrnd_auth_total", {{"result", "locked_out"}}, AsDouble(m.auth_locked_out));
   r.Add("etrnd_auth_total", {{"result", "busy"}}, AsDouble(m.auth_busy));
+  r.Add("etrnd_peer_etrn_total", {{"result", "in_time"}}, AsDouble(m.peer_etrn_in_time));
+  r.Add("etrnd_peer_etrn_total", {{"result", "late"}}, AsDouble(m.peer_etrn_late));
+  r.Add("etrnd_peer_etrn_total", {{"result", "connecting"}}, AsDouble(m.peer_etrn_connecting));
+  r.Add("etrnd_peer_etrn_total", {{"result", "down"}}, AsDouble(m.peer_etrn_down));
+  r.Add("etrnd_peer_etrn_total", {{"result", "dropped"}}, AsDouble(m.peer_etrn_dropped));
   r.Add("etrnd_deliveries_total", {{"outcome", "delivered"}}, AsDouble(m.deliveries_delivered));
   r.Add("etrnd_deliveries_total", {{"outcome", "deferred"}}, AsDouble(m.deliveries_deferred));
   r.Add("etrnd_deliveries_total", {{"outcome", "bounced"}}, AsDouble(m.deliveries_bounced));

@@ -51,12 +51,29 @@ void PeerFanout::Forward(std::string_view as_sent, absl::Duration timeout,
   wait->done = std::move(done);
   for (auto& link : links_) {
     PeerLink::Sent sent = link->SendEtrn(as_sent, [this, wait](size_t messages) {
-      if (wait->finished) return;  // came too late: the flush runs anyway
+      if (wait->finished) {
+        ++counters_.late;  // the flush runs anyway
+        return;
+      }
+      ++counters_.in_time;
       wait->peer_messages = std::min(wait->peer_messages + messages, kPeerCountMax);
       ETRND_CHECK(wait->awaited > 0);
       if (--wait->awaited == 0) Finish(wait);
     });
-    if (sent == PeerLink::Sent::kAwaited) ++wait->awaited;
+    switch (sent) {
+      case PeerLink::Sent::kAwaited:
+        ++wait->awaited;
+        break;
+      case PeerLink::Sent::kQueued:
+        ++counters_.connecting;
+        break;
+      case PeerLink::Sent::kDown:
+        ++counters_.down;
+        break;
+      case PeerLink::Sent::kDropped:
+        ++counters_.dropped;
+        break;
+    }
   }
   if (wait->awaited == 0) {
     Finish(wait);

@@ -61,6 +61,12 @@ metrics::CoreSnapshot SnapshotCore(Core& core) {
   metrics::CoreSnapshot snapshot;
   snapshot.core = core.index();
   snapshot.metrics = core.metrics();
+  const peers::FanoutCounters& peer = core.peers().counters();
+  snapshot.metrics.peer_etrn_in_time = peer.in_time;
+  snapshot.metrics.peer_etrn_late = peer.late;
+  snapshot.metrics.peer_etrn_connecting = peer.connecting;
+  snapshot.metrics.peer_etrn_down = peer.down;
+  snapshot.metrics.peer_etrn_dropped = peer.dropped;
   snapshot.gauges.queued_messages = core.queue().queued_messages();
   snapshot.gauges.queued_recipients = core.queue().queued_recipients();
   snapshot.gauges.queued_domains = core.queue().queued_domains();

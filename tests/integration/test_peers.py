@@ -163,10 +163,22 @@ def test_black_hole_peer_adds_nothing(etrnd_factory, sink_factory):  # noqa: F81
     hole = BlackHole()
     try:
         sink = sink_factory()
-        nodes = start_cluster(etrnd_factory, sink, count=2, extra_peers=[hole.name])
+        metrics_port = harness.free_port()
+        nodes = start_cluster(etrnd_factory, sink, count=2, extra_peers=[hole.name],
+                              per_node_flags=[["--metrics_listen=127.0.0.1:%d" % metrics_port],
+                                              []])
         sent = queue_on(nodes[0], 1)
         sent.update(queue_on(nodes[1], 2))
         assert etrn(nodes[0].port, "cust.test") == started(3, "cust.test")
+        # The live peer answered in time; the silent one was not waited for.
+        import urllib.request
+        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % metrics_port,
+                                      timeout=10).read().decode()
+        assert 'etrnd_peer_etrn_total{result="in_time"} 1' in text, text
+        import re
+        unawaited = sum(float(v) for v in re.findall(
+            r'etrnd_peer_etrn_total\{result="(?:connecting|down)"\} (\S+)', text))
+        assert unawaited == 1, text
         assert_delivered_once(sink, sent)
         # Silent through its greeting: declared down, and logged.
         wait_until(lambda: "peer %s: down" % hole.name in nodes[0].log_text(), 30,

@@ -43,6 +43,14 @@ struct CoreMetrics {
   uint64_t auth_failed = 0;
   uint64_t auth_locked_out = 0;
   uint64_t auth_busy = 0;
+  // ETRNs forwarded to --peers, by what became of them (copied from
+  // src/peers at each scrape): in time, late, link connecting, peer down,
+  // dropped over the per-link bound.
+  uint64_t peer_etrn_in_time = 0;
+  uint64_t peer_etrn_late = 0;
+  uint64_t peer_etrn_connecting = 0;
+  uint64_t peer_etrn_down = 0;
+  uint64_t peer_etrn_dropped = 0;
   Histogram etrn_reply_seconds{kReplyBucketsSeconds};
   Histogram data_commit_seconds{kReplyBucketsSeconds};
   Histogram delivery_seconds{kDeliveryBucketsSeconds};

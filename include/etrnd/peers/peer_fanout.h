@@ -5,6 +5,7 @@
 // adds no wait at all).
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -16,6 +17,15 @@
 #include "etrnd/reactor/reactor.h"
 
 namespace etrnd::peers {
+
+// What became of the ETRNs this core sent to peers (one per peer and ETRN).
+struct FanoutCounters {
+  uint64_t in_time = 0;     // answered (or failed) before the reply was sent
+  uint64_t late = 0;        // answered after --peer_timeout: flushed, not counted
+  uint64_t connecting = 0;  // queued on a link still connecting: not waited for
+  uint64_t down = 0;        // not sent: the peer is down (in backoff)
+  uint64_t dropped = 0;     // not sent: kPeerEtrnsInFlightMax already waiting
+};
 
 class PeerFanout {
  public:
@@ -34,12 +44,15 @@ class PeerFanout {
   void Forward(std::string_view as_sent, absl::Duration timeout,
                std::function<void(size_t peer_messages)> done);
 
+  const FanoutCounters& counters() const { return counters_; }
+
  private:
   struct Wait;
   void Finish(const std::shared_ptr<Wait>& wait);
 
   reactor::Reactor& reactor_;
   std::vector<std::unique_ptr<PeerLink>> links_;
+  FanoutCounters counters_;
 };
 
 }  // namespace etrnd::peers
