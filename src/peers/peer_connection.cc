@@ -124,6 +124,10 @@ void PeerConnection::Pump() {
   }
   if (tls_ != nullptr && tls_->failed() && !session_.done()) session_.OnConnectionLost();
   if (tls_ == nullptr && session_.wants_tls_start()) StartTls();
+  // Replies first: a 421 to an ETRN ends the session and still answers it.
+  for (const smtp::SmtpReply& reply : session_.TakeCommandReplies()) {
+    if (link_ != nullptr) link_->OnReply(reply);
+  }
   if (session_.done()) {
     if (why_.empty()) why_ = session_.failure().text;
     if (tls_ != nullptr) tls_->Shutdown();
@@ -133,9 +137,6 @@ void PeerConnection::Pump() {
   }
   SendCiphertext();
   ArmTimeout();
-  for (const smtp::SmtpReply& reply : session_.TakeCommandReplies()) {
-    if (link_ != nullptr) link_->OnReply(reply);
-  }
   if (session_.idle_waiting_for_more()) {
     was_ready_ = true;
     if (link_ != nullptr) link_->OnReady();

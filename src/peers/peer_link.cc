@@ -109,6 +109,7 @@ void PeerLink::OnReady() {
 }
 
 void PeerLink::OnReply(const smtp::SmtpReply& reply) {
+  if (state_ == State::kStopped) return;  // Stop() already answered everyone
   ETRND_CHECK(in_flight_);
   in_flight_ = false;
   ETRND_LOG_DEBUG("peer %s: %s", config_.name, reply.Text());
