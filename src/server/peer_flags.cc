@@ -80,6 +80,12 @@ absl::Status PeerOptionsFromFlags(ServerOptions& options) {
     const std::string text(absl::StripAsciiWhitespace(part));
     auto address = ResolvePeer(text);
     if (!address.ok()) return address.status();
+    for (const SocketAddress& own : options.listen) {
+      // An ETRN sent to ourselves would come back as a new one.
+      if (own.ip() == address->ip() && own.port() == address->port()) {
+        return absl::InvalidArgumentError("--peers: " + text + " is this node's --listen");
+      }
+    }
     peers.peers.push_back(*address);
     peers.peer_names.push_back(text);
   }
@@ -94,6 +100,12 @@ absl::Status PeerOptionsFromFlags(ServerOptions& options) {
   for (absl::string_view part :
        absl::StrSplit(absl::GetFlag(FLAGS_peer_users), ',', absl::SkipWhitespace())) {
     peers.peer_users.emplace_back(absl::StripAsciiWhitespace(part));
+  }
+  if (!peers.peers.empty() && peers.peer_from.empty() && peers.peer_users.empty()) {
+    // The other nodes would take our forwarded ETRN for a customer's and
+    // forward it back.
+    return absl::InvalidArgumentError(
+        "--peers needs --peer_from (the other nodes' addresses) or --peer_users");
   }
   peers.timeout = absl::GetFlag(FLAGS_peer_timeout);
   if (peers.timeout < absl::ZeroDuration() || peers.timeout > absl::Seconds(10)) {

@@ -356,3 +356,30 @@ def test_etrnctl_all_nodes(etrnd_factory, sink_factory):  # noqa: F811
     # A plain flush stays on this node.
     assert etrnctl(nodes[1], "flush", "cust.test").returncode == 0
     assert len(etrn_lines(nodes[2], "cust.test")) == 0
+
+
+@pytest.mark.parametrize("flags,reason", [
+    (["--peers=127.0.0.1:1"], "--peers needs --peer_from"),
+    (["--peers=nosuchhost.invalid:25", "--peer_from=127.0.0.1"], "cannot resolve"),
+    (["--peers=127.0.0.1", "--peer_from=127.0.0.1"], "not host:port"),
+    (["--peer_from=not-a-network"], "--peer_from"),
+    (["--peer_timeout=1h"], "--peer_timeout"),
+    (["--peer_auth=/nonexistent/peer.secret"], "--peer_auth: cannot read"),
+])
+def test_bad_peer_flags_stop_the_start(tmp_path, flags, reason):
+    port = harness.free_port()
+    proc = subprocess.run([harness.ETRND_BIN, "--listen=127.0.0.1:%d" % port,
+                           "--spool_dir=%s" % (tmp_path / "spool")] + flags,
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0
+    assert reason in proc.stderr, proc.stderr
+
+
+def test_a_node_naming_itself_is_refused(tmp_path):
+    port = harness.free_port()
+    proc = subprocess.run([harness.ETRND_BIN, "--listen=127.0.0.1:%d" % port,
+                           "--spool_dir=%s" % (tmp_path / "spool"),
+                           "--peers=127.0.0.1:%d" % port, "--peer_from=127.0.0.1"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0
+    assert "is this node's --listen" in proc.stderr, proc.stderr
