@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "absl/time/clock.h"
+#include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "etrnd/etrn/etrn_policy.h"
 #include "etrnd/etrn/etrn_replies.h"
@@ -28,6 +29,7 @@ struct EtrnGather {
   bool peers_pending = false;
   size_t peer_messages = 0;
   bool from_peer = false;
+  bool answered = false;
   std::function<void(std::string)> reply;
 };
 
@@ -60,8 +62,12 @@ void Answer(const EtrnGather& gather) {
   gather.reply(std::move(line));
 }
 
-void AnswerWhenComplete(const EtrnGather& gather) {
-  if (gather.cores_left == 0 && !gather.peers_pending) Answer(gather);
+// Called after each core's and the fan-out's answer: the last one replies.
+void AnswerWhenComplete(EtrnGather& gather) {
+  if (gather.cores_left > 0 || gather.peers_pending) return;
+  ETRND_CHECK(!gather.answered);
+  gather.answered = true;
+  Answer(gather);
 }
 
 // On the origin core, once the client's bucket has answered.
