@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "etrnd/common/strings.h"
@@ -19,12 +20,30 @@ PeerLink::~PeerLink() {
   if (connection_ != nullptr) connection_->Detach();
 }
 
-void PeerLink::Start() { Connect(); }
+void PeerLink::Start() {
+  Connect();
+  keepalive_timer_ = reactor_.RunAfter(kPeerKeepaliveInterval, [this] { Keepalive(); });
+}
+
+void PeerLink::Keepalive() {
+  keepalive_timer_ = 0;
+  if (state_ == State::kStopped) return;
+  const absl::Time now = absl::Now();
+  if (state_ == State::kUp && connection_ != nullptr && connection_->ready() && !in_flight_ &&
+      waiting_.empty() && now - last_command_ >= kPeerKeepaliveInterval) {
+    in_flight_ = true;  // its reply goes to nobody
+    last_command_ = now;
+    if (!connection_->StartCommand("NOOP")) in_flight_ = false;
+  }
+  keepalive_timer_ = reactor_.RunAfter(kPeerKeepaliveInterval, [this] { Keepalive(); });
+}
 
 void PeerLink::Stop() {
   state_ = State::kStopped;
   if (retry_timer_ != 0) reactor_.CancelTimer(retry_timer_);
   retry_timer_ = 0;
+  if (keepalive_timer_ != 0) reactor_.CancelTimer(keepalive_timer_);
+  keepalive_timer_ = 0;
   AnswerWaitingWithZero();
   waiting_.clear();
   if (connection_ != nullptr) connection_->Abort();
@@ -84,6 +103,7 @@ void PeerLink::SendNext() {
     waiting_.pop_front();
     in_flight_ = true;
     in_flight_counted_ = std::move(next.counted);
+    last_command_ = absl::Now();
     if (!connection_->StartCommand(next.line)) {
       // Not a line the session will send: nobody gets a count from it.
       in_flight_ = false;

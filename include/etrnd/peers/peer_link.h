@@ -26,6 +26,10 @@ class PeerConnection;
 inline constexpr size_t kPeerEtrnsInFlightMax = 32;
 // A peer that drops SYNs is declared down after this long.
 inline constexpr absl::Duration kPeerConnectTimeout = absl::Seconds(1);
+// An idle link sends NOOP this often, well inside the peer's --idle_timeout
+// (300 s by default): the link stays up, so an ETRN never meets it
+// reconnecting (when its count would not be waited for).
+inline constexpr absl::Duration kPeerKeepaliveInterval = absl::Seconds(60);
 
 struct PeerLinkConfig {
   SocketAddress address;
@@ -79,6 +83,7 @@ class PeerLink {
   void RetryAfter(absl::Duration delay);
   void SendNext();
   void AnswerWaitingWithZero();
+  void Keepalive();
 
   reactor::Reactor& reactor_;
   const PeerLinkConfig config_;
@@ -86,6 +91,8 @@ class PeerLink {
   PeerConnection* connection_ = nullptr;  // owned by the reactor
   PeerBackoff backoff_;
   reactor::Reactor::TimerId retry_timer_ = 0;
+  reactor::Reactor::TimerId keepalive_timer_ = 0;
+  absl::Time last_command_ = absl::InfinitePast();
   std::deque<Waiting> waiting_;  // not yet sent
   bool in_flight_ = false;       // one command sent, its reply not read
   Counted in_flight_counted_;
