@@ -12,12 +12,12 @@ namespace etrnd::peers {
 PeerConnection::PeerConnection(reactor::Reactor& reactor, PeerLink* link,
                                smtp::ClientSession::Options options,
                                std::shared_ptr<const transport::TlsContext> tls_client,
-                               std::string peer_name)
+                               std::string peer_host)
     : reactor_(reactor),
       link_(link),
       session_(std::move(options)),
       tls_client_(std::move(tls_client)),
-      peer_name_(std::move(peer_name)) {
+      peer_host_(std::move(peer_host)) {
   ETRND_CHECK(link_ != nullptr);
 }
 
@@ -69,7 +69,7 @@ void PeerConnection::StartTls() {
   // The link asks for STARTTLS only with a client context.
   ETRND_CHECK(tls_client_ != nullptr);
   auto stream =
-      transport::TlsStream::NewClient(*tls_client_, transport::TlsPeer{.host = peer_name_});
+      transport::TlsStream::NewClient(*tls_client_, transport::TlsPeer{.host = peer_host_});
   if (!stream.ok()) {
     session_.OnTlsFailed(std::string(stream.status().message()));
     return;

@@ -56,8 +56,13 @@ void PeerLink::Connect() {
   smtp::ClientSession::Options options = config_.session;
   if (options.tls != smtp::TlsMode::kNever && config_.tls_client) tls = config_.tls_client();
   if (tls == nullptr) options.tls = smtp::TlsMode::kNever;
+  // SNI and certificate names take the host without its port.
+  std::string host = config_.name.substr(0, config_.name.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
   auto connection = std::make_unique<PeerConnection>(reactor_, this, std::move(options),
-                                                     std::move(tls), config_.name);
+                                                     std::move(tls), std::move(host));
   connection_ = connection.get();
   reactor_.Connect(config_.address, std::move(connection), kPeerConnectTimeout);
 }

@@ -26,7 +26,7 @@ inline constexpr absl::Duration kPeerReplyTimeoutMax = absl::Seconds(5);
 class PeerConnection : public reactor::ConnectionHandler {
  public:
   PeerConnection(reactor::Reactor& reactor, PeerLink* link, smtp::ClientSession::Options options,
-                 std::shared_ptr<const transport::TlsContext> tls_client, std::string peer_name);
+                 std::shared_ptr<const transport::TlsContext> tls_client, std::string peer_host);
   ~PeerConnection() override;
 
   void OnOpen(reactor::Connection& conn) override;
@@ -53,7 +53,7 @@ class PeerConnection : public reactor::ConnectionHandler {
   PeerLink* link_;
   smtp::ClientSession session_;
   std::shared_ptr<const transport::TlsContext> tls_client_;
-  const std::string peer_name_;
+  const std::string peer_host_;  // SNI: the --peers host without its port
   reactor::Connection* conn_ = nullptr;
   reactor::Reactor::TimerId timeout_timer_ = 0;
   bool abort_on_open_ = false;
