@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "etrnd/common/strings.h"
 #include "etrnd/config/domain_name.h"
 #include "etrnd/config/public_suffix.h"
@@ -76,6 +77,14 @@ absl::Status ParseOption(std::string_view option, DomainEntry* entry) {
     return absl::OkStatus();
   }
   if (text.starts_with("etrn=")) return ParseEtrnNetworks(option.substr(5), entry);
+  if (text.starts_with("auth=")) {
+    // User names keep their case (a password file's names are exact).
+    for (absl::string_view user : absl::StrSplit(AsAbsl(option.substr(5)), ',')) {
+      if (user.empty()) return Invalid("empty user name in auth=");
+      entry->auth_users.emplace_back(AsStd(user));
+    }
+    return absl::OkStatus();
+  }
   if (text.starts_with("queue=")) {
     std::string_view name = text.substr(6);
     if (!entry->queue_name.empty()) return Invalid("duplicate option 'queue='");

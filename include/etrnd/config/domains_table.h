@@ -38,6 +38,7 @@ struct DomainEntry {
   std::vector<CidrNetwork> etrn_networks;  // empty = any client may ETRN
   std::string queue_name;                  // lowercase; "" = none
   bool hold = false;
+  std::vector<std::string> auth_users;  // auth=: may ETRN/ATRN once authenticated
   int line = 0;
 
   std::string pattern() const;  // as written (lowercased)

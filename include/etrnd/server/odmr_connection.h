@@ -1,0 +1,55 @@
+// One connection to the ODMR port (--odmr_listen): binds a reactor
+// connection to the pure smtp::OdmrSession, answers its AUTH and ATRN
+// requests (ATRN: policy on this core, then a count and turn on every
+// core), and after the 250 hands the connection to the turn (OdmrTurn),
+// which speaks SMTP as the client on it from then on.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/time/time.h"
+#include "etrnd/common/net_address.h"
+#include "etrnd/reactor/connection.h"
+#include "etrnd/reactor/reactor.h"
+#include "etrnd/smtp/odmr_session.h"
+
+namespace etrnd::server {
+
+class Core;
+class OdmrAuth;
+
+class OdmrConnection : public reactor::ConnectionHandler {
+ public:
+  OdmrConnection(Core& core, SocketAddress peer);
+  ~OdmrConnection() override;
+
+  void OnOpen(reactor::Connection& conn) override;
+  void OnReceive(reactor::Connection& conn, std::string_view bytes) override;
+  void OnClosed(reactor::Connection& conn, int error) override;
+
+ private:
+  void HandleRequests();
+  void HandleRequest(const smtp::OdmrRequest& request);
+  void StartAtrn(const std::string& argument);
+  void OnAtrnCounted(size_t messages);
+  void AnswerAtrn(std::string_view reply, size_t messages);
+  void Flush();
+  void ArmIdleTimer();
+
+  Core& core_;
+  const SocketAddress peer_;
+  smtp::OdmrSession session_;
+  std::unique_ptr<OdmrAuth> auth_;
+  reactor::Connection* conn_ = nullptr;
+  reactor::Reactor::TimerId idle_timer_ = 0;
+  uint64_t turn_id_ = 0;  // the ATRN being counted, 0 = none
+  std::string atrn_argument_;
+  absl::Time atrn_started_;
+  // Set while alive: async answers (AUTH) check it before touching us.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace etrnd::server

@@ -1,0 +1,275 @@
+#include "etrnd/server/odmr_turn.h"
+
+#include <algorithm>
+#include <limits>
+#include <map>
+#include <utility>
+
+#include "absl/time/clock.h"
+#include "etrnd/common/check.h"
+#include "etrnd/common/log.h"
+#include "etrnd/server/core.h"
+#include "etrnd/server/queue_service.h"
+
+namespace etrnd::server {
+namespace {
+
+delivery::ClientSession::Options TurnClientOptions(Core& core) {
+  delivery::ClientSession::Options options;
+  options.helo_hostname = core.context().options.hostname;
+  // The turn takes what the jobs send: each job has at most
+  // kTurnBatchesInFlight batches of --messages_per_connection messages here.
+  options.max_messages_per_connection = std::numeric_limits<size_t>::max();
+  options.quit_when_idle = false;
+  return options;
+}
+
+}  // namespace
+
+OdmrTurn::OdmrTurn(Core& core, uint64_t id, std::string user, std::string client)
+    : core_(core),
+      id_(id),
+      user_(std::move(user)),
+      client_(std::move(client)),
+      session_(TurnClientOptions(core)),
+      cores_left_(core.context().core_count()),
+      started_(absl::Now()) {}
+
+OdmrTurn::~OdmrTurn() {
+  if (timeout_timer_ != 0) core_.reactor().CancelTimer(timeout_timer_);
+}
+
+void OdmrTurn::OnShardCounted(size_t messages, size_t jobs) {
+  ETRND_CHECK(cores_left_ > 0);
+  --cores_left_;
+  messages_ += messages;
+  jobs_started_ += jobs;
+  if (cores_left_ == 0 && counted_) {
+    std::function<void(size_t)> counted = std::move(counted_);
+    counted_ = nullptr;
+    counted(messages_);
+  }
+  MaybeQuit();
+}
+
+void OdmrTurn::OnBatch(int origin_core, uint64_t job_id,
+                       std::vector<delivery::OutboundMessage> batch) {
+  ETRND_CHECK(!batch.empty());
+  const uint64_t key = next_batch_++;
+  Batch& record = batches_[key];
+  record.origin_core = origin_core;
+  record.job_id = job_id;
+  record.messages_left = batch.size();
+  for (delivery::OutboundMessage& message : batch) {
+    ETRND_CHECK(!message.recipients.empty());
+    const uint64_t token = next_token_++;
+    record.job_tokens.push_back(message.token);
+    sent_[token] = Sent{origin_core, job_id, message.token, key, message.recipients.size()};
+    const size_t recipients = message.recipients.size();
+    message.token = token;
+    if (!gone_ && session_.Enqueue(std::move(message))) continue;
+    // The session is over: the message stays queued on its owner core.
+    for (size_t i = 0; i < recipients; ++i) {
+      delivery::RecipientOutcome outcome;
+      outcome.token = token;
+      outcome.recipient_index = i;
+      outcome.kind = delivery::RecipientOutcome::kDeferred;
+      outcome.reply = "ODMR connection closed before delivery";
+      outcome.connection_level = true;
+      late_outcomes_.push_back(std::move(outcome));
+    }
+  }
+  Pump();
+}
+
+void OdmrTurn::OnJobDone() {
+  ++jobs_done_;
+  ETRND_CHECK(jobs_done_ <= jobs_started_);
+  MaybeQuit();
+}
+
+void OdmrTurn::Attach(reactor::Connection& conn) {
+  ETRND_CHECK(conn_ == nullptr && !gone_);
+  conn_ = &conn;
+  ETRND_LOG_INFO_EVENT("atrn_turn", {{"user", user_}, {"client", client_}, {"messages", messages_}},
+                       "ATRN %s from %s: reversing the connection for %d messages", user_, client_,
+                       messages_);
+  Pump();
+}
+
+void OdmrTurn::OnBytes(std::string_view bytes) {
+  session_.OnBytes(bytes);
+  Pump();
+}
+
+void OdmrTurn::OnConnectionGone(int error) {
+  if (gone_) return;
+  gone_ = true;
+  counted_ = nullptr;
+  conn_ = nullptr;
+  if (timeout_timer_ != 0) {
+    core_.reactor().CancelTimer(timeout_timer_);
+    timeout_timer_ = 0;
+  }
+  if (!session_.done()) {
+    if (error != 0)
+      ETRND_LOG_INFO("ATRN %s from %s: connection failed: error %d", user_, client_, error);
+    session_.OnConnectionLost();
+  }
+  session_.TakeOutput();
+  RouteOutcomes();
+  if (finished()) Log();
+}
+
+bool OdmrTurn::finished() const {
+  return gone_ && cores_left_ == 0 && jobs_done_ == jobs_started_ && sent_.empty();
+}
+
+void OdmrTurn::Pump() {
+  std::vector<delivery::OutputChunk> output = session_.TakeOutput();
+  if (conn_ != nullptr) {
+    for (const auto& chunk : output) conn_->Send(chunk.bytes());
+  }
+  RouteOutcomes();
+  MaybeQuit();
+  if (session_.done()) {
+    if (conn_ != nullptr) conn_->Close();
+    return;
+  }
+  ArmTimeout();
+}
+
+void OdmrTurn::RouteOutcomes() {
+  std::vector<delivery::RecipientOutcome> outcomes = session_.TakeOutcomes();
+  for (auto& late : late_outcomes_) outcomes.push_back(std::move(late));
+  late_outcomes_.clear();
+  if (outcomes.empty()) return;
+  // Per owner job, in order: the answers, then the batches they complete
+  // (PostTo keeps the order per target core).
+  std::map<std::pair<int, uint64_t>, std::vector<delivery::RecipientOutcome>> answers;
+  std::vector<Batch> done;
+  for (delivery::RecipientOutcome& outcome : outcomes) {
+    auto it = sent_.find(outcome.token);
+    ETRND_CHECK(it != sent_.end());
+    Sent& sent = it->second;
+    ETRND_CHECK(sent.recipients_left > 0);
+    switch (outcome.kind) {
+      case delivery::RecipientOutcome::kDelivered:
+        ++delivered_;
+        break;
+      case delivery::RecipientOutcome::kDeferred:
+        ++deferred_;
+        break;
+      case delivery::RecipientOutcome::kBounced:
+        ++bounced_;
+        break;
+    }
+    outcome.token = sent.job_token;
+    const uint64_t batch_key = sent.batch;
+    answers[{sent.origin_core, sent.job_id}].push_back(std::move(outcome));
+    if (--sent.recipients_left > 0) continue;
+    sent_.erase(it);
+    auto batch = batches_.find(batch_key);
+    ETRND_CHECK(batch != batches_.end() && batch->second.messages_left > 0);
+    if (--batch->second.messages_left == 0) {
+      done.push_back(std::move(batch->second));
+      batches_.erase(batch);
+    }
+  }
+  ServerContext& context = core_.context();
+  for (auto& [key, list] : answers) {
+    Core* owner = &context.core(key.first);
+    core_.SendTo(*owner, [owner, job_id = key.second, list = std::move(list)] {
+      owner->queue().OnTurnOutcomes(job_id, list);
+    });
+  }
+  for (Batch& batch : done) {
+    Core* owner = &context.core(batch.origin_core);
+    core_.SendTo(*owner, [owner, job_id = batch.job_id, tokens = std::move(batch.job_tokens)] {
+      owner->queue().OnTurnBatchDone(job_id, tokens);
+    });
+  }
+}
+
+void OdmrTurn::MaybeQuit() {
+  if (cores_left_ > 0 || jobs_done_ < jobs_started_ || !sent_.empty()) return;
+  if (conn_ == nullptr || session_.done() || quit_sent_) return;
+  quit_sent_ = true;
+  session_.Quit();
+  for (const auto& chunk : session_.TakeOutput()) conn_->Send(chunk.bytes());
+  if (session_.done()) conn_->Close();
+}
+
+void OdmrTurn::ArmTimeout() {
+  if (timeout_timer_ != 0) core_.reactor().CancelTimer(timeout_timer_);
+  timeout_timer_ = 0;
+  if (conn_ == nullptr) return;
+  absl::Duration wait = session_.reply_timeout();
+  if (wait == absl::InfiniteDuration()) return;
+  wait = std::min(wait, core_.context().options.delivery_timeout);
+  timeout_timer_ = core_.reactor().RunAfter(wait, [this] {
+    timeout_timer_ = 0;
+    ETRND_LOG_INFO("ATRN %s from %s: reply timeout from the customer", user_, client_);
+    session_.OnTimeout();
+    reactor::Connection* conn = conn_;
+    Pump();
+    if (conn != nullptr && conn_ != nullptr) conn->Abort();
+  });
+}
+
+void OdmrTurn::Log() const {
+  ETRND_LOG_INFO_EVENT("atrn_done",
+                       {{"user", user_},
+                        {"client", client_},
+                        {"messages", messages_},
+                        {"delivered", delivered_},
+                        {"deferred", deferred_},
+                        {"bounced", bounced_}},
+                       "ATRN %s from %s done in %s: %d recipients delivered, %d deferred, %d "
+                       "bounced",
+                       user_, client_, absl::FormatDuration(absl::Now() - started_), delivered_,
+                       deferred_, bounced_);
+}
+
+OdmrTurn& OdmrTurns::Create(Core& core, std::string user, std::string client) {
+  const uint64_t id = next_id_++;
+  auto turn = std::make_unique<OdmrTurn>(core, id, std::move(user), std::move(client));
+  OdmrTurn& ref = *turn;
+  turns_.emplace(id, std::move(turn));
+  return ref;
+}
+
+OdmrTurn* OdmrTurns::Find(uint64_t id) {
+  auto it = turns_.find(id);
+  return it == turns_.end() ? nullptr : it->second.get();
+}
+
+void OdmrTurns::Reap(uint64_t id) {
+  auto it = turns_.find(id);
+  if (it != turns_.end() && it->second->finished()) turns_.erase(it);
+}
+
+void DeliverTurnBatch(Core& turn_core, uint64_t turn_id, int origin_core, uint64_t job_id,
+                      std::vector<delivery::OutboundMessage> batch) {
+  OdmrTurn* turn = turn_core.odmr_turns().Find(turn_id);
+  // A turn waits for all of its jobs before it goes.
+  ETRND_CHECK(turn != nullptr);
+  turn->OnBatch(origin_core, job_id, std::move(batch));
+  turn_core.odmr_turns().Reap(turn_id);
+}
+
+void DeliverTurnCount(Core& turn_core, uint64_t turn_id, size_t messages, size_t jobs) {
+  OdmrTurn* turn = turn_core.odmr_turns().Find(turn_id);
+  ETRND_CHECK(turn != nullptr);
+  turn->OnShardCounted(messages, jobs);
+  turn_core.odmr_turns().Reap(turn_id);
+}
+
+void DeliverTurnJobDone(Core& turn_core, uint64_t turn_id) {
+  OdmrTurn* turn = turn_core.odmr_turns().Find(turn_id);
+  ETRND_CHECK(turn != nullptr);
+  turn->OnJobDone();
+  turn_core.odmr_turns().Reap(turn_id);
+}
+
+}  // namespace etrnd::server
