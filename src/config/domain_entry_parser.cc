@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "etrnd/auth/password_file.h"
 #include "etrnd/common/strings.h"
 #include "etrnd/config/domain_name.h"
 #include "etrnd/config/public_suffix.h"
@@ -69,6 +69,24 @@ absl::Status ParseEtrnNetworks(std::string_view value, DomainEntry* entry) {
   }
 }
 
+// auth=USER[,USER...]: names as in the --auth_file (case-sensitive).
+absl::Status ParseAuthUsers(std::string_view value, DomainEntry* entry) {
+  if (!entry->auth_users.empty()) return Invalid("duplicate option 'auth='");
+  while (true) {
+    const size_t comma = value.find(',');
+    const std::string_view user = value.substr(0, comma);
+    if (!auth::IsValidUserName(user)) {
+      return Invalid(absl::StrCat("bad user name '", AsAbsl(user), "' in auth="));
+    }
+    if (entry->auth_users.size() == kAuthUsersPerEntryMax) {
+      return Invalid(absl::StrCat("more than ", kAuthUsersPerEntryMax, " users in auth="));
+    }
+    entry->auth_users.emplace_back(user);
+    if (comma == std::string_view::npos) return absl::OkStatus();
+    value.remove_prefix(comma + 1);
+  }
+}
+
 absl::Status ParseOption(std::string_view option, DomainEntry* entry) {
   std::string lower = AsciiLower(option);  // options and queue names are case-insensitive
   std::string_view text = lower;
@@ -77,14 +95,7 @@ absl::Status ParseOption(std::string_view option, DomainEntry* entry) {
     return absl::OkStatus();
   }
   if (text.starts_with("etrn=")) return ParseEtrnNetworks(option.substr(5), entry);
-  if (text.starts_with("auth=")) {
-    // User names keep their case (a password file's names are exact).
-    for (absl::string_view user : absl::StrSplit(AsAbsl(option.substr(5)), ',')) {
-      if (user.empty()) return Invalid("empty user name in auth=");
-      entry->auth_users.emplace_back(AsStd(user));
-    }
-    return absl::OkStatus();
-  }
+  if (text.starts_with("auth=")) return ParseAuthUsers(option.substr(5), entry);
   if (text.starts_with("queue=")) {
     std::string_view name = text.substr(6);
     if (!entry->queue_name.empty()) return Invalid("duplicate option 'queue='");

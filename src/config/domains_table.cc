@@ -65,10 +65,19 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
 
 std::string DomainEntry::pattern() const { return subdomains_only ? "." + domain : domain; }
 
-bool DomainEntry::AllowsEtrnFrom(const IpAddress& client) const {
-  if (etrn_networks.empty()) return true;
+bool DomainEntry::AllowsEtrn(const IpAddress& client, std::string_view auth_user) const {
+  if (etrn_networks.empty() && auth_users.empty()) return true;
+  if (HasAuthUser(auth_user)) return true;
   for (const CidrNetwork& network : etrn_networks) {
     if (network.Contains(client)) return true;
+  }
+  return false;
+}
+
+bool DomainEntry::HasAuthUser(std::string_view auth_user) const {
+  if (auth_user.empty()) return false;
+  for (const std::string& user : auth_users) {
+    if (user == auth_user) return true;
   }
   return false;
 }

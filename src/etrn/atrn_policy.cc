@@ -13,8 +13,7 @@ bool UserMayAtrn(const config::DomainsTable& table, std::string_view user,
                  std::string_view domain) {
   const config::DomainEntry* entry = table.Match(domain);
   if (entry == nullptr || user.empty()) return false;
-  return std::find(entry->auth_users.begin(), entry->auth_users.end(), user) !=
-         entry->auth_users.end();
+  return entry->HasAuthUser(user);
 }
 
 AtrnPlan PlanAtrn(const config::DomainsTable& table, std::string_view user,
@@ -23,10 +22,7 @@ AtrnPlan PlanAtrn(const config::DomainsTable& table, std::string_view user,
   argument = AsStd(absl::StripAsciiWhitespace(AsAbsl(argument)));
   if (argument.empty()) {
     for (const config::DomainEntry& entry : table.entries()) {
-      if (std::find(entry.auth_users.begin(), entry.auth_users.end(), user) ==
-          entry.auth_users.end()) {
-        continue;
-      }
+      if (!entry.HasAuthUser(user)) continue;
       (entry.subdomains_only ? plan.subtrees : plan.domains).push_back(entry.domain);
     }
     return plan;

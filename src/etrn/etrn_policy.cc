@@ -31,7 +31,8 @@ bool InSubtree(std::string_view domain, std::string_view root) {
 EtrnPlan PlanNode(const DomainsTable& table, EtrnPlan plan, const IpAddress& client) {
   const DomainEntry* entry = table.Match(plan.argument.name);
   if (entry == nullptr) return Refuse(std::move(plan), kReasonNotServed);
-  if (!entry->AllowsEtrnFrom(client)) return Refuse(std::move(plan), kReasonClientNotPermitted);
+  if (!entry->AllowsEtrn(client, plan.auth_user))
+    return Refuse(std::move(plan), kReasonClientNotPermitted);
   return plan;
 }
 
@@ -41,8 +42,8 @@ EtrnPlan PlanSubtree(const DomainsTable& table, EtrnPlan plan, const IpAddress& 
   const DomainEntry* served = table.Match(plan.argument.name);
   const DomainEntry* below = table.FindSubdomainsEntry(plan.argument.name);
   if (served == nullptr && below == nullptr) return Refuse(std::move(plan), kReasonNotServed);
-  bool permitted = (served != nullptr && served->AllowsEtrnFrom(client)) ||
-                   (below != nullptr && below->AllowsEtrnFrom(client));
+  bool permitted = (served != nullptr && served->AllowsEtrn(client, plan.auth_user)) ||
+                   (below != nullptr && below->AllowsEtrn(client, plan.auth_user));
   if (!permitted) return Refuse(std::move(plan), kReasonClientNotPermitted);
   return plan;
 }
@@ -51,15 +52,17 @@ EtrnPlan PlanQueue(const DomainsTable& table, EtrnPlan plan, const IpAddress& cl
   const auto& members = table.QueueMembers(plan.argument.name);
   if (members.empty()) return Refuse(std::move(plan), kReasonNoSuchQueue);
   for (const DomainEntry* entry : members) {
-    if (entry->AllowsEtrnFrom(client)) return plan;
+    if (entry->AllowsEtrn(client, plan.auth_user)) return plan;
   }
   return Refuse(std::move(plan), kReasonClientNotPermitted);
 }
 
 }  // namespace
 
-EtrnPlan PlanEtrn(const DomainsTable& table, std::string_view argument, const IpAddress& client) {
+EtrnPlan PlanEtrn(const DomainsTable& table, std::string_view argument, const IpAddress& client,
+                  std::string_view auth_user) {
   EtrnPlan plan;
+  plan.auth_user = std::string(auth_user);
   auto parsed = ParseEtrnArgument(argument);
   if (!parsed.ok()) {
     plan.reply = std::string(parsed.status().message());
@@ -81,7 +84,7 @@ bool DomainAllowed(const DomainsTable& table, const EtrnPlan& plan, std::string_
                    const IpAddress& client) {
   if (plan.refused()) return false;
   const DomainEntry* entry = table.Match(domain);
-  if (entry == nullptr || !entry->AllowsEtrnFrom(client)) return false;
+  if (entry == nullptr || !entry->AllowsEtrn(client, plan.auth_user)) return false;
   switch (plan.argument.form) {
     case EtrnForm::kNode:
       return absl::EqualsIgnoreCase(AsAbsl(WithoutTrailingDot(domain)), AsAbsl(plan.argument.name));

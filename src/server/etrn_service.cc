@@ -46,7 +46,8 @@ void Answer(const EtrnGather& gather) {
 }
 
 // On the origin core, once the client's bucket has answered.
-void ContinueEtrn(Core& origin, std::string argument, const IpAddress& client, bool allowed,
+void ContinueEtrn(Core& origin, std::string argument, const IpAddress& client,
+                  const std::string& auth_user, bool allowed,
                   std::function<void(std::string)> reply) {
   ServerContext& context = origin.context();
   if (!allowed) {
@@ -60,7 +61,7 @@ void ContinueEtrn(Core& origin, std::string argument, const IpAddress& client, b
     reply(std::move(line));
     return;
   }
-  etrn::EtrnPlan plan = etrn::PlanEtrn(origin.table(), argument, client);
+  etrn::EtrnPlan plan = etrn::PlanEtrn(origin.table(), argument, client, auth_user);
   if (plan.refused()) {
     std::string client_text = client.ToString();
     ETRND_LOG_INFO_REPEATED_EVENT("ETRN refused", client_text, "etrn",
@@ -107,21 +108,22 @@ void ContinueEtrn(Core& origin, std::string argument, const IpAddress& client, b
 // exact across cores without a lock: the check is a message to that core
 // and back when the session is elsewhere.
 void StartEtrnRequest(Core& origin, std::string argument, const IpAddress& client,
-                      std::function<void(std::string)> reply) {
+                      std::string auth_user, std::function<void(std::string)> reply) {
   ServerContext& context = origin.context();
   Core* owner = &context.core(origin.etrn_limiter().ShardOf(client, context.core_count()));
   if (owner == &origin) {
     bool allowed = origin.etrn_limiter().Allow(client, absl::Now());
-    ContinueEtrn(origin, std::move(argument), client, allowed, std::move(reply));
+    ContinueEtrn(origin, std::move(argument), client, auth_user, allowed, std::move(reply));
     return;
   }
   Core* origin_core = &origin;
   origin.SendTo(*owner, [owner, origin_core, client, argument = std::move(argument),
-                         reply = std::move(reply)]() mutable {
+                         auth_user = std::move(auth_user), reply = std::move(reply)]() mutable {
     bool allowed = owner->etrn_limiter().Allow(client, absl::Now());
     owner->SendTo(*origin_core, [origin_core, client, allowed, argument = std::move(argument),
+                                 auth_user = std::move(auth_user),
                                  reply = std::move(reply)]() mutable {
-      ContinueEtrn(*origin_core, std::move(argument), client, allowed, std::move(reply));
+      ContinueEtrn(*origin_core, std::move(argument), client, auth_user, allowed, std::move(reply));
     });
   });
 }

@@ -15,8 +15,9 @@
 namespace etrnd::server {
 namespace {
 
-smtp::OdmrConfig OdmrConfigOf(Core& core) {
+smtp::OdmrConfig OdmrConfigOf(Core& core, std::string auth_mechanisms) {
   smtp::OdmrConfig config;
+  config.auth_mechanisms = std::move(auth_mechanisms);
   config.hostname = core.context().options.hostname;
   config.max_line_bytes = core.context().options.session_limits.max_command_line_bytes;
   return config;
@@ -46,9 +47,10 @@ class TurnConnection : public reactor::ConnectionHandler {
 }  // namespace
 
 OdmrConnection::OdmrConnection(Core& core, SocketAddress peer)
-    : core_(core), peer_(peer), session_(OdmrConfigOf(core)) {
-  auth_ = std::make_unique<OdmrAuth>(core, peer);
-}
+    : core_(core),
+      peer_(peer),
+      auth_(std::make_unique<OdmrAuth>(core, peer)),
+      session_(OdmrConfigOf(core, auth_->Mechanisms())) {}
 
 OdmrConnection::~OdmrConnection() {
   *alive_ = false;

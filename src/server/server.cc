@@ -150,7 +150,36 @@ absl::Status DropToUser(const RunAsUser& user, const std::string& spool_dir) {
 
 }  // namespace
 
+namespace {
+
+// The --auth_file goes with the domains table: read at start-up and on each
+// reload; a failed reload keeps the previous users.
+absl::StatusOr<std::shared_ptr<const auth::PasswordFile>> LoadPasswords(
+    const ServerOptions& options) {
+  if (options.auth_file.empty()) return std::shared_ptr<const auth::PasswordFile>();
+  return auth::PasswordFile::LoadFile(options.auth_file);
+}
+
+void ReloadPasswords(ServerContext& context, std::string_view why) {
+  if (context.options.auth_file.empty()) return;
+  auto passwords = LoadPasswords(context.options);
+  if (!passwords.ok()) {
+    ETRND_LOG_ERROR("%s: auth file reload failed, previous users stay in force: %s", why,
+                    std::string(passwords.status().message()));
+    return;
+  }
+  ETRND_LOG_INFO("%s: auth file reloaded: %d users", why, (*passwords)->size());
+  for (auto& core : context.cores) {
+    Core* target = core.get();
+    std::shared_ptr<const auth::PasswordFile> snapshot = *passwords;
+    target->reactor().Post([target, snapshot] { target->SetPasswords(snapshot); });
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<size_t> ReloadDomainsTable(ServerContext& context, std::string_view why) {
+  ReloadPasswords(context, why);
   absl::StatusOr<std::shared_ptr<const config::DomainsTable>> table = LoadTable(context.options);
   if (!table.ok()) {
     ETRND_LOG_ERROR("%s: reload failed, previous table stays in force: %s", why,
@@ -185,6 +214,8 @@ int RunServer(ServerOptions options) {
   if (!drop_to.ok()) return Fail(std::string(drop_to.status().message()));
   absl::StatusOr<std::shared_ptr<const config::DomainsTable>> table = LoadTable(options);
   if (!table.ok()) return Fail(std::string(table.status().message()));
+  auto passwords = LoadPasswords(options);
+  if (!passwords.ok()) return Fail("--auth_file: " + std::string(passwords.status().message()));
   for (const auto* addresses : {&options.listen, &options.proxy_protocol_listen}) {
     for (const SocketAddress& address : *addresses) {
       absl::Status status = CheckPortFree(address);
@@ -221,6 +252,11 @@ int RunServer(ServerOptions options) {
   }
   for (int i = 0; i < threads; ++i) {
     context.cores.push_back(std::make_unique<Core>(i, context, *table));
+    context.cores.back()->SetPasswords(*passwords);
+  }
+  if (*passwords != nullptr) {
+    context.verifier = std::make_unique<auth::CredentialVerifier>();
+    ETRND_LOG_INFO("SMTP AUTH: %d users from %s", (*passwords)->size(), context.options.auth_file);
   }
   context.mesh = std::make_unique<reactor::ReactorMesh>(static_cast<size_t>(threads));
 

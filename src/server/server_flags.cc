@@ -32,6 +32,10 @@ ABSL_FLAG(int, threads, 0, "Reactor threads, one io_uring each (0 = online CPUs)
 ABSL_FLAG(std::string, spool_dir, "./spool", "Durable queue location (created if missing).");
 ABSL_FLAG(std::string, domains_file, "",
           "Customer domains table. Default: docs/examples/domains.conf when it exists.");
+ABSL_FLAG(std::string, auth_file, "",
+          "SMTP AUTH users: 'user:HASH' lines, HASH a crypt(3) string ($y$ yescrypt, $6$ "
+          "sha512-crypt) for PLAIN/LOGIN or Dovecot's {CRAM-MD5} form; re-read on SIGHUP. "
+          "AUTH is offered only under TLS or to loopback clients. Empty = no AUTH.");
 ABSL_FLAG(bool, fsync, true,
           "Reply 250 to DATA only once the message is on stable storage (group commit).");
 ABSL_FLAG(int64_t, max_message_size, 10485760,
@@ -223,6 +227,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.control_socket = absl::GetFlag(FLAGS_control_socket);
   if (options.control_socket.empty()) options.control_socket = options.spool_dir + "/control.sock";
   options.domains_file = absl::GetFlag(FLAGS_domains_file);
+  options.auth_file = absl::GetFlag(FLAGS_auth_file);
   options.fsync = absl::GetFlag(FLAGS_fsync);
 
   for (auto [name, value] : std::vector<std::pair<const char*, int64_t>>{

@@ -9,6 +9,7 @@
 #include "etrnd/common/log.h"
 #include "etrnd/server/core.h"
 #include "etrnd/server/etrn_service.h"
+#include "etrnd/server/smtp_auth.h"
 
 namespace etrnd::server {
 namespace {
@@ -189,7 +190,7 @@ void SmtpConnection::StartEtrn(std::string_view argument) {
   Core* core = &core_;
   uint64_t session_id = session_id_;
   const absl::Time started = absl::Now();
-  StartEtrnRequest(core_, std::string(argument), client_.ip(),
+  StartEtrnRequest(core_, std::string(argument), client_.ip(), session_->authenticated_user(),
                    [core, session_id, started](std::string reply) {
                      core->metrics().etrn_reply_seconds.Observe(absl::Now() - started);
                      if (SmtpConnection* session = core->FindSession(session_id)) {
@@ -204,6 +205,31 @@ void SmtpConnection::DeliverStoreResult(absl::StatusOr<std::string> queue_id) {
   // with multishot recv from now on (see Connection::SetMultishotReceive).
   if (queue_id.ok() && !ever_paused_ && conn_ != nullptr) conn_->SetMultishotReceive(true);
   session_->OnStoreResult(std::move(queue_id));
+  Flush();
+}
+
+smtp::AuthOffer SmtpConnection::AuthOffered() {
+  return OfferAuth(core_, client_.ip(), tls_active_);
+}
+
+bool SmtpConnection::AuthLockedOut() {
+  return core_.auth_limiter().Locked(client_.ip(), absl::Now());
+}
+
+void SmtpConnection::VerifyCredentials(auth::SaslCredentials credentials) {
+  Core* core = &core_;
+  const uint64_t session_id = session_id_;
+  StartAuthVerification(core_, client_.ip(), std::move(credentials),
+                        [core, session_id](smtp::AuthVerdict verdict) {
+                          if (SmtpConnection* session = core->FindSession(session_id)) {
+                            session->DeliverAuthResult(verdict);
+                          }
+                        });
+}
+
+void SmtpConnection::DeliverAuthResult(smtp::AuthVerdict verdict) {
+  if (!session_.has_value()) return;
+  session_->OnAuthResult(verdict);
   Flush();
 }
 

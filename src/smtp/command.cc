@@ -10,7 +10,7 @@ namespace etrnd::smtp {
 
 namespace {
 
-constexpr std::array<std::pair<std::string_view, Verb>, 11> kVerbs = {{
+constexpr std::array<std::pair<std::string_view, Verb>, 12> kVerbs = {{
     {"EHLO", Verb::kEhlo},
     {"HELO", Verb::kHelo},
     {"MAIL", Verb::kMail},
@@ -22,6 +22,7 @@ constexpr std::array<std::pair<std::string_view, Verb>, 11> kVerbs = {{
     {"VRFY", Verb::kVrfy},
     {"HELP", Verb::kHelp},
     {"ETRN", Verb::kEtrn},
+    {"AUTH", Verb::kAuth},
 }};
 
 bool IsBlank(char c) { return c == ' ' || c == '\t'; }

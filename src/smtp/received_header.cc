@@ -18,11 +18,17 @@ std::string FormatRfc5322Date(absl::Time time) {
   return absl::FormatTime("%a, %d %b %Y %H:%M:%S +0000", time, absl::UTCTimeZone());
 }
 
+// The "with" protocol of RFC 3848: ESMTP, ESMTPA after AUTH; HELO is SMTP.
+std::string_view ProtocolName(const ReceivedInfo& info) {
+  if (!info.esmtp) return "SMTP";
+  return info.authenticated ? "ESMTPA" : "ESMTP";
+}
+
 std::string FormatReceivedHeader(const ReceivedInfo& info) {
   std::string header =
       absl::StrCat("Received: from ", AsAbsl(info.helo_name), " (", AddressLiteral(info.peer_ip),
                    ")\r\n", "\tby ", AsAbsl(info.hostname), " (etrnd) with ",
-                   info.esmtp ? "ESMTP" : "SMTP", " id ", AsAbsl(info.queue_id));
+                   AsAbsl(ProtocolName(info)), " id ", AsAbsl(info.queue_id));
   if (!info.recipient.empty()) {
     absl::StrAppend(&header, "\r\n\tfor <", AsAbsl(info.recipient), ">");
   }

@@ -68,7 +68,8 @@ ServerSession::ServerSession(const SessionConfig& config, SessionServices& servi
       services_(services),
       peer_(peer),
       line_reader_(config.limits.max_command_line_bytes),
-      data_decoder_(config.limits.max_message_bytes, config.limits.max_text_line_bytes) {}
+      data_decoder_(config.limits.max_message_bytes, config.limits.max_text_line_bytes),
+      auth_(config.hostname) {}
 
 void ServerSession::Start() {
   last_command_at_ = services_.Now();
@@ -197,11 +198,19 @@ size_t ServerSession::ConsumeCommandBytes(std::string_view input) {
   switch (line_reader_.Parse(input, &consumed, &line)) {
     case LineReader::Result::kLine:
       ++lines_completed_;
-      HandleLine(line);
+      if (auth_.active()) {
+        RunAuthStep(auth_.OnLine(line.text));
+      } else {
+        HandleLine(line);
+      }
       break;
     case LineReader::Result::kTooLong:
       ++lines_completed_;
-      ReplyError(kLineTooLong);
+      if (auth_.active()) {
+        RunAuthStep(auth_.OnLineTooLong());
+      } else {
+        ReplyError(kLineTooLong);
+      }
       break;
     case LineReader::Result::kNeedMore:
       break;
@@ -250,6 +259,8 @@ void ServerSession::HandleLine(const Line& line) {
       return Reply(kHelp);
     case Verb::kEtrn:
       return OnEtrn(command.argument);
+    case Verb::kAuth:
+      return OnAuth(command.argument);
     case Verb::kUnknown:
       return ReplyError(line.text.empty() ? kBadSyntax : kUnknownCommand);
   }
@@ -273,6 +284,9 @@ void ServerSession::OnEhlo(std::string_view argument) {
   Reply("250-PIPELINING");
   Reply(absl::StrCat("250-SIZE ", config_.limits.max_message_bytes));
   Reply("250-ETRN");
+  if (const AuthOffer offer = services_.AuthOffered(); offer.offered) {
+    Reply(absl::StrCat("250-", AuthEhloKeyword(offer)));
+  }
   Reply("250-ENHANCEDSTATUSCODES");
   Reply("250 8BITMIME");
 }
@@ -317,6 +331,12 @@ std::string ServerSession::CheckMailParameters(std::string_view parameters) {
       uint64_t size = 0;
       if (!absl::SimpleAtoi(AsAbsl(value), &size)) return "501 5.5.4 Bad SIZE parameter";
       if (size > config_.limits.max_message_bytes) return std::string(kMessageTooBig);
+    } else if (absl::EqualsIgnoreCase(AsAbsl(keyword), "AUTH")) {
+      // RFC 4954 section 5: accepted once AUTH is offered; the value is a
+      // claim about the original submitter, which etrnd does not relay on.
+      if (!services_.AuthOffered().offered) {
+        return absl::StrCat("555 5.5.4 Unsupported option: ", AsAbsl(keyword));
+      }
     } else if (absl::EqualsIgnoreCase(AsAbsl(keyword), "BODY")) {
       if (!absl::EqualsIgnoreCase(AsAbsl(value), "7BIT") &&
           !absl::EqualsIgnoreCase(AsAbsl(value), "8BITMIME")) {
@@ -399,6 +419,7 @@ void ServerSession::OnData(std::string_view argument) {
       .peer_ip = peer_.ip(),
       .hostname = config_.hostname,
       .esmtp = esmtp_,
+      .authenticated = !authenticated_user_.empty(),
       .queue_id = queue_id_,
       .recipient = recipients_.size() == 1 ? std::string_view(recipients_[0]) : "",
       .time = services_.Now(),

@@ -29,6 +29,7 @@ namespace etrnd::config {
 inline constexpr size_t kDomainsTableBytesMax = size_t{1} << 30;
 inline constexpr size_t kDomainsTableLineOctetsMax = 16384;
 inline constexpr size_t kEtrnNetworksPerEntryMax = 1024;
+inline constexpr size_t kAuthUsersPerEntryMax = 1024;
 
 struct DomainEntry {
   uint32_t id = 0;               // index in DomainsTable::entries()
@@ -36,13 +37,20 @@ struct DomainEntry {
   bool subdomains_only = false;  // pattern was ".domain"
   NextHop next_hop;
   std::vector<CidrNetwork> etrn_networks;  // empty = any client may ETRN
-  std::string queue_name;                  // lowercase; "" = none
+  // auth=: SMTP AUTH users who may ETRN (from any address) and ATRN this
+  // domain. Case-sensitive, like the password file.
+  std::vector<std::string> auth_users;
+  std::string queue_name;  // lowercase; "" = none
   bool hold = false;
-  std::vector<std::string> auth_users;  // auth=: may ETRN/ATRN once authenticated
   int line = 0;
 
   std::string pattern() const;  // as written (lowercased)
-  bool AllowsEtrnFrom(const IpAddress& client) const;
+  bool AllowsEtrnFrom(const IpAddress& client) const { return AllowsEtrn(client, ""); }
+  // SPEC 4: neither etrn= nor auth= -> anyone; otherwise a client in etrn=
+  // or a session authenticated as a user in auth= (either suffices).
+  // auth_user "" = not authenticated.
+  bool AllowsEtrn(const IpAddress& client, std::string_view auth_user) const;
+  bool HasAuthUser(std::string_view auth_user) const;
 };
 
 class DomainsTable {

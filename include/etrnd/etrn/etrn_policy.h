@@ -30,6 +30,9 @@ inline constexpr std::string_view kReasonNoSuchQueue = "no such queue";
 struct EtrnPlan {
   std::optional<std::string> reply;  // 501 or 459 line (no CRLF) when refused
   EtrnArgument argument;
+  // The session's SMTP AUTH user ("" = none): entries whose auth= names it
+  // allow the ETRN from any address. It travels with the plan to every core.
+  std::string auth_user;
 
   bool refused() const { return reply.has_value(); }
 };
@@ -37,11 +40,11 @@ struct EtrnPlan {
 // The decision is taken against this table snapshot; the caller keeps using
 // the same snapshot for DomainAllowed().
 EtrnPlan PlanEtrn(const config::DomainsTable& table, std::string_view argument,
-                  const IpAddress& client);
+                  const IpAddress& client, std::string_view auth_user = "");
 
 // For an accepted plan: does this queued domain take part? Its Match() entry
-// must let the client ETRN, and the domain must be in the plan's scope (the
-// node itself, D or a subdomain of D, or an entry with the plan's queue).
+// must let the client (address, or the plan's auth_user) ETRN, and the domain must be in the plan's
+// scope (the node itself, D or a subdomain of D, or an entry with the plan's queue).
 bool DomainAllowed(const config::DomainsTable& table, const EtrnPlan& plan, std::string_view domain,
                    const IpAddress& client);
 

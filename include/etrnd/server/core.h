@@ -13,6 +13,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "etrnd/auth/auth_failure_limiter.h"
+#include "etrnd/auth/password_file.h"
 #include "etrnd/config/domains_table.h"
 #include "etrnd/dns/dns_resolver.h"
 #include "etrnd/etrn/etrn_rate_limiter.h"
@@ -51,6 +53,14 @@ class Core {
   // The domains table snapshot this core uses; replaced whole on SIGHUP.
   const config::DomainsTable& table() const { return *table_; }
   void SetTable(std::shared_ptr<const config::DomainsTable> table);
+  // The --auth_file snapshot (null = no AUTH); replaced whole on SIGHUP.
+  const std::shared_ptr<const auth::PasswordFile>& passwords() const { return passwords_; }
+  void SetPasswords(std::shared_ptr<const auth::PasswordFile> passwords) {
+    passwords_ = std::move(passwords);
+  }
+  // Failed AUTHs per address (SPEC 5). Every core is told of every failure
+  // (smtp_connection.cc), so this core's table alone decides its 454.
+  auth::AuthFailureLimiter& auth_limiter() { return auth_limiter_; }
 
   std::string NewQueueId();
   // Where a message came from, for its "queued" log line; empty for the
@@ -120,6 +130,8 @@ class Core {
   std::unique_ptr<OdmrTurns> odmr_turns_;
   std::unique_ptr<ControlService> control_;  // core 0 only: the etrnctl socket
   etrn::EtrnRateLimiter etrn_limiter_;
+  std::shared_ptr<const auth::PasswordFile> passwords_;
+  auth::AuthFailureLimiter auth_limiter_;
   absl::flat_hash_map<uint64_t, SmtpConnection*> sessions_;
   uint64_t next_session_id_ = 1;
   uint32_t queue_id_counter_ = 0;

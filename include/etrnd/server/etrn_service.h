@@ -14,7 +14,8 @@ namespace etrnd::server {
 class Core;
 
 // reply runs on origin's thread with the complete reply line (no CRLF).
+// auth_user: the session's SMTP AUTH identity ("" = none), for auth=.
 void StartEtrnRequest(Core& origin, std::string argument, const IpAddress& client,
-                      std::function<void(std::string)> reply);
+                      std::string auth_user, std::function<void(std::string)> reply);
 
 }  // namespace etrnd::server

@@ -41,8 +41,8 @@ class OdmrConnection : public reactor::ConnectionHandler {
 
   Core& core_;
   const SocketAddress peer_;
+  std::unique_ptr<OdmrAuth> auth_;  // before session_: it says what EHLO offers
   smtp::OdmrSession session_;
-  std::unique_ptr<OdmrAuth> auth_;
   reactor::Connection* conn_ = nullptr;
   reactor::Reactor::TimerId idle_timer_ = 0;
   uint64_t turn_id_ = 0;  // the ATRN being counted, 0 = none

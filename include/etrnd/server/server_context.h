@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "etrnd/auth/credential_verifier.h"
 #include "etrnd/reactor/reactor_mesh.h"
 #include "etrnd/server/connection_limiter.h"
 #include "etrnd/server/server_options.h"
@@ -32,6 +33,10 @@ struct ServerContext {
 
   // Written by the spool size sampler thread (metrics), read by scrapes.
   std::atomic<uint64_t> spool_bytes{0};
+  // SMTP AUTH's crypt(3) worker (--auth_file only; else null). Declared
+  // after the cores so that it is destroyed (joined) before them: its
+  // answers are posted to their reactors.
+  std::unique_ptr<auth::CredentialVerifier> verifier;
 
   Core& core(size_t index) { return *cores[index]; }
   size_t core_count() const { return cores.size(); }

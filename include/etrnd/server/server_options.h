@@ -25,6 +25,7 @@ struct ServerOptions {
   int threads = 1;
   std::string spool_dir;
   std::string domains_file;
+  std::string auth_file;  // SMTP AUTH password file; "" = no AUTH
   bool fsync = true;
   smtp::SessionLimits session_limits;
   size_t max_connections = 20000;

@@ -39,6 +39,9 @@ class SmtpConnection : public reactor::ConnectionHandler, public smtp::SessionSe
   std::string NewQueueId() override;
   void StoreMessage(smtp::AcceptedMessage message) override;
   void StartEtrn(std::string_view argument) override;
+  smtp::AuthOffer AuthOffered() override;
+  bool AuthLockedOut() override;
+  void VerifyCredentials(auth::SaslCredentials credentials) override;
   size_t UnsentOutputBytes() override;
   void OnRefused(int reply_code) override;
   void OnEtrnAnswered(int reply_code) override;
@@ -46,6 +49,7 @@ class SmtpConnection : public reactor::ConnectionHandler, public smtp::SessionSe
   // From the core: results of asynchronous requests, timeouts, shutdown.
   void DeliverStoreResult(absl::StatusOr<std::string> queue_id);
   void DeliverEtrnResult(std::string reply_line);
+  void DeliverAuthResult(smtp::AuthVerdict verdict);
   // The once-a-second deadline check: the PROXY header's deadline, the
   // session's own deadlines, and output that has not drained within the idle
   // timeout (-> abort).
@@ -76,6 +80,9 @@ class SmtpConnection : public reactor::ConnectionHandler, public smtp::SessionSe
   std::optional<smtp::ServerSession> session_;
   uint64_t session_id_ = 0;  // 0 = not registered with the core
   bool admitted_ = false;
+  // AUTH is offered under TLS or to a loopback client only (SPEC 5); the
+  // TLS glue sets this once the handshake is done.
+  bool tls_active_ = false;
   bool ever_paused_ = false;
   absl::Time output_blocked_since_ = absl::InfiniteFuture();
 };

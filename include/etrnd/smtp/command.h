@@ -17,6 +17,7 @@ enum class Verb {
   kVrfy,
   kHelp,
   kEtrn,
+  kAuth,
   kUnknown,
 };
 

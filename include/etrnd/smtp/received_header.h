@@ -16,6 +16,7 @@ struct ReceivedInfo {
   IpAddress peer_ip;           // shown as an address literal
   std::string_view hostname;   // ours
   bool esmtp = true;           // EHLO (ESMTP) or HELO (SMTP)
+  bool authenticated = false;  // SMTP AUTH: ESMTPA (RFC 3848)
   std::string_view queue_id;
   std::string_view recipient;  // "for <...>" only when there is exactly one
   absl::Time time;

@@ -15,7 +15,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "etrnd/auth/sasl_exchange.h"
 #include "etrnd/common/net_address.h"
+#include "etrnd/smtp/auth_command.h"
 #include "etrnd/smtp/data_decoder.h"
 #include "etrnd/smtp/line_reader.h"
 
@@ -83,6 +85,13 @@ class SessionServices {  // implemented by the server glue; fakes in tests
   // also call it from inside StartEtrn). The argument is as sent; it is
   // only valid during the call.
   virtual void StartEtrn(std::string_view argument) = 0;
+  // SMTP AUTH (RFC 4954): what EHLO offers on this connection (nothing by
+  // default), whether the client's address is locked out after failures,
+  // and the credential check, asynchronous: the glue calls
+  // ServerSession::OnAuthResult later (it may also call it from inside).
+  virtual AuthOffer AuthOffered() { return {}; }
+  virtual bool AuthLockedOut() { return false; }
+  virtual void VerifyCredentials(auth::SaslCredentials /*credentials*/) {}
   // The clock of the Received: header date and of the deadlines; tests pin it.
   virtual absl::Time Now() { return absl::Now(); }
   // Reply bytes already handed to the transport and not yet written.
@@ -104,6 +113,7 @@ class ServerSession {
   // -> "250 2.0.0 Ok: queued as <id>" or an error reply; resumes input.
   void OnStoreResult(absl::StatusOr<std::string> queue_id);
   void OnEtrnResult(std::string reply_line);  // reply without CRLF; resumes input
+  void OnAuthResult(AuthVerdict verdict);     // -> 235/535/454; resumes input
   void OnIdleTimeout();                       // 421 4.4.2 <hostname> Error: timeout exceeded; close
   // Closes with 421 when a deadline has passed: the command timeout (no
   // command, or a command line unfinished since its first byte) or, in
@@ -127,10 +137,12 @@ class ServerSession {
   bool in_transaction() const { return in_transaction_; }
   bool in_data() const { return phase_ == Phase::kData; }
   size_t pending_input_bytes() const { return pending_input_.size(); }
+  // The SMTP AUTH identity once AUTH succeeded, else "" (ETRN's auth= test).
+  const std::string& authenticated_user() const { return authenticated_user_; }
 
  private:
   enum class Phase { kCommand, kData };
-  enum class Waiting { kNothing, kStore, kEtrn };
+  enum class Waiting { kNothing, kStore, kEtrn, kAuth };
 
   void Process(std::string_view input);
   void NoteLineProgress(absl::Time now, uint64_t lines_before);
@@ -150,6 +162,8 @@ class ServerSession {
   void OnQuit();
   void OnVrfy(std::string_view argument);
   void OnEtrn(std::string_view argument);
+  void OnAuth(std::string_view argument);
+  void RunAuthStep(AuthDialogue::Step step);
   void FinishData();
   // The reply for MAIL parameters, or "" when they are all acceptable.
   std::string CheckMailParameters(std::string_view parameters);
@@ -176,6 +190,12 @@ class ServerSession {
 
   std::string helo_name_;  // empty until HELO/EHLO
   bool esmtp_ = false;
+
+  // SMTP AUTH: the dialogue (its lines bypass the command parser while it
+  // is active) and the identity it established (never reset but by a new
+  // session).
+  AuthDialogue auth_;
+  std::string authenticated_user_;
 
   bool in_transaction_ = false;
   std::string mail_from_;

@@ -370,3 +370,48 @@ TEST(DomainsTableTest, ManyEntriesLookUpByHash) {
 
 }  // namespace
 }  // namespace etrnd::config
+
+namespace etrnd::config {
+namespace {
+
+// auth= (SPEC 4): SMTP AUTH users who may ETRN from any address.
+TEST(DomainsTableAuthTest, AuthUsersAndEtrnNetworksEitherSuffices) {
+  auto table = DomainsTable::Parse(
+      "both.example 127.0.0.1:25 etrn=192.0.2.0/24 auth=alice,Bob@corp\n"
+      "users.example 127.0.0.1:25 auth=alice\n"
+      "open.example 127.0.0.1:25\n",
+      "domains.conf");
+  ASSERT_TRUE(table.ok()) << table.status();
+  const IpAddress inside = *IpAddress::Parse("192.0.2.7");
+  const IpAddress outside = *IpAddress::Parse("198.51.100.1");
+  const DomainEntry* both = (*table)->Match("both.example");
+  ASSERT_NE(both, nullptr);
+  EXPECT_EQ(both->auth_users, (std::vector<std::string>{"alice", "Bob@corp"}));
+  EXPECT_TRUE(both->AllowsEtrn(inside, ""));
+  EXPECT_TRUE(both->AllowsEtrn(outside, "alice"));
+  EXPECT_TRUE(both->AllowsEtrn(outside, "Bob@corp"));
+  EXPECT_FALSE(both->AllowsEtrn(outside, "bob@corp"));  // user names are case-sensitive
+  EXPECT_FALSE(both->AllowsEtrn(outside, ""));
+  EXPECT_FALSE(both->AllowsEtrnFrom(outside));
+  // auth= alone: only those users, from anywhere.
+  const DomainEntry* users = (*table)->Match("users.example");
+  EXPECT_TRUE(users->AllowsEtrn(outside, "alice"));
+  EXPECT_FALSE(users->AllowsEtrn(inside, ""));
+  EXPECT_FALSE(users->AllowsEtrn(inside, "mallory"));
+  EXPECT_TRUE((*table)->Match("open.example")->AllowsEtrn(outside, ""));
+}
+
+TEST(DomainsTableAuthTest, MalformedAuthOption) {
+  for (std::string_view line :
+       {"a.example 127.0.0.1:25 auth=\n", "a.example 127.0.0.1:25 auth=a,,b\n",
+        "a.example 127.0.0.1:25 auth=a:b\n", "a.example 127.0.0.1:25 auth=a auth=b\n"}) {
+    auto table = DomainsTable::Parse(line, "domains.conf");
+    ASSERT_FALSE(table.ok()) << line;
+    const std::string message(table.status().message());
+    EXPECT_TRUE(message.starts_with("domains.conf:1: ")) << message;
+    EXPECT_NE(message.find("auth="), std::string::npos) << message;
+  }
+}
+
+}  // namespace
+}  // namespace etrnd::config

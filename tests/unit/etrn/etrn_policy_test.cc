@@ -30,7 +30,12 @@ class EtrnPolicyTest : public ::testing::Test {
         ".only-subs.org    127.0.0.1:2626 queue=dialup\n"
         "dial1.example     127.0.0.1:2626 queue=dialup\n"
         "dial2.example     127.0.0.1:2626 queue=dialup etrn=203.0.113.1\n"
-        "vip.example       127.0.0.1:2626 queue=vip etrn=203.0.113.1\n",
+        "vip.example       127.0.0.1:2626 queue=vip etrn=203.0.113.1\n"
+        "# SMTP AUTH users (auth=): alone, or beside etrn=\n"
+        "roam.example      127.0.0.1:2626 etrn=203.0.113.1 auth=carol\n"
+        "users.example     127.0.0.1:2626 auth=carol,dave queue=roaming\n"
+        ".users.example    127.0.0.1:2626 auth=carol\n"
+        "x.users.example   127.0.0.1:2626 auth=dave\n",
         "test.conf");
     EXPECT_TRUE(parsed.ok()) << parsed.status();
     table_ = *parsed;
@@ -174,6 +179,40 @@ TEST_F(EtrnPolicyTest, RefusedPlanAllowsNothing) {
   EtrnPlan plan = Plan("unknown.example");
   ASSERT_TRUE(plan.refused());
   EXPECT_FALSE(DomainAllowed(*table_, plan, "open.example", kCustomer));
+}
+
+TEST_F(EtrnPolicyTest, AuthUserMayEtrnFromAnyAddress) {
+  EXPECT_FALSE(PlanEtrn(*table_, "roam.example", kStranger, "carol").refused());
+  EXPECT_FALSE(PlanEtrn(*table_, "roam.example", Ip("203.0.113.1"), "").refused());
+  EXPECT_EQ(PlanEtrn(*table_, "roam.example", kStranger, "").reply.value_or(""),
+            "459 4.7.1 Node roam.example not allowed: ETRN not permitted from this address");
+  EXPECT_TRUE(PlanEtrn(*table_, "roam.example", kStranger, "dave").refused());
+  // auth= alone: nobody else, whatever the address.
+  EXPECT_TRUE(PlanEtrn(*table_, "users.example", kCustomer, "").refused());
+  EXPECT_FALSE(PlanEtrn(*table_, "users.example", kCustomer, "dave").refused());
+  // An entry without etrn= or auth= stays open to everyone.
+  EXPECT_FALSE(PlanEtrn(*table_, "open.example", kStranger, "carol").refused());
+}
+
+TEST_F(EtrnPolicyTest, AuthUserSubtreeSkipsEntriesNotTheirs) {
+  EtrnPlan plan = PlanEtrn(*table_, "@users.example", kStranger, "carol");
+  ASSERT_FALSE(plan.refused()) << *plan.reply;
+  EXPECT_EQ(plan.auth_user, "carol");
+  EXPECT_TRUE(DomainAllowed(*table_, plan, "users.example", kStranger));
+  EXPECT_TRUE(DomainAllowed(*table_, plan, "a.users.example", kStranger));
+  EXPECT_FALSE(DomainAllowed(*table_, plan, "x.users.example", kStranger));  // dave's
+  // dave owns users.example itself, so @users.example is his too; the
+  // subdomains under carol's ".users.example" entry are skipped.
+  EtrnPlan dave = PlanEtrn(*table_, "@users.example", kStranger, "dave");
+  ASSERT_FALSE(dave.refused());
+  EXPECT_TRUE(DomainAllowed(*table_, dave, "x.users.example", kStranger));
+  EXPECT_FALSE(DomainAllowed(*table_, dave, "a.users.example", kStranger));
+  EXPECT_TRUE(PlanEtrn(*table_, "@users.example", kStranger, "").refused());
+}
+
+TEST_F(EtrnPolicyTest, AuthUserQueue) {
+  EXPECT_FALSE(PlanEtrn(*table_, "#roaming", kStranger, "dave").refused());
+  EXPECT_TRUE(PlanEtrn(*table_, "#roaming", kStranger, "").refused());
 }
 
 TEST(EtrnRepliesTest, ExactTexts) {
