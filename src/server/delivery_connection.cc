@@ -10,8 +10,8 @@
 namespace etrnd::server {
 
 DeliveryConnection::DeliveryConnection(reactor::Reactor& reactor,
-                                       delivery::ClientSession::Options options,
-                                       std::vector<delivery::OutboundMessage> messages,
+                                       smtp::ClientSession::Options options,
+                                       std::vector<smtp::OutboundMessage> messages,
                                        OutcomeSink outcomes, Finished finished,
                                        absl::Duration reply_timeout_max)
     : reactor_(reactor),

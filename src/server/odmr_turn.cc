@@ -14,8 +14,8 @@
 namespace etrnd::server {
 namespace {
 
-delivery::ClientSession::Options TurnClientOptions(Core& core) {
-  delivery::ClientSession::Options options;
+smtp::ClientSession::Options TurnClientOptions(Core& core) {
+  smtp::ClientSession::Options options;
   options.helo_hostname = core.context().options.hostname;
   // The turn takes what the jobs send: each job has at most
   // kTurnBatchesInFlight batches of --messages_per_connection messages here.
@@ -53,14 +53,14 @@ void OdmrTurn::OnShardCounted(size_t messages, size_t jobs) {
 }
 
 void OdmrTurn::OnBatch(int origin_core, uint64_t job_id,
-                       std::vector<delivery::OutboundMessage> batch) {
+                       std::vector<smtp::OutboundMessage> batch) {
   ETRND_CHECK(!batch.empty());
   const uint64_t key = next_batch_++;
   Batch& record = batches_[key];
   record.origin_core = origin_core;
   record.job_id = job_id;
   record.messages_left = batch.size();
-  for (delivery::OutboundMessage& message : batch) {
+  for (smtp::OutboundMessage& message : batch) {
     ETRND_CHECK(!message.recipients.empty());
     const uint64_t token = next_token_++;
     record.job_tokens.push_back(message.token);
@@ -70,10 +70,10 @@ void OdmrTurn::OnBatch(int origin_core, uint64_t job_id,
     if (!gone_ && session_.Enqueue(std::move(message))) continue;
     // The session is over: the message stays queued on its owner core.
     for (size_t i = 0; i < recipients; ++i) {
-      delivery::RecipientOutcome outcome;
+      smtp::RecipientOutcome outcome;
       outcome.token = token;
       outcome.recipient_index = i;
-      outcome.kind = delivery::RecipientOutcome::kDeferred;
+      outcome.kind = smtp::RecipientOutcome::kDeferred;
       outcome.reply = "ODMR connection closed before delivery";
       outcome.connection_level = true;
       late_outcomes_.push_back(std::move(outcome));
@@ -126,7 +126,7 @@ bool OdmrTurn::finished() const {
 }
 
 void OdmrTurn::Pump() {
-  std::vector<delivery::OutputChunk> output = session_.TakeOutput();
+  std::vector<smtp::OutputChunk> output = session_.TakeOutput();
   if (conn_ != nullptr) {
     for (const auto& chunk : output) conn_->Send(chunk.bytes());
   }
@@ -140,27 +140,27 @@ void OdmrTurn::Pump() {
 }
 
 void OdmrTurn::RouteOutcomes() {
-  std::vector<delivery::RecipientOutcome> outcomes = session_.TakeOutcomes();
+  std::vector<smtp::RecipientOutcome> outcomes = session_.TakeOutcomes();
   for (auto& late : late_outcomes_) outcomes.push_back(std::move(late));
   late_outcomes_.clear();
   if (outcomes.empty()) return;
   // Per owner job, in order: the answers, then the batches they complete
   // (PostTo keeps the order per target core).
-  std::map<std::pair<int, uint64_t>, std::vector<delivery::RecipientOutcome>> answers;
+  std::map<std::pair<int, uint64_t>, std::vector<smtp::RecipientOutcome>> answers;
   std::vector<Batch> done;
-  for (delivery::RecipientOutcome& outcome : outcomes) {
+  for (smtp::RecipientOutcome& outcome : outcomes) {
     auto it = sent_.find(outcome.token);
     ETRND_CHECK(it != sent_.end());
     Sent& sent = it->second;
     ETRND_CHECK(sent.recipients_left > 0);
     switch (outcome.kind) {
-      case delivery::RecipientOutcome::kDelivered:
+      case smtp::RecipientOutcome::kDelivered:
         ++delivered_;
         break;
-      case delivery::RecipientOutcome::kDeferred:
+      case smtp::RecipientOutcome::kDeferred:
         ++deferred_;
         break;
-      case delivery::RecipientOutcome::kBounced:
+      case smtp::RecipientOutcome::kBounced:
         ++bounced_;
         break;
     }
@@ -250,7 +250,7 @@ void OdmrTurns::Reap(uint64_t id) {
 }
 
 void DeliverTurnBatch(Core& turn_core, uint64_t turn_id, int origin_core, uint64_t job_id,
-                      std::vector<delivery::OutboundMessage> batch) {
+                      std::vector<smtp::OutboundMessage> batch) {
   OdmrTurn* turn = turn_core.odmr_turns().Find(turn_id);
   // A turn waits for all of its jobs before it goes.
   ETRND_CHECK(turn != nullptr);

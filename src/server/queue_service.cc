@@ -256,7 +256,7 @@ void QueueService::OnItemRead(const std::shared_ptr<FlushJob>& job, size_t token
 }
 
 bool QueueService::TakeBatch(const std::shared_ptr<FlushJob>& job, size_t want,
-                             std::vector<delivery::OutboundMessage>* batch,
+                             std::vector<smtp::OutboundMessage>* batch,
                              std::vector<size_t>* tokens) {
   using Read = FlushJob::Item::Read;
   // A batch starts full, or with what is left once every message of the
@@ -273,7 +273,7 @@ bool QueueService::TakeBatch(const std::shared_ptr<FlushJob>& job, size_t want,
   if (ready == 0 || (ready < read_ahead_want && !all_known)) return false;
   auto add = [&](size_t token) {
     FlushJob::Item& item = job->items[token];
-    delivery::OutboundMessage outbound;
+    smtp::OutboundMessage outbound;
     outbound.token = token;
     outbound.mail_from = item.message.mail_from;
     for (uint32_t index : item.recipient_indexes) {
@@ -305,17 +305,17 @@ void QueueService::LaunchConnections(const std::shared_ptr<FlushJob>& job) {
   if (job->targets.empty()) return;  // the route is not known yet
   while (!job->host_failed && !stopped_ &&
          job->connections_open < options.connections_per_destination) {
-    std::vector<delivery::OutboundMessage> batch;
+    std::vector<smtp::OutboundMessage> batch;
     std::vector<size_t> tokens;
     if (!TakeBatch(job, options.messages_per_connection, &batch, &tokens)) break;
     if (batch.empty()) continue;  // only failed reads were taken
-    delivery::ClientSession::Options client_options;
+    smtp::ClientSession::Options client_options;
     client_options.helo_hostname = options.hostname;
     client_options.max_messages_per_connection = options.messages_per_connection;
     ++job->connections_open;
     auto handler = std::make_unique<DeliveryConnection>(
         core_.reactor(), client_options, std::move(batch),
-        [this, job](const delivery::RecipientOutcome& outcome) { OnOutcome(job, outcome); },
+        [this, job](const smtp::RecipientOutcome& outcome) { OnOutcome(job, outcome); },
         [this, job, tokens = std::move(tokens)] { OnConnectionFinished(job, tokens); },
         options.delivery_timeout);
     core_.reactor().Connect(job->targets[job->target_index], std::move(handler),
@@ -373,7 +373,7 @@ std::function<void()> QueueService::Settler(const std::shared_ptr<FlushJob>& job
 }
 
 void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
-                             const delivery::RecipientOutcome& outcome) {
+                             const smtp::RecipientOutcome& outcome) {
   ETRND_CHECK(outcome.token < job->items.size());
   FlushJob::Item& item = job->items[outcome.token];
   ETRND_CHECK(item.read == FlushJob::Item::Read::kLoaded);
@@ -383,7 +383,7 @@ void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
   ++item.outcomes_seen;
   metrics::CoreMetrics& metrics = core_.metrics();
   switch (outcome.kind) {
-    case delivery::RecipientOutcome::kDelivered: {
+    case smtp::RecipientOutcome::kDelivered: {
       ++job->delivered;
       ++metrics.deliveries_delivered;
       metrics.delivery_seconds.Observe(absl::Now() - job->started);
@@ -394,7 +394,7 @@ void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
                       spool::RecipientOutcome::kDelivered, Settler(job));
       break;
     }
-    case delivery::RecipientOutcome::kDeferred:
+    case smtp::RecipientOutcome::kDeferred:
       ++metrics.deliveries_deferred;
       job->last_error = outcome.reply;
       if (outcome.connection_level) {
@@ -406,7 +406,7 @@ void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
       LogDelivery(item.message.queue_id, item.message.recipients[recipient_index], job->domain,
                   job->remote_mta, "deferred", outcome.reply);
       break;
-    case delivery::RecipientOutcome::kBounced:
+    case smtp::RecipientOutcome::kBounced:
       ++job->bounced;
       ++metrics.deliveries_bounced;
       LogDelivery(item.message.queue_id, item.message.recipients[recipient_index], job->domain,

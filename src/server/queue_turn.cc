@@ -105,7 +105,7 @@ void QueueService::LaunchTurnBatches(const std::shared_ptr<FlushJob>& job) {
   ETRND_CHECK(job->is_turn());
   const size_t want = core_.context().options.messages_per_connection;
   while (!job->host_failed && !stopped_ && job->connections_open < kTurnBatchesInFlight) {
-    std::vector<delivery::OutboundMessage> batch;
+    std::vector<smtp::OutboundMessage> batch;
     std::vector<size_t> tokens;
     if (!TakeBatch(job, want, &batch, &tokens)) break;
     if (batch.empty()) continue;  // only failed reads were taken
@@ -122,12 +122,12 @@ void QueueService::LaunchTurnBatches(const std::shared_ptr<FlushJob>& job) {
 }
 
 void QueueService::OnTurnOutcomes(uint64_t job_id,
-                                  const std::vector<delivery::RecipientOutcome>& outcomes) {
+                                  const std::vector<smtp::RecipientOutcome>& outcomes) {
   auto it = turn_jobs_.find(job_id);
   // A job lives until its last batch is done, and answers come before that.
   ETRND_CHECK(it != turn_jobs_.end());
   std::shared_ptr<FlushJob> job = it->second;
-  for (const delivery::RecipientOutcome& outcome : outcomes) OnOutcome(job, outcome);
+  for (const smtp::RecipientOutcome& outcome : outcomes) OnOutcome(job, outcome);
 }
 
 void QueueService::OnTurnBatchDone(uint64_t job_id, const std::vector<size_t>& tokens) {

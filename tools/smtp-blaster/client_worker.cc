@@ -100,6 +100,9 @@ void ClientWorker::Connect(int slot_index) {
   ClientSessionConfig config;
   config.helo_name = options_.helo_name;
   config.use_pipelining = options_.pipelining;
+  config.starttls = options_.starttls;
+  config.auth_user = options_.auth_user;
+  config.auth_password = options_.auth_password;
   auto handler = std::make_unique<SessionHandler>(*this, slot_index, std::move(config));
   slot.handler = handler.get();
   slot.last_activity_ns = MonotonicNowNs();

@@ -39,6 +39,11 @@ ABSL_FLAG(std::string, domain_pattern, "d%d.test",
 ABSL_FLAG(double, zipf, 0, "Zipf exponent for choosing domains (0 = uniform; 1 = typical skew)");
 ABSL_FLAG(bool, pipelining, true,
           "send MAIL+RCPTs+DATA in one go when the server offers PIPELINING");
+ABSL_FLAG(std::string, auth, "",
+          "user:pass: AUTH PLAIN after EHLO (after TLS with --starttls) on every session");
+ABSL_FLAG(bool, starttls, false,
+          "STARTTLS then TLS on every session (the certificate is not verified); a server that "
+          "does not offer it counts as error 'tls'");
 ABSL_FLAG(uint64_t, etrn_every, 0,
           "send an ETRN for a random domain after every N messages (per thread), on a separate "
           "session; 0 = never");
@@ -144,6 +149,14 @@ int RunClientMode() {
   options.mail_from = absl::GetFlag(FLAGS_from);
   options.helo_name = absl::GetFlag(FLAGS_helo);
   options.pipelining = absl::GetFlag(FLAGS_pipelining);
+  options.starttls = absl::GetFlag(FLAGS_starttls);
+  const std::string auth = absl::GetFlag(FLAGS_auth);
+  if (!auth.empty()) {
+    const size_t colon = auth.find(':');
+    if (colon == std::string::npos || colon == 0) return Fail("--auth must be user:pass");
+    options.auth_user = auth.substr(0, colon);
+    options.auth_password = auth.substr(colon + 1);
+  }
   options.rate = absl::GetFlag(FLAGS_rate);
   options.etrn_every = absl::GetFlag(FLAGS_etrn_every);
   options.threads = absl::GetFlag(FLAGS_threads);

@@ -34,19 +34,6 @@ std::string RandomLine(std::mt19937_64& rng, size_t max_bytes) {
 
 }  // namespace
 
-void AppendDotStuffed(std::string_view text, std::string* out) {
-  out->reserve(out->size() + text.size() + text.size() / 64 + 3);
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    end = end == std::string_view::npos ? text.size() : end + 1;
-    if (text[start] == '.') out->push_back('.');
-    out->append(text.substr(start, end - start));
-    start = end;
-  }
-  out->append(".\r\n");
-}
-
 MessageGenerator::MessageGenerator(uint64_t run_id, int thread_index, uint64_t seed)
     : run_id_(run_id), thread_index_(thread_index), rng_(seed) {
   body_pool_.reserve(kBodyPoolLines);

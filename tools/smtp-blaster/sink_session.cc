@@ -10,11 +10,6 @@
 namespace etrnd::blaster {
 namespace {
 
-std::string_view StripCrlf(std::string_view line) {
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
-  return line;
-}
-
 // "FROM:<a@b> SIZE=10" -> "a@b"; lenient about spaces and missing brackets.
 std::string_view PathOf(std::string_view argument) {
   const size_t open = argument.find('<');
@@ -38,7 +33,10 @@ std::string RefusalReply(int code, std::string_view what) {
 
 SinkSession::SinkSession(const SinkSessionConfig& config, FailSchedule* rcpt_failures,
                          FailSchedule* data_failures)
-    : config_(config), rcpt_failures_(rcpt_failures), data_failures_(data_failures) {}
+    : config_(config),
+      rcpt_failures_(rcpt_failures),
+      data_failures_(data_failures),
+      data_decoder_(config.max_message_bytes, kMaxDataLineBytes) {}
 
 std::string SinkSession::Greeting() const {
   return absl::StrCat("220 ", config_.hostname, " ESMTP smtp-blaster sink\r\n");
@@ -46,38 +44,41 @@ std::string SinkSession::Greeting() const {
 
 bool SinkSession::OnReceive(std::string_view bytes, std::string* output,
                             std::vector<ReceivedMessage>* accepted) {
-  buffer_.append(bytes);
-  size_t position = 0;
   bool open = true;
-  while (open && position < buffer_.size()) {
-    if (in_data_) {
-      if (!ConsumeData(&position)) break;
-      FinishData(output, accepted);
-      continue;
-    }
-    const size_t end = buffer_.find('\n', position);
-    if (end == std::string::npos) {
-      if (buffer_.size() - position > kMaxCommandLineBytes) {
-        output->append("500 5.5.0 Line too long\r\n");
-        skipping_long_line_ = true;
-        position = buffer_.size();
-      }
-      break;
-    }
-    const std::string_view line(buffer_.data() + position, end + 1 - position);
-    position = end + 1;
-    if (skipping_long_line_) {
-      skipping_long_line_ = false;  // the tail of a line already refused
-      continue;
-    }
-    if (line.size() > kMaxCommandLineBytes) {
-      output->append("500 5.5.0 Line too long\r\n");
-      continue;
-    }
-    open = HandleCommand(StripCrlf(line), output);
+  while (open && !bytes.empty()) {
+    const size_t consumed =
+        in_data_ ? ConsumeData(bytes, output, accepted) : ConsumeCommand(bytes, output, &open);
+    if (consumed == 0) break;
+    bytes.remove_prefix(consumed);
   }
-  buffer_.erase(0, position);
   return open;
+}
+
+size_t SinkSession::ConsumeCommand(std::string_view bytes, std::string* output, bool* open) {
+  size_t consumed = 0;
+  smtp::Line line;
+  switch (line_reader_.Parse(bytes, &consumed, &line)) {
+    case smtp::LineReader::Result::kLine:
+      // Lenient about bare LF line ends: the sink measures, it does not police.
+      *open = HandleCommand(line.text, output);
+      break;
+    case smtp::LineReader::Result::kTooLong:
+      output->append("500 5.5.0 Line too long\r\n");
+      break;
+    case smtp::LineReader::Result::kNeedMore:
+      break;
+  }
+  return consumed;
+}
+
+size_t SinkSession::ConsumeData(std::string_view bytes, std::string* output,
+                                std::vector<ReceivedMessage>* accepted) {
+  size_t consumed = 0;
+  std::string* content = config_.keep_content ? &message_.content : &discarded_content_;
+  const smtp::DataDecoder::Result result = data_decoder_.Consume(bytes, &consumed, content);
+  discarded_content_.clear();
+  if (result == smtp::DataDecoder::Result::kDone) FinishData(output, accepted);
+  return consumed;
 }
 
 bool SinkSession::HandleCommand(std::string_view line, std::string* output) {
@@ -154,50 +155,25 @@ void SinkSession::HandleData(std::string* output) {
     return;
   }
   in_data_ = true;
-  data_line_start_ = true;
-  data_after_crlf_ = true;
+  data_decoder_.Reset();
   message_.bytes = 0;
   message_.content.clear();
   output->append("354 End data with <CR><LF>.<CR><LF>\r\n");
 }
 
-bool SinkSession::ConsumeData(size_t* position) {
-  while (*position < buffer_.size()) {
-    const size_t end = buffer_.find('\n', *position);
-    if (end == std::string::npos) {
-      const size_t pending = buffer_.size() - *position;
-      if (pending <= kMaxPendingDataBytes) return false;  // wait for the line end
-      std::string_view chunk(buffer_.data() + *position, pending);
-      if (data_line_start_ && chunk.front() == '.') chunk.remove_prefix(1);
-      AppendContent(chunk);
-      data_line_start_ = false;
-      data_after_crlf_ = false;
-      *position = buffer_.size();
-      return false;
-    }
-    std::string_view line(buffer_.data() + *position, end + 1 - *position);
-    *position = end + 1;
-    if (data_line_start_ && data_after_crlf_ && line == ".\r\n") return true;
-    if (data_line_start_ && line.front() == '.') line.remove_prefix(1);
-    AppendContent(line);
-    data_after_crlf_ = line.size() >= 2 && line[line.size() - 2] == '\r';
-    data_line_start_ = true;
-  }
-  return false;
-}
-
-void SinkSession::AppendContent(std::string_view bytes) {
-  message_.bytes += bytes.size();
-  // Past the limit the message will be refused: stop keeping it.
-  if (config_.keep_content && message_.bytes <= config_.max_message_bytes) {
-    message_.content.append(bytes);
-  }
-}
-
 void SinkSession::FinishData(std::string* output, std::vector<ReceivedMessage>* accepted) {
   in_data_ = false;
-  if (message_.bytes > config_.max_message_bytes) {
+  message_.bytes = data_decoder_.body_bytes();
+  // The same judgement and replies as etrnd's server session.
+  if (data_decoder_.too_big()) {
     output->append("552 5.3.4 Error: message too large\r\n");
+  } else if (data_decoder_.bare_lf() || data_decoder_.bare_cr()) {
+    output->append("550 5.6.0 Error: bare <CR> or <LF> in message content\r\n");
+  } else if (data_decoder_.nul()) {
+    output->append("554 5.6.0 Error: message contains NUL characters\r\n");
+  } else if (data_decoder_.line_too_long()) {
+    absl::StrAppend(output, "552 5.6.0 Error: message has a line longer than ", kMaxDataLineBytes,
+                    " octets\r\n");
   } else if (config_.data_fail_code != 0 && data_failures_ != nullptr &&
              data_failures_->NextFails()) {
     output->append(RefusalReply(config_.data_fail_code, "Message"));

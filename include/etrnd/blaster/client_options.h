@@ -21,6 +21,12 @@ struct ClientOptions {
   std::string mail_from = "blaster@blaster.test";
   std::string helo_name = "blaster.invalid";
   bool pipelining = true;
+  // STARTTLS then TLS on every connection (certificates are not verified:
+  // this is a load generator).
+  bool starttls = false;
+  // AUTH PLAIN after EHLO when auth_user is set (--auth=user:pass).
+  std::string auth_user;
+  std::string auth_password;
   double rate = 0;          // messages/s in all; 0 = closed loop
   uint64_t etrn_every = 0;  // per thread: an ETRN after every N message starts
   int threads = 1;

@@ -1,6 +1,8 @@
-// The blaster's SMTP client, as a pure state machine: it is fed the server's
-// bytes and asked to start messages, ETRNs or QUIT, and answers with bytes to
-// send and results. It never touches a socket (the runner does), so every
+// The blaster's SMTP client: a thin layer over smtp::ClientSession (the one
+// SMTP client of etrnd) that adds ETRN and turns per-recipient outcomes into
+// the blaster's per-transaction results. It is fed the server's bytes and
+// asked to start messages, ETRNs or QUIT, and answers with bytes to send and
+// results. It never touches a socket nor TLS (the worker does), so every
 // protocol path is unit-tested with canned replies.
 //
 // With PIPELINING (RFC 2920) a message goes out as MAIL + RCPTs + DATA in one
@@ -12,13 +14,19 @@
 #include <string_view>
 #include <vector>
 
-#include "etrnd/blaster/reply_parser.h"
+#include "etrnd/smtp/client_session.h"
 
 namespace etrnd::blaster {
 
 struct ClientSessionConfig {
   std::string helo_name = "blaster.invalid";
   bool use_pipelining = true;  // only when the server offers it
+  // STARTTLS on every connection; a server that does not offer it or
+  // refuses it ends the session with the error "tls".
+  bool starttls = false;
+  // AUTH PLAIN after EHLO (after TLS with starttls) when auth_user is set.
+  std::string auth_user = {};
+  std::string auth_password = {};
 };
 
 // Result of one message or ETRN.
@@ -26,7 +34,8 @@ struct TransactionResult {
   enum class Kind { kMessage, kEtrn };
   Kind kind = Kind::kMessage;
   bool ok = false;
-  // When !ok: the deciding reply code ("550") or "connection", "protocol".
+  // When !ok: the deciding reply code ("550") or "connection", "timeout",
+  // "protocol", "tls".
   std::string error;
   // Reply codes of refused recipients (also when the message went through
   // to the others).
@@ -42,8 +51,11 @@ struct ClientActions {
   bool ready = false;
   // Close the connection once sends are written.
   bool close = false;
+  // Run the TLS handshake once sends are written, then call OnTlsStarted()
+  // (or OnTlsFailed()).
+  bool start_tls = false;
   // An error outside any transaction (greeting or EHLO refused, 421 while
-  // idle, unparsable reply): the key to count it under.
+  // idle, unparsable reply, AUTH refused): the key to count it under.
   std::string session_error;
 
   void Clear() { *this = ClientActions(); }
@@ -51,25 +63,16 @@ struct ClientActions {
 
 class ClientSession {
  public:
-  enum class State {
-    kGreeting,  // waiting for 220
-    kEhlo,      // EHLO sent
-    kHelo,      // EHLO refused, HELO sent
-    kIdle,      // ready for a transaction
-    kMessage,   // MAIL .. final reply
-    kRset,      // after a failed message
-    kEtrn,      // ETRN sent
-    kQuit,      // QUIT sent
-    kClosed,
-  };
-
   explicit ClientSession(ClientSessionConfig config);
 
-  // Server bytes, in arrival order.
+  // Server bytes (plaintext), in arrival order.
   void OnReceive(std::string_view bytes, ClientActions* actions);
   // The connection ended (peer close, error, timeout): a transaction in
   // flight fails with reason.
   void OnConnectionLost(std::string_view reason, ClientActions* actions);
+  // After actions->start_tls: the handshake is done, or it failed.
+  void OnTlsStarted(ClientActions* actions);
+  void OnTlsFailed(std::string_view why, ClientActions* actions);
 
   // Only when idle. content is the message as generated (unstuffed, CRLF
   // lines); the session stuffs it.
@@ -78,36 +81,29 @@ class ClientSession {
   void StartEtrn(std::string_view argument, ClientActions* actions);
   void Quit(ClientActions* actions);
 
-  State state() const { return state_; }
-  bool idle() const { return state_ == State::kIdle; }
-  bool pipelining() const { return pipelining_; }
-  // Replies still expected for what has been sent.
-  bool awaiting_reply() const;
+  bool idle() const { return !closed_ && core_.idle_waiting_for_more(); }
+  bool closed() const { return closed_; }
+  bool pipelining() const { return core_.pipelining(); }
+  bool tls_active() const { return core_.tls_active(); }
+  // Replies (or the TLS handshake) still expected for what has been sent.
+  bool awaiting_reply() const { return !closed_ && !core_.idle_waiting_for_more(); }
 
  private:
-  void OnReply(const Reply& reply, ClientActions* actions);
-  void OnMessageReply(const Reply& reply, ClientActions* actions);
-  void SendNextUnpipelined(ClientActions* actions);
-  void FinishMessage(bool ok, std::string error, ClientActions* actions);
-  void Fatal(std::string error, ClientActions* actions);
-  void BecomeIdle(ClientActions* actions);
+  // Turns what the core produced during one call into *actions.
+  void Collect(bool was_idle, ClientActions* actions);
+  TransactionResult MessageResult() const;
+  // The key a failed session counts under ("421", "protocol", ...).
+  std::string FailureKey() const;
 
-  ClientSessionConfig config_;
-  ReplyParser parser_;
-  State state_ = State::kGreeting;
-  bool pipelining_ = false;
-
-  // The message in flight. Steps: 0 = MAIL, 1..n = RCPT, n+1 = DATA,
-  // n+2 = end of content.
-  std::string mail_from_;
-  std::vector<std::string> recipients_;
-  std::string wire_content_;  // stuffed, with the final ".\r\n"
-  size_t step_ = 0;           // step whose reply comes next
-  int mail_code_ = 0;
-  int first_rejected_code_ = 0;
-  size_t accepted_recipients_ = 0;
-  bool content_aborted_ = false;  // 354 after a failed MAIL/RCPT: sent "." only
-  TransactionResult result_;
+  smtp::ClientSession core_;
+  bool closed_ = false;
+  std::string lost_reason_ = "connection";
+  uint64_t next_token_ = 0;
+  // The message in flight: its content (the core borrows it until the
+  // message ended) and the outcomes of its recipients so far.
+  std::string content_;
+  std::vector<smtp::RecipientOutcome> outcomes_;
+  bool etrn_in_flight_ = false;
 };
 
 }  // namespace etrnd::blaster

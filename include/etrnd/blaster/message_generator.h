@@ -12,11 +12,6 @@
 
 namespace etrnd::blaster {
 
-// Appends text to *out with every line starting with '.' doubled (RFC 5321
-// 4.5.2), then the end-of-data line ".\r\n". text must end with CRLF (or be
-// empty).
-void AppendDotStuffed(std::string_view text, std::string* out);
-
 struct MessageEnvelope {
   std::string mail_from;
   std::vector<std::string> recipients;

@@ -1,7 +1,9 @@
 // The sink's SMTP server side, as a pure state machine: bytes in, replies
 // out, accepted messages handed back (unstuffed, byte-exact). Accepts any
 // mail, pipelined or not; can refuse a chosen fraction of RCPTs or messages
-// with a chosen code, to test how a sender handles refusals.
+// with a chosen code, to test how a sender handles refusals. Frames command
+// lines and decodes DATA with etrnd's own smtp::LineReader and
+// smtp::DataDecoder, so content is judged as etrnd judges it.
 #pragma once
 
 #include <cstddef>
@@ -11,6 +13,8 @@
 #include <vector>
 
 #include "etrnd/blaster/fail_schedule.h"
+#include "etrnd/smtp/data_decoder.h"
+#include "etrnd/smtp/line_reader.h"
 
 namespace etrnd::blaster {
 
@@ -33,8 +37,9 @@ class SinkSession {
  public:
   static constexpr size_t kMaxCommandLineBytes = 4096;
   static constexpr size_t kMaxRecipients = 10000;
-  // A data "line" longer than this is consumed without waiting for its end.
-  static constexpr size_t kMaxPendingDataBytes = 64 * 1024;
+  // Longer content lines are refused at the end of data (lenient next to
+  // RFC 5321's 1000: the sink measures senders, it does not police them).
+  static constexpr size_t kMaxDataLineBytes = 64 * 1024;
 
   // The schedules are shared by the sessions of one thread; null = never.
   SinkSession(const SinkSessionConfig& config, FailSchedule* rcpt_failures,
@@ -48,12 +53,13 @@ class SinkSession {
 
  private:
   bool HandleCommand(std::string_view line, std::string* output);
+  // Consumes command bytes or DATA bytes; returns how many.
+  size_t ConsumeCommand(std::string_view bytes, std::string* output, bool* open);
+  size_t ConsumeData(std::string_view bytes, std::string* output,
+                     std::vector<ReceivedMessage>* accepted);
   void HandleMail(std::string_view argument, std::string* output);
   void HandleRcpt(std::string_view argument, std::string* output);
   void HandleData(std::string* output);
-  // Consumes DATA bytes from buffer_ at *position; true when the end was seen.
-  bool ConsumeData(size_t* position);
-  void AppendContent(std::string_view bytes);
   void FinishData(std::string* output, std::vector<ReceivedMessage>* accepted);
   void ResetTransaction();
 
@@ -61,11 +67,10 @@ class SinkSession {
   FailSchedule* rcpt_failures_;
   FailSchedule* data_failures_;
 
-  std::string buffer_;
+  smtp::LineReader line_reader_{kMaxCommandLineBytes};
+  smtp::DataDecoder data_decoder_;
+  std::string discarded_content_;  // decoder output when content is not kept
   bool in_data_ = false;
-  bool data_line_start_ = true;  // the next data byte starts a line
-  bool data_after_crlf_ = true;  // and the line before ended with CRLF
-  bool skipping_long_line_ = false;
   bool has_mail_ = false;
   ReceivedMessage message_;
 };

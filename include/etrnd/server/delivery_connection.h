@@ -1,5 +1,5 @@
 // One outbound SMTP connection of a delivery worker: binds a reactor
-// connection to the pure delivery::ClientSession, adds the reply timeout,
+// connection to the pure smtp::ClientSession, adds the reply timeout,
 // and reports each recipient's outcome as soon as the next hop answered.
 #pragma once
 
@@ -7,20 +7,20 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "etrnd/delivery/client_session.h"
+#include "etrnd/smtp/client_session.h"
 #include "etrnd/reactor/reactor.h"
 
 namespace etrnd::server {
 
 class DeliveryConnection : public reactor::ConnectionHandler {
  public:
-  using OutcomeSink = std::function<void(const delivery::RecipientOutcome&)>;
+  using OutcomeSink = std::function<void(const smtp::RecipientOutcome&)>;
   // Runs once, after the last outcome, when the connection is gone.
   using Finished = std::function<void()>;
 
   // The messages' data must stay alive until `finished` runs.
-  DeliveryConnection(reactor::Reactor& reactor, delivery::ClientSession::Options options,
-                     std::vector<delivery::OutboundMessage> messages, OutcomeSink outcomes,
+  DeliveryConnection(reactor::Reactor& reactor, smtp::ClientSession::Options options,
+                     std::vector<smtp::OutboundMessage> messages, OutcomeSink outcomes,
                      Finished finished, absl::Duration reply_timeout_max);
   ~DeliveryConnection() override;
 
@@ -33,7 +33,7 @@ class DeliveryConnection : public reactor::ConnectionHandler {
   void ArmTimeout();
 
   reactor::Reactor& reactor_;
-  delivery::ClientSession session_;
+  smtp::ClientSession session_;
   OutcomeSink outcomes_;
   Finished finished_;
   reactor::Connection* conn_ = nullptr;

@@ -17,7 +17,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
-#include "etrnd/delivery/client_session.h"
+#include "etrnd/smtp/client_session.h"
 #include "etrnd/reactor/connection.h"
 #include "etrnd/reactor/reactor.h"
 
@@ -44,7 +44,7 @@ class OdmrTurn {
   size_t messages() const { return messages_; }
 
   // From an owner core: a batch of its job's messages (tokens are the job's).
-  void OnBatch(int origin_core, uint64_t job_id, std::vector<delivery::OutboundMessage> batch);
+  void OnBatch(int origin_core, uint64_t job_id, std::vector<smtp::OutboundMessage> batch);
   // From an owner core: the job is over (all of its completions durable).
   void OnJobDone();
 
@@ -83,12 +83,12 @@ class OdmrTurn {
   const uint64_t id_;
   const std::string user_;
   const std::string client_;
-  delivery::ClientSession session_;
+  smtp::ClientSession session_;
   reactor::Connection* conn_ = nullptr;
   bool gone_ = false;  // the connection ended (or never came)
   bool quit_sent_ = false;
   // Answers made here for messages that reached a finished session.
-  std::vector<delivery::RecipientOutcome> late_outcomes_;
+  std::vector<smtp::RecipientOutcome> late_outcomes_;
   reactor::Reactor::TimerId timeout_timer_ = 0;
   size_t cores_left_;
   std::function<void(size_t)> counted_;
@@ -117,7 +117,7 @@ class OdmrTurns {
 
 // Entry points for owner cores' messages, on turn_core's thread.
 void DeliverTurnBatch(Core& turn_core, uint64_t turn_id, int origin_core, uint64_t job_id,
-                      std::vector<delivery::OutboundMessage> batch);
+                      std::vector<smtp::OutboundMessage> batch);
 void DeliverTurnJobDone(Core& turn_core, uint64_t turn_id);
 void DeliverTurnCount(Core& turn_core, uint64_t turn_id, size_t messages, size_t jobs);
 

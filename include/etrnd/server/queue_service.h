@@ -18,8 +18,8 @@
 #include "absl/time/time.h"
 #include "etrnd/common/net_address.h"
 #include "etrnd/config/domains_table.h"
-#include "etrnd/delivery/client_session.h"
 #include "etrnd/etrn/atrn_policy.h"
+#include "etrnd/smtp/client_session.h"
 #include "etrnd/etrn/etrn_policy.h"
 #include "etrnd/queue/domain_queue_index.h"
 #include "etrnd/reactor/reactor.h"
@@ -78,7 +78,7 @@ class QueueService {
                             const std::string& client, Core& turn_core, uint64_t turn_id);
   // From the turn's core: recipients answered by the customer (tokens are
   // the job's), then a batch the turn is done with (the job's bodies may go).
-  void OnTurnOutcomes(uint64_t job_id, const std::vector<delivery::RecipientOutcome>& outcomes);
+  void OnTurnOutcomes(uint64_t job_id, const std::vector<smtp::RecipientOutcome>& outcomes);
   void OnTurnBatchDone(uint64_t job_id, const std::vector<size_t>& tokens);
 
   // Owner-core side (other cores reach it through Core::SendTo()).
@@ -156,7 +156,7 @@ class QueueService {
   // The next batch of at most `want` loaded messages (retries first); false
   // when the job should wait for more reads before sending one.
   bool TakeBatch(const std::shared_ptr<FlushJob>& job, size_t want,
-                 std::vector<delivery::OutboundMessage>* batch, std::vector<size_t>* tokens);
+                 std::vector<smtp::OutboundMessage>* batch, std::vector<size_t>* tokens);
   // ODMR turns (queue_turn.cc).
   void StartTurnJob(const std::string& domain, const std::string& user, const std::string& client,
                     Core& turn_core, uint64_t turn_id);
@@ -167,7 +167,7 @@ class QueueService {
   // The route cannot exist (no such domain, null MX): every recipient bounces.
   void BounceWholeFlush(const std::shared_ptr<FlushJob>& job, const std::string& reply);
   void BounceLoaded(const std::shared_ptr<FlushJob>& job);
-  void OnOutcome(const std::shared_ptr<FlushJob>& job, const delivery::RecipientOutcome& outcome);
+  void OnOutcome(const std::shared_ptr<FlushJob>& job, const smtp::RecipientOutcome& outcome);
   void MaybeFinishFlush(const std::shared_ptr<FlushJob>& job);
   void FinishFlush(const std::shared_ptr<FlushJob>& job);
   // Counts one more completion the job waits for; run the result when done.

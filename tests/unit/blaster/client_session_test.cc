@@ -47,8 +47,10 @@ TEST_F(ClientSessionTest, PipelinedMessageGoesOutInOneSendThenContent) {
   EXPECT_TRUE(session_->pipelining());
   Start({"a@d1.test", "b@d2.test"});
   ASSERT_EQ(actions_.sends.size(), 1u);
+  // SIZE is advertised: MAIL declares the content size (RFC 1870).
   EXPECT_EQ(actions_.sends[0],
-            "MAIL FROM:<s@blaster.test>\r\nRCPT TO:<a@d1.test>\r\nRCPT TO:<b@d2.test>\r\nDATA\r\n");
+            "MAIL FROM:<s@blaster.test> SIZE=19\r\nRCPT TO:<a@d1.test>\r\nRCPT TO:<b@d2.test>\r\n"
+            "DATA\r\n");
   Receive("250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n");
   EXPECT_EQ(Sent(), "Subject: x\r\n\r\n..hi\r\n.\r\n");  // dot-stuffed and terminated
   EXPECT_TRUE(actions_.results.empty());
@@ -73,7 +75,7 @@ TEST_F(ClientSessionTest, WithoutPipeliningOneCommandPerReply) {
   Open(kEhloPlain);
   EXPECT_FALSE(session_->pipelining());
   Start({"a@d1.test", "b@d2.test"});
-  EXPECT_EQ(Sent(), "MAIL FROM:<s@blaster.test>\r\n");
+  EXPECT_EQ(Sent(), "MAIL FROM:<s@blaster.test> SIZE=19\r\n");
   Receive("250 ok\r\n");
   EXPECT_EQ(Sent(), "RCPT TO:<a@d1.test>\r\n");
   Receive("250 ok\r\n");
@@ -91,7 +93,7 @@ TEST_F(ClientSessionTest, PipeliningCanBeTurnedOff) {
   Open(kEhloWithPipelining, /*use_pipelining=*/false);
   EXPECT_FALSE(session_->pipelining());
   Start({"a@d1.test"});
-  EXPECT_EQ(Sent(), "MAIL FROM:<s@blaster.test>\r\n");
+  EXPECT_EQ(Sent(), "MAIL FROM:<s@blaster.test> SIZE=19\r\n");
 }
 
 TEST_F(ClientSessionTest, PartialRecipientRefusalStillDelivers) {
@@ -173,7 +175,7 @@ TEST_F(ClientSessionTest, RefusedGreetingIsASessionError) {
   Receive("554 go away\r\n");
   EXPECT_EQ(actions_.session_error, "554");
   EXPECT_TRUE(actions_.close);
-  EXPECT_EQ(session_->state(), ClientSession::State::kClosed);
+  EXPECT_TRUE(session_->closed());
 }
 
 TEST_F(ClientSessionTest, Reply421MidMessageFailsItAndCloses) {
@@ -252,6 +254,78 @@ TEST_F(ClientSessionTest, BackToBackMessagesOnOneSession) {
     EXPECT_TRUE(actions_.results[0].ok);
     EXPECT_TRUE(actions_.ready);
   }
+}
+
+TEST_F(ClientSessionTest, AuthPlainAfterEhloThenReady) {
+  ClientSessionConfig config;
+  config.helo_name = "c.test";
+  config.auth_user = "alice";
+  config.auth_password = "secret";
+  session_ = std::make_unique<ClientSession>(config);
+  Receive("220 hi\r\n");
+  Receive(kEhloWithPipelining);
+  EXPECT_EQ(Sent(), "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+  EXPECT_FALSE(actions_.ready);
+  Receive("235 2.7.0 Authentication successful\r\n");
+  EXPECT_TRUE(actions_.ready);
+}
+
+TEST_F(ClientSessionTest, AuthRefusedIsASessionErrorUnderItsCode) {
+  ClientSessionConfig config;
+  config.auth_user = "alice";
+  config.auth_password = "wrong";
+  session_ = std::make_unique<ClientSession>(config);
+  Receive("220 hi\r\n");
+  Receive(kEhloWithPipelining);
+  Receive("535 5.7.8 Authentication credentials invalid\r\n");
+  EXPECT_EQ(actions_.session_error, "535");
+  EXPECT_EQ(Sent(), "QUIT\r\n");
+  EXPECT_TRUE(actions_.close);
+  EXPECT_TRUE(session_->closed());
+}
+
+TEST_F(ClientSessionTest, StartTlsAsksForTheHandshakeThenEhloAgain) {
+  ClientSessionConfig config;
+  config.helo_name = "c.test";
+  config.starttls = true;
+  session_ = std::make_unique<ClientSession>(config);
+  Receive("220 hi\r\n");
+  Receive("250-mx.test\r\n250 STARTTLS\r\n");
+  EXPECT_EQ(Sent(), "STARTTLS\r\n");
+  EXPECT_FALSE(actions_.start_tls);
+  Receive("220 2.0.0 Ready to start TLS\r\n");
+  EXPECT_TRUE(actions_.start_tls);
+  EXPECT_TRUE(actions_.sends.empty());
+  EXPECT_TRUE(session_->awaiting_reply());  // the handshake is timed too
+  actions_.Clear();
+  session_->OnTlsStarted(&actions_);
+  EXPECT_EQ(Sent(), "EHLO c.test\r\n");
+  EXPECT_TRUE(session_->tls_active());
+  Receive(kEhloWithPipelining);
+  EXPECT_TRUE(actions_.ready);
+}
+
+TEST_F(ClientSessionTest, StartTlsNotOfferedIsASessionError) {
+  ClientSessionConfig config;
+  config.starttls = true;
+  session_ = std::make_unique<ClientSession>(config);
+  Receive("220 hi\r\n");
+  Receive(kEhloPlain);
+  EXPECT_EQ(actions_.session_error, "tls");
+  EXPECT_TRUE(actions_.close);
+}
+
+TEST_F(ClientSessionTest, TlsHandshakeFailureIsASessionError) {
+  ClientSessionConfig config;
+  config.starttls = true;
+  session_ = std::make_unique<ClientSession>(config);
+  Receive("220 hi\r\n");
+  Receive("250-mx.test\r\n250 STARTTLS\r\n");
+  Receive("220 go\r\n");
+  actions_.Clear();
+  session_->OnTlsFailed("wrong version number", &actions_);
+  EXPECT_EQ(actions_.session_error, "tls");
+  EXPECT_TRUE(actions_.close);
 }
 
 }  // namespace

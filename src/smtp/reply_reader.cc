@@ -1,8 +1,11 @@
-#include "etrnd/delivery/reply_reader.h"
+#include "etrnd/smtp/reply_reader.h"
 
 #include <cstring>
 
-namespace etrnd::delivery {
+#include "absl/strings/match.h"
+#include "etrnd/common/strings.h"
+
+namespace etrnd::smtp {
 namespace {
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
@@ -36,16 +39,28 @@ std::string SmtpReply::Text() const {
   return text;
 }
 
+bool SmtpReply::HasExtension(std::string_view keyword) const {
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const std::string_view line = lines[i];
+    if (absl::EqualsIgnoreCase(AsAbsl(line.substr(0, line.find(' '))), AsAbsl(keyword))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+ReplyReader::Result ReplyReader::Fail(const char* why) {
+  error_ = why;
+  return Result::kError;
+}
+
 ReplyReader::Result ReplyReader::Read(std::string_view* input, SmtpReply* reply) {
-  if (failed_) return Result::kError;
+  if (*error_ != '\0') return Result::kError;
   while (!input->empty()) {
     const void* newline = std::memchr(input->data(), '\n', input->size());
     const size_t take =
         newline == nullptr ? input->size() : static_cast<const char*>(newline) - input->data() + 1;
-    if (line_.size() + take > kReplyLineBytesMax) {
-      failed_ = true;
-      return Result::kError;
-    }
+    if (line_.size() + take > kReplyLineBytesMax) return Fail("reply line too long");
     line_.append(input->data(), take);
     input->remove_prefix(take);
     if (newline == nullptr) return Result::kNeedMore;
@@ -60,9 +75,10 @@ ReplyReader::Result ReplyReader::FinishLine(SmtpReply* reply) {
   line.remove_suffix(1);  // '\n'
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   const int code = ParseCode(line);
-  if (code < 0 || pending_.lines.size() >= kReplyLinesMax) {
-    failed_ = true;
-    return Result::kError;
+  if (code < 0) return Fail("reply line without a 2xx-5xx code");
+  if (pending_.lines.size() >= kReplyLinesMax) return Fail("too many reply lines");
+  if (!pending_.lines.empty() && code != pending_.code) {
+    return Fail("code changed inside a multi-line reply");
   }
   const bool last = line.size() == 3 || line[3] == ' ';
   pending_.lines.emplace_back(line.size() > 4 ? line.substr(4) : std::string_view());
@@ -74,4 +90,4 @@ ReplyReader::Result ReplyReader::FinishLine(SmtpReply* reply) {
   return Result::kReply;
 }
 
-}  // namespace etrnd::delivery
+}  // namespace etrnd::smtp

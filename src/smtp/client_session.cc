@@ -1,12 +1,11 @@
-#include "etrnd/delivery/client_session.h"
+#include "etrnd/smtp/client_session.h"
 
 #include <utility>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "etrnd/common/strings.h"
 
-namespace etrnd::delivery {
+namespace etrnd::smtp {
 namespace {
 
 constexpr size_t kAddressBytesMax = 512;  // a whole command line (RFC 5321 4.5.3.1.4)
@@ -18,6 +17,8 @@ constexpr absl::Duration kGreetingTimeout = absl::Minutes(5);
 constexpr absl::Duration kCommandTimeout = absl::Minutes(5);
 constexpr absl::Duration kDataInitiationTimeout = absl::Minutes(2);
 constexpr absl::Duration kDataTerminationTimeout = absl::Minutes(10);
+// The glue's TLS handshake gets as long as a command's reply.
+constexpr absl::Duration kTlsHandshakeTimeout = kCommandTimeout;
 
 // An address we can put in a command line without changing its meaning.
 bool SafeAddress(std::string_view address) {
@@ -42,8 +43,12 @@ ClientSession::ClientSession(Options options) : options_(std::move(options)) {
 }
 
 ClientSession::ClientSession(std::string helo_hostname, size_t max_messages_per_connection)
-    : ClientSession(Options{.helo_hostname = std::move(helo_hostname),
-                            .max_messages_per_connection = max_messages_per_connection}) {}
+    : ClientSession([&] {
+        Options options;
+        options.helo_hostname = std::move(helo_hostname);
+        options.max_messages_per_connection = max_messages_per_connection;
+        return options;
+      }()) {}
 
 bool ClientSession::Enqueue(OutboundMessage message) {
   if (state_ == State::kQuitting || state_ == State::kDone || quit_requested_) return false;
@@ -65,7 +70,16 @@ std::string ClientSession::TakeOutputAsString() { return JoinChunks(TakeOutput()
 
 std::vector<RecipientOutcome> ClientSession::TakeOutcomes() { return std::exchange(outcomes_, {}); }
 
+std::vector<uint64_t> ClientSession::TakeEndedMessages() {
+  return std::exchange(ended_messages_, {});
+}
+
+std::vector<SmtpReply> ClientSession::TakeCommandReplies() {
+  return std::exchange(command_replies_, {});
+}
+
 absl::Duration ClientSession::reply_timeout() const {
+  if (state_ == State::kTlsHandshake) return kTlsHandshakeTimeout;
   if (state_ == State::kDone || pending_.empty()) return absl::InfiniteDuration();
   switch (pending_.front().command) {
     case Command::kGreeting:
@@ -81,12 +95,20 @@ absl::Duration ClientSession::reply_timeout() const {
 
 void ClientSession::OnBytes(std::string_view bytes) {
   while (state_ != State::kDone && !bytes.empty()) {
+    if (state_ == State::kTlsHandshake) {
+      // Plaintext after "220 Ready to start TLS" was injected by somebody
+      // (RFC 3207 section 6): it must never be read as the TLS server's.
+      Fail(SessionFailure::Kind::kProtocol, 0,
+           "protocol error: plaintext after the server's STARTTLS reply");
+      return;
+    }
     SmtpReply reply;
     switch (reader_.Read(&bytes, &reply)) {
       case ReplyReader::Result::kNeedMore:
         return;
       case ReplyReader::Result::kError:
-        Fail(0, "malformed reply from the server");
+        Fail(SessionFailure::Kind::kProtocol, 0,
+             absl::StrCat("malformed reply from the server: ", reader_.error()));
         return;
       case ReplyReader::Result::kReply:
         HandleReply(reply);
@@ -101,8 +123,7 @@ void ClientSession::OnConnectionLost() {
     state_ = State::kDone;
     return;
   }
-  Fail(0, "connection lost " +
-              (pending_.empty() ? std::string("while idle") : Describe(pending_.front())));
+  Fail(SessionFailure::Kind::kConnectionLost, 0, "connection lost " + DescribeWait());
 }
 
 void ClientSession::OnTimeout() {
@@ -111,7 +132,12 @@ void ClientSession::OnTimeout() {
     state_ = State::kDone;
     return;
   }
-  Fail(0, "timeout " + (pending_.empty() ? std::string("while idle") : Describe(pending_.front())));
+  Fail(SessionFailure::Kind::kTimeout, 0, "timeout " + DescribeWait());
+}
+
+std::string ClientSession::DescribeWait() const {
+  if (state_ == State::kTlsHandshake) return "during the TLS handshake";
+  return pending_.empty() ? std::string("while idle") : Describe(pending_.front());
 }
 
 std::string ClientSession::Describe(const Pending& pending) const {
@@ -122,6 +148,12 @@ std::string ClientSession::Describe(const Pending& pending) const {
       return "after EHLO";
     case Command::kHelo:
       return "after HELO";
+    case Command::kStartTls:
+      return "after STARTTLS";
+    case Command::kAuth:
+      return "after AUTH";
+    case Command::kCustom:
+      return "after a command";
     case Command::kMail:
       return "after MAIL FROM";
     case Command::kRcpt:
@@ -140,13 +172,15 @@ std::string ClientSession::Describe(const Pending& pending) const {
 
 void ClientSession::HandleReply(const SmtpReply& reply) {
   if (pending_.empty()) {
-    Fail(reply.code, "unexpected reply: " + reply.Text());
+    Fail(SessionFailure::Kind::kProtocol, reply.code, "unexpected reply: " + reply.Text());
     return;
   }
   const Pending pending = pending_.front();
   pending_.pop_front();
   if (reply.code == kServiceClosing && pending.command != Command::kQuit) {
-    Fail(reply.code, reply.Text());  // the server is closing the channel
+    if (pending.command == Command::kCustom) command_replies_.push_back(reply);
+    // The server is closing the channel.
+    Fail(SessionFailure::Kind::kReply, reply.code, reply.Text());
     return;
   }
   switch (pending.command) {
@@ -156,6 +190,12 @@ void ClientSession::HandleReply(const SmtpReply& reply) {
       return OnEhlo(reply);
     case Command::kHelo:
       return OnHelo(reply);
+    case Command::kStartTls:
+      return OnStartTls(reply);
+    case Command::kAuth:
+      return OnAuth(reply);
+    case Command::kCustom:
+      return OnCustom(reply);
     case Command::kMail:
       return OnMail(reply);
     case Command::kRcpt:
@@ -170,35 +210,6 @@ void ClientSession::HandleReply(const SmtpReply& reply) {
       state_ = State::kDone;
       return;
   }
-}
-
-void ClientSession::OnGreeting(const SmtpReply& reply) {
-  if (!reply.Positive()) return FailAndQuit(reply.code, reply.Text());
-  state_ = State::kHello;
-  SendCommand(absl::StrCat("EHLO ", AsAbsl(options_.helo_hostname), "\r\n"), {Command::kEhlo});
-}
-
-void ClientSession::OnEhlo(const SmtpReply& reply) {
-  if (reply.Permanent()) {  // an old server: fall back to HELO
-    SendCommand(absl::StrCat("HELO ", AsAbsl(options_.helo_hostname), "\r\n"), {Command::kHelo});
-    return;
-  }
-  if (!reply.Positive()) return FailAndQuit(reply.code, reply.Text());
-  // The first line is the server's name; each later line is "KEYWORD [params]".
-  for (size_t i = 1; i < reply.lines.size(); ++i) {
-    std::string_view line = reply.lines[i];
-    const std::string keyword = absl::AsciiStrToUpper(AsAbsl(line.substr(0, line.find(' '))));
-    if (keyword == "PIPELINING") pipelining_ = true;
-    if (keyword == "SIZE") size_extension_ = true;
-  }
-  state_ = State::kIdle;
-  StartNextMessageOrQuit();
-}
-
-void ClientSession::OnHelo(const SmtpReply& reply) {
-  if (!reply.Positive()) return FailAndQuit(reply.code, reply.Text());
-  state_ = State::kIdle;
-  StartNextMessageOrQuit();
 }
 
 void ClientSession::StartNextMessageOrQuit() {
@@ -216,15 +227,19 @@ void ClientSession::StartNextMessageOrQuit() {
     }
     OutboundMessage message = std::move(queued_.front());
     queued_.pop_front();
-    if (message.recipients.empty()) continue;
+    if (message.recipients.empty()) {
+      ended_messages_.push_back(message.token);
+      continue;
+    }
     active_.emplace();
     active_->message = std::move(message);
     active_->recipients.assign(active_->message.recipients.size(), RecipientState::kWaiting);
     if (!SafeAddress(active_->message.mail_from)) {
       for (size_t i = 0; i < active_->recipients.size(); ++i) {
-        Finish(i, RecipientOutcome::kBounced, 0, "invalid sender address", false);
+        Finish(i, RecipientOutcome::kBounced, 0, "invalid sender address", false,
+               RecipientOutcome::Stage::kSession);
       }
-      active_.reset();
+      EndActive();
       continue;
     }
     state_ = State::kTransaction;
@@ -240,6 +255,7 @@ void ClientSession::SendMail() {
   line += "\r\n";
   SendCommand(std::move(line), {Command::kMail});
   if (!pipelining_) return;
+  // RFC 2920: MAIL, every RCPT and DATA in one group; replies come in order.
   SendRcptsFrom(0, /*all=*/true);
   SendCommand("DATA\r\n", {Command::kData});
 }
@@ -249,7 +265,8 @@ bool ClientSession::SendRcptsFrom(size_t index, bool all) {
   for (; index < active_->recipients.size(); ++index) {
     const std::string& recipient = active_->message.recipients[index];
     if (!SafeAddress(recipient)) {
-      Finish(index, RecipientOutcome::kBounced, 0, "invalid recipient address", false);
+      Finish(index, RecipientOutcome::kBounced, 0, "invalid recipient address", false,
+             RecipientOutcome::Stage::kSession);
       continue;
     }
     SendCommand(absl::StrCat("RCPT TO:<", AsAbsl(recipient), ">\r\n"), {Command::kRcpt, index});
@@ -267,7 +284,8 @@ void ClientSession::OnMail(const SmtpReply& reply) {
   }
   for (size_t i = 0; i < active_->recipients.size(); ++i) {
     if (active_->recipients[i] != RecipientState::kFinished) {
-      Finish(i, FailureKindFor(reply.code), reply.code, reply.Text(), false);
+      Finish(i, FailureKindFor(reply.code), reply.code, reply.Text(), false,
+             RecipientOutcome::Stage::kMail);
     }
   }
   // Pipelined: the RCPT and DATA replies are still to come; DATA ends it.
@@ -279,7 +297,8 @@ void ClientSession::OnRcpt(const SmtpReply& reply, size_t index) {
     if (reply.Positive()) {
       active_->recipients[index] = RecipientState::kAccepted;
     } else {
-      Finish(index, FailureKindFor(reply.code), reply.code, reply.Text(), false);
+      Finish(index, FailureKindFor(reply.code), reply.code, reply.Text(), false,
+             RecipientOutcome::Stage::kRcpt);
     }
   }
   if (!pipelining_ && !SendRcptsFrom(index + 1, /*all=*/false)) SendAfterRcpts();
@@ -306,7 +325,7 @@ void ClientSession::OnData(const SmtpReply& reply) {
     pending_.push_back({Command::kBody});
     return;
   }
-  FinishAccepted(reply);
+  FinishAccepted(reply, RecipientOutcome::Stage::kData);
   EndTransaction();
 }
 
@@ -315,21 +334,22 @@ void ClientSession::OnBody(const SmtpReply& reply) {
     if (reply.Positive()) {
       for (size_t i = 0; i < active_->recipients.size(); ++i) {
         if (active_->recipients[i] == RecipientState::kAccepted) {
-          Finish(i, RecipientOutcome::kDelivered, reply.code, reply.Text(), false);
+          Finish(i, RecipientOutcome::kDelivered, reply.code, reply.Text(), false,
+                 RecipientOutcome::Stage::kBody);
         }
       }
     } else {
-      FinishAccepted(reply);
+      FinishAccepted(reply, RecipientOutcome::Stage::kBody);
     }
   }
   // The end of data ends the transaction whatever the reply: no RSET.
-  active_.reset();
+  EndActive();
   StartNextMessageOrQuit();
 }
 
 void ClientSession::EndTransaction() {
   const bool open_on_server = active_->mail_accepted;
-  active_.reset();
+  EndActive();
   if (open_on_server) {
     SendCommand("RSET\r\n", {Command::kRset});
   } else {
@@ -338,7 +358,7 @@ void ClientSession::EndTransaction() {
 }
 
 void ClientSession::OnRset(const SmtpReply& reply) {
-  if (!reply.Positive()) return FailAndQuit(reply.code, reply.Text());
+  if (!reply.Positive()) return FailAndQuit(SessionFailure::Kind::kReply, reply.code, reply.Text());
   StartNextMessageOrQuit();
 }
 
@@ -361,32 +381,38 @@ size_t ClientSession::AcceptedCount() const {
 }
 
 void ClientSession::Finish(size_t index, RecipientOutcome::Kind kind, int code, std::string reply,
-                           bool connection_level) {
+                           bool connection_level, RecipientOutcome::Stage stage) {
   active_->recipients[index] = RecipientState::kFinished;
   outcomes_.push_back({.token = active_->message.token,
                        .recipient_index = index,
                        .kind = kind,
                        .code = code,
                        .reply = std::move(reply),
-                       .connection_level = connection_level});
+                       .connection_level = connection_level,
+                       .stage = stage});
 }
 
-void ClientSession::FinishAccepted(const SmtpReply& reply) {
+void ClientSession::FinishAccepted(const SmtpReply& reply, RecipientOutcome::Stage stage) {
   for (size_t i = 0; i < active_->recipients.size(); ++i) {
     if (active_->recipients[i] == RecipientState::kAccepted) {
-      Finish(i, FailureKindFor(reply.code), reply.code, reply.Text(), false);
+      Finish(i, FailureKindFor(reply.code), reply.code, reply.Text(), false, stage);
     }
   }
+}
+
+void ClientSession::EndActive() {
+  ended_messages_.push_back(active_->message.token);
+  active_.reset();
 }
 
 void ClientSession::DeferEverything(int code, const std::string& why) {
   if (active_.has_value()) {
     for (size_t i = 0; i < active_->recipients.size(); ++i) {
       if (active_->recipients[i] != RecipientState::kFinished) {
-        Finish(i, RecipientOutcome::kDeferred, code, why, true);
+        Finish(i, RecipientOutcome::kDeferred, code, why, true, RecipientOutcome::Stage::kSession);
       }
     }
-    active_.reset();
+    EndActive();
   }
   for (const OutboundMessage& message : queued_) {
     for (size_t i = 0; i < message.recipients.size(); ++i) {
@@ -397,20 +423,23 @@ void ClientSession::DeferEverything(int code, const std::string& why) {
                            .reply = why,
                            .connection_level = true});
     }
+    ended_messages_.push_back(message.token);
   }
   queued_.clear();
 }
 
-void ClientSession::Fail(int code, const std::string& why) {
+void ClientSession::Fail(SessionFailure::Kind kind, int code, const std::string& why) {
   DeferEverything(code, why);
+  if (failure_.kind == SessionFailure::Kind::kNone) failure_ = {kind, code, why};
   pending_.clear();
   state_ = State::kDone;
 }
 
-void ClientSession::FailAndQuit(int code, const std::string& why) {
+void ClientSession::FailAndQuit(SessionFailure::Kind kind, int code, const std::string& why) {
   DeferEverything(code, why);
+  if (failure_.kind == SessionFailure::Kind::kNone) failure_ = {kind, code, why};
   pending_.clear();
   SendQuit();
 }
 
-}  // namespace etrnd::delivery
+}  // namespace etrnd::smtp

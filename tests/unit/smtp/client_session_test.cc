@@ -1,4 +1,4 @@
-#include "etrnd/delivery/client_session.h"
+#include "etrnd/smtp/client_session.h"
 
 #include <string>
 #include <vector>
@@ -8,7 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace etrnd::delivery {
+namespace etrnd::smtp {
 namespace {
 
 using ::testing::ElementsAre;
@@ -451,4 +451,4 @@ TEST(ClientSessionTest, SplitTranscriptOutcomesAreRight) {
 }
 
 }  // namespace
-}  // namespace etrnd::delivery
+}  // namespace etrnd::smtp

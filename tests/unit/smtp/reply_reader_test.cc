@@ -1,10 +1,11 @@
-#include "etrnd/delivery/reply_reader.h"
+#include "etrnd/smtp/reply_reader.h"
 
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
-namespace etrnd::delivery {
+namespace etrnd::smtp {
 namespace {
 
 TEST(ReplyReaderTest, SingleLine) {
@@ -48,7 +49,7 @@ TEST(ReplyReaderTest, CodeOnlyAndBareLf) {
 }
 
 TEST(ReplyReaderTest, SplitAtEveryByte) {
-  const std::string whole = "250-first\r\n250-second\r\n550 5.1.1 last\r\n";
+  const std::string whole = "550-first\r\n550-second\r\n550 5.1.1 last\r\n";
   for (size_t split = 0; split <= whole.size(); ++split) {
     ReplyReader reader;
     SmtpReply reply;
@@ -89,5 +90,67 @@ TEST(ReplyReaderTest, BoundsLineLengthAndLineCount) {
   }
 }
 
+// From smtp-blaster's former reply parser: replies fed one byte at a time
+// come out whole and in order; the EHLO keywords are found.
+TEST(ReplyReaderTest, MultiLineEhloFedOneByteAtATime) {
+  const std::string text =
+      "250-mx.example\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250 8BITMIME\r\n354 go\r\n";
+  ReplyReader reader;
+  std::vector<SmtpReply> replies;
+  for (const char c : text) {
+    std::string_view input(&c, 1);
+    SmtpReply reply;
+    while (!input.empty()) {
+      const ReplyReader::Result result = reader.Read(&input, &reply);
+      ASSERT_NE(result, ReplyReader::Result::kError);
+      if (result == ReplyReader::Result::kReply) replies.push_back(reply);
+    }
+  }
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(replies[0].code, 250);
+  EXPECT_EQ(replies[0].lines.size(), 4u);
+  EXPECT_TRUE(replies[0].HasExtension("pipelining"));
+  EXPECT_TRUE(replies[0].HasExtension("SIZE"));
+  EXPECT_FALSE(replies[0].HasExtension("mx.example"));  // the greeting line
+  EXPECT_FALSE(replies[0].HasExtension("ETRN"));
+  EXPECT_EQ(replies[1].code, 354);
+}
+
+TEST(ReplyReaderTest, ErrorsAreStickyAndSayWhy) {
+  ReplyReader reader;
+  SmtpReply reply;
+  std::string_view input = "HTTP/1.1 400 Bad Request\r\n";
+  EXPECT_EQ(reader.Read(&input, &reply), ReplyReader::Result::kError);
+  EXPECT_STRNE(reader.error(), "");
+  std::string_view good = "250 ok\r\n";
+  EXPECT_EQ(reader.Read(&good, &reply), ReplyReader::Result::kError);
+}
+
+TEST(ReplyReaderTest, RejectsCodeChangeInsideMultiLine) {
+  ReplyReader reader;
+  SmtpReply reply;
+  std::string_view input = "250-a\r\n251 b\r\n";
+  EXPECT_EQ(reader.Read(&input, &reply), ReplyReader::Result::kError);
+  EXPECT_STREQ(reader.error(), "code changed inside a multi-line reply");
+}
+
+TEST(ReplyReaderTest, RejectsOverlongLineEvenWithoutNewline) {
+  ReplyReader reader;
+  SmtpReply reply;
+  const std::string partial = "250 " + std::string(kReplyLineBytesMax + 10, 'x');
+  std::string_view input = partial;
+  EXPECT_EQ(reader.Read(&input, &reply), ReplyReader::Result::kError);
+}
+
+TEST(ReplyReaderTest, HasPartialReplyTellsBytesAfterTheLastReply) {
+  ReplyReader reader;
+  SmtpReply reply;
+  std::string_view input = "220 go ahead\r\n25";
+  ASSERT_EQ(reader.Read(&input, &reply), ReplyReader::Result::kReply);
+  EXPECT_FALSE(reader.has_partial_reply());
+  EXPECT_EQ(reader.Read(&input, &reply), ReplyReader::Result::kNeedMore);
+  EXPECT_TRUE(reader.has_partial_reply());
+}
+
 }  // namespace
-}  // namespace etrnd::delivery
+}  // namespace etrnd::smtp

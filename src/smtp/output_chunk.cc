@@ -1,6 +1,6 @@
-#include "etrnd/delivery/output_chunk.h"
+#include "etrnd/smtp/output_chunk.h"
 
-namespace etrnd::delivery {
+namespace etrnd::smtp {
 namespace {
 
 constexpr std::string_view kDot = ".";
@@ -43,4 +43,4 @@ void AppendDotStuffed(std::string_view body, std::vector<OutputChunk>* out) {
   out->push_back(OutputChunk::Borrowed(kEndOfData));
 }
 
-}  // namespace etrnd::delivery
+}  // namespace etrnd::smtp

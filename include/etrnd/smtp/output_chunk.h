@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-namespace etrnd::delivery {
+namespace etrnd::smtp {
 
 class OutputChunk {
  public:
@@ -44,4 +44,4 @@ std::string JoinChunks(const std::vector<OutputChunk>& chunks);
 // no receiver can see an unstuffed "<LF>.<LF>" (no SMTP smuggling).
 void AppendDotStuffed(std::string_view body, std::vector<OutputChunk>* out);
 
-}  // namespace etrnd::delivery
+}  // namespace etrnd::smtp

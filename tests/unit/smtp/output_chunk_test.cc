@@ -1,11 +1,11 @@
-#include "etrnd/delivery/output_chunk.h"
+#include "etrnd/smtp/output_chunk.h"
 
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
 
-namespace etrnd::delivery {
+namespace etrnd::smtp {
 namespace {
 
 std::string Stuffed(std::string_view body) {
@@ -16,6 +16,7 @@ std::string Stuffed(std::string_view body) {
 
 TEST(DotStuffTest, DoublesLeadingDots) {
   EXPECT_EQ(Stuffed(".hello\r\n..\r\nx.y\r\n.\r\n"), "..hello\r\n...\r\nx.y\r\n..\r\n.\r\n");
+  EXPECT_EQ(Stuffed("a\r\n.\r\n..b\r\nc.d\r\n"), "a\r\n..\r\n...b\r\nc.d\r\n.\r\n");
 }
 
 TEST(DotStuffTest, PlainBodyIsUnchangedPlusTerminator) {
@@ -47,4 +48,4 @@ TEST(OutputChunkTest, OwnedSurvivesMove) {
 }
 
 }  // namespace
-}  // namespace etrnd::delivery
+}  // namespace etrnd::smtp
