@@ -30,6 +30,8 @@ void DeclareEtrndMetrics(Registry* registry) {
   r.Declare("etrnd_received_bytes_total", "Bytes of accepted messages (Received: header included).",
             MetricType::kCounter);
   r.Declare("etrnd_etrn_total", "ETRN commands answered, by reply code.", MetricType::kCounter);
+  r.Declare("etrnd_atrn_total", "ODMR ATRN commands answered, by reply code.",
+            MetricType::kCounter);
   r.Declare("etrnd_deliveries_total", "Recipient delivery attempts to the next hop, by outcome.",
             MetricType::kCounter);
   r.Declare("etrnd_bounces_total", "Delivery status notifications (bounces) queued.",
@@ -66,6 +68,9 @@ void AddCoreSnapshot(const CoreSnapshot& snapshot, Registry* registry) {
   r.Add("etrnd_received_bytes_total", {}, AsDouble(m.received_bytes_total));
   for (const auto& [code, count] : m.etrn_replies.counts()) {
     r.Add("etrnd_etrn_total", {{"code", std::to_string(code)}}, AsDouble(count));
+  }
+  for (const auto& [code, count] : m.atrn_replies.counts()) {
+    r.Add("etrnd_atrn_total", {{"code", std::to_string(code)}}, AsDouble(count));
   }
   r.Add("etrnd_deliveries_total", {{"outcome", "delivered"}}, AsDouble(m.deliveries_delivered));
   r.Add("etrnd_deliveries_total", {{"outcome", "deferred"}}, AsDouble(m.deliveries_deferred));

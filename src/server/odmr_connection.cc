@@ -53,18 +53,33 @@ OdmrConnection::OdmrConnection(Core& core, SocketAddress peer)
       session_(OdmrConfigOf(core, auth_->Mechanisms())) {}
 
 OdmrConnection::~OdmrConnection() {
+  // Here, not in OnClosed: after the turn took the connection over this
+  // handler lives (and counts) until the connection itself is gone.
+  if (admitted_) core_.context().limiter.Release(peer_.ip());
   *alive_ = false;
   if (idle_timer_ != 0) core_.reactor().CancelTimer(idle_timer_);
 }
 
 void OdmrConnection::OnOpen(reactor::Connection& conn) {
   conn_ = &conn;
+  // ODMR sessions count against --max_connections(_per_ip) like SMTP ones.
+  if (core_.context().limiter.TryAdmit(peer_.ip()) != Admission::kAdmitted) {
+    ETRND_LOG_INFO_REPEATED("refused connection", peer_.ip().ToString(),
+                            "refused ODMR connection from %s: too many connections",
+                            peer_.ToString());
+    conn.Send("421 4.7.0 " + core_.context().options.hostname + " Error: too many connections\r\n");
+    conn.Close();
+    conn_ = nullptr;
+    return;
+  }
+  admitted_ = true;
   ETRND_LOG_DEBUG("ODMR connect from %s", peer_.ToString());
   session_.Start();
   Flush();
 }
 
 void OdmrConnection::OnReceive(reactor::Connection&, std::string_view bytes) {
+  if (!admitted_) return;
   session_.OnBytes(bytes);
   HandleRequests();
   Flush();
@@ -189,6 +204,7 @@ void OdmrConnection::AnswerAtrn(std::string_view reply, size_t messages) {
                         {"reply", reply}},
                        "ATRN %s by %s from %s: %d count=%d", atrn_argument_, session_.user(),
                        peer_.ToString(), code, messages);
+  core_.metrics().atrn_replies.Add(code);
   session_.AtrnAnswered(reply, reversing);
 }
 

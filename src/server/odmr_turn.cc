@@ -52,8 +52,7 @@ void OdmrTurn::OnShardCounted(size_t messages, size_t jobs) {
   MaybeQuit();
 }
 
-void OdmrTurn::OnBatch(int origin_core, uint64_t job_id,
-                       std::vector<smtp::OutboundMessage> batch) {
+void OdmrTurn::OnBatch(int origin_core, uint64_t job_id, std::vector<smtp::OutboundMessage> batch) {
   ETRND_CHECK(!batch.empty());
   const uint64_t key = next_batch_++;
   Batch& record = batches_[key];

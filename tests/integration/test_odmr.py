@@ -14,6 +14,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -44,9 +45,12 @@ def odmr_server(etrnd_factory, tmp_path):
     auth_file = tmp_path / "passwd"
     auth_file.write_text(cram_md5_line(USER, PASSWORD) + cram_md5_line("bob", "bobs-password"))
     odmr_port = harness.free_port()
+    metrics_port = harness.free_port()
     server = etrnd_factory(domains=domains_table(),
                            flags=["--odmr_listen=%s:%d" % (harness.LOOPBACK, odmr_port),
-                                  "--auth_file=%s" % auth_file])
+                                  "--auth_file=%s" % auth_file,
+                                  "--metrics_listen=%s:%d" % (harness.LOOPBACK, metrics_port)])
+    server.metrics_port = metrics_port
     server.odmr_port = odmr_port
     return server
 
@@ -109,6 +113,7 @@ class Sink:
     def session(self, conn):
         """One SMTP server dialogue on `conn` (also used on a reversed ODMR
         connection directly)."""
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         f = conn.makefile("rb")
         try:
             conn.sendall(b"220 sink.test ESMTP\r\n")
@@ -225,8 +230,12 @@ def test_ehlo_and_refusals(odmr_server):
         assert s.docmd("AUTH CRAM-MD5")[0] == 503
     # bob's mail was not touched.
     assert queued_messages(server, "bob.test") == 1
+    metrics = urllib.request.urlopen("http://%s:%d/metrics" % (harness.LOOPBACK, server.metrics_port),
+                                     timeout=harness.SOCKET_TIMEOUT_S).read().decode()
+    assert 'etrnd_atrn_total{code="450"} 4' in metrics
+    assert 'etrnd_atrn_total{code="453"} 2' in metrics
     log = server.log_text()
-    assert "ATRN" in log and "alice" in log
+    assert "ATRN bob.test by alice from 127.0.0.1" in log
 
 
 def test_wrong_password_is_not_authenticated(odmr_server):

@@ -36,7 +36,7 @@ class OdmrAuth {
   Core& core_;
   const SocketAddress peer_;
   smtp::AuthOffer offer_;
-  bool cram_md5_only_ = false;  // off loopback without TLS
+  bool cram_md5_only_ = false;                  // off loopback without TLS
   std::optional<smtp::AuthDialogue> dialogue_;  // of the current AUTH
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

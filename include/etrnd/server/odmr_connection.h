@@ -45,7 +45,8 @@ class OdmrConnection : public reactor::ConnectionHandler {
   smtp::OdmrSession session_;
   reactor::Connection* conn_ = nullptr;
   reactor::Reactor::TimerId idle_timer_ = 0;
-  uint64_t turn_id_ = 0;  // the ATRN being counted, 0 = none
+  bool admitted_ = false;  // counted by the connection limiter
+  uint64_t turn_id_ = 0;   // the ATRN being counted, 0 = none
   std::string atrn_argument_;
   absl::Time atrn_started_;
   // Set while alive: async answers (AUTH) check it before touching us.

@@ -17,9 +17,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
-#include "etrnd/smtp/client_session.h"
 #include "etrnd/reactor/connection.h"
 #include "etrnd/reactor/reactor.h"
+#include "etrnd/smtp/client_session.h"
 
 namespace etrnd::server {
 
