@@ -49,7 +49,10 @@ def odmr_server(etrnd_factory, tmp_path):
     server = etrnd_factory(domains=domains_table(),
                            flags=["--odmr_listen=%s:%d" % (harness.LOOPBACK, odmr_port),
                                   "--auth_file=%s" % auth_file,
-                                  "--metrics_listen=%s:%d" % (harness.LOOPBACK, metrics_port)])
+                                  "--metrics_listen=%s:%d" % (harness.LOOPBACK, metrics_port),
+                                  # Many small batches: each job has several
+                                  # on their way to the turn at once.
+                                  "--messages_per_connection=4"])
     server.metrics_port = metrics_port
     server.odmr_port = odmr_port
     return server
