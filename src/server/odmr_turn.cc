@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <limits>
-#include <map>
 #include <utility>
 
 #include "absl/time/clock.h"
@@ -53,19 +52,10 @@ void OdmrTurn::OnShardCounted(size_t messages, size_t jobs) {
 }
 
 void OdmrTurn::OnBatch(int origin_core, uint64_t job_id, std::vector<smtp::OutboundMessage> batch) {
-  ETRND_CHECK(!batch.empty());
-  const uint64_t key = next_batch_++;
-  Batch& record = batches_[key];
-  record.origin_core = origin_core;
-  record.job_id = job_id;
-  record.messages_left = batch.size();
+  ledger_.AddBatch(TurnLedger::JobKey{origin_core, job_id}, batch);
   for (smtp::OutboundMessage& message : batch) {
-    ETRND_CHECK(!message.recipients.empty());
-    const uint64_t token = next_token_++;
-    record.job_tokens.push_back(message.token);
-    sent_[token] = Sent{origin_core, job_id, message.token, key, message.recipients.size()};
+    const uint64_t token = message.token;
     const size_t recipients = message.recipients.size();
-    message.token = token;
     if (!gone_ && session_.Enqueue(std::move(message))) continue;
     // The session is over: the message stays queued on its owner core.
     for (size_t i = 0; i < recipients; ++i) {
@@ -121,7 +111,7 @@ void OdmrTurn::OnConnectionGone(int error) {
 }
 
 bool OdmrTurn::finished() const {
-  return gone_ && cores_left_ == 0 && jobs_done_ == jobs_started_ && sent_.empty();
+  return gone_ && cores_left_ == 0 && jobs_done_ == jobs_started_ && ledger_.all_answered();
 }
 
 void OdmrTurn::Pump() {
@@ -143,15 +133,7 @@ void OdmrTurn::RouteOutcomes() {
   for (auto& late : late_outcomes_) outcomes.push_back(std::move(late));
   late_outcomes_.clear();
   if (outcomes.empty()) return;
-  // Per owner job, in order: the answers, then the batches they complete
-  // (PostTo keeps the order per target core).
-  std::map<std::pair<int, uint64_t>, std::vector<smtp::RecipientOutcome>> answers;
-  std::vector<Batch> done;
-  for (smtp::RecipientOutcome& outcome : outcomes) {
-    auto it = sent_.find(outcome.token);
-    ETRND_CHECK(it != sent_.end());
-    Sent& sent = it->second;
-    ETRND_CHECK(sent.recipients_left > 0);
+  for (const smtp::RecipientOutcome& outcome : outcomes) {
     switch (outcome.kind) {
       case smtp::RecipientOutcome::kDelivered:
         ++delivered_;
@@ -163,35 +145,27 @@ void OdmrTurn::RouteOutcomes() {
         ++bounced_;
         break;
     }
-    outcome.token = sent.job_token;
-    const uint64_t batch_key = sent.batch;
-    answers[{sent.origin_core, sent.job_id}].push_back(std::move(outcome));
-    if (--sent.recipients_left > 0) continue;
-    sent_.erase(it);
-    auto batch = batches_.find(batch_key);
-    ETRND_CHECK(batch != batches_.end() && batch->second.messages_left > 0);
-    if (--batch->second.messages_left == 0) {
-      done.push_back(std::move(batch->second));
-      batches_.erase(batch);
-    }
   }
+  TurnLedger::Routed routed = ledger_.Route(std::move(outcomes));
+  // Per owner job, in order: the answers, then the batches they complete
+  // (PostTo keeps the order per target core).
   ServerContext& context = core_.context();
-  for (auto& [key, list] : answers) {
-    Core* owner = &context.core(key.first);
-    core_.SendTo(*owner, [owner, job_id = key.second, list = std::move(list)] {
+  for (auto& [job, list] : routed.answers) {
+    Core* owner = &context.core(job.core);
+    core_.SendTo(*owner, [owner, job_id = job.job_id, list = std::move(list)] {
       owner->queue().OnTurnOutcomes(job_id, list);
     });
   }
-  for (Batch& batch : done) {
-    Core* owner = &context.core(batch.origin_core);
-    core_.SendTo(*owner, [owner, job_id = batch.job_id, tokens = std::move(batch.job_tokens)] {
+  for (TurnLedger::DoneBatch& batch : routed.done) {
+    Core* owner = &context.core(batch.job.core);
+    core_.SendTo(*owner, [owner, job_id = batch.job.job_id, tokens = std::move(batch.job_tokens)] {
       owner->queue().OnTurnBatchDone(job_id, tokens);
     });
   }
 }
 
 void OdmrTurn::MaybeQuit() {
-  if (cores_left_ > 0 || jobs_done_ < jobs_started_ || !sent_.empty()) return;
+  if (cores_left_ > 0 || jobs_done_ < jobs_started_ || !ledger_.all_answered()) return;
   if (conn_ == nullptr || session_.done() || quit_sent_) return;
   quit_sent_ = true;
   session_.Quit();

@@ -19,6 +19,7 @@
 #include "absl/time/time.h"
 #include "etrnd/reactor/connection.h"
 #include "etrnd/reactor/reactor.h"
+#include "etrnd/server/odmr_turn_ledger.h"
 #include "etrnd/smtp/client_session.h"
 
 namespace etrnd::server {
@@ -59,20 +60,6 @@ class OdmrTurn {
   bool finished() const;
 
  private:
-  struct Sent {  // one message handed to the session, by turn token
-    int origin_core;
-    uint64_t job_id;
-    uint64_t job_token;
-    uint64_t batch;
-    size_t recipients_left;
-  };
-  struct Batch {
-    int origin_core;
-    uint64_t job_id;
-    std::vector<size_t> job_tokens;
-    size_t messages_left;
-  };
-
   void Pump();
   void RouteOutcomes();
   void MaybeQuit();
@@ -95,9 +82,7 @@ class OdmrTurn {
   size_t messages_ = 0;
   size_t jobs_started_ = 0, jobs_done_ = 0;
   size_t delivered_ = 0, deferred_ = 0, bounced_ = 0;
-  uint64_t next_token_ = 1, next_batch_ = 1;
-  absl::flat_hash_map<uint64_t, Sent> sent_;
-  absl::flat_hash_map<uint64_t, Batch> batches_;
+  TurnLedger ledger_;
   absl::Time started_;
 };
 
