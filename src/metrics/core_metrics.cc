@@ -32,6 +32,8 @@ void DeclareEtrndMetrics(Registry* registry) {
   r.Declare("etrnd_etrn_total", "ETRN commands answered, by reply code.", MetricType::kCounter);
   r.Declare("etrnd_atrn_total", "ODMR ATRN commands answered, by reply code.",
             MetricType::kCounter);
+  r.Declare("etrnd_auth_total", "SMTP AUTH attempts, by result (ok, failed, locked_out, busy).",
+            MetricType::kCounter);
   r.Declare("etrnd_deliveries_total", "Recipient delivery attempts to the next hop, by outcome.",
             MetricType::kCounter);
   r.Declare("etrnd_bounces_total", "Delivery status notifications (bounces) queued.",
@@ -72,6 +74,10 @@ void AddCoreSnapshot(const CoreSnapshot& snapshot, Registry* registry) {
   for (const auto& [code, count] : m.atrn_replies.counts()) {
     r.Add("etrnd_atrn_total", {{"code", std::to_string(code)}}, AsDouble(count));
   }
+  r.Add("etrnd_auth_total", {{"result", "ok"}}, AsDouble(m.auth_ok));
+  r.Add("etrnd_auth_total", {{"result", "failed"}}, AsDouble(m.auth_failed));
+  r.Add("etrnd_auth_total", {{"result", "locked_out"}}, AsDouble(m.auth_locked_out));
+  r.Add("etrnd_auth_total", {{"result", "busy"}}, AsDouble(m.auth_busy));
   r.Add("etrnd_deliveries_total", {{"outcome", "delivered"}}, AsDouble(m.deliveries_delivered));
   r.Add("etrnd_deliveries_total", {{"outcome", "deferred"}}, AsDouble(m.deliveries_deferred));
   r.Add("etrnd_deliveries_total", {{"outcome", "bounced"}}, AsDouble(m.deliveries_bounced));

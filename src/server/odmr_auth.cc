@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
-#include "absl/time/clock.h"
 #include "etrnd/common/check.h"
 #include "etrnd/common/strings.h"
 #include "etrnd/server/core.h"
@@ -44,7 +43,7 @@ void OdmrAuth::Handle(const smtp::OdmrRequest& request, smtp::OdmrSession& sessi
     dialogue_.emplace(core_.context().options.hostname);
     smtp::AuthPreconditions preconditions;
     preconditions.offer = offer_;
-    preconditions.locked_out = core_.auth_limiter().Locked(peer_.ip(), absl::Now());
+    preconditions.locked_out = AuthLockedOut(core_, peer_.ip());
     step = dialogue_->Start(argument, preconditions);
   } else {
     ETRND_CHECK(dialogue_.has_value());

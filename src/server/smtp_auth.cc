@@ -33,6 +33,7 @@ void Finish(Core& core, const IpAddress& client, const std::string& user,
             const std::function<void(smtp::AuthVerdict)>& done) {
   const std::string client_text = client.ToString();
   if (valid) {
+    ++core.metrics().auth_ok;
     ETRND_LOG_INFO_EVENT(
         "auth", {{"client", client_text}, {"user", LoggableUser(user)}, {"result", "ok"}},
         "AUTH %s from %s: user %s authenticated", mechanism, client_text, LoggableUser(user));
@@ -41,6 +42,7 @@ void Finish(Core& core, const IpAddress& client, const std::string& user,
   }
   ETRND_LOG_WARNING_REPEATED("AUTH failed", client_text, "AUTH %s from %s failed for user %s",
                              mechanism, client_text, LoggableUser(user));
+  ++core.metrics().auth_failed;
   const absl::Time now = absl::Now();
   ServerContext& context = core.context();
   for (size_t i = 0; i < context.core_count(); ++i) {
@@ -56,6 +58,14 @@ void Finish(Core& core, const IpAddress& client, const std::string& user,
 }
 
 }  // namespace
+
+bool AuthLockedOut(Core& core, const IpAddress& client) {
+  if (!core.auth_limiter().Locked(client, absl::Now())) return false;
+  ++core.metrics().auth_locked_out;
+  ETRND_LOG_INFO_REPEATED("AUTH locked out", client.ToString(),
+                          "AUTH from %s: too many failures, 454", client.ToString());
+  return true;
+}
 
 smtp::AuthOffer OfferAuth(const Core& core, const IpAddress& client, bool tls_active) {
   const auth::PasswordFile* passwords = core.passwords().get();
@@ -85,6 +95,7 @@ void StartAuthVerification(Core& core, const IpAddress& client, auth::SaslCreden
   ETRND_LOG_WARNING_REPEATED("AUTH verifier busy", client.ToString(),
                              "AUTH from %s: verifier queue full (%d), 454", client.ToString(),
                              auth::kVerifyQueueDepthMax);
+  ++core.metrics().auth_busy;
   // Next turn, not inside the session's own call.
   origin->reactor().Post([shared_done] { (*shared_done)(smtp::AuthVerdict::kTemporaryFailure); });
 }

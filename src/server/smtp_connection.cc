@@ -212,9 +212,7 @@ smtp::AuthOffer SmtpConnection::AuthOffered() {
   return OfferAuth(core_, client_.ip(), tls_active_);
 }
 
-bool SmtpConnection::AuthLockedOut() {
-  return core_.auth_limiter().Locked(client_.ip(), absl::Now());
-}
+bool SmtpConnection::AuthLockedOut() { return server::AuthLockedOut(core_, client_.ip()); }
 
 void SmtpConnection::VerifyCredentials(auth::SaslCredentials credentials) {
   Core* core = &core_;

@@ -204,7 +204,21 @@ def test_auth_not_offered_to_a_public_client_without_tls(etrnd_factory, tmp_path
             assert reply.code == (235 if offered else 503), reply
 
 
-def test_lockout_after_five_failures_from_one_address(srv):
+def metric(port, name, labels):
+    import urllib.request
+    with urllib.request.urlopen("http://%s:%d/metrics" % (LOOPBACK, port), timeout=10) as r:
+        text = r.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and labels in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_lockout_after_five_failures_from_one_address(etrnd_factory, tmp_path):
+    metrics_port = harness.free_port()
+    srv = start_auth_server(etrnd_factory, tmp_path,
+                            extra_flags=["--metrics_listen=%s:%d" % (LOOPBACK, metrics_port)])
     attacker = "127.0.0.7"
     # Separate connections: they land on both cores, which must share the count.
     for _ in range(5):
@@ -220,6 +234,9 @@ def test_lockout_after_five_failures_from_one_address(srv):
     with RawSmtp(srv.port, source="127.0.0.8") as c:
         c.greet()
         assert auth_plain(c, "alice", ALICE_PASSWORD).code == 235
+    assert metric(metrics_port, "etrnd_auth_total", 'result="failed"') == 5
+    assert metric(metrics_port, "etrnd_auth_total", 'result="locked_out"') == 3
+    assert metric(metrics_port, "etrnd_auth_total", 'result="ok"') == 1
 
 
 def etrn(c, arg):

@@ -38,6 +38,12 @@ struct CoreMetrics {
   uint64_t deliveries_deferred = 0;
   uint64_t deliveries_bounced = 0;
   uint64_t bounces_total = 0;  // DSNs queued
+  // SMTP AUTH outcomes: valid, invalid, refused while locked out (454),
+  // refused with the verifier's queue full (454).
+  uint64_t auth_ok = 0;
+  uint64_t auth_failed = 0;
+  uint64_t auth_locked_out = 0;
+  uint64_t auth_busy = 0;
   Histogram etrn_reply_seconds{kReplyBucketsSeconds};
   Histogram data_commit_seconds{kReplyBucketsSeconds};
   Histogram delivery_seconds{kDeliveryBucketsSeconds};

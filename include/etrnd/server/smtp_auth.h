@@ -19,6 +19,10 @@ class Core;
 // password must never cross a network in clear).
 smtp::AuthOffer OfferAuth(const Core& core, const IpAddress& client, bool tls_active);
 
+// Whether AUTH from client is refused (454) after too many failures; counted
+// and logged (summarised) when it is.
+bool AuthLockedOut(Core& core, const IpAddress& client);
+
 // done runs later on core's thread (never inside this call): kValid,
 // kInvalid, or kTemporaryFailure when the verifier's queue is full.
 void StartAuthVerification(Core& core, const IpAddress& client, auth::SaslCredentials credentials,
