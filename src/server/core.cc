@@ -263,6 +263,7 @@ void Core::BeginShutdown() {
   std::vector<SmtpConnection*> sessions;
   for (auto& [id, session] : sessions_) sessions.push_back(session);
   for (SmtpConnection* session : sessions) session->Shutdown();
+  odmr_turns_->Shutdown();
   // Connections refused at admission (no session) are closing already;
   // those still awaiting a PROXY header are closed by Shutdown() too.
   reactor_->Stop();

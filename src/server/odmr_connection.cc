@@ -73,6 +73,7 @@ void OdmrConnection::OnOpen(reactor::Connection& conn) {
     return;
   }
   admitted_ = true;
+  core_.odmr_turns().AddSession(this);
   ETRND_LOG_DEBUG("ODMR connect from %s", peer_.ToString());
   session_.Start();
   Flush();
@@ -85,8 +86,14 @@ void OdmrConnection::OnReceive(reactor::Connection&, std::string_view bytes) {
   Flush();
 }
 
+void OdmrConnection::Shutdown() {
+  session_.OnShutdown();
+  Flush();
+}
+
 void OdmrConnection::OnClosed(reactor::Connection&, int) {
   conn_ = nullptr;
+  core_.odmr_turns().RemoveSession(this);
   if (idle_timer_ != 0) core_.reactor().CancelTimer(idle_timer_);
   idle_timer_ = 0;
   if (turn_id_ != 0) {
@@ -189,6 +196,7 @@ void OdmrConnection::OnAtrnCounted(size_t messages) {
   }
   // From here this handler gets no more events; the turn owns the stream.
   conn_ = nullptr;
+  core_.odmr_turns().RemoveSession(this);
   conn->ReplaceHandler(std::make_unique<TurnConnection>(core_, turn_id));
 }
 

@@ -8,6 +8,7 @@
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "etrnd/server/core.h"
+#include "etrnd/server/odmr_connection.h"
 #include "etrnd/server/queue_service.h"
 
 namespace etrnd::server {
@@ -210,6 +211,16 @@ OdmrTurn& OdmrTurns::Create(Core& core, std::string user, std::string client) {
   OdmrTurn& ref = *turn;
   turns_.emplace(id, std::move(turn));
   return ref;
+}
+
+void OdmrTurn::Close() {
+  if (conn_ != nullptr) conn_->Close();
+}
+
+void OdmrTurns::Shutdown() {
+  std::vector<OdmrConnection*> sessions(sessions_.begin(), sessions_.end());
+  for (OdmrConnection* session : sessions) session->Shutdown();
+  for (auto& [id, turn] : turns_) turn->Close();
 }
 
 OdmrTurn* OdmrTurns::Find(uint64_t id) {

@@ -58,12 +58,13 @@ def odmr_server(etrnd_factory, tmp_path):
     return server
 
 
-def queue(server, rcpt, bodies):
+def queue(server, rcpt, bodies, sender="sender@x.test"):
     """Queues one message per body to `rcpt` over smtplib; returns the bodies."""
+    rcpts = rcpt if isinstance(rcpt, list) else [rcpt]
     with smtplib.SMTP(harness.LOOPBACK, server.port, local_hostname="client.test",
                       timeout=harness.SOCKET_TIMEOUT_S) as s:
         for body in bodies:
-            s.sendmail("sender@x.test", [rcpt], body)
+            s.sendmail(sender, rcpts, body)
     return bodies
 
 
@@ -89,13 +90,14 @@ class Sink:
     `accept_max`: after that many messages, the next DATA's end gets no reply
     at all (a customer that stalls mid-turn)."""
 
-    def __init__(self, accept_max=None):
+    def __init__(self, accept_max=None, refuse_rcpt=None):
         self.listener = socket.socket()
         self.listener.bind((harness.LOOPBACK, 0))
         self.listener.listen(8)
         self.port = self.listener.getsockname()[1]
         self.messages = []  # (recipients, data)
         self.accept_max = accept_max
+        self.refuse_rcpt = refuse_rcpt  # RCPT of this address gets 550
         self.stalled = threading.Event()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -132,7 +134,11 @@ class Sink:
                     rcpts = []
                     conn.sendall(b"250 2.1.0 Ok\r\n")
                 elif verb == b"RCPT":
-                    rcpts.append(line[8:].strip().strip(b"<>").decode())
+                    rcpt = line[8:].strip().strip(b"<>").decode()
+                    if rcpt == self.refuse_rcpt:
+                        conn.sendall(b"550 5.1.1 <%s>: no such user\r\n" % rcpt.encode())
+                        continue
+                    rcpts.append(rcpt)
                     conn.sendall(b"250 2.1.5 Ok\r\n")
                 elif verb == b"DATA":
                     conn.sendall(b"354 go\r\n")
@@ -343,3 +349,37 @@ def test_connection_lost_after_250_keeps_the_mail(odmr_server, sinks):
     sink.session(conn)
     assert sorted(token_of(d) for _, d in sink.messages) == sorted(token_of(b) for b in bodies)
     assert queued_messages(server, "hold.test") == 0
+
+
+def test_customer_5xx_bounces_and_4xx_stays(odmr_server, sinks):
+    """A flush's guarantees: a recipient the customer refuses with 5xx is
+    bounced to the sender (a DSN is queued), the others are delivered."""
+    server = odmr_server
+    # The sender is in a served hold domain, so its bounce stays queued there.
+    bodies = queue(server, ["good@hold.test", "gone@hold.test"], make_bodies(3, "bounce"),
+                   sender="owner@open.test")
+    sink = sinks(refuse_rcpt="gone@hold.test")
+    conn = reverse(server, "hold.test")
+    sink.session(conn)
+    assert sorted(token_of(d) for _, d in sink.messages) == sorted(token_of(b) for b in bodies)
+    assert all(rcpts == ["good@hold.test"] for rcpts, _ in sink.messages)
+    assert queued_messages(server, "hold.test") == 0
+    # One DSN per message, to the sender.
+    assert queued_messages(server, "open.test") == len(bodies)
+    log = server.log_text()
+    assert log.count("to=<gone@hold.test>, relay=odmr 127.0.0.1") == len(bodies)
+    assert "status=bounced (550 5.1.1 <gone@hold.test>: no such user)" in log
+
+
+def test_sigterm_with_odmr_sessions_open_exits_cleanly(odmr_server, sinks):
+    server = odmr_server
+    queue(server, "user@hold.test", make_bodies(2, "term"))
+    idle = odmr_client(server)  # a session before ATRN
+    conn = reverse(server, "hold.test")  # a turn waiting for the customer's greeting
+    assert server.stop() == 0
+    assert idle.getreply()[0] == 421  # the session was told, not just cut
+    idle.close()
+    conn.close()
+    server.restart()
+    # Nothing was delivered: both messages are still there.
+    assert queued_messages(server, "hold.test") == 2

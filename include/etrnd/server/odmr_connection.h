@@ -29,6 +29,8 @@ class OdmrConnection : public reactor::ConnectionHandler {
   void OnOpen(reactor::Connection& conn) override;
   void OnReceive(reactor::Connection& conn, std::string_view bytes) override;
   void OnClosed(reactor::Connection& conn, int error) override;
+  // SIGTERM: 421 and close.
+  void Shutdown();
 
  private:
   void HandleRequests();

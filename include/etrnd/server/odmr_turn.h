@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/time/time.h"
 #include "etrnd/reactor/connection.h"
 #include "etrnd/reactor/reactor.h"
@@ -25,6 +26,7 @@
 namespace etrnd::server {
 
 class Core;
+class OdmrConnection;
 
 class OdmrTurn {
  public:
@@ -56,6 +58,9 @@ class OdmrTurn {
   // answered is deferred; batches still arriving are deferred at once.
   void OnConnectionGone(int error);
 
+  // Closes the connection (shutdown); unanswered messages are deferred.
+  void Close();
+
   // True once nothing more will happen here: the registry drops the turn.
   bool finished() const;
 
@@ -86,9 +91,17 @@ class OdmrTurn {
   absl::Time started_;
 };
 
-// The turns on one core, by id (owner cores name a turn by core and id).
+// The ODMR sessions and turns on one core; turns by id (owner cores name a
+// turn by core and id).
 class OdmrTurns {
  public:
+  // Sessions before their turn, for shutdown.
+  void AddSession(OdmrConnection* session) { sessions_.insert(session); }
+  void RemoveSession(OdmrConnection* session) { sessions_.erase(session); }
+  // SIGTERM: 421 to every session, and every turn's connection is closed
+  // (whatever the customer has not answered stays queued).
+  void Shutdown();
+
   OdmrTurn& Create(Core& core, std::string user, std::string client);
   OdmrTurn* Find(uint64_t id);
   // Drops the turn if it is finished.
@@ -97,6 +110,7 @@ class OdmrTurns {
 
  private:
   absl::flat_hash_map<uint64_t, std::unique_ptr<OdmrTurn>> turns_;
+  absl::flat_hash_set<OdmrConnection*> sessions_;
   uint64_t next_id_ = 1;
 };
 
