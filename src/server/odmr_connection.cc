@@ -3,7 +3,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/time/clock.h"
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "etrnd/etrn/atrn_policy.h"
@@ -137,7 +136,6 @@ void OdmrConnection::HandleRequest(const smtp::OdmrRequest& request) {
 void OdmrConnection::StartAtrn(const std::string& argument) {
   const std::string& user = session_.user();
   atrn_argument_ = argument;
-  atrn_started_ = absl::Now();
   etrn::AtrnPlan plan = etrn::PlanAtrn(core_.table(), user, argument);
   if (plan.refused()) {
     AnswerAtrn(*plan.reply, 0);

@@ -44,6 +44,8 @@ void OdmrTurn::OnShardCounted(size_t messages, size_t jobs) {
   --cores_left_;
   messages_ += messages;
   jobs_started_ += jobs;
+  // A shard counts the messages of the jobs it started, and only those.
+  ETRND_CHECK((messages == 0) == (jobs == 0));
   if (cores_left_ == 0 && counted_) {
     std::function<void(size_t)> counted = std::move(counted_);
     counted_ = nullptr;

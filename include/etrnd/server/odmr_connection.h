@@ -10,7 +10,6 @@
 #include <optional>
 #include <string>
 
-#include "absl/time/time.h"
 #include "etrnd/common/net_address.h"
 #include "etrnd/reactor/connection.h"
 #include "etrnd/reactor/reactor.h"
@@ -50,7 +49,6 @@ class OdmrConnection : public reactor::ConnectionHandler {
   bool admitted_ = false;  // counted by the connection limiter
   uint64_t turn_id_ = 0;   // the ATRN being counted, 0 = none
   std::string atrn_argument_;
-  absl::Time atrn_started_;
   // Set while alive: async answers (AUTH) check it before touching us.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
