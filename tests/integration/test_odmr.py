@@ -36,6 +36,7 @@ def domains_table():
     dead = harness.DEAD_NEXT_HOP
     return (f"hold.test      {dead} hold auth={USER}\n"
             f"second.test    {dead} hold auth={USER}\n"
+            f".alice.test    {dead} hold auth={USER}\n"
             f"bob.test       {dead} hold auth=bob\n"
             f"open.test      {dead} hold\n")
 
@@ -383,3 +384,28 @@ def test_sigterm_with_odmr_sessions_open_exits_cleanly(odmr_server, sinks):
     server.restart()
     # Nothing was delivered: both messages are still there.
     assert queued_messages(server, "hold.test") == 2
+
+
+@pytest.mark.time_limit(240)
+def test_atrn_without_domains_turns_every_domain_of_the_user(odmr_server, sinks):
+    """Many domains (a subtree entry too) spread over both cores' queues and
+    many small batches: every message arrives exactly once."""
+    server = odmr_server
+    expected = {}
+    for rcpt, count in [("a@hold.test", 120), ("b@second.test", 60), ("c@one.alice.test", 50),
+                        ("d@two.alice.test", 50), ("e@three.alice.test", 20)]:
+        for body in queue(server, rcpt, make_bodies(count, rcpt)):
+            expected[token_of(body)] = rcpt
+    queue(server, "u@bob.test", make_bodies(3, "bob"))
+    sink = sinks()
+    conn = reverse(server)
+    sink.session(conn)
+    got = {}
+    for rcpts, data in sink.messages:
+        token = token_of(data)
+        assert token not in got, "delivered twice"
+        got[token] = rcpts
+    assert got == {token: [rcpt] for token, rcpt in expected.items()}
+    for domain in ("hold.test", "second.test", "one.alice.test", "two.alice.test"):
+        assert queued_messages(server, domain) == 0
+    assert queued_messages(server, "bob.test") == 3
