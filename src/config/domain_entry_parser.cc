@@ -87,6 +87,17 @@ absl::Status ParseAuthUsers(std::string_view value, DomainEntry* entry) {
   }
 }
 
+absl::Status ParseTlsPolicy(std::string_view value, DomainEntry* entry) {
+  if (value == "require") {
+    entry->tls = TlsPolicy::kRequire;
+  } else if (value == "verify") {
+    entry->tls = TlsPolicy::kVerify;
+  } else {
+    return Invalid(absl::StrCat("bad tls='", AsAbsl(value), "' (require or verify)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseOption(std::string_view option, DomainEntry* entry) {
   std::string lower = AsciiLower(option);  // options and queue names are case-insensitive
   std::string_view text = lower;
@@ -96,6 +107,7 @@ absl::Status ParseOption(std::string_view option, DomainEntry* entry) {
   }
   if (text.starts_with("etrn=")) return ParseEtrnNetworks(option.substr(5), entry);
   if (text.starts_with("auth=")) return ParseAuthUsers(option.substr(5), entry);
+  if (text.starts_with("tls=")) return ParseTlsPolicy(text.substr(4), entry);
   if (text.starts_with("queue=")) {
     std::string_view name = text.substr(6);
     if (!entry->queue_name.empty()) return Invalid("duplicate option 'queue='");

@@ -41,6 +41,7 @@ Core::Core(int index, ServerContext& context, std::shared_ptr<const config::Doma
   session_config_.hostname = context.options.hostname;
   session_config_.postmaster = context.options.postmaster;
   session_config_.limits = context.options.session_limits;
+  session_config_.starttls = !context.options.tls.cert_file.empty();
 }
 
 Core::~Core() = default;

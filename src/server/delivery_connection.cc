@@ -13,12 +13,13 @@ DeliveryConnection::DeliveryConnection(reactor::Reactor& reactor,
                                        smtp::ClientSession::Options options,
                                        std::vector<smtp::OutboundMessage> messages,
                                        OutcomeSink outcomes, Finished finished,
-                                       absl::Duration reply_timeout_max)
+                                       absl::Duration reply_timeout_max, DeliveryTls tls)
     : reactor_(reactor),
       session_(std::move(options)),
       outcomes_(std::move(outcomes)),
       finished_(std::move(finished)),
-      reply_timeout_max_(reply_timeout_max) {
+      reply_timeout_max_(reply_timeout_max),
+      tls_setup_(std::move(tls)) {
   for (auto& message : messages) {
     // A fresh session takes up to max_messages_per_connection; the worker
     // never hands it more. A message dropped here would never get an
@@ -38,8 +39,58 @@ void DeliveryConnection::OnOpen(reactor::Connection& conn) {
 }
 
 void DeliveryConnection::OnReceive(reactor::Connection&, std::string_view bytes) {
+  if (tls_ != nullptr) {
+    OnTlsBytes(bytes);
+    return;
+  }
   session_.OnBytes(bytes);
   Pump();
+}
+
+void DeliveryConnection::OnTlsBytes(std::string_view ciphertext) {
+  const bool was_established = tls_->handshake_done();
+  if (!tls_->Feed(ciphertext).ok()) {
+    const std::string why(tls_->status().message());
+    ETRND_LOG_INFO("delivery to %s: TLS %s failed: %s", tls_setup_.peer_host,
+                   was_established ? "session" : "handshake", why);
+    if (was_established) {
+      session_.OnConnectionLost();
+    } else {
+      session_.OnTlsFailed(why);
+    }
+    SendCiphertext();  // the alert
+    Pump();
+    return;
+  }
+  if (!was_established && tls_->handshake_done()) {
+    ETRND_LOG_DEBUG("delivery to %s: TLS started: %s with cipher %s", tls_setup_.peer_host,
+                    std::string(tls_->version()), std::string(tls_->cipher()));
+    session_.OnTlsStarted();
+  }
+  for (std::string plaintext; !(plaintext = tls_->TakePlaintext()).empty();) {
+    session_.OnBytes(plaintext);
+  }
+  if (tls_->peer_closed() && !session_.done()) session_.OnConnectionLost();
+  Pump();
+}
+
+void DeliveryConnection::StartTls() {
+  // ClientSession asks only when options.tls is not kNever, which the
+  // worker sets only together with a context.
+  ETRND_CHECK(tls_setup_.context != nullptr);
+  absl::StatusOr<std::unique_ptr<transport::TlsStream>> stream = transport::TlsStream::NewClient(
+      *tls_setup_.context, transport::TlsPeer{.host = tls_setup_.peer_host});
+  if (!stream.ok()) {
+    session_.OnTlsFailed(std::string(stream.status().message()));
+    return;
+  }
+  tls_ = std::move(*stream);
+}
+
+void DeliveryConnection::SendCiphertext() {
+  if (tls_ == nullptr || conn_ == nullptr) return;
+  std::string ciphertext = tls_->TakeCiphertext();
+  if (!ciphertext.empty()) conn_->Send(std::move(ciphertext));
 }
 
 void DeliveryConnection::OnClosed(reactor::Connection&, int error) {
@@ -61,13 +112,23 @@ void DeliveryConnection::OnClosed(reactor::Connection&, int error) {
 
 void DeliveryConnection::Pump() {
   for (const auto& chunk : session_.TakeOutput()) {
-    if (conn_ != nullptr) conn_->Send(chunk.bytes());
+    if (conn_ == nullptr) continue;
+    if (tls_ == nullptr) {
+      conn_->Send(chunk.bytes());
+    } else {
+      tls_->Write(chunk.bytes()).IgnoreError();  // a failure shows in the next Feed
+    }
   }
+  if (tls_ != nullptr && tls_->failed() && !session_.done()) session_.OnConnectionLost();
+  if (tls_ == nullptr && session_.wants_tls_start()) StartTls();
   for (const auto& outcome : session_.TakeOutcomes()) outcomes_(outcome);
   if (session_.done()) {
+    if (tls_ != nullptr) tls_->Shutdown();  // close_notify
+    SendCiphertext();
     if (conn_ != nullptr) conn_->Close();
     return;
   }
+  SendCiphertext();
   ArmTimeout();
 }
 

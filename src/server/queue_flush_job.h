@@ -12,6 +12,7 @@
 
 #include "absl/time/time.h"
 #include "etrnd/common/net_address.h"
+#include "etrnd/config/domains_table.h"
 #include "etrnd/queue/message_key.h"
 #include "etrnd/server/queue_service.h"
 #include "etrnd/spool/spool_record.h"
@@ -32,6 +33,10 @@ struct QueueService::FlushJob {
   std::string domain;
   std::vector<SocketAddress> targets;
   std::string remote_mta;
+  // Outbound TLS (table tls=) and the name a certificate must match: the
+  // table's host (name or IP literal); MX hosts by name when known.
+  config::TlsPolicy tls_policy = config::TlsPolicy::kOpportunistic;
+  std::string tls_host;
   std::vector<Item> items;  // grows slice by slice while setting up
   bool served = true;       // the domain has a table entry
   bool setup_done = false;

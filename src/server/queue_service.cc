@@ -174,6 +174,8 @@ void QueueService::RunFlush(const std::shared_ptr<FlushJob>& job) {
   config::NextHop next_hop;
   if (entry != nullptr) {
     next_hop = entry->next_hop;
+    job->tls_policy = entry->tls;
+    job->tls_host = next_hop.host;
   } else {
     next_hop.kind = config::NextHop::Kind::kMx;
   }
@@ -312,12 +314,20 @@ void QueueService::LaunchConnections(const std::shared_ptr<FlushJob>& job) {
     smtp::ClientSession::Options client_options;
     client_options.helo_hostname = options.hostname;
     client_options.max_messages_per_connection = options.messages_per_connection;
+    // STARTTLS whenever offered (SPEC 5); tls=require|verify: or defer.
+    client_options.tls = job->tls_policy == config::TlsPolicy::kOpportunistic
+                             ? smtp::TlsMode::kOpportunistic
+                             : smtp::TlsMode::kRequire;
+    DeliveryTls tls{.context = job->tls_policy == config::TlsPolicy::kVerify
+                                   ? core_.tls().client_verify
+                                   : core_.tls().client,
+                    .peer_host = job->tls_host};
     ++job->connections_open;
     auto handler = std::make_unique<DeliveryConnection>(
         core_.reactor(), client_options, std::move(batch),
         [this, job](const smtp::RecipientOutcome& outcome) { OnOutcome(job, outcome); },
         [this, job, tokens = std::move(tokens)] { OnConnectionFinished(job, tokens); },
-        options.delivery_timeout);
+        options.delivery_timeout, std::move(tls));
     core_.reactor().Connect(job->targets[job->target_index], std::move(handler),
                             options.delivery_timeout);
   }

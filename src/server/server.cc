@@ -31,6 +31,7 @@
 #include "etrnd/server/queue_service.h"
 #include "etrnd/server/sd_notify.h"
 #include "etrnd/server/server_context.h"
+#include "etrnd/server/tls_contexts.h"
 #include "etrnd/spool/spool_recovery.h"
 
 namespace etrnd::server {
@@ -216,6 +217,9 @@ int RunServer(ServerOptions options) {
   if (!table.ok()) return Fail(std::string(table.status().message()));
   auto passwords = LoadPasswords(options);
   if (!passwords.ok()) return Fail("--auth_file: " + std::string(passwords.status().message()));
+  absl::StatusOr<std::shared_ptr<const TlsContexts>> tls = LoadTlsContexts(options.tls);
+  if (!tls.ok()) return Fail(std::string(tls.status().message()));
+  if ((*tls)->server != nullptr) ETRND_LOG_INFO("STARTTLS with %s", (*tls)->server->description());
   for (const auto* addresses : {&options.listen, &options.proxy_protocol_listen}) {
     for (const SocketAddress& address : *addresses) {
       absl::Status status = CheckPortFree(address);
@@ -253,6 +257,7 @@ int RunServer(ServerOptions options) {
   for (int i = 0; i < threads; ++i) {
     context.cores.push_back(std::make_unique<Core>(i, context, *table));
     context.cores.back()->SetPasswords(*passwords);
+    context.cores.back()->SetTls(*tls);
   }
   if (*passwords != nullptr) {
     context.verifier = std::make_unique<auth::CredentialVerifier>();
@@ -329,6 +334,7 @@ int RunServer(ServerOptions options) {
     if (signal_number == SIGHUP) {
       SdNotifyReloading();
       ReloadDomainsTable(context, "SIGHUP").IgnoreError();
+      ReloadTlsContexts(context, "SIGHUP");
       SdNotify("READY=1");
       continue;
     }

@@ -296,6 +296,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   if (mx_port <= 0 || mx_port > 65535) return absl::InvalidArgumentError("--mx_port: bad port");
   options.mx_port = static_cast<uint16_t>(mx_port);
   options.user = absl::GetFlag(FLAGS_user);
+  if (absl::Status tls = TlsOptionsFromFlags(options); !tls.ok()) return tls;
   return options;
 }
 

@@ -123,6 +123,10 @@ void SmtpConnection::OnReceive(reactor::Connection&, std::string_view bytes) {
     return;
   }
   if (!session_.has_value()) return;
+  if (tls_ != nullptr) {
+    OnTlsBytes(bytes);
+    return;
+  }
   session_->OnBytes(bytes);
   Flush();
 }
@@ -134,7 +138,8 @@ void SmtpConnection::OnSendDrained(reactor::Connection&) {
 }
 
 size_t SmtpConnection::UnsentOutputBytes() {
-  return conn_ == nullptr ? 0 : conn_->pending_output_bytes();
+  const size_t tls_bytes = tls_ == nullptr ? 0 : tls_->buffered_output_bytes();
+  return tls_bytes + (conn_ == nullptr ? 0 : conn_->pending_output_bytes());
 }
 
 void SmtpConnection::OnClosed(reactor::Connection&, int error) {
@@ -209,7 +214,7 @@ void SmtpConnection::DeliverStoreResult(absl::StatusOr<std::string> queue_id) {
 }
 
 smtp::AuthOffer SmtpConnection::AuthOffered() {
-  return OfferAuth(core_, client_.ip(), tls_active_);
+  return OfferAuth(core_, client_.ip(), tls_ != nullptr && tls_->handshake_done());
 }
 
 bool SmtpConnection::AuthLockedOut() { return server::AuthLockedOut(core_, client_.ip()); }
@@ -275,12 +280,72 @@ void SmtpConnection::Shutdown() {
 void SmtpConnection::Flush() {
   if (conn_ == nullptr) return;
   std::string output = session_->TakeOutput();
-  if (!output.empty()) conn_->Send(std::move(output));
+  if (tls_ == nullptr) {
+    if (!output.empty()) conn_->Send(std::move(output));
+  } else if (tls_->handshake_done()) {
+    tls_->Write(output).IgnoreError();  // a failure shows in tls_->status()
+  }
+  // Mid-handshake nothing can reach the client; only a 421 (timeout,
+  // shutdown) is produced then, and the close says the same.
   if (session_->close_requested()) {
+    if (tls_ != nullptr) tls_->Shutdown();
+    SendCiphertext();
     conn_->Close();
     return;
   }
+  if (tls_ == nullptr && session_->wants_tls_start()) StartTls();
+  SendCiphertext();
   UpdateReading();
+}
+
+void SmtpConnection::StartTls() {
+  const transport::TlsContext* context = core_.tls().server.get();
+  // The session offers STARTTLS only when a certificate was loaded at
+  // start-up, and a failed reload keeps the previous one.
+  ETRND_CHECK(context != nullptr);
+  absl::StatusOr<std::unique_ptr<transport::TlsStream>> stream =
+      transport::TlsStream::NewServer(*context);
+  if (!stream.ok()) {
+    ETRND_LOG_WARNING("smtp %s: cannot start TLS: %s", client_.ToString(),
+                      std::string(stream.status().message()));
+    conn_->Close();
+    return;
+  }
+  tls_ = std::move(*stream);
+}
+
+void SmtpConnection::OnTlsBytes(std::string_view ciphertext) {
+  const bool was_established = tls_->handshake_done();
+  if (!tls_->Feed(ciphertext).ok()) {
+    ETRND_LOG_INFO_REPEATED("TLS failed", client_.ip().ToString(), "smtp %s: TLS %s failed: %s",
+                            client_.ToString(), was_established ? "session" : "handshake",
+                            std::string(tls_->status().message()));
+    SendCiphertext();  // the alert, if OpenSSL made one
+    conn_->Close();
+    return;
+  }
+  if (!was_established && tls_->handshake_done()) {
+    ETRND_LOG_DEBUG("smtp %s: TLS started: %s with cipher %s", client_.ToString(),
+                    std::string(tls_->version()), std::string(tls_->cipher()));
+    session_->OnTlsStarted(tls_->version(), tls_->cipher());
+  }
+  for (std::string plaintext; !(plaintext = tls_->TakePlaintext()).empty();) {
+    session_->OnBytes(plaintext);
+  }
+  if (tls_->peer_closed() && !session_->close_requested()) {
+    // close_notify: the client is done; answer it and close (like EOF).
+    tls_->Shutdown();
+    SendCiphertext();
+    conn_->Close();
+    return;
+  }
+  Flush();
+}
+
+void SmtpConnection::SendCiphertext() {
+  if (tls_ == nullptr || conn_ == nullptr) return;
+  std::string ciphertext = tls_->TakeCiphertext();
+  if (!ciphertext.empty()) conn_->Send(std::move(ciphertext));
 }
 
 void SmtpConnection::UpdateReading() {

@@ -10,7 +10,7 @@ namespace etrnd::smtp {
 
 namespace {
 
-constexpr std::array<std::pair<std::string_view, Verb>, 12> kVerbs = {{
+constexpr std::array<std::pair<std::string_view, Verb>, 13> kVerbs = {{
     {"EHLO", Verb::kEhlo},
     {"HELO", Verb::kHelo},
     {"MAIL", Verb::kMail},
@@ -23,6 +23,7 @@ constexpr std::array<std::pair<std::string_view, Verb>, 12> kVerbs = {{
     {"HELP", Verb::kHelp},
     {"ETRN", Verb::kEtrn},
     {"AUTH", Verb::kAuth},
+    {"STARTTLS", Verb::kStarttls},
 }};
 
 bool IsBlank(char c) { return c == ' ' || c == '\t'; }

@@ -18,17 +18,18 @@ std::string FormatRfc5322Date(absl::Time time) {
   return absl::FormatTime("%a, %d %b %Y %H:%M:%S +0000", time, absl::UTCTimeZone());
 }
 
-// The "with" protocol of RFC 3848: ESMTP, ESMTPA after AUTH; HELO is SMTP.
-std::string_view ProtocolName(const ReceivedInfo& info) {
-  if (!info.esmtp) return "SMTP";
-  return info.authenticated ? "ESMTPA" : "ESMTP";
-}
-
 std::string FormatReceivedHeader(const ReceivedInfo& info) {
-  std::string header =
-      absl::StrCat("Received: from ", AsAbsl(info.helo_name), " (", AddressLiteral(info.peer_ip),
-                   ")\r\n", "\tby ", AsAbsl(info.hostname), " (etrnd) with ",
-                   AsAbsl(ProtocolName(info)), " id ", AsAbsl(info.queue_id));
+  std::string header = absl::StrCat("Received: from ", AsAbsl(info.helo_name), " (",
+                                    AddressLiteral(info.peer_ip), ")\r\n");
+  const bool tls = !info.tls_version.empty();
+  if (tls) {
+    absl::StrAppend(&header, "\t(using ", AsAbsl(info.tls_version), " with cipher ",
+                    AsAbsl(info.tls_cipher), ")\r\n");
+  }
+  // RFC 3848: "S" for TLS, "A" for AUTH, in that order.
+  absl::StrAppend(&header, "\tby ", AsAbsl(info.hostname), " (etrnd) with ",
+                  info.esmtp ? "ESMTP" : "SMTP", tls ? "S" : "", info.authenticated ? "A" : "",
+                  " id ", AsAbsl(info.queue_id));
   if (!info.recipient.empty()) {
     absl::StrAppend(&header, "\r\n\tfor <", AsAbsl(info.recipient), ">");
   }

@@ -82,6 +82,7 @@ std::string ServerSession::TakeOutput() { return std::exchange(output_, std::str
 
 void ServerSession::OnBytes(std::string_view bytes) {
   if (close_requested_) return;
+  if (waiting_ == Waiting::kTls) return DiscardAfterStarttls(bytes.size());
   // Replies must stay in command order: while a result is outstanding (or
   // older input still waits), new input queues behind it.
   // Back-pressure likewise: a client that does not read its replies gets no
@@ -109,6 +110,12 @@ void ServerSession::Process(std::string_view input) {
   }
   processing_ = false;
   NoteLineProgress(now, lines_before);
+  if (waiting_ == Waiting::kTls) {
+    // Cleartext pipelined behind STARTTLS must never run as if it came
+    // under TLS (CVE-2011-0411).
+    DiscardAfterStarttls(input.size() + std::exchange(pending_input_, std::string()).size());
+    return;
+  }
   if (input.empty() || close_requested_) return;
   // Bytes queued re-entrantly meanwhile (from inside a service call) are
   // newer than what is left of this input.
@@ -144,7 +151,9 @@ void ServerSession::OnOutputDrained() {
 bool ServerSession::CheckDeadlines(absl::Time now) {
   // Waiting for our own spool or ETRN answer is not the client's delay, and
   // a blocked output is the glue's to time out (nobody reads a 421 there).
-  if (close_requested_ || waiting() || output_blocked()) return false;
+  // A TLS handshake is the client's: it must finish within the timeout.
+  if (close_requested_ || output_blocked()) return false;
+  if (waiting() && waiting_ != Waiting::kTls) return false;
   const absl::Duration timeout = config_.limits.command_timeout;
   if (phase_ == Phase::kData) {
     const absl::Duration elapsed = now - data_started_at_;
@@ -261,6 +270,8 @@ void ServerSession::HandleLine(const Line& line) {
       return OnEtrn(command.argument);
     case Verb::kAuth:
       return OnAuth(command.argument);
+    case Verb::kStarttls:
+      return OnStarttls(command.argument);
     case Verb::kUnknown:
       return ReplyError(line.text.empty() ? kBadSyntax : kUnknownCommand);
   }
@@ -287,6 +298,7 @@ void ServerSession::OnEhlo(std::string_view argument) {
   if (const AuthOffer offer = services_.AuthOffered(); offer.offered) {
     Reply(absl::StrCat("250-", AuthEhloKeyword(offer)));
   }
+  if (config_.starttls && !tls_active_) Reply("250-STARTTLS");
   Reply("250-ENHANCEDSTATUSCODES");
   Reply("250 8BITMIME");
 }
@@ -419,6 +431,8 @@ void ServerSession::OnData(std::string_view argument) {
       .peer_ip = peer_.ip(),
       .hostname = config_.hostname,
       .esmtp = esmtp_,
+      .tls_version = tls_version_,
+      .tls_cipher = tls_cipher_,
       .authenticated = !authenticated_user_.empty(),
       .queue_id = queue_id_,
       .recipient = recipients_.size() == 1 ? std::string_view(recipients_[0]) : "",
@@ -500,6 +514,41 @@ void ServerSession::OnEtrn(std::string_view argument) {
   }
   waiting_ = Waiting::kEtrn;
   services_.StartEtrn(argument);
+}
+
+// RFC 3207. The replies are Postfix's.
+void ServerSession::OnStarttls(std::string_view argument) {
+  if (!config_.starttls) return ReplyError("502 5.5.1 Error: command not implemented");
+  if (!argument.empty()) return ReplyError("501 5.5.4 Syntax: STARTTLS");
+  if (tls_active_) return ReplyError("503 5.5.1 Error: TLS already active");
+  if (in_transaction_) return ReplyError("503 5.5.1 Error: MAIL transaction in progress");
+  Reply("220 2.0.0 Ready to start TLS");
+  // Process() stops here: what follows is discarded, the glue starts TLS.
+  waiting_ = Waiting::kTls;
+}
+
+void ServerSession::DiscardAfterStarttls(size_t bytes) {
+  if (bytes == 0) return;
+  ETRND_LOG_INFO_REPEATED("input after STARTTLS", peer_.ip().ToString(),
+                          "smtp %s: discarded %d bytes sent after STARTTLS before TLS started",
+                          peer_.ToString(), bytes);
+}
+
+void ServerSession::OnTlsStarted(std::string_view version, std::string_view cipher) {
+  ETRND_CHECK(waiting_ == Waiting::kTls);
+  ETRND_CHECK(pending_input_.empty() && !in_transaction_);
+  waiting_ = Waiting::kNothing;
+  tls_active_ = true;
+  tls_version_ = std::string(version);
+  tls_cipher_ = std::string(cipher);
+  // RFC 3207 section 4.2: forget everything learnt in clear.
+  helo_name_.clear();
+  esmtp_ = false;
+  authenticated_user_.clear();
+  ResetTransaction();
+  line_reader_.Reset();
+  last_command_at_ = services_.Now();
+  line_started_at_ = absl::InfiniteFuture();
 }
 
 // ---------------------------------------------------------------- results

@@ -31,6 +31,14 @@ inline constexpr size_t kDomainsTableLineOctetsMax = 16384;
 inline constexpr size_t kEtrnNetworksPerEntryMax = 1024;
 inline constexpr size_t kAuthUsersPerEntryMax = 1024;
 
+// Outbound TLS to a domain's next hop (SPEC 4, tls=). Without the option
+// STARTTLS is used whenever the next hop offers it.
+enum class TlsPolicy {
+  kOpportunistic,
+  kRequire,  // tls=require: STARTTLS or defer, never in clear
+  kVerify,   // tls=verify: also the certificate and the next hop's name
+};
+
 struct DomainEntry {
   uint32_t id = 0;               // index in DomainsTable::entries()
   std::string domain;            // lowercase, without the leading dot
@@ -42,6 +50,7 @@ struct DomainEntry {
   std::vector<std::string> auth_users;
   std::string queue_name;  // lowercase; "" = none
   bool hold = false;
+  TlsPolicy tls = TlsPolicy::kOpportunistic;
   int line = 0;
 
   std::string pattern() const;  // as written (lowercased)

@@ -22,6 +22,7 @@
 #include "etrnd/reactor/reactor.h"
 #include "etrnd/server/group_commit.h"
 #include "etrnd/server/server_context.h"
+#include "etrnd/server/tls_contexts.h"
 #include "etrnd/smtp/server_session.h"
 #include "etrnd/spool/completion_appender.h"
 #include "etrnd/spool/segment_appender.h"
@@ -61,6 +62,9 @@ class Core {
   // Failed AUTHs per address (SPEC 5). Every core is told of every failure
   // (smtp_connection.cc), so this core's table alone decides its 454.
   auth::AuthFailureLimiter& auth_limiter() { return auth_limiter_; }
+  // The TLS contexts snapshot (server and client); replaced whole on SIGHUP.
+  const TlsContexts& tls() const { return *tls_; }
+  void SetTls(std::shared_ptr<const TlsContexts> tls) { tls_ = std::move(tls); }
 
   std::string NewQueueId();
   // Where a message came from, for its "queued" log line; empty for the
@@ -120,6 +124,7 @@ class Core {
   ServerContext& context_;
   smtp::SessionConfig session_config_;
   std::shared_ptr<const config::DomainsTable> table_;
+  std::shared_ptr<const TlsContexts> tls_ = std::make_shared<TlsContexts>();
   std::unique_ptr<reactor::Reactor> reactor_;
   std::unique_ptr<spool::SegmentAppender> segments_;
   std::unique_ptr<spool::CompletionAppender> completions_;

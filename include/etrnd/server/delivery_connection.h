@@ -1,16 +1,28 @@
 // One outbound SMTP connection of a delivery worker: binds a reactor
 // connection to the pure smtp::ClientSession, adds the reply timeout,
 // and reports each recipient's outcome as soon as the next hop answered.
+// After STARTTLS a transport::TlsStream carries the session's bytes.
 #pragma once
 
 #include <functional>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/time/time.h"
-#include "etrnd/smtp/client_session.h"
 #include "etrnd/reactor/reactor.h"
+#include "etrnd/smtp/client_session.h"
+#include "etrnd/transport/tls_stream.h"
 
 namespace etrnd::server {
+
+// How a connection may use STARTTLS (options.tls says whether it must).
+struct DeliveryTls {
+  std::shared_ptr<const transport::TlsContext> context;  // null: never
+  // The next hop as the table names it (host name or IP literal) or the MX
+  // host's name: SNI and, with a verifying context, what must match.
+  std::string peer_host;
+};
 
 class DeliveryConnection : public reactor::ConnectionHandler {
  public:
@@ -21,7 +33,7 @@ class DeliveryConnection : public reactor::ConnectionHandler {
   // The messages' data must stay alive until `finished` runs.
   DeliveryConnection(reactor::Reactor& reactor, smtp::ClientSession::Options options,
                      std::vector<smtp::OutboundMessage> messages, OutcomeSink outcomes,
-                     Finished finished, absl::Duration reply_timeout_max);
+                     Finished finished, absl::Duration reply_timeout_max, DeliveryTls tls = {});
   ~DeliveryConnection() override;
 
   void OnOpen(reactor::Connection& conn) override;
@@ -31,6 +43,9 @@ class DeliveryConnection : public reactor::ConnectionHandler {
  private:
   void Pump();
   void ArmTimeout();
+  void StartTls();
+  void OnTlsBytes(std::string_view ciphertext);
+  void SendCiphertext();
 
   reactor::Reactor& reactor_;
   smtp::ClientSession session_;
@@ -39,6 +54,8 @@ class DeliveryConnection : public reactor::ConnectionHandler {
   reactor::Connection* conn_ = nullptr;
   reactor::Reactor::TimerId timeout_timer_ = 0;
   const absl::Duration reply_timeout_max_;  // --delivery_timeout caps RFC 5321's
+  DeliveryTls tls_setup_;
+  std::unique_ptr<transport::TlsStream> tls_;  // after STARTTLS got 220
 };
 
 }  // namespace etrnd::server

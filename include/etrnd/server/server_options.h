@@ -14,6 +14,14 @@
 
 namespace etrnd::server {
 
+// TLS (tls_options.cc reads the flags; tls_contexts.h loads the files).
+struct TlsOptions {
+  std::string cert_file;  // "" = no STARTTLS offered
+  std::string key_file;
+  std::string ciphers;  // TLS 1.2 cipher list, OpenSSL syntax; "" = default
+  std::string ca_file;  // CAs for tls=verify next hops; "" = system store
+};
+
 struct ServerOptions {
   std::vector<SocketAddress> listen;
   // Extra listeners whose connections start with a PROXY protocol header,
@@ -50,11 +58,14 @@ struct ServerOptions {
   std::string control_socket;
   std::optional<SocketAddress> metrics_listen;  // Prometheus /metrics; none = off
   std::optional<SocketAddress> odmr_listen;     // ODMR (RFC 2645, port 366); none = off
+  TlsOptions tls;
   // Privileges: "" = keep running as the starting user.
   std::string user;
 };
 
 // Validates the flags; the error is the one-line reason printed at exit.
 absl::StatusOr<ServerOptions> OptionsFromFlags();
+// The --tls_* flags into options.tls (tls_options.cc).
+absl::Status TlsOptionsFromFlags(ServerOptions& options);
 
 }  // namespace etrnd::server

@@ -2,7 +2,9 @@
 // (pure protocol): bytes in, replies out; the session's storage and ETRN
 // requests are served by the core. On a PROXY protocol listener it first
 // reads the header that names the real client; only then is the client
-// admitted and greeted.
+// admitted and greeted. After STARTTLS a transport::TlsStream sits between
+// the two: ciphertext to and from the connection, plaintext to and from the
+// session (the reactor never sees TLS, the session never sees ciphertext).
 #pragma once
 
 #include <cstdint>
@@ -14,6 +16,7 @@
 #include "etrnd/proxy/proxy_header.h"
 #include "etrnd/reactor/connection.h"
 #include "etrnd/smtp/server_session.h"
+#include "etrnd/transport/tls_stream.h"
 
 namespace etrnd::server {
 
@@ -64,6 +67,10 @@ class SmtpConnection : public reactor::ConnectionHandler, public smtp::SessionSe
   // Closes without a greeting (untrusted peer, bad or missing header).
   void RefuseProxied(std::string_view reason);
   void Flush();
+  // STARTTLS: the session said 220; from now on bytes go through tls_.
+  void StartTls();
+  void OnTlsBytes(std::string_view ciphertext);
+  void SendCiphertext();
   // Reads from the socket only while the session wants input.
   void UpdateReading();
 
@@ -78,11 +85,9 @@ class SmtpConnection : public reactor::ConnectionHandler, public smtp::SessionSe
   absl::Time proxy_deadline_ = absl::InfiniteFuture();
   reactor::Connection* conn_ = nullptr;
   std::optional<smtp::ServerSession> session_;
-  uint64_t session_id_ = 0;  // 0 = not registered with the core
+  std::unique_ptr<transport::TlsStream> tls_;  // after STARTTLS
+  uint64_t session_id_ = 0;                    // 0 = not registered with the core
   bool admitted_ = false;
-  // AUTH is offered under TLS or to a loopback client only (SPEC 5); the
-  // TLS glue sets this once the handshake is done.
-  bool tls_active_ = false;
   bool ever_paused_ = false;
   absl::Time output_blocked_since_ = absl::InfiniteFuture();
 };

@@ -18,6 +18,7 @@ enum class Verb {
   kHelp,
   kEtrn,
   kAuth,
+  kStarttls,  // RFC 3207
   kUnknown,
 };
 

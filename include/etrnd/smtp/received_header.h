@@ -16,7 +16,11 @@ struct ReceivedInfo {
   IpAddress peer_ip;           // shown as an address literal
   std::string_view hostname;   // ours
   bool esmtp = true;           // EHLO (ESMTP) or HELO (SMTP)
-  bool authenticated = false;  // SMTP AUTH: ESMTPA (RFC 3848)
+  // Under TLS: "TLSv1.3" and the cipher suite's name, shown as Postfix does;
+  // the protocol becomes ESMTPS (RFC 3848).
+  std::string_view tls_version;
+  std::string_view tls_cipher;
+  bool authenticated = false;  // SMTP AUTH: ESMTPA / ESMTPSA (RFC 3848)
   std::string_view queue_id;
   std::string_view recipient;  // "for <...>" only when there is exactly one
   absl::Time time;

@@ -58,6 +58,8 @@ struct SessionConfig {
   // Where RCPT TO:<postmaster> and <postmaster@hostname> go (RFC 5321
   // section 4.5.1); "" means postmaster@<hostname>.
   std::string postmaster;
+  // TLS is configured: EHLO offers STARTTLS (RFC 3207) until it is active.
+  bool starttls = false;
   SessionLimits limits;
 };
 
@@ -126,7 +128,18 @@ class ServerSession {
   // or unprocessed input over pause_input_bytes): the glue stops reading.
   bool wants_input() const;
   bool output_blocked() const;
-  void OnShutdown();         // 421 4.3.2 <hostname> Service shutting down; close
+  void OnShutdown();  // 421 4.3.2 <hostname> Service shutting down; close
+  // STARTTLS (RFC 3207): after "220 2.0.0 Ready to start TLS" the session
+  // waits for the glue to run the TLS handshake; every byte that came in
+  // after the STARTTLS line was discarded (CVE-2011-0411). The glue calls
+  // OnTlsStarted once the handshake is done (or closes the connection).
+  bool wants_tls_start() const { return waiting_ == Waiting::kTls && !close_requested_; }
+  // Resets every session state (greeting, transaction, AUTH) as RFC 3207
+  // section 4.2 requires; the client starts again with EHLO.
+  void OnTlsStarted(std::string_view version, std::string_view cipher);
+  // Under TLS: the session is encrypted (AUTH may be offered, Received:
+  // says ESMTPS).
+  bool tls_active() const { return tls_active_; }
   std::string TakeOutput();  // bytes to send now (may be empty)
   // After QUIT's 221 or any 421: the glue closes once the output is sent.
   bool close_requested() const { return close_requested_; }
@@ -142,7 +155,7 @@ class ServerSession {
 
  private:
   enum class Phase { kCommand, kData };
-  enum class Waiting { kNothing, kStore, kEtrn, kAuth };
+  enum class Waiting { kNothing, kStore, kEtrn, kAuth, kTls };
 
   void Process(std::string_view input);
   void NoteLineProgress(absl::Time now, uint64_t lines_before);
@@ -164,6 +177,8 @@ class ServerSession {
   void OnEtrn(std::string_view argument);
   void OnAuth(std::string_view argument);
   void RunAuthStep(AuthDialogue::Step step);
+  void OnStarttls(std::string_view argument);
+  void DiscardAfterStarttls(size_t bytes);
   void FinishData();
   // The reply for MAIL parameters, or "" when they are all acceptable.
   std::string CheckMailParameters(std::string_view parameters);
@@ -195,6 +210,12 @@ class ServerSession {
   // is active) and the identity it established (never reset but by a new
   // session).
   AuthDialogue auth_;
+  // TLS (STARTTLS) and AUTH: both end the Received: protocol name.
+  bool tls_active_ = false;
+  std::string tls_version_;
+  std::string tls_cipher_;
+  // The SASL identity once AUTH succeeded (RFC 4954); "" = not
+  // authenticated. Cleared by STARTTLS.
   std::string authenticated_user_;
 
   bool in_transaction_ = false;
