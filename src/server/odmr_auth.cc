@@ -24,6 +24,12 @@ OdmrAuth::OdmrAuth(Core& core, SocketAddress peer) : core_(core), peer_(peer) {
 
 OdmrAuth::~OdmrAuth() { *alive_ = false; }
 
+void OdmrAuth::OnTlsEstablished() {
+  offer_ = OfferAuth(core_, peer_.ip(), /*tls_active=*/true);
+  cram_md5_only_ = false;
+  dialogue_.reset();
+}
+
 std::string OdmrAuth::Mechanisms() const {
   if (!offer_.offered) return "";
   if (cram_md5_only_) return "CRAM-MD5";

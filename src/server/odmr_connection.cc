@@ -17,6 +17,7 @@ namespace {
 smtp::OdmrConfig OdmrConfigOf(Core& core, std::string auth_mechanisms) {
   smtp::OdmrConfig config;
   config.auth_mechanisms = std::move(auth_mechanisms);
+  config.starttls = core.tls().server != nullptr;
   config.hostname = core.context().options.hostname;
   config.max_line_bytes = core.context().options.session_limits.max_command_line_bytes;
   return config;
@@ -25,10 +26,11 @@ smtp::OdmrConfig OdmrConfigOf(Core& core, std::string auth_mechanisms) {
 // After the 250 the connection is the turn's: its bytes, its end.
 class TurnConnection : public reactor::ConnectionHandler {
  public:
-  TurnConnection(Core& core, uint64_t turn_id) : core_(core), turn_id_(turn_id) {}
+  TurnConnection(Core& core, uint64_t turn_id, std::unique_ptr<OdmrStream> stream)
+      : core_(core), turn_id_(turn_id), stream_(std::move(stream)) {}
 
-  void OnOpen(reactor::Connection& conn) override {
-    if (OdmrTurn* turn = core_.odmr_turns().Find(turn_id_)) turn->Attach(conn);
+  void OnOpen(reactor::Connection&) override {
+    if (OdmrTurn* turn = core_.odmr_turns().Find(turn_id_)) turn->Attach(std::move(stream_));
   }
   void OnReceive(reactor::Connection&, std::string_view bytes) override {
     if (OdmrTurn* turn = core_.odmr_turns().Find(turn_id_)) turn->OnBytes(bytes);
@@ -41,6 +43,7 @@ class TurnConnection : public reactor::ConnectionHandler {
  private:
   Core& core_;
   const uint64_t turn_id_;
+  std::unique_ptr<OdmrStream> stream_;  // until OnOpen hands it to the turn
 };
 
 }  // namespace
@@ -60,7 +63,6 @@ OdmrConnection::~OdmrConnection() {
 }
 
 void OdmrConnection::OnOpen(reactor::Connection& conn) {
-  conn_ = &conn;
   // ODMR sessions count against --max_connections(_per_ip) like SMTP ones.
   if (core_.context().limiter.TryAdmit(peer_.ip()) != Admission::kAdmitted) {
     ETRND_LOG_INFO_REPEATED("refused connection", peer_.ip().ToString(),
@@ -68,10 +70,10 @@ void OdmrConnection::OnOpen(reactor::Connection& conn) {
                             peer_.ToString());
     conn.Send("421 4.7.0 " + core_.context().options.hostname + " Error: too many connections\r\n");
     conn.Close();
-    conn_ = nullptr;
     return;
   }
   admitted_ = true;
+  stream_ = std::make_unique<OdmrStream>(conn);
   core_.odmr_turns().AddSession(this);
   ETRND_LOG_DEBUG("ODMR connect from %s", peer_.ToString());
   session_.Start();
@@ -79,8 +81,21 @@ void OdmrConnection::OnOpen(reactor::Connection& conn) {
 }
 
 void OdmrConnection::OnReceive(reactor::Connection&, std::string_view bytes) {
-  if (!admitted_) return;
-  session_.OnBytes(bytes);
+  if (stream_ == nullptr) return;
+  std::string plaintext;
+  bool established = false;
+  if (absl::Status status = stream_->Receive(bytes, &plaintext, &established); !status.ok()) {
+    ETRND_LOG_INFO_REPEATED("TLS failed", peer_.ip().ToString(), "odmr %s: TLS: %s",
+                            peer_.ToString(), std::string(status.message()));
+    stream_->Close();
+    return;
+  }
+  if (established) {
+    // RFC 3207: a fresh session; PLAIN and LOGIN are offered now.
+    auth_->OnTlsEstablished();
+    session_.StartTlsDone(auth_->Mechanisms());
+  }
+  if (!plaintext.empty()) session_.OnBytes(plaintext);
   HandleRequests();
   Flush();
 }
@@ -91,7 +106,7 @@ void OdmrConnection::Shutdown() {
 }
 
 void OdmrConnection::OnClosed(reactor::Connection&, int) {
-  conn_ = nullptr;
+  stream_.reset();
   core_.odmr_turns().RemoveSession(this);
   if (idle_timer_ != 0) core_.reactor().CancelTimer(idle_timer_);
   idle_timer_ = 0;
@@ -126,10 +141,19 @@ void OdmrConnection::HandleRequest(const smtp::OdmrRequest& request) {
     case smtp::OdmrRequest::Kind::kAtrn:
       StartAtrn(request.argument);
       break;
-    case smtp::OdmrRequest::Kind::kStartTls:
-      // Not offered (OdmrConfig::starttls is false until TLS is wired here).
-      session_.StartTlsDone();
+    case smtp::OdmrRequest::Kind::kStartTls: {
+      Flush();  // the 220 goes in clear; what follows is TLS
+      const transport::TlsContext* context = core_.tls().server.get();
+      // Offered only with a certificate, and a failed reload keeps the old one.
+      ETRND_CHECK(context != nullptr);
+      if (absl::Status status = stream_->StartTls(*context); !status.ok()) {
+        ETRND_LOG_WARNING("odmr %s: cannot start TLS: %s", peer_.ToString(),
+                          std::string(status.message()));
+        stream_->Close();
+        stream_.reset();
+      }
       break;
+    }
   }
 }
 
@@ -186,16 +210,15 @@ void OdmrConnection::OnAtrnCounted(size_t messages) {
   const uint64_t turn_id = std::exchange(turn_id_, 0);
   if (idle_timer_ != 0) core_.reactor().CancelTimer(idle_timer_);
   idle_timer_ = 0;
-  reactor::Connection* conn = conn_;
   Flush();  // the 250 leaves before the turn's first byte
-  if (conn == nullptr || conn->closing()) {
+  if (stream_ == nullptr || stream_->connection().closing()) {
     turn->OnConnectionGone(0);
     return;
   }
   // From here this handler gets no more events; the turn owns the stream.
-  conn_ = nullptr;
   core_.odmr_turns().RemoveSession(this);
-  conn->ReplaceHandler(std::make_unique<TurnConnection>(core_, turn_id));
+  reactor::Connection& conn = stream_->connection();
+  conn.ReplaceHandler(std::make_unique<TurnConnection>(core_, turn_id, std::move(stream_)));
 }
 
 void OdmrConnection::AnswerAtrn(std::string_view reply, size_t messages) {
@@ -215,11 +238,11 @@ void OdmrConnection::AnswerAtrn(std::string_view reply, size_t messages) {
 }
 
 void OdmrConnection::Flush() {
-  if (conn_ == nullptr) return;
-  std::string output = session_.TakeOutput();
-  if (!output.empty()) conn_->Send(std::move(output));
+  if (stream_ == nullptr) return;
+  // Mid-handshake only a 421 (timeout, shutdown) can come; the close says it.
+  if (!stream_->tls() || stream_->tls_established()) stream_->Send(session_.TakeOutput());
   if (session_.close_requested()) {
-    conn_->Close();
+    stream_->Close();
     return;
   }
   if (!session_.reversing()) ArmIdleTimer();

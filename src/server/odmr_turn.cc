@@ -80,9 +80,9 @@ void OdmrTurn::OnJobDone() {
   MaybeQuit();
 }
 
-void OdmrTurn::Attach(reactor::Connection& conn) {
-  ETRND_CHECK(conn_ == nullptr && !gone_);
-  conn_ = &conn;
+void OdmrTurn::Attach(std::unique_ptr<OdmrStream> stream) {
+  ETRND_CHECK(stream_ == nullptr && stream != nullptr && !gone_);
+  stream_ = std::move(stream);
   ETRND_LOG_INFO_EVENT("atrn_turn", {{"user", user_}, {"client", client_}, {"messages", messages_}},
                        "ATRN %s from %s: reversing the connection for %d messages", user_, client_,
                        messages_);
@@ -90,7 +90,17 @@ void OdmrTurn::Attach(reactor::Connection& conn) {
 }
 
 void OdmrTurn::OnBytes(std::string_view bytes) {
-  session_.OnBytes(bytes);
+  if (stream_ == nullptr) return;
+  std::string plaintext;
+  bool established = false;
+  if (absl::Status status = stream_->Receive(bytes, &plaintext, &established); !status.ok()) {
+    // TLS broke or the customer ended it: as a lost connection (OnClosed
+    // defers what is not answered).
+    ETRND_LOG_INFO("ATRN %s from %s: %s", user_, client_, std::string(status.message()));
+    stream_->Abort();
+    return;
+  }
+  session_.OnBytes(plaintext);
   Pump();
 }
 
@@ -98,7 +108,7 @@ void OdmrTurn::OnConnectionGone(int error) {
   if (gone_) return;
   gone_ = true;
   counted_ = nullptr;
-  conn_ = nullptr;
+  stream_.reset();  // its connection is going away
   if (timeout_timer_ != 0) {
     core_.reactor().CancelTimer(timeout_timer_);
     timeout_timer_ = 0;
@@ -119,13 +129,13 @@ bool OdmrTurn::finished() const {
 
 void OdmrTurn::Pump() {
   std::vector<smtp::OutputChunk> output = session_.TakeOutput();
-  if (conn_ != nullptr) {
-    for (const auto& chunk : output) conn_->Send(chunk.bytes());
+  if (stream_ != nullptr) {
+    for (const auto& chunk : output) stream_->Send(chunk.bytes());
   }
   RouteOutcomes();
   MaybeQuit();
   if (session_.done()) {
-    if (conn_ != nullptr) conn_->Close();
+    if (stream_ != nullptr) stream_->Close();
     return;
   }
   ArmTimeout();
@@ -169,17 +179,17 @@ void OdmrTurn::RouteOutcomes() {
 
 void OdmrTurn::MaybeQuit() {
   if (cores_left_ > 0 || jobs_done_ < jobs_started_ || !ledger_.all_answered()) return;
-  if (conn_ == nullptr || session_.done() || quit_sent_) return;
+  if (stream_ == nullptr || session_.done() || quit_sent_) return;
   quit_sent_ = true;
   session_.Quit();
-  for (const auto& chunk : session_.TakeOutput()) conn_->Send(chunk.bytes());
-  if (session_.done()) conn_->Close();
+  for (const auto& chunk : session_.TakeOutput()) stream_->Send(chunk.bytes());
+  if (session_.done()) stream_->Close();
 }
 
 void OdmrTurn::ArmTimeout() {
   if (timeout_timer_ != 0) core_.reactor().CancelTimer(timeout_timer_);
   timeout_timer_ = 0;
-  if (conn_ == nullptr) return;
+  if (stream_ == nullptr) return;
   absl::Duration wait = session_.reply_timeout();
   if (wait == absl::InfiniteDuration()) return;
   wait = std::min(wait, core_.context().options.delivery_timeout);
@@ -187,9 +197,8 @@ void OdmrTurn::ArmTimeout() {
     timeout_timer_ = 0;
     ETRND_LOG_INFO("ATRN %s from %s: reply timeout from the customer", user_, client_);
     session_.OnTimeout();
-    reactor::Connection* conn = conn_;
     Pump();
-    if (conn != nullptr && conn_ != nullptr) conn->Abort();
+    if (stream_ != nullptr) stream_->Abort();
   });
 }
 
@@ -216,7 +225,7 @@ OdmrTurn& OdmrTurns::Create(Core& core, std::string user, std::string client) {
 }
 
 void OdmrTurn::Close() {
-  if (conn_ != nullptr) conn_->Close();
+  if (stream_ != nullptr) stream_->Close();
 }
 
 void OdmrTurns::Shutdown() {

@@ -186,7 +186,7 @@ void OdmrSession::AtrnAnswered(std::string_view reply_line, bool reversing) {
   ProcessInput();
 }
 
-void OdmrSession::StartTlsDone() {
+void OdmrSession::StartTlsDone(std::string auth_mechanisms) {
   if (close_requested_) return;  // timed out or shut down meanwhile
   ETRND_CHECK(waiting_ && !request_.has_value());
   waiting_ = false;
@@ -197,6 +197,7 @@ void OdmrSession::StartTlsDone() {
   user_.reset();
   in_auth_exchange_ = false;
   config_.starttls = false;
+  config_.auth_mechanisms = std::move(auth_mechanisms);
 }
 
 void OdmrSession::OnTimeout() {

@@ -23,6 +23,8 @@ class OdmrAuth {
 
   // What EHLO lists after "AUTH " ("" = no AUTH: no --auth_file).
   std::string Mechanisms() const;
+  // STARTTLS done: PLAIN and LOGIN may be offered too.
+  void OnTlsEstablished();
 
   // One AUTH or AUTH response request. Answers through `session` at once or
   // later; when later, `resume` runs on this core afterwards.

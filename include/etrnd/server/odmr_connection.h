@@ -13,6 +13,7 @@
 #include "etrnd/common/net_address.h"
 #include "etrnd/reactor/connection.h"
 #include "etrnd/reactor/reactor.h"
+#include "etrnd/server/odmr_stream.h"
 #include "etrnd/smtp/odmr_session.h"
 
 namespace etrnd::server {
@@ -44,7 +45,7 @@ class OdmrConnection : public reactor::ConnectionHandler {
   const SocketAddress peer_;
   std::unique_ptr<OdmrAuth> auth_;  // before session_: it says what EHLO offers
   smtp::OdmrSession session_;
-  reactor::Connection* conn_ = nullptr;
+  std::unique_ptr<OdmrStream> stream_;  // from admission until closed or handed over
   reactor::Reactor::TimerId idle_timer_ = 0;
   bool admitted_ = false;  // counted by the connection limiter
   uint64_t turn_id_ = 0;   // the ATRN being counted, 0 = none

@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "etrnd/reactor/connection.h"
 #include "etrnd/reactor/reactor.h"
+#include "etrnd/server/odmr_stream.h"
 #include "etrnd/server/odmr_turn_ledger.h"
 #include "etrnd/smtp/client_session.h"
 
@@ -52,7 +53,7 @@ class OdmrTurn {
   void OnJobDone();
 
   // The reversed connection (after the 250) and its events.
-  void Attach(reactor::Connection& conn);
+  void Attach(std::unique_ptr<OdmrStream> stream);
   void OnBytes(std::string_view bytes);
   // The connection is gone (or was never handed over): everything not
   // answered is deferred; batches still arriving are deferred at once.
@@ -76,8 +77,8 @@ class OdmrTurn {
   const std::string user_;
   const std::string client_;
   smtp::ClientSession session_;
-  reactor::Connection* conn_ = nullptr;
-  bool gone_ = false;  // the connection ended (or never came)
+  std::unique_ptr<OdmrStream> stream_;  // set from the 250 until the connection is gone
+  bool gone_ = false;                   // the connection ended (or never came)
   bool quit_sent_ = false;
   // Answers made here for messages that reached a finished session.
   std::vector<smtp::RecipientOutcome> late_outcomes_;

@@ -59,7 +59,8 @@ class OdmrSession {
   void AtrnAnswered(std::string_view reply_line, bool reversing);
   // STARTTLS finished its handshake: everything is reset (RFC 3207), and the
   // bytes pipelined behind STARTTLS are dropped.
-  void StartTlsDone();
+  // `auth_mechanisms`: what EHLO offers from now on (more under TLS).
+  void StartTlsDone(std::string auth_mechanisms);
   void OnTimeout();   // 421 and close
   void OnShutdown();  // 421 and close
 

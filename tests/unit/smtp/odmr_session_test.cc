@@ -49,8 +49,12 @@ TEST_F(OdmrSessionTest, StartTlsIsAdvertisedOnlyWhenConfigured) {
   tls.OnBytes("STARTTLS\r\nEHLO smuggled\r\n");
   EXPECT_EQ(tls.TakeOutput(), "220 2.0.0 Ready to start TLS\r\n");
   EXPECT_EQ(tls.TakeRequest()->kind, OdmrRequest::Kind::kStartTls);
-  tls.StartTlsDone();
+  tls.StartTlsDone("PLAIN LOGIN");
   EXPECT_EQ(tls.TakeOutput(), "");  // the pipelined EHLO was dropped
+  tls.OnBytes("ATRN\r\nEHLO c\r\n");
+  EXPECT_EQ(tls.TakeOutput(),
+            "530 5.7.0 Authentication required\r\n"
+            "250-mx.test\r\n250-AUTH PLAIN LOGIN\r\n250-ATRN\r\n250 ENHANCEDSTATUSCODES\r\n");
   EXPECT_EQ(Say("STARTTLS\r\n"), "502 5.5.1 Error: command not implemented\r\n");
 }
 
