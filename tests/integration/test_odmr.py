@@ -409,3 +409,42 @@ def test_atrn_without_domains_turns_every_domain_of_the_user(odmr_server, sinks)
     for domain in ("hold.test", "second.test", "one.alice.test", "two.alice.test"):
         assert queued_messages(server, domain) == 0
     assert queued_messages(server, "bob.test") == 3
+
+
+@pytest.mark.time_limit(240)
+def test_starttls_then_auth_plain_and_a_turn_inside_tls(etrnd_factory, sinks, tmp_path):
+    """With --tls_cert, the ODMR port offers STARTTLS; under TLS, AUTH PLAIN
+    works and the turn's SMTP dialogue stays inside the same TLS session."""
+    import ssl
+    from tls_helpers import TestPki, tls_flags
+    pki = TestPki(tmp_path / "pki")
+    cert = pki.issue("mx.test", sans=("DNS:mx.test", "IP:127.0.0.1"), stem="server")
+    auth_file = tmp_path / "passwd"
+    crypt = subprocess.run(["openssl", "passwd", "-6", PASSWORD], check=True,
+                           capture_output=True, text=True).stdout.strip()
+    auth_file.write_text("%s:%s\n" % (USER, crypt))
+    odmr_port = harness.free_port()
+    server = etrnd_factory(domains=domains_table(),
+                           flags=["--odmr_listen=%s:%d" % (harness.LOOPBACK, odmr_port),
+                                  "--auth_file=%s" % auth_file] + tls_flags(cert))
+    server.odmr_port = odmr_port
+    bodies = queue(server, "user@hold.test", make_bodies(6, "tls"))
+    context = ssl.create_default_context(cafile=str(pki.ca_cert))
+    s = smtplib.SMTP(harness.LOOPBACK, odmr_port, local_hostname="customer.test",
+                     timeout=harness.SOCKET_TIMEOUT_S)
+    s.ehlo()
+    assert s.has_extn("starttls")
+    assert s.starttls(context=context)[0] == 220
+    s.ehlo()
+    assert not s.has_extn("starttls")
+    assert "PLAIN" in s.esmtp_features["auth"].upper()
+    assert s.docmd("ATRN")[0] == 530  # TLS reset the session: not logged in
+    s.login(USER, PASSWORD)
+    code, text = s.docmd("ATRN hold.test")
+    assert (code, text) == (250, b"2.0.0 OK now reversing the connection")
+    conn, s.sock, s.file = s.sock, None, None
+    assert isinstance(conn, ssl.SSLSocket)
+    sink = sinks()
+    sink.session(conn)  # the customer's SMTP server, over the same TLS session
+    assert sorted(token_of(d) for _, d in sink.messages) == sorted(token_of(b) for b in bodies)
+    assert queued_messages(server, "hold.test") == 0
