@@ -34,6 +34,7 @@ build_and_run smtp_line_reader_fuzz src/smtp/*.cc "${auth_sources[@]}"
 build_and_run smtp_data_decoder_fuzz src/smtp/*.cc "${auth_sources[@]}"
 build_and_run smtp_server_session_fuzz src/smtp/*.cc "${auth_sources[@]}"
 build_and_run auth_dialogue_fuzz src/smtp/*.cc "${auth_sources[@]}"
+build_and_run smtp_client_session_fuzz src/smtp/*.cc "${auth_sources[@]}"
 build_and_run metrics_http_request_fuzz src/metrics/http_request.cc
 build_and_run proxy_header_fuzz src/proxy/*.cc
 # The spool's pure parts: the ring reader (spool_reader.cc) needs a reactor.

@@ -172,7 +172,13 @@ std::string ClientSession::Describe(const Pending& pending) const {
 
 void ClientSession::HandleReply(const SmtpReply& reply) {
   if (pending_.empty()) {
-    Fail(SessionFailure::Kind::kProtocol, reply.code, "unexpected reply: " + reply.Text());
+    // An idle server may say 421 before it closes (RFC 5321 3.8); anything
+    // else unasked for is a broken server.
+    if (reply.code == kServiceClosing) {
+      Fail(SessionFailure::Kind::kReply, reply.code, reply.Text());
+    } else {
+      Fail(SessionFailure::Kind::kProtocol, reply.code, "unexpected reply: " + reply.Text());
+    }
     return;
   }
   const Pending pending = pending_.front();

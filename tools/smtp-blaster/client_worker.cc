@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "etrnd/blaster/session_handler.h"
 #include "etrnd/common/log.h"
 #include "etrnd/reactor/connection.h"
 
@@ -15,49 +16,6 @@ int64_t MonotonicNowNs() {
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
-
-// Glue between one connection and its ClientSession; owned by the
-// Connection, so the worker only keeps a pointer while it is alive.
-class SessionHandler : public reactor::ConnectionHandler {
- public:
-  SessionHandler(ClientWorker& worker, int slot, ClientSessionConfig config)
-      : worker_(worker), slot_(slot), session_(std::move(config)) {}
-
-  void OnOpen(reactor::Connection& connection) override {
-    connection_ = &connection;
-    worker_.OnSessionOpen(slot_);
-  }
-  void OnReceive(reactor::Connection& /*connection*/, std::string_view bytes) override {
-    ClientActions actions;
-    session_.OnReceive(bytes, &actions);
-    if (actions.ready) was_ready_ = true;
-    worker_.Apply(slot_, actions);
-  }
-  void OnClosed(reactor::Connection& /*connection*/, int /*error*/) override {
-    const bool opened = connection_ != nullptr;
-    connection_ = nullptr;
-    if (!opened) return worker_.OnConnectFailed(slot_);
-    ClientActions actions;
-    session_.OnConnectionLost(timed_out_ ? "timeout" : "connection", &actions);
-    worker_.Apply(slot_, actions);
-    worker_.OnSessionClosed(slot_, was_ready_);
-  }
-
-  ClientSession& session() { return session_; }
-  reactor::Connection* connection() { return connection_; }
-  void TimeOut() {
-    timed_out_ = true;
-    if (connection_ != nullptr) connection_->Abort();
-  }
-
- private:
-  ClientWorker& worker_;
-  const int slot_;
-  ClientSession session_;
-  reactor::Connection* connection_ = nullptr;
-  bool was_ready_ = false;
-  bool timed_out_ = false;
-};
 
 ClientWorker::ClientWorker(const ClientOptions& options, int index, WorkerShare share,
                            reactor::Reactor& reactor)
@@ -103,7 +61,8 @@ void ClientWorker::Connect(int slot_index) {
   config.starttls = options_.starttls;
   config.auth_user = options_.auth_user;
   config.auth_password = options_.auth_password;
-  auto handler = std::make_unique<SessionHandler>(*this, slot_index, std::move(config));
+  auto handler =
+      std::make_unique<SessionHandler>(*this, slot_index, std::move(config), options_.tls_context);
   slot.handler = handler.get();
   slot.last_activity_ns = MonotonicNowNs();
   reactor_.Connect(options_.target, std::move(handler));
@@ -117,17 +76,13 @@ void ClientWorker::Apply(int slot_index, ClientActions& actions) {
   Slot& slot = slots_[slot_index];
   const int64_t now_ns = MonotonicNowNs();
   slot.last_activity_ns = now_ns;
-  reactor::Connection* connection = slot.handler != nullptr ? slot.handler->connection() : nullptr;
-  if (connection != nullptr) {
-    for (std::string& bytes : actions.sends) connection->Send(std::move(bytes));
-  }
+  if (slot.handler != nullptr) slot.handler->Perform(actions);
   for (const TransactionResult& result : actions.results) {
     const uint64_t latency_us =
         now_ns > slot.start_ns ? static_cast<uint64_t>(now_ns - slot.start_ns) / 1000 : 0;
     stats_.Count(result, slot.content_bytes, latency_us);
   }
   if (!actions.session_error.empty()) stats_.CountError(actions.session_error);
-  if (actions.close && connection != nullptr) connection->Close();
   if (actions.ready) {
     slot.consecutive_failures = 0;
     Dispatch(slot_index);

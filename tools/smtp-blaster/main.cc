@@ -73,6 +73,11 @@ ABSL_FLAG(double, sink_fail_fraction, 1.0,
           "floor(n * fraction) of the first n, per thread)");
 ABSL_FLAG(std::string, sink_dir, "",
           "sink: store each accepted message as <dir>/<domain>/<n>.eml plus <n>.env (envelope)");
+ABSL_FLAG(std::string, sink_tls_cert, "",
+          "sink: PEM certificate (chain) to offer STARTTLS with (needs --sink_tls_key)");
+ABSL_FLAG(std::string, sink_tls_key, "", "sink: PEM private key for --sink_tls_cert");
+ABSL_FLAG(std::string, sink_auth, "",
+          "sink: user:pass; offer AUTH PLAIN and require it before MAIL");
 ABSL_FLAG(uint64_t, sink_max_message_size, 64 << 20, "sink: SIZE advertised; larger -> 552");
 
 namespace {
@@ -103,6 +108,16 @@ absl::StatusOr<etrnd::SocketAddress> ParseAddress(std::string text) {
   return etrnd::SocketAddress::Parse(text);
 }
 
+// "user:pass" -> user, pass; "" leaves both empty. False without a user.
+bool SplitUserPass(const std::string& text, std::string* user, std::string* pass) {
+  if (text.empty()) return true;
+  const size_t colon = text.find(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  *user = text.substr(0, colon);
+  *pass = text.substr(colon + 1);
+  return true;
+}
+
 void PrintSummary(const std::string& text) {
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);
@@ -123,6 +138,20 @@ int RunSinkMode() {
   options.session.keep_content = !options.store_dir.empty();
   options.duration = absl::GetFlag(FLAGS_duration);
   options.progress = absl::GetFlag(FLAGS_progress);
+  const std::string cert = absl::GetFlag(FLAGS_sink_tls_cert);
+  const std::string key = absl::GetFlag(FLAGS_sink_tls_key);
+  if (cert.empty() != key.empty()) return Fail("--sink_tls_cert and --sink_tls_key go together");
+  if (!cert.empty()) {
+    auto context = etrnd::transport::TlsContext::NewServer(
+        {.cert_file = cert, .key_file = key, .ciphers = ""});
+    if (!context.ok()) return Fail(std::string(context.status().message()));
+    options.tls_context = *std::move(context);
+    options.session.starttls = true;
+  }
+  if (!SplitUserPass(absl::GetFlag(FLAGS_sink_auth), &options.session.auth_user,
+                     &options.session.auth_password)) {
+    return Fail("--sink_auth must be user:pass");
+  }
   for (int code : {options.session.rcpt_fail_code, options.session.data_fail_code}) {
     if (code != 0 && (code < 400 || code > 599)) return Fail("refusal codes must be 4xx or 5xx");
   }
@@ -150,12 +179,15 @@ int RunClientMode() {
   options.helo_name = absl::GetFlag(FLAGS_helo);
   options.pipelining = absl::GetFlag(FLAGS_pipelining);
   options.starttls = absl::GetFlag(FLAGS_starttls);
-  const std::string auth = absl::GetFlag(FLAGS_auth);
-  if (!auth.empty()) {
-    const size_t colon = auth.find(':');
-    if (colon == std::string::npos || colon == 0) return Fail("--auth must be user:pass");
-    options.auth_user = auth.substr(0, colon);
-    options.auth_password = auth.substr(colon + 1);
+  if (options.starttls) {
+    // A load generator: encrypt, do not verify (the system store is loaded
+    // but unused).
+    auto context = etrnd::transport::TlsContext::NewClient({.ca_file = "", .verify = false});
+    if (!context.ok()) return Fail(absl::StrCat("--starttls: ", context.status().message()));
+    options.tls_context = *std::move(context);
+  }
+  if (!SplitUserPass(absl::GetFlag(FLAGS_auth), &options.auth_user, &options.auth_password)) {
+    return Fail("--auth must be user:pass");
   }
   options.rate = absl::GetFlag(FLAGS_rate);
   options.etrn_every = absl::GetFlag(FLAGS_etrn_every);

@@ -15,6 +15,7 @@
 #include "etrnd/common/log.h"
 #include "etrnd/reactor/connection.h"
 #include "etrnd/reactor/reactor.h"
+#include "etrnd/transport/tls_stream.h"
 
 namespace etrnd::blaster {
 namespace {
@@ -43,6 +44,8 @@ struct SinkWorker {
   std::atomic<uint64_t> messages_for_progress{0};
 };
 
+// One sink connection: plaintext, or TLS through a TlsStream after the
+// session accepted STARTTLS.
 class SinkHandler : public reactor::ConnectionHandler {
  public:
   explicit SinkHandler(SinkWorker& worker)
@@ -54,6 +57,24 @@ class SinkHandler : public reactor::ConnectionHandler {
     connection.Send(session_.Greeting());
   }
   void OnReceive(reactor::Connection& connection, std::string_view bytes) override {
+    if (tls_ == nullptr) return Process(connection, bytes);
+    const absl::Status status = tls_->Feed(bytes);
+    FlushCiphertext(connection);
+    if (!status.ok()) {
+      ETRND_LOG_INFO("sink: TLS failed: %s", std::string(status.message()));
+      connection.Close();
+      return;
+    }
+    if (tls_->handshake_done() && session_.wants_tls_start()) session_.OnTlsStarted();
+    for (std::string plaintext = tls_->TakePlaintext(); !plaintext.empty();
+         plaintext = tls_->TakePlaintext()) {
+      Process(connection, plaintext);
+    }
+  }
+  void OnClosed(reactor::Connection& /*connection*/, int /*error*/) override {}
+
+ private:
+  void Process(reactor::Connection& connection, std::string_view bytes) {
     std::string output;
     std::vector<ReceivedMessage> accepted;
     const bool open = session_.OnReceive(bytes, &output, &accepted);
@@ -68,14 +89,33 @@ class SinkHandler : public reactor::ConnectionHandler {
       worker_.stats.Count(message);
     }
     if (!accepted.empty()) worker_.messages_for_progress.store(worker_.stats.messages);
-    connection.Send(std::move(output));
-    if (!open) connection.Close();
+    if (tls_ != nullptr) {
+      if (!tls_->Write(output).ok()) return connection.Abort();
+      if (!open) tls_->Shutdown();
+      FlushCiphertext(connection);
+    } else {
+      connection.Send(std::move(output));
+    }
+    if (!open) return connection.Close();
+    if (session_.wants_tls_start() && tls_ == nullptr) StartTls(connection);
   }
-  void OnClosed(reactor::Connection& /*connection*/, int /*error*/) override {}
+  void StartTls(reactor::Connection& connection) {
+    // The 220 went out in clear above; the handshake follows.
+    auto stream = transport::TlsStream::NewServer(*worker_.options.tls_context);
+    if (!stream.ok()) {
+      ETRND_LOG_ERROR("sink: %s", std::string(stream.status().message()));
+      return connection.Close();
+    }
+    tls_ = *std::move(stream);
+  }
+  void FlushCiphertext(reactor::Connection& connection) {
+    std::string ciphertext = tls_->TakeCiphertext();
+    if (!ciphertext.empty()) connection.Send(std::move(ciphertext));
+  }
 
- private:
   SinkWorker& worker_;
   SinkSession session_;
+  std::unique_ptr<transport::TlsStream> tls_;
 };
 
 }  // namespace

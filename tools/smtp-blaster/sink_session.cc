@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "etrnd/common/strings.h"
@@ -45,7 +46,7 @@ std::string SinkSession::Greeting() const {
 bool SinkSession::OnReceive(std::string_view bytes, std::string* output,
                             std::vector<ReceivedMessage>* accepted) {
   bool open = true;
-  while (open && !bytes.empty()) {
+  while (open && !bytes.empty() && !wants_tls_start_) {
     const size_t consumed =
         in_data_ ? ConsumeData(bytes, output, accepted) : ConsumeCommand(bytes, output, &open);
     if (consumed == 0) break;
@@ -89,7 +90,10 @@ bool SinkSession::HandleCommand(std::string_view line, std::string* output) {
   if (verb == "EHLO") {
     ResetTransaction();
     absl::StrAppend(output, "250-", config_.hostname, "\r\n250-PIPELINING\r\n250-SIZE ",
-                    config_.max_message_bytes, "\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n");
+                    config_.max_message_bytes, "\r\n250-8BITMIME\r\n");
+    if (config_.starttls && !tls_active_) output->append("250-STARTTLS\r\n");
+    if (!config_.auth_user.empty()) output->append("250-AUTH PLAIN\r\n");
+    output->append("250 ENHANCEDSTATUSCODES\r\n");
   } else if (verb == "HELO") {
     ResetTransaction();
     absl::StrAppend(output, "250 ", config_.hostname, "\r\n");
@@ -109,6 +113,10 @@ bool SinkSession::HandleCommand(std::string_view line, std::string* output) {
   } else if (verb == "ETRN") {
     absl::StrAppend(output, "251 2.0.0 OK, no messages waiting for node ", AsAbsl(argument),
                     "\r\n");
+  } else if (verb == "STARTTLS") {
+    HandleStartTls(output);
+  } else if (verb == "AUTH") {
+    HandleAuth(argument, output);
   } else if (verb == "QUIT") {
     output->append("221 2.0.0 Bye\r\n");
     return false;
@@ -118,7 +126,51 @@ bool SinkSession::HandleCommand(std::string_view line, std::string* output) {
   return true;
 }
 
+void SinkSession::HandleStartTls(std::string* output) {
+  if (!config_.starttls) {
+    output->append("502 5.5.2 Error: command not recognized\r\n");
+  } else if (tls_active_) {
+    output->append("503 5.5.1 Error: TLS already active\r\n");
+  } else {
+    output->append("220 2.0.0 Ready to start TLS\r\n");
+    wants_tls_start_ = true;
+    line_reader_.Reset();
+  }
+}
+
+void SinkSession::OnTlsStarted() {
+  wants_tls_start_ = false;
+  tls_active_ = true;
+  authenticated_ = false;
+  ResetTransaction();
+}
+
+void SinkSession::HandleAuth(std::string_view argument, std::string* output) {
+  const std::string_view mechanism = argument.substr(0, argument.find(' '));
+  std::string decoded;
+  if (config_.auth_user.empty()) {
+    output->append("502 5.5.2 Error: command not recognized\r\n");
+  } else if (authenticated_) {
+    output->append("503 5.5.1 Error: already authenticated\r\n");
+  } else if (!absl::EqualsIgnoreCase(AsAbsl(mechanism), "PLAIN") ||
+             mechanism.size() == argument.size()) {
+    // The blaster and swaks send PLAIN with an initial response.
+    output->append("504 5.5.4 Error: only AUTH PLAIN with an initial response\r\n");
+  } else if (!absl::Base64Unescape(AsAbsl(argument.substr(mechanism.size() + 1)), &decoded) ||
+             decoded != absl::StrCat(std::string(1, '\0'), config_.auth_user, std::string(1, '\0'),
+                                     config_.auth_password)) {
+    output->append("535 5.7.8 Authentication credentials invalid\r\n");
+  } else {
+    authenticated_ = true;
+    output->append("235 2.7.0 Authentication successful\r\n");
+  }
+}
+
 void SinkSession::HandleMail(std::string_view argument, std::string* output) {
+  if (!config_.auth_user.empty() && !authenticated_) {
+    output->append("530 5.7.0 Authentication required\r\n");
+    return;
+  }
   if (has_mail_) {
     output->append("503 5.5.1 Error: nested MAIL command\r\n");
     return;

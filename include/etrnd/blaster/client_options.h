@@ -2,11 +2,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/time/time.h"
 #include "etrnd/blaster/domain_picker.h"
 #include "etrnd/common/net_address.h"
+#include "etrnd/transport/tls_context.h"
 
 namespace etrnd::blaster {
 
@@ -24,6 +26,7 @@ struct ClientOptions {
   // STARTTLS then TLS on every connection (certificates are not verified:
   // this is a load generator).
   bool starttls = false;
+  std::shared_ptr<const transport::TlsContext> tls_context;  // set with starttls
   // AUTH PLAIN after EHLO when auth_user is set (--auth=user:pass).
   std::string auth_user;
   std::string auth_password;

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -11,6 +12,7 @@
 #include "etrnd/blaster/sink_session.h"
 #include "etrnd/blaster/stats.h"
 #include "etrnd/common/net_address.h"
+#include "etrnd/transport/tls_context.h"
 
 namespace etrnd::blaster {
 
@@ -20,7 +22,9 @@ struct SinkOptions {
   SinkSessionConfig session;
   double fail_fraction = 1.0;  // of RCPTs / messages that get the fail codes
   std::string store_dir;       // empty = do not store
-  absl::Duration duration;     // zero = until *stop_requested
+  // Offers STARTTLS with this server context (session.starttls set too).
+  std::shared_ptr<const transport::TlsContext> tls_context;
+  absl::Duration duration;  // zero = until *stop_requested
   bool progress = true;
   // Called once every thread listens, with the bound address (port 0
   // resolved); from the calling thread, before RunSink starts waiting.

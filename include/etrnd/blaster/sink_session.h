@@ -24,6 +24,11 @@ struct SinkSessionConfig {
   int rcpt_fail_code = 0;               // 0 = never refuse RCPT
   int data_fail_code = 0;               // 0 = never refuse at end of DATA
   bool keep_content = false;            // only needed to store messages
+  // Offer STARTTLS (the runner has a server TLS context).
+  bool starttls = false;
+  // Offer AUTH PLAIN and require it before MAIL when auth_user is set.
+  std::string auth_user = {};
+  std::string auth_password = {};
 };
 
 struct ReceivedMessage {
@@ -50,6 +55,12 @@ class SinkSession {
   // false once the session is over (QUIT): close after sending *output.
   bool OnReceive(std::string_view bytes, std::string* output,
                  std::vector<ReceivedMessage>* accepted);
+  // After "220 Ready to start TLS" went into the output: the runner starts
+  // the TLS handshake once it is sent. Input that followed STARTTLS in the
+  // same read was dropped (RFC 3207 section 4.2).
+  bool wants_tls_start() const { return wants_tls_start_; }
+  // The handshake is done: the session starts over (RFC 3207 section 4.2).
+  void OnTlsStarted();
 
  private:
   bool HandleCommand(std::string_view line, std::string* output);
@@ -60,6 +71,8 @@ class SinkSession {
   void HandleMail(std::string_view argument, std::string* output);
   void HandleRcpt(std::string_view argument, std::string* output);
   void HandleData(std::string* output);
+  void HandleStartTls(std::string* output);
+  void HandleAuth(std::string_view argument, std::string* output);
   void FinishData(std::string* output, std::vector<ReceivedMessage>* accepted);
   void ResetTransaction();
 
@@ -72,6 +85,9 @@ class SinkSession {
   std::string discarded_content_;  // decoder output when content is not kept
   bool in_data_ = false;
   bool has_mail_ = false;
+  bool wants_tls_start_ = false;
+  bool tls_active_ = false;
+  bool authenticated_ = false;
   ReceivedMessage message_;
 };
 

@@ -185,6 +185,9 @@ class ClientSession {
   };
   enum class RecipientState { kWaiting, kAccepted, kFinished };
   struct Active {
+    // Declared, so std::optional<Active> below does not need the default
+    // member initializers before the class is complete (clang).
+    Active() {}
     OutboundMessage message;
     std::vector<RecipientState> recipients;
     bool mail_accepted = false;

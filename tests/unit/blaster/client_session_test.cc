@@ -213,6 +213,16 @@ TEST_F(ClientSessionTest, GarbageReplyIsAProtocolError) {
   EXPECT_TRUE(actions_.close);
 }
 
+TEST_F(ClientSessionTest, UnsolicitedRepliesWhileIdle) {
+  Open(kEhloWithPipelining);
+  Receive("421 4.4.2 idle too long\r\n");  // an idle timeout: counted as 421
+  EXPECT_EQ(actions_.session_error, "421");
+  EXPECT_TRUE(actions_.close);
+  Open(kEhloWithPipelining);
+  Receive("250 what\r\n");
+  EXPECT_EQ(actions_.session_error, "protocol");
+}
+
 TEST_F(ClientSessionTest, EtrnSuccessAndRefusal) {
   Open(kEhloWithPipelining);
   actions_.Clear();

@@ -146,5 +146,47 @@ TEST_F(SinkSessionTest, OversizedMessageRefusedAtEnd) {
   EXPECT_TRUE(accepted_.empty());
 }
 
+TEST_F(SinkSessionTest, StartTlsDropsPipelinedInputAndStartsOver) {
+  SinkSessionConfig config;
+  config.starttls = true;
+  Make(config);
+  EXPECT_NE(Feed("EHLO c\r\n").find("250-STARTTLS\r\n"), std::string::npos);
+  // RFC 3207 4.2: what was pipelined behind STARTTLS is not trusted.
+  EXPECT_EQ(Feed("STARTTLS\r\nMAIL FROM:<x@y>\r\n"), "220 2.0.0 Ready to start TLS\r\n");
+  EXPECT_TRUE(session_->wants_tls_start());
+  EXPECT_EQ(Feed("NOOP\r\n"), "");  // nothing in clear until the handshake
+  session_->OnTlsStarted();
+  EXPECT_FALSE(session_->wants_tls_start());
+  EXPECT_EQ(Feed("EHLO c\r\n").find("STARTTLS"), std::string::npos);
+  EXPECT_EQ(Feed("STARTTLS\r\n"), "503 5.5.1 Error: TLS already active\r\n");
+  EXPECT_EQ(Feed("RCPT TO:<a@d>\r\n"), "503 5.5.1 Error: need MAIL command\r\n");
+}
+
+TEST_F(SinkSessionTest, StartTlsWithoutACertificateIsUnknown) {
+  Make({});
+  EXPECT_EQ(Feed("EHLO c\r\n").find("STARTTLS"), std::string::npos);
+  EXPECT_EQ(Feed("STARTTLS\r\n"), "502 5.5.2 Error: command not recognized\r\n");
+  EXPECT_FALSE(session_->wants_tls_start());
+}
+
+TEST_F(SinkSessionTest, AuthPlainRequiredBeforeMailAndChecked) {
+  SinkSessionConfig config;
+  config.auth_user = "alice";
+  config.auth_password = "secret";
+  Make(config);
+  EXPECT_NE(Feed("EHLO c\r\n").find("250-AUTH PLAIN\r\n"), std::string::npos);
+  EXPECT_EQ(Feed("MAIL FROM:<s@x>\r\n"), "530 5.7.0 Authentication required\r\n");
+  EXPECT_EQ(Feed("AUTH LOGIN\r\n"),
+            "504 5.5.4 Error: only AUTH PLAIN with an initial response\r\n");
+  // base64("\0alice\0wrong"), then base64("\0alice\0secret").
+  EXPECT_EQ(Feed("AUTH PLAIN AGFsaWNlAHdyb25n\r\n"),
+            "535 5.7.8 Authentication credentials invalid\r\n");
+  EXPECT_EQ(Feed("AUTH PLAIN !!!\r\n"), "535 5.7.8 Authentication credentials invalid\r\n");
+  EXPECT_EQ(Feed("AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n"), "235 2.7.0 Authentication successful\r\n");
+  EXPECT_EQ(Feed("AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n"),
+            "503 5.5.1 Error: already authenticated\r\n");
+  EXPECT_EQ(Feed("MAIL FROM:<s@x>\r\n"), "250 2.1.0 Ok\r\n");
+}
+
 }  // namespace
 }  // namespace etrnd::blaster
