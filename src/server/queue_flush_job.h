@@ -32,11 +32,13 @@ struct QueueService::FlushJob {
   };
   std::string domain;
   std::vector<SocketAddress> targets;
+  std::vector<std::string> target_hosts;  // the name each target was found under
+  // Opportunistic TLS failed its handshake at this target: later connections
+  // there go in clear (like Postfix at security level "may").
+  size_t clear_text_target = std::string::npos;
   std::string remote_mta;
-  // Outbound TLS (table tls=) and the name a certificate must match: the
-  // table's host (name or IP literal); MX hosts by name when known.
+  // Outbound TLS (table tls=); target_hosts say what a certificate must match.
   config::TlsPolicy tls_policy = config::TlsPolicy::kOpportunistic;
-  std::string tls_host;
   std::vector<Item> items;  // grows slice by slice while setting up
   bool served = true;       // the domain has a table entry
   bool setup_done = false;

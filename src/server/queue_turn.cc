@@ -135,7 +135,7 @@ void QueueService::OnTurnBatchDone(uint64_t job_id, const std::vector<size_t>& t
   ETRND_CHECK(it != turn_jobs_.end());
   std::shared_ptr<FlushJob> job = it->second;
   // No next address for a turn: messages the connection failed stay queued.
-  OnConnectionFinished(job, tokens);
+  OnConnectionFinished(job, tokens, /*tls_failed_at=*/std::string::npos);
 }
 
 void QueueService::FinishTurnJob(const std::shared_ptr<FlushJob>& job) {

@@ -1,8 +1,6 @@
 // The server session's STARTTLS (RFC 3207): the command, the discarding of
-// what a client pipelines behind it (CVE-2011-0411), and the reset once the
-// glue's handshake is done. The TLS itself is the transport's.
-#include <string>
-
+// cleartext pipelined behind it (CVE-2011-0411) and the reset once TLS runs.
+// The handshake itself is the glue's (transport::TlsStream).
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "etrnd/smtp/server_session.h"
@@ -38,6 +36,7 @@ void ServerSession::OnTlsStarted(std::string_view version, std::string_view ciph
   helo_name_.clear();
   esmtp_ = false;
   authenticated_user_.clear();
+  auth_ = AuthDialogue(config_.hostname);
   ResetTransaction();
   line_reader_.Reset();
   last_command_at_ = services_.Now();
