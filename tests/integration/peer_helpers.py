@@ -22,8 +22,9 @@ PEER_UP_TIMEOUT_S = 30
 def node_domains(sink):
     return ("cust.test    %s hold\n"
             ".cust.test   %s hold\n"
-            "locked.test  %s hold etrn=192.0.2.0/24\n") % (
-                sink.next_hop, sink.next_hop, sink.next_hop)
+            "locked.test  %s hold etrn=192.0.2.0/24\n"
+            "dial.test    %s hold queue=dialup\n") % (
+                sink.next_hop, sink.next_hop, sink.next_hop, sink.next_hop)
 
 
 def start_cluster(etrnd_factory, sink, count=3, extra_flags=(), peer_timeout="2s",

@@ -80,6 +80,11 @@ def test_node_holding_nothing_still_forwards_all_forms(etrnd_factory, sink_facto
     # Node 0 holds nothing for it: still 253 with the peers' count.
     assert etrn(nodes[0].port, "@cust.test") == started(3, "@cust.test")
     assert_delivered_once(sink, sent)
+    # The named-queue form travels as sent too.
+    sent.update(queue_on(nodes[2], 2, "dial.test"))
+    assert etrn(nodes[0].port, "#dialup") == started(2, "#dialup")
+    assert_delivered_once(sink, sent)
+    assert len(etrn_lines(nodes[2], "#dialup")) == 1
     # Refused by this node's policy (etrn= list): not forwarded at all.
     reply = etrn(nodes[0].port, "locked.test")
     assert reply.startswith("459 4.7.1 Node locked.test not allowed")
