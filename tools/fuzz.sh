@@ -13,6 +13,8 @@ mkdir -p "${OUT}"
 absl_flags=$(pkg-config --cflags --libs absl_strings absl_str_format absl_status absl_statusor \
   absl_time absl_hash absl_raw_hash_set)
 common_sources=(src/common/*.cc)
+# SMTP AUTH (src/auth): the SMTP session and the domains table's auth= use it.
+auth_sources=(src/auth/*.cc $(pkg-config --cflags --libs openssl libxcrypt))
 
 build_and_run() {
   local name="$1"
@@ -28,10 +30,11 @@ build_and_run() {
     "${corpus}" "tests/fuzz/corpus/$(echo "${name}" | cut -d_ -f1)" 2>&1 | tail -n 12
 }
 
-build_and_run smtp_line_reader_fuzz src/smtp/*.cc
-build_and_run smtp_data_decoder_fuzz src/smtp/*.cc
-build_and_run smtp_server_session_fuzz src/smtp/*.cc
-build_and_run smtp_client_session_fuzz src/smtp/*.cc
+build_and_run smtp_line_reader_fuzz src/smtp/*.cc "${auth_sources[@]}"
+build_and_run smtp_data_decoder_fuzz src/smtp/*.cc "${auth_sources[@]}"
+build_and_run smtp_server_session_fuzz src/smtp/*.cc "${auth_sources[@]}"
+build_and_run auth_dialogue_fuzz src/smtp/*.cc "${auth_sources[@]}"
+build_and_run smtp_client_session_fuzz src/smtp/*.cc "${auth_sources[@]}"
 build_and_run metrics_http_request_fuzz src/metrics/http_request.cc
 build_and_run proxy_header_fuzz src/proxy/*.cc
 # The spool's pure parts: the ring reader (spool_reader.cc) needs a reactor.
@@ -42,6 +45,7 @@ done
 build_and_run spool_recovery_fuzz "${spool_sources[@]}"
 if [[ -f tests/fuzz/config_domains_table_fuzz.cc ]]; then
   # The table refuses public-suffix patterns through libpsl.
-  build_and_run config_domains_table_fuzz src/config/*.cc $(pkg-config --cflags --libs libpsl)
+  build_and_run config_domains_table_fuzz src/config/*.cc "${auth_sources[@]}" \
+    $(pkg-config --cflags --libs libpsl)
 fi
 echo "fuzz: all harnesses ran clean"

@@ -17,26 +17,28 @@ std::mt19937_64& ThreadRng() {
   return rng;
 }
 
-void AppendUnique(const std::vector<IpAddress>& ips, uint16_t port,
-                  std::vector<SocketAddress>* out) {
+void AppendUnique(const std::vector<IpAddress>& ips, const std::string& host, uint16_t port,
+                  std::vector<RouteTarget>* out) {
   for (const IpAddress& ip : ips) {
     bool seen = false;
-    for (const SocketAddress& known : *out) seen = seen || known.ip() == ip;
-    if (!seen) out->push_back(SocketAddress(ip, port));
+    for (const RouteTarget& known : *out) seen = seen || known.address.ip() == ip;
+    if (!seen) out->push_back(RouteTarget{SocketAddress(ip, port), host});
   }
 }
 
 // The hosts' addresses in host order. A host that does not exist is skipped;
 // with no address left, a temporary failure of any host defers (it might
 // have had one), otherwise the route is NotFound.
-absl::StatusOr<std::vector<SocketAddress>> MergeAnswers(const std::string& domain,
-                                                        const std::vector<AddressAnswer>& answers,
-                                                        uint16_t port) {
-  std::vector<SocketAddress> addresses;
+absl::StatusOr<std::vector<RouteTarget>> MergeAnswers(const std::string& domain,
+                                                      const std::vector<std::string>& hosts,
+                                                      const std::vector<AddressAnswer>& answers,
+                                                      uint16_t port) {
+  std::vector<RouteTarget> addresses;
   absl::Status temporary;
-  for (const AddressAnswer& answer : answers) {
+  for (size_t i = 0; i < answers.size(); ++i) {
+    const AddressAnswer& answer = answers[i];
     if (answer.ok()) {
-      AppendUnique(*answer, port, &addresses);
+      AppendUnique(*answer, hosts[i], port, &addresses);
     } else if (absl::IsCancelled(answer.status())) {
       return answer.status();  // the resolver is going away: no partial answers
     } else if (!absl::IsNotFound(answer.status()) && temporary.ok()) {
@@ -52,28 +54,29 @@ absl::StatusOr<std::vector<SocketAddress>> MergeAnswers(const std::string& domai
 // Looks all hosts up at once (at most delivery::kMxHostsMax) and answers
 // when the last one is in.
 void ResolveHosts(DnsResolver& resolver, const std::string& domain,
-                  const std::vector<std::string>& hosts, uint16_t port, RouteCallback done) {
+                  const std::vector<std::string>& hosts, uint16_t port, RouteTargetsCallback done) {
   struct Gather {
     std::string domain;
+    std::vector<std::string> hosts;
     uint16_t port;
     std::vector<AddressAnswer> answers;
     size_t pending;
-    RouteCallback done;
+    RouteTargetsCallback done;
   };
-  auto gather = std::make_shared<Gather>(
-      Gather{domain, port, std::vector<AddressAnswer>(hosts.size(), absl::UnknownError("pending")),
-             hosts.size(), std::move(done)});
+  auto gather = std::make_shared<Gather>(Gather{
+      domain, hosts, port, std::vector<AddressAnswer>(hosts.size(), absl::UnknownError("pending")),
+      hosts.size(), std::move(done)});
   for (size_t i = 0; i < hosts.size(); ++i) {
     resolver.LookupAddresses(hosts[i], [gather, i](AddressAnswer answer) {
       gather->answers[i] = std::move(answer);
       if (--gather->pending > 0) return;
-      gather->done(MergeAnswers(gather->domain, gather->answers, gather->port));
+      gather->done(MergeAnswers(gather->domain, gather->hosts, gather->answers, gather->port));
     });
   }
 }
 
 void ResolveMx(DnsResolver& resolver, const std::string& domain, const RouteSpec& spec,
-               RouteCallback done) {
+               RouteTargetsCallback done) {
   resolver.LookupMx(domain, [&resolver, domain, spec, done = std::move(done)](
                                 absl::StatusOr<std::vector<MxRecord>> records) mutable {
     if (!records.ok()) {
@@ -101,12 +104,26 @@ void ResolveMx(DnsResolver& resolver, const std::string& domain, const RouteSpec
 
 void ResolveRoute(DnsResolver& resolver, const std::string& domain, const RouteSpec& spec,
                   RouteCallback done) {
+  ResolveRouteTargets(resolver, domain, spec,
+                      [done = std::move(done)](absl::StatusOr<std::vector<RouteTarget>> targets) {
+                        if (!targets.ok()) return done(targets.status());
+                        std::vector<SocketAddress> addresses;
+                        addresses.reserve(targets->size());
+                        for (const RouteTarget& target : *targets) {
+                          addresses.push_back(target.address);
+                        }
+                        done(std::move(addresses));
+                      });
+}
+
+void ResolveRouteTargets(DnsResolver& resolver, const std::string& domain, const RouteSpec& spec,
+                         RouteTargetsCallback done) {
   switch (spec.kind) {
     case RouteSpec::kAddress: {
       absl::StatusOr<IpAddress> ip = IpAddress::Parse(spec.host);
-      absl::StatusOr<std::vector<SocketAddress>> result =
-          ip.ok() ? absl::StatusOr<std::vector<SocketAddress>>(
-                        std::vector<SocketAddress>{SocketAddress(*ip, spec.port)})
+      absl::StatusOr<std::vector<RouteTarget>> result =
+          ip.ok() ? absl::StatusOr<std::vector<RouteTarget>>(
+                        std::vector<RouteTarget>{{SocketAddress(*ip, spec.port), spec.host}})
                   : absl::InvalidArgumentError(
                         absl::StrCat("route of ", domain, ": bad address ", spec.host));
       resolver.reactor().Post(

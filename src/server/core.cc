@@ -265,7 +265,7 @@ void Core::OnLoopEnd() {
 }
 
 void Core::ResolveNextHop(const std::string& domain, const config::NextHop& next_hop,
-                          std::function<void(absl::StatusOr<std::vector<SocketAddress>>)> done) {
+                          std::function<void(absl::StatusOr<std::vector<dns::RouteTarget>>)> done) {
   dns::RouteSpec spec;
   spec.local_hostname = context_.options.hostname;
   if (next_hop.kind == config::NextHop::Kind::kMx) {
@@ -280,7 +280,7 @@ void Core::ResolveNextHop(const std::string& domain, const config::NextHop& next
     done(absl::UnavailableError("DNS resolver unavailable"));
     return;
   }
-  dns::ResolveRoute(*resolver_, domain, spec, std::move(done));
+  dns::ResolveRouteTargets(*resolver_, domain, spec, std::move(done));
 }
 
 }  // namespace etrnd::server

@@ -56,6 +56,7 @@ void DeliveryConnection::OnTlsBytes(std::string_view ciphertext) {
     if (was_established) {
       session_.OnConnectionLost();
     } else {
+      if (tls_setup_.on_handshake_failed) tls_setup_.on_handshake_failed();
       session_.OnTlsFailed(why);
     }
     SendCiphertext();  // the alert

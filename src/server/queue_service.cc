@@ -36,11 +36,13 @@ struct QueueService::FlushJob {
   };
   std::string domain;
   std::vector<SocketAddress> targets;
+  std::vector<std::string> target_hosts;  // the name each target was found under
+  // Opportunistic TLS failed its handshake at this target: later connections
+  // there go in clear (like Postfix at security level "may").
+  size_t clear_text_target = std::string::npos;
   std::string remote_mta;
-  // Outbound TLS (table tls=) and the name a certificate must match: the
-  // table's host (name or IP literal); MX hosts by name when known.
+  // Outbound TLS (table tls=); target_hosts say what a certificate must match.
   config::TlsPolicy tls_policy = config::TlsPolicy::kOpportunistic;
-  std::string tls_host;
   std::vector<Item> items;  // grows slice by slice while setting up
   bool served = true;       // the domain has a table entry
   bool setup_done = false;
@@ -216,13 +218,12 @@ void QueueService::RunFlush(const std::shared_ptr<FlushJob>& job) {
   if (entry != nullptr) {
     next_hop = entry->next_hop;
     job->tls_policy = entry->tls;
-    job->tls_host = next_hop.host;
   } else {
     next_hop.kind = config::NextHop::Kind::kMx;
   }
   job->remote_mta = next_hop.kind == config::NextHop::Kind::kMx ? "mx" : next_hop.ToString();
   core_.ResolveNextHop(
-      job->domain, next_hop, [this, job](absl::StatusOr<std::vector<SocketAddress>> targets) {
+      job->domain, next_hop, [this, job](absl::StatusOr<std::vector<dns::RouteTarget>> targets) {
         if (!targets.ok()) {
           job->last_error = std::string(targets.status().message());
           job->host_failed = true;
@@ -239,7 +240,12 @@ void QueueService::RunFlush(const std::shared_ptr<FlushJob>& job) {
           job->last_error = "no address for the next hop";
           job->host_failed = true;
         }
-        job->targets = std::move(*targets);
+        job->targets.clear();
+        job->target_hosts.clear();
+        for (dns::RouteTarget& target : *targets) {
+          job->targets.push_back(target.address);
+          job->target_hosts.push_back(std::move(target.host));
+        }
         AdvanceFlush(job);
       });
 }
@@ -345,18 +351,28 @@ void QueueService::LaunchConnections(const std::shared_ptr<FlushJob>& job) {
     client_options.helo_hostname = options.hostname;
     client_options.max_messages_per_connection = options.messages_per_connection;
     // STARTTLS whenever offered (SPEC 5); tls=require|verify: or defer.
-    client_options.tls = job->tls_policy == config::TlsPolicy::kOpportunistic
-                             ? smtp::TlsMode::kOpportunistic
-                             : smtp::TlsMode::kRequire;
+    const bool opportunistic = job->tls_policy == config::TlsPolicy::kOpportunistic;
+    client_options.tls = !opportunistic ? smtp::TlsMode::kRequire
+                         : job->clear_text_target == job->target_index
+                             ? smtp::TlsMode::kNever
+                             : smtp::TlsMode::kOpportunistic;
     DeliveryTls tls{.context = job->tls_policy == config::TlsPolicy::kVerify
                                    ? core_.tls().client_verify
                                    : core_.tls().client,
-                    .peer_host = job->tls_host};
+                    .peer_host = job->target_hosts[job->target_index]};
+    auto tls_failed_at = std::make_shared<size_t>(std::string::npos);
+    if (opportunistic) {
+      tls.on_handshake_failed = [tls_failed_at, target = job->target_index] {
+        *tls_failed_at = target;
+      };
+    }
     ++job->connections_open;
     auto handler = std::make_unique<DeliveryConnection>(
         core_.reactor(), client_options, std::move(batch),
         [this, job](const smtp::RecipientOutcome& outcome) { OnOutcome(job, outcome); },
-        [this, job, tokens = std::move(tokens)] { OnConnectionFinished(job, tokens); },
+        [this, job, tokens = std::move(tokens), tls_failed_at] {
+          OnConnectionFinished(job, tokens, *tls_failed_at);
+        },
         options.delivery_timeout, std::move(tls));
     core_.reactor().Connect(job->targets[job->target_index], std::move(handler),
                             options.delivery_timeout);
@@ -364,7 +380,7 @@ void QueueService::LaunchConnections(const std::shared_ptr<FlushJob>& job) {
 }
 
 void QueueService::OnConnectionFinished(const std::shared_ptr<FlushJob>& job,
-                                        const std::vector<size_t>& tokens) {
+                                        const std::vector<size_t>& tokens, size_t tls_failed_at) {
   ETRND_CHECK(job->connections_open > 0);
   --job->connections_open;
   // Messages the connection itself failed (refused, lost, timed out) go to
@@ -373,7 +389,19 @@ void QueueService::OnConnectionFinished(const std::shared_ptr<FlushJob>& job,
   for (size_t token : tokens) {
     if (job->items[token].connection_failed) failed.push_back(token);
   }
-  bool next_address = !failed.empty() && job->target_index + 1 < job->targets.size();
+  // A failed opportunistic handshake: the same address again, in clear (an
+  // attacker could strip STARTTLS anyway; tls=require never gets here).
+  const bool again_in_clear = !failed.empty() && tls_failed_at == job->target_index;
+  if (again_in_clear) {
+    if (job->clear_text_target != tls_failed_at) {
+      ETRND_LOG_INFO("flush %s: TLS handshake with %s failed; trying again without TLS",
+                     job->domain, job->targets[tls_failed_at].ToString());
+    }
+    job->clear_text_target = tls_failed_at;
+    job->host_failed = false;
+  }
+  bool next_address =
+      !again_in_clear && !failed.empty() && job->target_index + 1 < job->targets.size();
   if (next_address) {
     ++job->target_index;
     job->host_failed = false;
@@ -383,7 +411,7 @@ void QueueService::OnConnectionFinished(const std::shared_ptr<FlushJob>& job,
   for (size_t token : failed) {
     FlushJob::Item& item = job->items[token];
     item.connection_failed = false;
-    if (next_address) {
+    if (next_address || again_in_clear) {
       item.outcomes_seen = 0;
       job->retry_tokens.push_back(token);
     } else {

@@ -25,15 +25,26 @@ class FuzzServices : public etrnd::smtp::SessionServices {
     if (message.recipients.empty()) abort();
     last_queue_id = message.queue_id;
     etrn_pending = false;
+    auth_pending = false;
   }
   void StartEtrn(std::string_view argument) override {
     if (argument.empty()) abort();
     etrn_pending = true;
+    auth_pending = false;
+  }
+  // SMTP AUTH is offered when the input's first byte says so.
+  etrnd::smtp::AuthOffer AuthOffered() override { return auth_offer; }
+  void VerifyCredentials(etrnd::auth::SaslCredentials) override {
+    if (!auth_offer.offered) abort();
+    auth_pending = true;
+    etrn_pending = false;
   }
   absl::Time Now() override { return absl::FromUnixSeconds(0); }
 
   std::string last_queue_id;
   bool etrn_pending = false;
+  bool auth_pending = false;
+  etrnd::smtp::AuthOffer auth_offer;
 
  private:
   int ids_ = 0;
@@ -63,6 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   config.limits.max_recipients = 4;
   config.limits.max_errors = 50;
   FuzzServices services;
+  services.auth_offer = {.offered = (data[0] & 64) != 0, .cram_md5 = (data[0] & 128) != 0};
   etrnd::smtp::ServerSession session(
       config, services, etrnd::SocketAddress(etrnd::IpAddress::Parse("192.0.2.1").value(), 25));
   session.Start();
@@ -73,7 +85,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     session.OnBytes(input.substr(0, chunk_bytes));
     input.remove_prefix(std::min(chunk_bytes, input.size()));
     while (session.waiting() && answers++ < 10000) {
-      if (services.etrn_pending) {
+      if (services.auth_pending) {
+        session.OnAuthResult(answers % 2 == 0 ? etrnd::smtp::AuthVerdict::kValid
+                                              : etrnd::smtp::AuthVerdict::kInvalid);
+      } else if (services.etrn_pending) {
         session.OnEtrnResult("251 2.0.0 OK, no messages waiting for node x");
       } else if (answers % 3 == 0) {
         session.OnStoreResult(absl::ResourceExhaustedError("full"));

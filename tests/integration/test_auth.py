@@ -303,3 +303,31 @@ def test_bad_auth_file_stops_start_up(tmp_path, text, reason):
     assert rc != 0
     assert reason in out, out
     assert "hunter2" not in out or "plaintext" in out
+
+
+def test_public_client_gets_auth_only_after_starttls(etrnd_factory, tmp_path):
+    """swaks speaks PROXY v1 for a public client address: without TLS no AUTH
+    is offered; after STARTTLS it authenticates, and Received: says ESMTPSA."""
+    from tls_helpers import TestPki, tls_flags
+    cert = TestPki(tmp_path / "pki").issue("mx.test", sans=("DNS:mx.test",), stem="server")
+    proxy_port = harness.free_port()
+    srv = start_auth_server(etrnd_factory, tmp_path, extra_flags=tls_flags(cert) + [
+        "--proxy_protocol_listen=%s:%d" % (LOOPBACK, proxy_port),
+        "--proxy_protocol_from=127.0.0.0/8"])
+    proxy = ["--proxy-version", "1", "--proxy-family", "TCP4", "--proxy-source", "203.0.113.9",
+             "--proxy-source-port", "40000", "--proxy-dest", "127.0.0.1",
+             "--proxy-dest-port", "25"]
+    auth = ["--auth", "PLAIN", "--auth-user", "alice", "--auth-password", ALICE_PASSWORD]
+    rc, out = run_swaks(proxy_port, *(proxy + auth + ["--to", "a@example.com"]))
+    assert rc != 0, out
+    assert "250-AUTH" not in out, out
+    token = unique_token()
+    rc, out = run_swaks(proxy_port, *(proxy + auth + ["--tls", "--to", "a@example.com",
+                                                     "--body", "tls auth " + token]))
+    assert rc == 0, out
+    assert "235 2.7.0 Authentication successful" in out, out
+    data, at = harness.spool_find(srv.spool_dir, token.encode())
+    header = data[data.rfind(b"Received: from", 0, at):at]
+    assert b"[203.0.113.9]" in header, header
+    assert b"(using TLSv1.3 with cipher " in header, header
+    assert b"with ESMTPSA id" in header, header

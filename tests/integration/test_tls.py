@@ -179,3 +179,120 @@ def test_bad_certificate_at_start_is_a_one_line_error(tmp_path, pki):
     assert rc != 0 and "key" in out, out
     rc, out = harness.run_etrnd_expect_exit(common + ["--tls_cert=%s" % cert.cert], tmp_path)
     assert rc != 0 and "--tls_key" in out, out
+
+
+def test_auth_is_offered_to_a_public_client_under_tls_and_says_esmtpsa(etrnd_factory, pki,
+                                                                      tmp_path):
+    """Behind a PROXY listener naming a public client: no AUTH in clear, AUTH
+    after STARTTLS; AUTH done before STARTTLS (loopback) is forgotten."""
+    from test_auth import auth_file_text, auth_plain, AUTH_DOMAINS, ALICE_PASSWORD
+    cert = pki.issue("mx.test", sans=("DNS:mx.test",), stem="server")
+    auth_file = tmp_path / "auth.conf"
+    auth_file.write_text(auth_file_text())
+    proxy_port = harness.free_port()
+    srv = etrnd_factory(domains=AUTH_DOMAINS, flags=tls_flags(cert) + [
+        "--auth_file=%s" % auth_file,
+        "--proxy_protocol_listen=127.0.0.1:%d" % proxy_port,
+        "--proxy_protocol_from=127.0.0.0/8"])
+    token = unique_token()
+    with harness.RawSmtp(proxy_port) as c:
+        c.send(b"PROXY TCP4 203.0.113.5 127.0.0.1 40000 25\r\n")
+        ehlo = c.greet()
+        assert not any(line.startswith("250-AUTH") for line in ehlo.lines), ehlo
+        assert c.cmd("STARTTLS").code == 220
+        c.sock = client_context(pki).wrap_socket(c.sock, server_hostname="mx.test")
+        ehlo = c.cmd("EHLO client.test")
+        assert any(line.startswith("250-AUTH ") for line in ehlo.lines), ehlo
+        assert auth_plain(c, "alice", ALICE_PASSWORD).code == 235
+        assert c.cmd("MAIL FROM:<b@x.test>").code == 250
+        assert c.cmd("RCPT TO:<a@example.com>").code == 250
+        assert c.cmd("DATA").code == 354
+        c.send(make_message(token) + b".\r\n")
+        assert c.read_reply().code == 250
+    assert "with ESMTPSA id" in received_header(srv, token)
+    with srv.raw() as c:  # loopback: AUTH in clear, then STARTTLS resets it
+        c.greet()
+        assert auth_plain(c, "alice", ALICE_PASSWORD).code == 235
+        assert c.cmd("STARTTLS").code == 220
+        c.sock = client_context(pki).wrap_socket(c.sock, server_hostname="mx.test")
+        c.cmd("EHLO client.test")
+        assert auth_plain(c, "alice", ALICE_PASSWORD).code == 235  # not "503 already"
+
+
+def tls_session(server, pki):
+    """A RawSmtp after STARTTLS and a second EHLO."""
+    c = server.raw()
+    c.greet()
+    assert c.cmd("STARTTLS").code == 220
+    c.sock = client_context(pki).wrap_socket(c.sock, server_hostname="mx.test")
+    assert c.cmd("EHLO client.test").code == 250
+    return c
+
+
+def test_idle_timeout_under_tls_and_during_the_handshake(etrnd_factory, pki):
+    cert = pki.issue("mx.test", sans=("DNS:mx.test",), stem="server")
+    srv = etrnd_factory(flags=tls_flags(cert) + ["--idle_timeout=2s"])
+    with tls_session(srv, pki) as c:
+        reply = c.read_reply()  # no command: the 421 comes under TLS
+        assert reply.last == "421 4.4.2 mx.test Error: timeout exceeded", reply
+        c.read_until_closed()
+    with srv.raw() as c:  # STARTTLS and never a ClientHello: closed too
+        c.greet()
+        assert c.cmd("STARTTLS").code == 220
+        c.read_until_closed(timeout=20)
+
+
+def test_sigterm_with_a_tls_session_open_sends_421_under_tls(tls_server, pki):
+    with tls_session(tls_server, pki) as c:
+        assert c.cmd("MAIL FROM:<b@x.test>").code == 250
+        tls_server.send_signal(signal.SIGTERM)
+        reply = c.read_reply()
+        assert reply.last == "421 4.3.2 mx.test Service shutting down", reply
+        c.read_until_closed()
+    assert tls_server.stop() == 0
+
+
+@pytest.mark.time_limit(120)
+def test_non_reading_flood_under_tls_is_held_by_back_pressure(tls_server, pki):
+    """HELP pipelined under TLS by clients that never read: the session's
+    unsent replies (TLS-buffered bytes included) stop its input, so each
+    client gets only a bounded amount taken, and others are still served."""
+    import socket
+    import threading
+    import time
+    from test_hostile_clients import HELP_BLOCK, small_window_socket
+    sessions, seconds = 4, 3.0
+    socks = []
+    for i in range(sessions):
+        raw = small_window_socket(tls_server.port, harness.OTHER_SOURCES[i])
+        c = harness.RawSmtp.__new__(harness.RawSmtp)
+        c.sock, c.buf = raw, b""
+        c.greet()
+        assert c.cmd("STARTTLS").code == 220
+        socks.append(client_context(pki).wrap_socket(raw, server_hostname="mx.test"))
+    totals = [0] * sessions
+
+    def flood(i):
+        s = socks[i]
+        s.settimeout(0.2)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                totals[i] += s.send(HELP_BLOCK)
+            except (socket.timeout, ssl.SSLWantWriteError):
+                continue
+            except OSError:
+                break
+
+    threads = [threading.Thread(target=flood, args=(i,)) for i in range(sessions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert 0 < max(totals) < 8 * 2**20, totals
+        with tls_server.raw(source=harness.OTHER_SOURCES[35]) as c:
+            c.greet()
+    finally:
+        for s in socks:
+            s.close()

@@ -121,3 +121,128 @@ def test_tls_verify_with_the_right_ca_and_name_is_delivered(etrnd_factory, pki):
     token = send(front)
     wait_delivered(front, hop, token)
     assert "(using TLSv1.3 with cipher " in received_at_hop(hop, token)
+
+
+# Next hop `mx`: tls=verify checks the MX host's name (dnsmasq serves
+# mxdom.test MX mail.mxdom.test -> 127.0.0.1; see test_mx_routing.py).
+from test_mx_routing import dns_server  # noqa: E402,F401 (a fixture)
+
+
+@pytest.mark.parametrize("sans,delivered", [
+    (("DNS:mail.mxdom.test",), True),
+    (("DNS:other.test", "IP:127.0.0.1"), False),  # the address is not the name
+])
+def test_tls_verify_checks_the_mx_host_name(etrnd_factory, pki, dns_server, sans, delivered):
+    cert = pki.issue("mail.mxdom.test", sans=sans, stem="hop")
+    hop = etrnd_factory(domains="mxdom.test %s hold\n" % harness.DEAD_NEXT_HOP,
+                        flags=tls_flags(cert), name="hop")
+    front = etrnd_factory(domains="mxdom.test mx tls=verify\n", name="front",
+                          flags=list(TEST_FLAGS) + ["--dns_server=" + dns_server,
+                                                    "--mx_port=%d" % hop.port,
+                                                    "--tls_ca_file=%s" % pki.ca_cert])
+    token = harness.unique_token()
+    reply = harness.send_raw_message(front.port, harness.make_message(token, "u@mxdom.test"),
+                                     rcpts=("u@mxdom.test",), sender=SENDER)
+    assert reply.code == 250, reply
+    if delivered:
+        wait_delivered(front, hop, token)
+        assert "with ESMTPS" in received_at_hop(hop, token)
+    else:
+        wait_deferred(front, "hostname mismatch")
+        assert hop.spool_count(token) == 0
+
+
+class BrokenTlsHop:
+    """An SMTP server that offers STARTTLS but answers the ClientHello with
+    junk (a broken TLS set-up, as found on the Internet); in clear it takes
+    the mail. Threads, bounded by socket timeouts."""
+
+    def __init__(self):
+        import socket
+        import threading
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind((harness.LOOPBACK, 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.starttls_seen = 0
+        self.messages = []
+        self.closing = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        import threading
+        while not self.closing.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self.session, args=(conn,), daemon=True).start()
+
+    def session(self, conn):
+        conn.settimeout(harness.SOCKET_TIMEOUT_S)
+        reader = conn.makefile("rb")
+        try:
+            conn.sendall(b"220 broken.test ESMTP\r\n")
+            for line in reader:
+                verb = line.split(b" ")[0].strip().upper()
+                if verb == b"EHLO":
+                    conn.sendall(b"250-broken.test\r\n250-STARTTLS\r\n250 8BITMIME\r\n")
+                elif verb == b"STARTTLS":
+                    self.starttls_seen += 1
+                    conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+                    conn.recv(4096)  # the ClientHello
+                    conn.sendall(b"this is no ServerHello\r\n" * 4)
+                    return
+                elif verb == b"DATA":
+                    conn.sendall(b"354 go ahead\r\n")
+                    data = b""
+                    for body_line in reader:
+                        if body_line == b".\r\n":
+                            break
+                        data += body_line
+                    self.messages.append(data)
+                    conn.sendall(b"250 2.0.0 Ok: queued\r\n")
+                elif verb == b"QUIT":
+                    conn.sendall(b"221 2.0.0 Bye\r\n")
+                    return
+                else:
+                    conn.sendall(b"250 2.0.0 Ok\r\n")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.closing.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def test_failed_opportunistic_handshake_is_retried_in_clear(etrnd_factory):
+    hop = BrokenTlsHop()
+    try:
+        front = etrnd_factory(domains="relay.test 127.0.0.1:%d\n" % hop.port, name="front",
+                              flags=list(TEST_FLAGS))
+        token = send(front)
+        wait_until(lambda: any(token.encode() in m for m in hop.messages), DELIVERY_TIMEOUT_S,
+                   "the message to arrive in clear")
+        assert hop.starttls_seen >= 1
+        log = front.log_text()
+        assert "TLS handshake failed" in log and "trying again without TLS" in log, log[-3000:]
+    finally:
+        hop.close()
+
+
+def test_failed_handshake_with_tls_require_is_not_retried_in_clear(etrnd_factory):
+    hop = BrokenTlsHop()
+    try:
+        front = etrnd_factory(domains="relay.test 127.0.0.1:%d tls=require\n" % hop.port,
+                              name="front", flags=list(TEST_FLAGS))
+        send(front)
+        wait_deferred(front, "TLS handshake failed")
+        assert hop.messages == []
+        assert "trying again without TLS" not in front.log_text()
+    finally:
+        hop.close()

@@ -32,6 +32,15 @@ struct RouteSpec {
 
 using RouteCallback = std::function<void(absl::StatusOr<std::vector<SocketAddress>>)>;
 
+// An address to try and the host name it was found under: the route's host
+// or the MX host ("" for an IP literal route). TLS checks certificates
+// against it (tls=verify).
+struct RouteTarget {
+  SocketAddress address;
+  std::string host;
+};
+using RouteTargetsCallback = std::function<void(absl::StatusOr<std::vector<RouteTarget>>)>;
+
 // done gets the addresses to try in order (MX preference order, equal
 // preferences shuffled, a domain without MX standing for itself), or:
 // FailedPrecondition for a null MX (RFC 7505: bounce with
@@ -41,5 +50,8 @@ using RouteCallback = std::function<void(absl::StatusOr<std::vector<SocketAddres
 // done never runs before ResolveRoute returns.
 void ResolveRoute(DnsResolver& resolver, const std::string& domain, const RouteSpec& spec,
                   RouteCallback done);
+// The same, each address with its host name.
+void ResolveRouteTargets(DnsResolver& resolver, const std::string& domain, const RouteSpec& spec,
+                         RouteTargetsCallback done);
 
 }  // namespace etrnd::dns

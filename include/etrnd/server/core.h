@@ -17,6 +17,7 @@
 #include "etrnd/auth/password_file.h"
 #include "etrnd/config/domains_table.h"
 #include "etrnd/dns/dns_resolver.h"
+#include "etrnd/dns/next_hop_resolver.h"
 #include "etrnd/etrn/etrn_rate_limiter.h"
 #include "etrnd/metrics/core_metrics.h"
 #include "etrnd/reactor/reactor.h"
@@ -94,8 +95,9 @@ class Core {
 
   // Where to connect for a domain's next hop, most preferred first: IP
   // literals at once, host names and MX through the asynchronous resolver.
+  // Each address comes with the host name it was found under (for TLS).
   void ResolveNextHop(const std::string& domain, const config::NextHop& next_hop,
-                      std::function<void(absl::StatusOr<std::vector<SocketAddress>>)> done);
+                      std::function<void(absl::StatusOr<std::vector<dns::RouteTarget>>)> done);
 
   // Session registry: idle sweeps, shutdown, and late async results.
   uint64_t AddSession(SmtpConnection* session);

@@ -22,6 +22,8 @@ struct DeliveryTls {
   // The next hop as the table names it (host name or IP literal) or the MX
   // host's name: SNI and, with a verifying context, what must match.
   std::string peer_host;
+  // Runs when the handshake fails (before the outcomes are reported).
+  std::function<void()> on_handshake_failed = {};
 };
 
 class DeliveryConnection : public reactor::ConnectionHandler {

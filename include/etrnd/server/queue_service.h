@@ -136,8 +136,10 @@ class QueueService {
   void OnItemRead(const std::shared_ptr<FlushJob>& job, size_t token,
                   absl::StatusOr<spool::SpoolMessage> message);
   void LaunchConnections(const std::shared_ptr<FlushJob>& job);
-  void OnConnectionFinished(const std::shared_ptr<FlushJob>& job,
-                            const std::vector<size_t>& tokens);
+  // tls_failed_at: the target whose opportunistic TLS handshake failed on
+  // this connection (its messages go there again, in clear), or npos.
+  void OnConnectionFinished(const std::shared_ptr<FlushJob>& job, const std::vector<size_t>& tokens,
+                            size_t tls_failed_at);
   // The route cannot exist (no such domain, null MX): every recipient bounces.
   void BounceWholeFlush(const std::shared_ptr<FlushJob>& job, const std::string& reply);
   void BounceLoaded(const std::shared_ptr<FlushJob>& job);

@@ -206,16 +206,14 @@ class ServerSession {
   std::string helo_name_;  // empty until HELO/EHLO
   bool esmtp_ = false;
 
-  // SMTP AUTH: the dialogue (its lines bypass the command parser while it
-  // is active) and the identity it established (never reset but by a new
-  // session).
-  AuthDialogue auth_;
-  // TLS (STARTTLS) and AUTH: both end the Received: protocol name.
+  // TLS (STARTTLS): ESMTPS in the Received: protocol name.
   bool tls_active_ = false;
   std::string tls_version_;
   std::string tls_cipher_;
-  // The SASL identity once AUTH succeeded (RFC 4954); "" = not
-  // authenticated. Cleared by STARTTLS.
+  // SMTP AUTH: the dialogue (its lines bypass the command parser while it
+  // is active) and the identity it established (ESMTPA; reset by STARTTLS,
+  // RFC 3207 section 4.2).
+  AuthDialogue auth_;
   std::string authenticated_user_;
 
   bool in_transaction_ = false;

@@ -174,5 +174,28 @@ TEST_F(ServerSessionAuthTest, OverlongDialogueLineIs500) {
   EXPECT_EQ(Send("NOOP\r\n"), "250 2.0.0 Ok\r\n");
 }
 
+// RFC 3207 section 4.2: STARTTLS discards what AUTH established.
+TEST_F(ServerSessionAuthTest, StarttlsForgetsTheAuthenticatedUser) {
+  config_.starttls = true;
+  Start();
+  Ehlo();
+  Send(PlainLine("alice", "s3cret"));
+  session_->OnAuthResult(AuthVerdict::kValid);
+  ASSERT_EQ(session_->authenticated_user(), "alice");
+  session_->TakeOutput();
+  ASSERT_EQ(Send("STARTTLS\r\n"), "220 2.0.0 Ready to start TLS\r\n");
+  session_->OnTlsStarted("TLSv1.3", "TLS_AES_256_GCM_SHA384");
+  EXPECT_EQ(session_->authenticated_user(), "");
+  Ehlo();
+  Send(PlainLine("alice", "s3cret"));
+  ASSERT_EQ(services_.verified.size(), 2u);
+  session_->OnAuthResult(AuthVerdict::kValid);
+  EXPECT_EQ(session_->TakeOutput(), "235 2.7.0 Authentication successful\r\n");
+  Send("MAIL FROM:<a@client.test>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n");
+  Send("\r\nbody\r\n.\r\n");
+  ASSERT_EQ(services_.stored.size(), 1u);
+  EXPECT_NE(services_.stored[0].data.find("with ESMTPSA id Q1"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace etrnd::smtp

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "etrnd/smtp/received_header.h"
 #include "etrnd/smtp/server_session.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -116,6 +117,25 @@ TEST_F(StarttlsTest, HandshakeMustFinishWithinTheCommandTimeout) {
   EXPECT_FALSE(session_->CheckDeadlines(services_.now + absl::Seconds(299)));
   EXPECT_TRUE(session_->CheckDeadlines(services_.now + absl::Seconds(301)));
   EXPECT_TRUE(session_->close_requested());
+}
+
+TEST(ReceivedHeaderTlsTest, ProtocolNamesFollowRfc3848) {
+  ReceivedInfo info{.helo_name = "c",
+                    .peer_ip = IpAddress::Parse("192.0.2.7").value(),
+                    .hostname = "mx.test",
+                    .tls_version = "TLSv1.3",
+                    .tls_cipher = "TLS_AES_128_GCM_SHA256",
+                    .authenticated = true,
+                    .queue_id = "Q1",
+                    .recipient = "",
+                    .time = absl::FromUnixSeconds(0)};
+  EXPECT_THAT(FormatReceivedHeader(info), HasSubstr(" with ESMTPSA id Q1"));
+  info.authenticated = false;
+  EXPECT_THAT(FormatReceivedHeader(info), HasSubstr(" with ESMTPS id Q1"));
+  info.tls_version = "";
+  EXPECT_THAT(FormatReceivedHeader(info), HasSubstr(" with ESMTP id Q1"));
+  info.esmtp = false;
+  EXPECT_THAT(FormatReceivedHeader(info), HasSubstr(" with SMTP id Q1"));
 }
 
 }  // namespace

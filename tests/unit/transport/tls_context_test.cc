@@ -27,7 +27,8 @@ TEST(TlsContextTest, MissingCertificateNamesTheFile) {
   auto context = TlsContext::NewServer({.cert_file = "/nonexistent/cert.pem",
                                         .key_file = WriteTempFile("k.pem", pki.server_key_pem)});
   ASSERT_FALSE(context.ok());
-  EXPECT_THAT(std::string(context.status().message()), HasSubstr("certificate file /nonexistent/cert.pem"));
+  EXPECT_THAT(std::string(context.status().message()),
+              HasSubstr("certificate file /nonexistent/cert.pem"));
 }
 
 TEST(TlsContextTest, GarbageKeyNamesTheFile) {
