@@ -30,6 +30,8 @@ void DeclareEtrndMetrics(Registry* registry) {
   r.Declare("etrnd_received_bytes_total", "Bytes of accepted messages (Received: header included).",
             MetricType::kCounter);
   r.Declare("etrnd_etrn_total", "ETRN commands answered, by reply code.", MetricType::kCounter);
+  r.Declare("etrnd_atrn_total", "ODMR ATRN commands answered, by reply code.",
+            MetricType::kCounter);
   r.Declare("etrnd_auth_total", "SMTP AUTH attempts, by result (ok, failed, locked_out, busy).",
             MetricType::kCounter);
   r.Declare("etrnd_deliveries_total", "Recipient delivery attempts to the next hop, by outcome.",
@@ -68,6 +70,9 @@ void AddCoreSnapshot(const CoreSnapshot& snapshot, Registry* registry) {
   r.Add("etrnd_received_bytes_total", {}, AsDouble(m.received_bytes_total));
   for (const auto& [code, count] : m.etrn_replies.counts()) {
     r.Add("etrnd_etrn_total", {{"code", std::to_string(code)}}, AsDouble(count));
+  }
+  for (const auto& [code, count] : m.atrn_replies.counts()) {
+    r.Add("etrnd_atrn_total", {{"code", std::to_string(code)}}, AsDouble(count));
   }
   r.Add("etrnd_auth_total", {{"result", "ok"}}, AsDouble(m.auth_ok));
   r.Add("etrnd_auth_total", {{"result", "failed"}}, AsDouble(m.auth_failed));

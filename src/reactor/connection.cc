@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "etrnd/common/check.h"
 #include "etrnd/reactor/reactor.h"
 #include "reactor_impl.h"
 
@@ -50,6 +51,13 @@ void Connection::Abort() {
     pending_bytes_ = 0;
   }
   reactor_.ScheduleTeardownCheck(*this);
+}
+
+void Connection::ReplaceHandler(std::unique_ptr<ConnectionHandler> handler) {
+  ETRND_CHECK(handler != nullptr && !finished_ && retired_handler_ == nullptr);
+  retired_handler_ = std::move(handler_);
+  handler_ = std::move(handler);
+  handler_->OnOpen(*this);
 }
 
 void Connection::PauseReceive() {

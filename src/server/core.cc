@@ -12,6 +12,8 @@
 #include "etrnd/dns/next_hop_resolver.h"
 #include "etrnd/server/control_service.h"
 #include "etrnd/server/metrics_service.h"
+#include "etrnd/server/odmr_connection.h"
+#include "etrnd/server/odmr_turn.h"
 #include "etrnd/server/queue_service.h"
 #include "etrnd/server/smtp_connection.h"
 
@@ -83,6 +85,7 @@ absl::Status Core::Init(uint64_t first_segment_id, uint64_t first_completion_log
     resolver_ = std::move(*resolver);
   }
   queue_ = std::make_unique<QueueService>(*this);
+  odmr_turns_ = std::make_unique<OdmrTurns>();
   for (const std::string& domain : context_.holds) queue_->SetHeld(domain, true);
   reactor_->AddLoopEndHook([this] { OnLoopEnd(); });
   reactor_->SetTurnObserver([this](absl::Duration turn) { ObserveTurn(turn); });
@@ -102,6 +105,14 @@ absl::Status Core::StartListening() {
     absl::Status status = reactor_->Listen(
         address, [this](reactor::Reactor&, const SocketAddress& peer, const SocketAddress&) {
           return std::make_unique<SmtpConnection>(*this, peer, ProxyHeaderMode::kExpected);
+        });
+    if (!status.ok()) return status;
+  }
+  if (context_.options.odmr_listen.has_value()) {
+    absl::Status status = reactor_->Listen(
+        *context_.options.odmr_listen,
+        [this](reactor::Reactor&, const SocketAddress& peer, const SocketAddress&) {
+          return std::make_unique<OdmrConnection>(*this, peer);
         });
     if (!status.ok()) return status;
   }
@@ -253,6 +264,7 @@ void Core::BeginShutdown() {
   std::vector<SmtpConnection*> sessions;
   for (auto& [id, session] : sessions_) sessions.push_back(session);
   for (SmtpConnection* session : sessions) session->Shutdown();
+  odmr_turns_->Shutdown();
   // Connections refused at admission (no session) are closing already;
   // those still awaiting a PROXY header are closed by Shutdown() too.
   reactor_->Stop();

@@ -17,55 +17,12 @@
 #include "etrnd/server/delivery_connection.h"
 #include "etrnd/spool/spool_files.h"
 #include "queue_domain_state.h"
+#include "queue_flush_job.h"
 #include "queue_service_internal.h"
 
 namespace etrnd::server {
 
 using namespace queue_detail;  // NOLINT: the queue service's own helpers
-
-// One run over a domain's queued messages towards its next hop.
-struct QueueService::FlushJob {
-  struct Item {
-    spool::RecordLocation location;
-    std::vector<uint32_t> recipient_indexes;  // this domain's recipients
-    spool::SpoolMessage message;              // read from the spool ahead of its batch
-    enum class Read : uint8_t { kNotRead, kReading, kLoaded, kFailed } read = Read::kNotRead;
-    size_t outcomes_seen = 0;
-    std::vector<std::pair<uint32_t, std::string>> failures;  // bounced: index, reply
-    bool connection_failed = false;  // deferred by the connection, not the message
-  };
-  std::string domain;
-  std::vector<SocketAddress> targets;
-  std::vector<std::string> target_hosts;  // the name each target was found under
-  // Opportunistic TLS failed its handshake at this target: later connections
-  // there go in clear (like Postfix at security level "may").
-  size_t clear_text_target = std::string::npos;
-  std::string remote_mta;
-  // Outbound TLS (table tls=); target_hosts say what a certificate must match.
-  config::TlsPolicy tls_policy = config::TlsPolicy::kOpportunistic;
-  std::vector<Item> items;  // grows slice by slice while setting up
-  bool served = true;       // the domain has a table entry
-  bool setup_done = false;
-  std::optional<queue::MessageKey> setup_cursor;  // last key taken from the index
-  size_t held = 0;       // unserved domain: customers' mail that stays queued
-  size_t next_item = 0;  // next item to hand to a connection (or bounce)
-  size_t next_read = 0;  // next item to read; reads run ahead of next_item
-  size_t reads_outstanding = 0;
-  std::optional<std::string> bounce_reply;  // the route cannot exist: bounce all
-  std::deque<size_t> retry_tokens;          // items to try again at the next address
-  size_t target_index = 0;
-  size_t connections_open = 0;
-  // Completions (and bounces) not yet durable: the flush is not over until
-  // they are, or a new flush could send the same message again.
-  size_t settling = 0;
-  bool finished = false;
-  size_t delivered = 0, deferred = 0, bounced = 0;
-  bool host_failed = false;
-  std::string last_error;
-  absl::Time started;
-
-  bool HasWork() const;
-};
 
 QueueService::QueueService(Core& core)
     : core_(core),
@@ -304,49 +261,60 @@ void QueueService::OnItemRead(const std::shared_ptr<FlushJob>& job, size_t token
   AdvanceFlush(job);
 }
 
+bool QueueService::TakeBatch(const std::shared_ptr<FlushJob>& job, size_t want,
+                             std::vector<smtp::OutboundMessage>* batch,
+                             std::vector<size_t>* tokens) {
+  using Read = FlushJob::Item::Read;
+  // A batch starts full, or with what is left once every message of the
+  // flush is known and read.
+  const size_t read_ahead_want = std::min(want, kFlushReadAheadMessages);
+  size_t ready = job->retry_tokens.size();
+  size_t end = job->next_item;
+  while (ready < read_ahead_want && end < job->items.size() &&
+         (job->items[end].read == Read::kLoaded || job->items[end].read == Read::kFailed)) {
+    ++ready;
+    ++end;
+  }
+  const bool all_known = job->setup_done && end == job->items.size();
+  if (ready == 0 || (ready < read_ahead_want && !all_known)) return false;
+  auto add = [&](size_t token) {
+    FlushJob::Item& item = job->items[token];
+    smtp::OutboundMessage outbound;
+    outbound.token = token;
+    outbound.mail_from = item.message.mail_from;
+    for (uint32_t index : item.recipient_indexes) {
+      outbound.recipients.push_back(item.message.recipients[index]);
+    }
+    outbound.data = item.message.data;
+    batch->push_back(std::move(outbound));
+    tokens->push_back(token);
+  };
+  while (!job->retry_tokens.empty() && batch->size() < want) {
+    add(job->retry_tokens.front());
+    job->retry_tokens.pop_front();
+  }
+  while (job->next_item < end && batch->size() < want) {
+    const size_t token = job->next_item++;
+    if (job->items[token].read == Read::kFailed) continue;  // stays queued
+    add(token);
+  }
+  ETRND_CHECK(batch->size() <= want);
+  return true;
+}
+
 void QueueService::LaunchConnections(const std::shared_ptr<FlushJob>& job) {
+  if (job->is_turn()) {
+    LaunchTurnBatches(job);
+    return;
+  }
   const ServerOptions& options = core_.context().options;
   if (job->targets.empty()) return;  // the route is not known yet
-  using Read = FlushJob::Item::Read;
-  // A connection starts with a full batch, or with what is left once every
-  // message of the flush is known and read.
-  const size_t want = std::min(options.messages_per_connection, kFlushReadAheadMessages);
   while (!job->host_failed && !stopped_ &&
          job->connections_open < options.connections_per_destination) {
-    size_t ready = job->retry_tokens.size();
-    size_t end = job->next_item;
-    while (ready < want && end < job->items.size() &&
-           (job->items[end].read == Read::kLoaded || job->items[end].read == Read::kFailed)) {
-      ++ready;
-      ++end;
-    }
-    const bool all_known = job->setup_done && end == job->items.size();
-    if (ready == 0 || (ready < want && !all_known)) break;
     std::vector<smtp::OutboundMessage> batch;
     std::vector<size_t> tokens;
-    auto add = [&](size_t token) {
-      FlushJob::Item& item = job->items[token];
-      smtp::OutboundMessage outbound;
-      outbound.token = token;
-      outbound.mail_from = item.message.mail_from;
-      for (uint32_t index : item.recipient_indexes) {
-        outbound.recipients.push_back(item.message.recipients[index]);
-      }
-      outbound.data = item.message.data;
-      batch.push_back(std::move(outbound));
-      tokens.push_back(token);
-    };
-    while (!job->retry_tokens.empty() && batch.size() < options.messages_per_connection) {
-      add(job->retry_tokens.front());
-      job->retry_tokens.pop_front();
-    }
-    while (job->next_item < end && batch.size() < options.messages_per_connection) {
-      const size_t token = job->next_item++;
-      if (job->items[token].read == Read::kFailed) continue;  // stays queued
-      add(token);
-    }
+    if (!TakeBatch(job, options.messages_per_connection, &batch, &tokens)) break;
     if (batch.empty()) continue;  // only failed reads were taken
-    ETRND_CHECK(batch.size() <= options.messages_per_connection);
     smtp::ClientSession::Options client_options;
     client_options.helo_hostname = options.hostname;
     client_options.max_messages_per_connection = options.messages_per_connection;
@@ -516,6 +484,7 @@ void QueueService::BounceLoaded(const std::shared_ptr<FlushJob>& job) {
 }
 
 void QueueService::FinishFlush(const std::shared_ptr<FlushJob>& job) {
+  if (job->is_turn()) FinishTurnJob(job);
   auto it = domains_.find(job->domain);
   if (it == domains_.end() || !it->second->flushing) return;
   DomainState& state = *it->second;
@@ -524,6 +493,7 @@ void QueueService::FinishFlush(const std::shared_ptr<FlushJob>& job) {
   --flushes_running_;
   ETRND_LOG_INFO_EVENT("flush_done",
                        {{"domain", job->domain},
+                        {"kind", job->is_turn() ? "atrn" : "flush"},
                         {"delivered", job->delivered},
                         {"deferred", job->deferred},
                         {"bounced", job->bounced},

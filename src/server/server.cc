@@ -226,8 +226,9 @@ int RunServer(ServerOptions options) {
       if (!status.ok()) return Fail(std::string(status.message()));
     }
   }
-  if (options.metrics_listen.has_value()) {
-    absl::Status status = CheckPortFree(*options.metrics_listen);
+  for (const auto* single : {&options.metrics_listen, &options.odmr_listen}) {
+    if (!single->has_value()) continue;
+    absl::Status status = CheckPortFree(**single);
     if (!status.ok()) return Fail(std::string(status.message()));
   }
   absl::StatusOr<int> lock = LockSpool(options.spool_dir);
@@ -315,6 +316,10 @@ int RunServer(ServerOptions options) {
   }
   for (const SocketAddress& address : context.options.proxy_protocol_listen) {
     ETRND_LOG_INFO("listening on %s (PROXY protocol) with %d reactor threads", address.ToString(),
+                   threads);
+  }
+  if (context.options.odmr_listen.has_value()) {
+    ETRND_LOG_INFO("ODMR on %s with %d reactor threads", context.options.odmr_listen->ToString(),
                    threads);
   }
   if (context.options.metrics_listen.has_value()) {

@@ -87,6 +87,9 @@ ABSL_FLAG(std::string, control_socket, "",
 ABSL_FLAG(std::string, metrics_listen, "",
           "host:port serving Prometheus metrics at GET /metrics (text format 0.0.4); empty = "
           "off. Bind it to a private address: it has no authentication.");
+ABSL_FLAG(std::string, odmr_listen, "",
+          "host:port for ODMR (RFC 2645; 366 in production): customers authenticate, say ATRN "
+          "and get their domains' queued mail over the same connection. Empty = off.");
 ABSL_FLAG(std::string, user, "",
           "Started as root: bind the listening ports, give the spool to this user, then drop "
           "to it (its groups, gid and uid) before serving. Empty: keep the starting user.");
@@ -194,6 +197,14 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
                                         std::string(address.status().message()));
     }
     options.metrics_listen = *address;
+  }
+  if (std::string odmr = absl::GetFlag(FLAGS_odmr_listen); !odmr.empty()) {
+    auto address = SocketAddress::Parse(odmr);
+    if (!address.ok()) {
+      return absl::InvalidArgumentError("--odmr_listen: " +
+                                        std::string(address.status().message()));
+    }
+    options.odmr_listen = *address;
   }
 
   options.hostname = absl::GetFlag(FLAGS_hostname);

@@ -33,6 +33,7 @@ struct CoreMetrics {
   uint64_t received_bytes_total = 0;
   CodeCounter messages_refused;  // by the reply that refused them
   CodeCounter etrn_replies;      // every ETRN answered, by reply code
+  CodeCounter atrn_replies;      // every ODMR ATRN answered, by reply code
   uint64_t deliveries_delivered = 0;
   uint64_t deliveries_deferred = 0;
   uint64_t deliveries_bounced = 0;

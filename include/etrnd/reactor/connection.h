@@ -70,6 +70,11 @@ class Connection {
   uint64_t id() const { return id_; }
   Reactor& reactor() { return reactor_; }
   ConnectionHandler* handler() { return handler_.get(); }
+  // Hands the connection to another handler (a protocol changing role on
+  // the same stream, e.g. ODMR's reversal). Callable from inside the current
+  // handler's callbacks: the old handler is kept alive until the connection
+  // is destroyed. The new one gets OnOpen() at once, then every later event.
+  void ReplaceHandler(std::unique_ptr<ConnectionHandler> handler);
 
  private:
   friend class Reactor;
@@ -80,6 +85,7 @@ class Connection {
   SocketAddress peer_;
   SocketAddress local_;
   std::unique_ptr<ConnectionHandler> handler_;
+  std::unique_ptr<ConnectionHandler> retired_handler_;  // see ReplaceHandler
 
   std::deque<std::string> output_;  // front() is being written from offset_
   size_t output_offset_ = 0;

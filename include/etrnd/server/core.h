@@ -31,6 +31,7 @@
 namespace etrnd::server {
 
 class ControlService;
+class OdmrTurns;
 class QueueService;
 class SmtpConnection;
 
@@ -83,6 +84,8 @@ class Core {
                         std::function<void(absl::Status)> done);
   // This core's shard of the domain queue index and its delivery worker.
   QueueService& queue() { return *queue_; }
+  // The ODMR turns whose ATRN connection is on this core.
+  OdmrTurns& odmr_turns() { return *odmr_turns_; }
   // The ETRN buckets of the clients this core owns (etrn::EtrnRateLimiter::
   // ShardOf); this core's thread only.
   etrn::EtrnRateLimiter& etrn_limiter() { return etrn_limiter_; }
@@ -131,6 +134,7 @@ class Core {
   std::unique_ptr<GroupCommitter> completion_commits_;
   std::unique_ptr<dns::DnsResolver> resolver_;
   std::unique_ptr<QueueService> queue_;
+  std::unique_ptr<OdmrTurns> odmr_turns_;
   std::unique_ptr<ControlService> control_;  // core 0 only: the etrnctl socket
   etrn::EtrnRateLimiter etrn_limiter_;
   std::shared_ptr<const auth::PasswordFile> passwords_;

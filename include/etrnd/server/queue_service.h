@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "etrnd/common/net_address.h"
 #include "etrnd/config/domains_table.h"
+#include "etrnd/etrn/atrn_policy.h"
 #include "etrnd/etrn/etrn_policy.h"
 #include "etrnd/queue/domain_queue_index.h"
 #include "etrnd/reactor/reactor.h"
@@ -35,6 +36,12 @@ struct EtrnShardResult {
   size_t messages = 0;
   bool refused_for_resources = false;  // 458
   bool held = false;                   // (part of) the 458: etrnctl hold
+};
+
+// One shard's part of an ATRN: messages of the jobs started here.
+struct TurnShardResult {
+  size_t messages = 0;
+  size_t jobs = 0;
 };
 
 // One queued (domain, message) pair of this core, as etrnctl sees it.
@@ -63,6 +70,16 @@ class QueueService {
                                bool operator_request = false);
   void OnTableChanged();
   void Stop();
+
+  // ODMR (queue_turn.cc), owner-core side. Starts a turn job for each of
+  // the plan's domains queued on this shard (not held, no flush running):
+  // its batches go to the turn `turn_id` on `turn_core`.
+  TurnShardResult StartTurn(const etrn::AtrnPlan& plan, const std::string& user,
+                            const std::string& client, Core& turn_core, uint64_t turn_id);
+  // From the turn's core: recipients answered by the customer (tokens are
+  // the job's), then a batch the turn is done with (the job's bodies may go).
+  void OnTurnOutcomes(uint64_t job_id, const std::vector<smtp::RecipientOutcome>& outcomes);
+  void OnTurnBatchDone(uint64_t job_id, const std::vector<size_t>& tokens);
 
   // Owner-core side (other cores reach it through Core::SendTo()).
   // `routed_when_unserved`: a bounce or postmaster mail, which may go by MX
@@ -136,6 +153,15 @@ class QueueService {
   void OnItemRead(const std::shared_ptr<FlushJob>& job, size_t token,
                   absl::StatusOr<spool::SpoolMessage> message);
   void LaunchConnections(const std::shared_ptr<FlushJob>& job);
+  // The next batch of at most `want` loaded messages (retries first); false
+  // when the job should wait for more reads before sending one.
+  bool TakeBatch(const std::shared_ptr<FlushJob>& job, size_t want,
+                 std::vector<smtp::OutboundMessage>* batch, std::vector<size_t>* tokens);
+  // ODMR turns (queue_turn.cc).
+  void StartTurnJob(const std::string& domain, const std::string& user, const std::string& client,
+                    Core& turn_core, uint64_t turn_id);
+  void LaunchTurnBatches(const std::shared_ptr<FlushJob>& job);
+  void FinishTurnJob(const std::shared_ptr<FlushJob>& job);
   // tls_failed_at: the target whose opportunistic TLS handshake failed on
   // this connection (its messages go there again, in clear), or npos.
   void OnConnectionFinished(const std::shared_ptr<FlushJob>& job, const std::vector<size_t>& tokens,
@@ -171,6 +197,9 @@ class QueueService {
   size_t expiry_reads_outstanding_ = 0;
   const std::string postmaster_domain_;  // lower case
   size_t flushes_running_ = 0;
+  // ODMR turn jobs running on this core, by job id (queue_turn.cc).
+  absl::flat_hash_map<uint64_t, std::shared_ptr<FlushJob>> turn_jobs_;
+  uint64_t next_turn_job_id_ = 1;
   bool stopped_ = false;
 };
 

@@ -57,6 +57,7 @@ struct ServerOptions {
   // etrnctl's Unix socket (default <spool_dir>/control.sock).
   std::string control_socket;
   std::optional<SocketAddress> metrics_listen;  // Prometheus /metrics; none = off
+  std::optional<SocketAddress> odmr_listen;     // ODMR (RFC 2645, port 366); none = off
   TlsOptions tls;
   // Privileges: "" = keep running as the starting user.
   std::string user;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cstdlib>
 #include <future>
 #include <string>
@@ -20,11 +21,27 @@
 namespace etrnd::reactor {
 namespace {
 
-// Echoes every byte; closes on "quit".
+// After a role change (ReplaceHandler): echoes in upper case.
+class UpperHandler : public ConnectionHandler {
+ public:
+  void OnOpen(Connection& conn) override { conn.Send(std::string("swapped\n")); }
+  void OnReceive(Connection& conn, std::string_view bytes) override {
+    std::string upper(bytes);
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    conn.Send(std::move(upper));
+  }
+  void OnClosed(Connection&, int) override {}
+};
+
+// Echoes every byte; closes on "quit"; hands over to UpperHandler on "swap".
 class EchoHandler : public ConnectionHandler {
  public:
   void OnOpen(Connection& conn) override { conn.Send(std::string("hello\n")); }
   void OnReceive(Connection& conn, std::string_view bytes) override {
+    if (bytes.find("swap") != std::string_view::npos) {
+      conn.ReplaceHandler(std::make_unique<UpperHandler>());
+      return;
+    }
     if (bytes.find("quit") != std::string_view::npos) {
       conn.Send(std::string("bye\n"));
       conn.Close();
@@ -111,6 +128,19 @@ TEST(ReactorTest, EchoesAndClosesGracefully) {
   EXPECT_EQ(ReadExactly(fd, 4), "bye\n");
   char byte;
   EXPECT_EQ(read(fd, &byte, 1), 0);  // orderly close after the reply
+  close(fd);
+}
+
+TEST(ReactorTest, ReplaceHandlerHandsTheStreamToANewHandler) {
+  ReactorThread loop;
+  ASSERT_NE(loop.reactor(), nullptr);
+  int fd = ConnectBlocking(loop.address());
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(ReadExactly(fd, 6), "hello\n");
+  ASSERT_EQ(write(fd, "swap", 4), 4);
+  EXPECT_EQ(ReadExactly(fd, 8), "swapped\n");
+  ASSERT_EQ(write(fd, "abc quit", 8), 8);  // "quit" means nothing to the new handler
+  EXPECT_EQ(ReadExactly(fd, 8), "ABC QUIT");
   close(fd);
 }
 

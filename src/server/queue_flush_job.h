@@ -1,0 +1,73 @@
+// QueueService's flush job, shared by queue_service.cc (flushes to a next
+// hop) and queue_turn.cc (ODMR turns: the same job, its batches going to an
+// ATRN connection instead). Internal to src/server.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "etrnd/common/net_address.h"
+#include "etrnd/config/domains_table.h"
+#include "etrnd/queue/message_key.h"
+#include "etrnd/server/queue_service.h"
+#include "etrnd/spool/spool_record.h"
+
+namespace etrnd::server {
+
+// One run over a domain's queued messages towards its next hop.
+struct QueueService::FlushJob {
+  struct Item {
+    spool::RecordLocation location;
+    std::vector<uint32_t> recipient_indexes;  // this domain's recipients
+    spool::SpoolMessage message;              // read from the spool ahead of its batch
+    enum class Read : uint8_t { kNotRead, kReading, kLoaded, kFailed } read = Read::kNotRead;
+    size_t outcomes_seen = 0;
+    std::vector<std::pair<uint32_t, std::string>> failures;  // bounced: index, reply
+    bool connection_failed = false;  // deferred by the connection, not the message
+  };
+  std::string domain;
+  std::vector<SocketAddress> targets;
+  std::vector<std::string> target_hosts;  // the name each target was found under
+  // Opportunistic TLS failed its handshake at this target: later connections
+  // there go in clear (like Postfix at security level "may").
+  size_t clear_text_target = std::string::npos;
+  std::string remote_mta;
+  // Outbound TLS (table tls=); target_hosts say what a certificate must match.
+  config::TlsPolicy tls_policy = config::TlsPolicy::kOpportunistic;
+  std::vector<Item> items;  // grows slice by slice while setting up
+  bool served = true;       // the domain has a table entry
+  bool setup_done = false;
+  std::optional<queue::MessageKey> setup_cursor;  // last key taken from the index
+  size_t held = 0;       // unserved domain: customers' mail that stays queued
+  size_t next_item = 0;  // next item to hand to a connection (or bounce)
+  size_t next_read = 0;  // next item to read; reads run ahead of next_item
+  size_t reads_outstanding = 0;
+  std::optional<std::string> bounce_reply;  // the route cannot exist: bounce all
+  std::deque<size_t> retry_tokens;          // items to try again at the next address
+  size_t target_index = 0;
+  size_t connections_open = 0;
+  // Completions (and bounces) not yet durable: the flush is not over until
+  // they are, or a new flush could send the same message again.
+  size_t settling = 0;
+  bool finished = false;
+  size_t delivered = 0, deferred = 0, bounced = 0;
+  bool host_failed = false;
+  std::string last_error;
+  absl::Time started;
+
+  // ODMR: the batches go to this turn (on turn_core) instead of connections
+  // to a next hop; the job is in QueueService::turn_jobs_ under turn_job_id.
+  Core* turn_core = nullptr;
+  uint64_t turn_id = 0;
+  uint64_t turn_job_id = 0;
+
+  bool HasWork() const;
+  bool is_turn() const { return turn_core != nullptr; }
+};
+
+}  // namespace etrnd::server

@@ -1,0 +1,150 @@
+// ODMR turns, owner-core side: a turn job is a flush job whose batches go to
+// the ATRN connection's core instead of to connections of its own (see
+// odmr_turn.h). Outcomes come back here and are finished exactly as a
+// flush's are (completion record first, bounce on 5xx).
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/time/clock.h"
+#include "etrnd/common/check.h"
+#include "etrnd/common/log.h"
+#include "etrnd/etrn/atrn_policy.h"
+#include "etrnd/server/core.h"
+#include "etrnd/server/odmr_turn.h"
+#include "etrnd/server/queue_service.h"
+#include "queue_domain_state.h"
+#include "queue_flush_job.h"
+#include "queue_service_internal.h"
+
+namespace etrnd::server {
+
+using namespace queue_detail;  // NOLINT: the queue service's own helpers
+
+namespace {
+
+// Batches of one job at the turn at once: the next is read and ready while
+// the customer takes the current one, and the turn's memory stays bounded
+// by jobs x this x --messages_per_connection.
+constexpr size_t kTurnBatchesInFlight = 2;
+
+}  // namespace
+
+TurnShardResult QueueService::StartTurn(const etrn::AtrnPlan& plan, const std::string& user,
+                                        const std::string& client, Core& turn_core,
+                                        uint64_t turn_id) {
+  TurnShardResult result;
+  ETRND_CHECK(!plan.refused());
+  const config::DomainsTable& table = core_.table();
+  absl::flat_hash_set<std::string> matched;
+  // O(named domains + queued domains under the user's subtrees).
+  for (const std::string& domain : plan.domains) {
+    if (index_.CountDomain(domain) > 0) matched.insert(domain);
+  }
+  for (const std::string& root : plan.subtrees) {
+    index_.ForEachQueuedDomainUnder(root, [&](std::string_view domain, size_t) {
+      if (domain != root && etrn::UserMayAtrn(table, user, domain)) matched.emplace(domain);
+    });
+  }
+  for (const std::string& domain : matched) {
+    DomainState& state = StateOf(domain);
+    const char* skipped = nullptr;
+    if (held_.contains(domain)) {
+      skipped = "held by the operator";
+    } else if (state.flushing) {
+      // The same messages are never in two deliveries at once.
+      skipped = "a delivery is running";
+    } else if (stopped_ || flushes_running_ >= kFlushesRunningMax) {
+      skipped = "too many flushes running";
+    } else if (table.Match(domain) == nullptr) {
+      skipped = "not in the domains table";
+    }
+    if (skipped != nullptr) {
+      ETRND_LOG_INFO("ATRN %s: %s not turned: %s", user, domain, skipped);
+      continue;
+    }
+    result.messages += index_.CountDomain(domain);
+    ++result.jobs;
+    StartTurnJob(domain, user, client, turn_core, turn_id);
+  }
+  return result;
+}
+
+void QueueService::StartTurnJob(const std::string& domain, const std::string& user,
+                                const std::string& client, Core& turn_core, uint64_t turn_id) {
+  DomainState& state = StateOf(domain);
+  ETRND_CHECK(!state.flushing);
+  auto job = std::make_shared<FlushJob>();
+  job->domain = domain;
+  job->served = true;
+  job->started = absl::Now();
+  job->remote_mta = "odmr " + client;
+  job->turn_core = &turn_core;
+  job->turn_id = turn_id;
+  job->turn_job_id = next_turn_job_id_++;
+  turn_jobs_.emplace(job->turn_job_id, job);
+  state.flushing = true;
+  state.flush_again = false;
+  if (state.timer != 0) {  // the turn is this domain's attempt
+    core_.reactor().CancelTimer(state.timer);
+    state.timer = 0;
+  }
+  ++flushes_running_;
+  ETRND_LOG_INFO_EVENT("flush",
+                       {{"domain", domain},
+                        {"messages", index_.CountDomain(domain)},
+                        {"atrn_user", user},
+                        {"client", client}},
+                       "ATRN %s from %s: turning %s, %d messages", user, client, domain,
+                       index_.CountDomain(domain));
+  SetUpFlushSlice(job);
+}
+
+void QueueService::LaunchTurnBatches(const std::shared_ptr<FlushJob>& job) {
+  ETRND_CHECK(job->is_turn());
+  const size_t want = core_.context().options.messages_per_connection;
+  while (!job->host_failed && !stopped_ && job->connections_open < kTurnBatchesInFlight) {
+    std::vector<smtp::OutboundMessage> batch;
+    std::vector<size_t> tokens;
+    if (!TakeBatch(job, want, &batch, &tokens)) break;
+    if (batch.empty()) continue;  // only failed reads were taken
+    ++job->connections_open;
+    // The bodies (views into job->items) stay here, untouched, until the
+    // turn reports the batch done.
+    Core* turn_core = job->turn_core;
+    core_.SendTo(*turn_core, [turn_core, turn_id = job->turn_id, origin = core_.index(),
+                              job_id = job->turn_job_id, batch = std::move(batch)]() mutable {
+      DeliverTurnBatch(*turn_core, turn_id, origin, job_id, std::move(batch));
+    });
+  }
+  ETRND_CHECK(job->connections_open <= kTurnBatchesInFlight);
+}
+
+void QueueService::OnTurnOutcomes(uint64_t job_id,
+                                  const std::vector<smtp::RecipientOutcome>& outcomes) {
+  auto it = turn_jobs_.find(job_id);
+  // A job lives until its last batch is done, and answers come before that.
+  ETRND_CHECK(it != turn_jobs_.end());
+  std::shared_ptr<FlushJob> job = it->second;
+  for (const smtp::RecipientOutcome& outcome : outcomes) OnOutcome(job, outcome);
+}
+
+void QueueService::OnTurnBatchDone(uint64_t job_id, const std::vector<size_t>& tokens) {
+  auto it = turn_jobs_.find(job_id);
+  ETRND_CHECK(it != turn_jobs_.end());
+  std::shared_ptr<FlushJob> job = it->second;
+  // No next address for a turn: messages the connection failed stay queued.
+  OnConnectionFinished(job, tokens, /*tls_failed_at=*/std::string::npos);
+}
+
+void QueueService::FinishTurnJob(const std::shared_ptr<FlushJob>& job) {
+  ETRND_CHECK(job->is_turn() && job->connections_open == 0);
+  const size_t erased = turn_jobs_.erase(job->turn_job_id);
+  ETRND_CHECK(erased == 1);
+  Core* turn_core = job->turn_core;
+  core_.SendTo(*turn_core,
+               [turn_core, turn_id = job->turn_id] { DeliverTurnJobDone(*turn_core, turn_id); });
+}
+
+}  // namespace etrnd::server
