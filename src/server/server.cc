@@ -180,7 +180,9 @@ void ReloadPasswords(ServerContext& context, std::string_view why) {
 }  // namespace
 
 absl::StatusOr<size_t> ReloadDomainsTable(ServerContext& context, std::string_view why) {
+  // SIGHUP and etrnctl reload re-read every file the server was given.
   ReloadPasswords(context, why);
+  ReloadTlsContexts(context, why);
   absl::StatusOr<std::shared_ptr<const config::DomainsTable>> table = LoadTable(context.options);
   if (!table.ok()) {
     ETRND_LOG_ERROR("%s: reload failed, previous table stays in force: %s", why,
@@ -334,7 +336,6 @@ int RunServer(ServerOptions options) {
     if (signal_number == SIGHUP) {
       SdNotifyReloading();
       ReloadDomainsTable(context, "SIGHUP").IgnoreError();
-      ReloadTlsContexts(context, "SIGHUP");
       SdNotify("READY=1");
       continue;
     }

@@ -42,8 +42,10 @@ TlsStream::TlsStream(SSL* ssl, BIO* in, BIO* out, bool server)
 
 TlsStream::~TlsStream() { SSL_free(ssl_); }
 
-absl::StatusOr<std::unique_ptr<TlsStream>> TlsStream::NewServer(const TlsContext& context) {
-  ETRND_CHECK(context.is_server());
+namespace {
+
+// An SSL object on two memory BIOs: the caller moves ciphertext in and out.
+absl::StatusOr<SSL*> NewMemoryBioSsl(const TlsContext& context) {
   ERR_clear_error();
   SSL* ssl = SSL_new(context.native());
   if (ssl == nullptr) return absl::ResourceExhaustedError("SSL_new: " + DrainOpenSslErrors());
@@ -59,29 +61,29 @@ absl::StatusOr<std::unique_ptr<TlsStream>> TlsStream::NewServer(const TlsContext
   BIO_set_mem_eof_return(in, -1);
   BIO_set_mem_eof_return(out, -1);
   SSL_set_bio(ssl, in, out);
-  SSL_set_accept_state(ssl);
-  return std::unique_ptr<TlsStream>(new TlsStream(ssl, in, out, /*server=*/true));
+  return ssl;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<TlsStream>> TlsStream::NewServer(const TlsContext& context) {
+  ETRND_CHECK(context.is_server());
+  absl::StatusOr<SSL*> ssl = NewMemoryBioSsl(context);
+  if (!ssl.ok()) return ssl.status();
+  SSL_set_accept_state(*ssl);
+  return std::unique_ptr<TlsStream>(
+      new TlsStream(*ssl, SSL_get_rbio(*ssl), SSL_get_wbio(*ssl), /*server=*/true));
 }
 
 absl::StatusOr<std::unique_ptr<TlsStream>> TlsStream::NewClient(const TlsContext& context,
                                                                 const TlsPeer& peer) {
   ETRND_CHECK(!context.is_server());
-  ERR_clear_error();
-  SSL* ssl = SSL_new(context.native());
-  if (ssl == nullptr) return absl::ResourceExhaustedError("SSL_new: " + DrainOpenSslErrors());
-  BIO* in = BIO_new(BIO_s_mem());
-  BIO* out = BIO_new(BIO_s_mem());
-  if (in == nullptr || out == nullptr) {
-    BIO_free(in);
-    BIO_free(out);
-    SSL_free(ssl);
-    return absl::ResourceExhaustedError("BIO_new: " + DrainOpenSslErrors());
-  }
-  BIO_set_mem_eof_return(in, -1);
-  BIO_set_mem_eof_return(out, -1);
-  SSL_set_bio(ssl, in, out);
+  absl::StatusOr<SSL*> created = NewMemoryBioSsl(context);
+  if (!created.ok()) return created.status();
+  SSL* ssl = *created;
   SSL_set_connect_state(ssl);
-  std::unique_ptr<TlsStream> stream(new TlsStream(ssl, in, out, /*server=*/false));
+  std::unique_ptr<TlsStream> stream(
+      new TlsStream(ssl, SSL_get_rbio(ssl), SSL_get_wbio(ssl), /*server=*/false));
 
   const std::string host = NormalizeHost(peer.host);
   const bool ip = IsIpLiteral(host);

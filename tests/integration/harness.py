@@ -462,3 +462,13 @@ def run_etrnd_expect_exit(args, cwd, timeout=20):
     proc = subprocess.run([ETRND_BIN] + list(args), cwd=cwd, stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
     return proc.returncode, (proc.stderr + proc.stdout).decode(errors="replace")
+
+
+def wait_for_log(srv, needle, timeout=10):
+    """True once `needle` shows up in the server's log within `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if needle in srv.log_text():
+            return True
+        time.sleep(0.05)
+    return False

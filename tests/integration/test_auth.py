@@ -18,10 +18,9 @@ import time
 import pytest
 
 import harness
-from harness import DEAD_NEXT_HOP, LOOPBACK, RawSmtp, unique_token
+from harness import DEAD_NEXT_HOP, LOOPBACK, RawSmtp, wait_for_log, unique_token
 
 SWAKS_TIMEOUT_S = 60
-LOG_WAIT_S = 10
 
 ALICE_PASSWORD = "alice pass phrase"   # sha512-crypt only
 BOB_PASSWORD = "b0b-Secret"            # yescrypt and {CRAM-MD5}
@@ -84,15 +83,6 @@ def run_swaks(port, *args):
     proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, timeout=SWAKS_TIMEOUT_S)
     return proc.returncode, proc.stdout.decode(errors="replace")
-
-
-def wait_for_log(srv, needle, timeout=LOG_WAIT_S):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if needle in srv.log_text():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def plain(user, password):

@@ -185,3 +185,19 @@ def test_blaster_against_postfix_smtp_sink(postfix_sink):
     counters = re.findall(r"mesg=(\d+)", out_path.read_text(errors="replace"))
     assert counters, out_path.read_text(errors="replace")[-2000:]
     assert int(counters[-1]) == n
+
+
+def test_blaster_messages_per_connection_opens_a_session_per_batch(blaster_sink):
+    # --messages_per_connection=N: QUIT and reconnect after N messages, so the
+    # sink sees ceil(messages / N) sessions (the knob that puts connection
+    # set-up, e.g. a TLS handshake, into every message of a benchmark).
+    port, sink = blaster_sink
+    n = 60
+    rc, summary, context = run_client(port, n, "--messages_per_connection=3", connections=4)
+    assert rc == 0, context
+    assert (summary["messages_ok"], summary["messages_failed"]) == (n, 0), context
+    assert summary["errors"] == {}, context
+    out, err = stop_and_collect(sink)
+    report = last_json_object(out)
+    assert report["messages"] == n, report
+    assert report["connections"] == n // 3 + 1, report  # + the fixture's greeting probe

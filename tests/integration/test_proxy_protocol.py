@@ -12,7 +12,7 @@ import time
 import pytest
 
 import harness
-from harness import DEAD_NEXT_HOP, LOOPBACK, RawSmtp, spool_find
+from harness import DEAD_NEXT_HOP, LOOPBACK, RawSmtp, wait_for_log, spool_find
 
 PROXIED_SOURCE = "192.0.2.55"
 PROXY_DOMAINS = harness.DEFAULT_DOMAINS + f"""\
@@ -22,7 +22,6 @@ haproxied.test    {DEAD_NEXT_HOP}  hold etrn=127.0.0.7/32
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 HAPROXY_BIN = shutil.which("haproxy") or "/usr/sbin/haproxy"
 HAPROXY_START_TIMEOUT_S = 15
-LOG_WAIT_S = 10
 
 
 def v1_header(source, source_port=40000, dest="127.0.0.1", dest_port=25):
@@ -52,15 +51,6 @@ def start_proxy_server(etrnd_factory, proxy_from="127.0.0.0/8", extra_flags=()):
         "--proxy_protocol_from=%s" % proxy_from] + list(extra_flags))
     srv.proxy_port = proxy_port
     return srv
-
-
-def wait_for_log(srv, needle, timeout=LOG_WAIT_S):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if needle in srv.log_text():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def received_header_of(srv, message):

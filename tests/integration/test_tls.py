@@ -164,6 +164,23 @@ def test_sighup_rereads_a_replaced_certificate(tls_server, pki):
     assert served_certificate(tls_server.port)[0] == replacement.serial
 
 
+def test_etrnctl_reload_rereads_the_certificate_too(tls_server, pki):
+    # An operator's `etrnctl reload` re-reads every file SIGHUP does.
+    flags = dict(f[2:].split("=", 1) for f in tls_server.flags)
+    replacement = pki.issue("mx3.test", sans=("DNS:mx3.test",), stem="by-etrnctl")
+    for source, target in ((replacement.cert, flags["tls_cert"]),
+                           (replacement.key, flags["tls_key"])):
+        shutil.copy(source, target + ".new")
+        os.replace(target + ".new", target)
+    rc, out, err = tls_server.etrnctl("reload")
+    assert rc == 0, (out, err)
+    serial, subject = wait_until(
+        lambda: (lambda c: c if c[0] == replacement.serial else None)(
+            served_certificate(tls_server.port)),
+        RELOAD_TIMEOUT_S, "the replaced certificate to be served")
+    assert "mx3.test" in subject
+
+
 def test_bad_certificate_at_start_is_a_one_line_error(tmp_path, pki):
     cert = pki.issue("mx.test", stem="server")
     (tmp_path / "domains.conf").write_text(harness.DEFAULT_DOMAINS)

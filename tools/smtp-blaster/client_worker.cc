@@ -65,6 +65,8 @@ void ClientWorker::Connect(int slot_index) {
       std::make_unique<SessionHandler>(*this, slot_index, std::move(config), options_.tls_context);
   slot.handler = handler.get();
   slot.last_activity_ns = MonotonicNowNs();
+  slot.messages_on_connection = 0;
+  slot.recycling = false;
   reactor_.Connect(options_.target, std::move(handler));
 }
 
@@ -94,6 +96,11 @@ void ClientWorker::Dispatch(int slot_index) {
   if (slot.handler == nullptr || !slot.handler->session().idle()) return;
   if (slot.etrn) return DispatchEtrn(slot_index);
   if (stopping_) return Quit(slot_index);
+  if (options_.messages_per_connection > 0 &&
+      slot.messages_on_connection >= options_.messages_per_connection) {
+    slot.recycling = true;
+    return Quit(slot_index);
+  }
   if (scheduler_ == nullptr) {
     if (!MessagesRemain()) return Quit(slot_index);
     return StartMessage(slot_index, MonotonicNowNs());
@@ -125,6 +132,7 @@ void ClientWorker::DispatchEtrn(int slot_index) {
 void ClientWorker::StartMessage(int slot_index, int64_t start_ns) {
   Slot& slot = slots_[slot_index];
   ++messages_started_;
+  ++slot.messages_on_connection;
   std::vector<std::string> recipients;
   recipients.reserve(static_cast<size_t>(options_.recipients));
   for (int i = 0; i < options_.recipients; ++i) {
@@ -182,6 +190,7 @@ void ClientWorker::OnSessionClosed(int slot_index, bool was_ready_once) {
     }
     return SlotDone(slot_index);
   }
+  if (slot.recycling && was_ready_once) return Connect(slot_index);
   reactor_.RunAfter(kReconnectDelay * std::max(slot.consecutive_failures, 1), [this, slot_index] {
     if (SlotHasWork(slot_index)) {
       Connect(slot_index);

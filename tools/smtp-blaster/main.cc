@@ -44,6 +44,9 @@ ABSL_FLAG(std::string, auth, "",
 ABSL_FLAG(bool, starttls, false,
           "STARTTLS then TLS on every session (the certificate is not verified); a server that "
           "does not offer it counts as error 'tls'");
+ABSL_FLAG(uint64_t, messages_per_connection, 0,
+          "QUIT and reconnect after this many messages per session (0 = never; 1 = a new "
+          "connection, and with --starttls a new TLS handshake, for every message)");
 ABSL_FLAG(uint64_t, etrn_every, 0,
           "send an ETRN for a random domain after every N messages (per thread), on a separate "
           "session; 0 = never");
@@ -191,6 +194,7 @@ int RunClientMode() {
   }
   options.rate = absl::GetFlag(FLAGS_rate);
   options.etrn_every = absl::GetFlag(FLAGS_etrn_every);
+  options.messages_per_connection = absl::GetFlag(FLAGS_messages_per_connection);
   options.threads = absl::GetFlag(FLAGS_threads);
   options.reply_timeout = absl::GetFlag(FLAGS_timeout);
   options.progress = absl::GetFlag(FLAGS_progress);

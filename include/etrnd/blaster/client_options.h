@@ -32,6 +32,9 @@ struct ClientOptions {
   std::string auth_password;
   double rate = 0;          // messages/s in all; 0 = closed loop
   uint64_t etrn_every = 0;  // per thread: an ETRN after every N message starts
+  // A session QUITs and reconnects after this many messages; 0 = never
+  // (1 measures connection set-up, e.g. the TLS handshake, in every message).
+  uint64_t messages_per_connection = 0;
   int threads = 1;
   absl::Duration reply_timeout = absl::Seconds(60);
   bool progress = true;  // a line per second on stderr

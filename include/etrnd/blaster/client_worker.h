@@ -64,6 +64,8 @@ class ClientWorker {
     int64_t start_ns = 0;  // of the transaction in flight
     uint64_t content_bytes = 0;
     int64_t last_activity_ns = 0;
+    uint64_t messages_on_connection = 0;
+    bool recycling = false;  // QUIT for --messages_per_connection: reconnect at once
   };
 
   void Connect(int slot);

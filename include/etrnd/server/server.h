@@ -16,10 +16,10 @@ namespace etrnd::server {
 int RunServer(ServerOptions options);
 
 struct ServerContext;
-// Reads the domains table again and gives every core the new snapshot; on
-// error the previous table stays. Blocking file I/O: call it from the main
-// thread (SIGHUP) or a helper thread (etrnctl reload), never a reactor.
-// Returns the number of entries.
+// Reads the domains table (and the --auth_file and TLS files) again and gives
+// every core the new snapshots; on error the previous one stays. Blocking file I/O: call it from
+// the main thread (SIGHUP) or a helper thread (etrnctl reload), never a reactor. Returns the number
+// of entries.
 absl::StatusOr<size_t> ReloadDomainsTable(ServerContext& context, std::string_view why);
 
 }  // namespace etrnd::server
