@@ -41,6 +41,7 @@ QueueService::DomainState& QueueService::StateOf(const std::string& domain) {
   if (state == nullptr) {
     state = std::make_unique<DomainState>();
     state->name = domain;
+    domain_order_.push_back(state.get());
   }
   return *state;
 }
@@ -523,22 +524,37 @@ void QueueService::OnTableChanged() {
   // Domains keep their queued mail whatever the new table says; those no
   // longer served are reported so the operator sees them. A served non-hold
   // domain with mail and no attempt pending (back in the table, or no longer
-  // `hold`) gets one now.
-  size_t orphaned = 0;
-  for (auto& [domain, state] : domains_) {
-    if (index_.CountDomain(domain) == 0) continue;
-    const config::DomainEntry* entry = core_.table().Match(domain);
+  // `hold`) gets one now. A reload during a walk starts it over.
+  reindex_cursor_ = 0;
+  reindex_orphaned_ = 0;
+  if (reindex_running_) return;  // the running walk picks up the restart
+  reindex_running_ = true;
+  ReindexSlice();
+}
+
+void QueueService::ReindexSlice() {
+  ETRND_CHECK(reindex_running_);
+  const size_t end = std::min(domain_order_.size(), reindex_cursor_ + kTableReindexSlice);
+  for (; reindex_cursor_ < end && !stopped_; ++reindex_cursor_) {
+    DomainState& state = *domain_order_[reindex_cursor_];
+    if (index_.CountDomain(state.name) == 0) continue;
+    const config::DomainEntry* entry = core_.table().Match(state.name);
     if (entry == nullptr) {
-      ++orphaned;
-    } else if (!entry->hold && !stopped_ && !state->flushing && state->timer == 0) {
-      ScheduleAttempt(domain, kArrivalBatchDelay);
+      ++reindex_orphaned_;
+    } else if (!entry->hold && !state.flushing && state.timer == 0) {
+      ScheduleAttempt(state.name, kArrivalBatchDelay);
     }
   }
-  if (orphaned > 0) {
+  if (reindex_cursor_ < domain_order_.size() && !stopped_) {
+    core_.reactor().Post([this] { ReindexSlice(); });
+    return;
+  }
+  reindex_running_ = false;
+  if (reindex_orphaned_ > 0) {
     ETRND_LOG_WARNING(
         "queue shard %d: %d domains with queued mail are no longer in the domains "
         "table; their mail stays queued",
-        core_.index(), orphaned);
+        core_.index(), reindex_orphaned_);
   }
 }
 

@@ -34,6 +34,8 @@ inline constexpr size_t kFlushesRunningMax = 4096;
 // Messages a flush set-up takes from the index per loop turn: a domain with
 // a million queued messages must not hold the reactor for one turn.
 inline constexpr size_t kFlushSetupSlice = 1024;
+// Domains a table reload re-examines per loop turn (OnTableChanged).
+inline constexpr size_t kTableReindexSlice = 4096;
 // Reads a flush job keeps issued ahead of the messages handed to
 // connections, so a connection's next batch is in memory when it is due.
 // Also the most a connection waits for before it starts.

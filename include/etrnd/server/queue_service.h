@@ -181,10 +181,20 @@ class QueueService {
                      absl::StatusOr<spool::SpoolMessage> message);
 
   void CollectGarbage();
+  // One kTableReindexSlice of OnTableChanged's walk; posts the next.
+  void ReindexSlice();
 
   Core& core_;
   queue::DomainQueueIndex index_;
   absl::flat_hash_map<std::string, std::unique_ptr<DomainState>> domains_;
+  // The same states in creation order (never erased): a cursor into it
+  // survives insertions, so a reload walks the domains in slices.
+  std::vector<DomainState*> domain_order_;
+  // The reload walk in progress (ReindexSlice): next position, domains found
+  // with mail but no table entry so far; restarted by a newer reload.
+  size_t reindex_cursor_ = 0;
+  size_t reindex_orphaned_ = 0;
+  bool reindex_running_ = false;
   // (domain, message) pairs owned here in arrival order, for expiry. Nearly
   // sorted (posts from other cores interleave), which only delays an expiry
   // by the interleaving.
