@@ -18,7 +18,7 @@ readonly BUILD_PACKAGES=(
 readonly TEST_PACKAGES=(
   clang libgtest-dev libgmock-dev libbenchmark-dev
   python3-pytest swaks postfix fetchmail dnsmasq-base haproxy prometheus
-  openssl dovecot-core
+  openssl dovecot-core iproute2
   dpkg-dev debhelper fakeroot lintian systemd
 )
 # Only for the libFuzzer harnesses; skipped where the archive lacks it.
