@@ -118,7 +118,10 @@ def test_kill9_node_others_answer_and_its_mail_follows(etrnd_factory, sink_facto
     assert etrn(nodes[0].port, "cust.test") == started(5, "cust.test")
     expected = dict(per_node[0], **per_node[1])
     sink.wait_for_messages(len(expected), timeout_s=FLUSH_TIMEOUT_S)
-    assert etrn(nodes[1].port, "cust.test") == nothing_waiting("cust.test")
+    # The sink has the messages a moment before their senders have written
+    # the completion records that take them off the queue.
+    wait_until(lambda: etrn(nodes[1].port, "cust.test") == nothing_waiting("cust.test"),
+               FLUSH_TIMEOUT_S, "both live nodes' queues to be empty")
     # The down state is logged once per link, not once per attempt.
     # Both cores' links (the harness runs 2) see it down before it returns.
     wait_until(lambda: nodes[0].log_text().count("peer %s: down" % dead) >= down_before + 2,
@@ -188,7 +191,8 @@ def test_black_hole_peer_adds_nothing(etrnd_factory, sink_factory):  # noqa: F81
         # Silent through its greeting: declared down, and logged.
         wait_until(lambda: "peer %s: down" % hole.name in nodes[0].log_text(), 30,
                    "the black hole logged down")
-        assert etrn(nodes[0].port, "cust.test") == nothing_waiting("cust.test")
+        wait_until(lambda: etrn(nodes[0].port, "cust.test") == nothing_waiting("cust.test"),
+                   30, "node0's queue to be empty")
     finally:
         hole.close()
 
