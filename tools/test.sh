@@ -77,16 +77,17 @@ build_asan() {
 
 # ThreadSanitizer over the unit tests whose threads meet (cross-core PostTo
 # and Post, reactor threads against test threads, the blaster's workers, the
-# lock-free connection limiter). Only those
+# lock-free connection limiter, the AUTH verifier thread, the peer links).
+# Only those
 # targets are built: a whole TSan build would double the CI time.
 readonly TSAN_BUILD="${ETRND_TSAN_BUILD_DIR:-build-tsan}"
-readonly TSAN_TESTS=(unit_reactor unit_dns unit_blaster unit_server)
+readonly TSAN_TESTS=(unit_reactor unit_dns unit_blaster unit_server unit_auth unit_peers_links)
 build_tsan() {
   setup_dir "${TSAN_BUILD}" -Doptimization=1 -Ddebug=true -Db_sanitize=thread \
     -Db_lundef=false -Dperf=false -Dwerror=false &&
     ninja -C "${TSAN_BUILD}" -j"${JOBS}" \
       tests/unit/reactor/unit_reactor tests/unit/dns/unit_dns tests/unit/blaster/unit_blaster \
-      tests/unit/server/unit_server
+      tests/unit/server/unit_server tests/unit/auth/unit_auth tests/unit/peers/unit_peers_links
 }
 
 unit_tsan() {
