@@ -136,6 +136,15 @@ def test_kill9_node_others_answer_and_its_mail_follows(etrnd_factory, sink_facto
     assert_delivered_once(sink, sent)
 
 
+def all_threads_stopped(pid):
+    """True when every thread of `pid` is in the stopped state (T)."""
+    for task in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/stat" % (pid, task)) as f:
+            if f.read().rsplit(") ", 1)[1][0] != "T":
+                return False
+    return True
+
+
 def test_stopped_peer_bounds_the_reply_and_flushes_when_back(etrnd_factory,
                                                              sink_factory):  # noqa: F811
     # A partition without network namespaces: node2's process is stopped
@@ -147,6 +156,9 @@ def test_stopped_peer_bounds_the_reply_and_flushes_when_back(etrnd_factory,
     for part in per_node:
         sent.update(part)
     nodes[2].send_signal(signal.SIGSTOP)
+    # kill() returns before every thread has stopped: a reactor thread could
+    # still answer the first fanned-out ETRN. Wait until all are stopped.
+    wait_until(lambda: all_threads_stopped(nodes[2].proc.pid), 10, "node2 stopped")
     try:
         for _ in range(3):
             # Node2 does not answer within --peer_timeout: it adds 0.
