@@ -60,6 +60,9 @@ AuthDialogue::Step AuthDialogue::FromSasl(auth::SaslExchange::Status status) {
       state_ = State::kChallenged;
       return Step{Action::kReply, absl::StrCat("334 ", exchange_->challenge())};
     case auth::SaslExchange::Status::kDone:
+      // No account has an empty name (PLAIN's authcid must not be empty,
+      // RFC 4616; LOGIN's may be sent empty): malformed, never verified.
+      if (exchange_->credentials().user.empty()) return Finished(kReplyAuthBadResponse);
       state_ = State::kVerifying;
       user_ = exchange_->credentials().user;
       return Step{Action::kVerify, ""};

@@ -102,6 +102,21 @@ TEST(AuthCommandTest, CancelAndBadBase64Are501) {
   EXPECT_TRUE(dialogue.Start("PLAIN !!!!", Offered()).reply.starts_with("501"));
 }
 
+TEST(AuthCommandTest, EmptyUserIsMalformedAndNeverVerified) {
+  // Found by the session fuzzer: an empty LOGIN user name reached the
+  // verifier, and a "valid" verdict left the session authenticated as "".
+  AuthDialogue dialogue("mx.example");
+  dialogue.Start("LOGIN", Offered());
+  dialogue.OnLine("");  // an empty user name
+  auto step = dialogue.OnLine(B64("pw"));
+  EXPECT_EQ(step.action, Action::kFinished);
+  EXPECT_TRUE(step.reply.starts_with("501 ")) << step.reply;
+  EXPECT_FALSE(dialogue.verifying());
+  step = dialogue.Start("PLAIN " + B64(std::string("\0\0pw", 4)), Offered());
+  EXPECT_EQ(step.action, Action::kFinished);
+  EXPECT_TRUE(step.reply.starts_with("501 ")) << step.reply;
+}
+
 TEST(AuthCommandTest, TemporaryFailureIs454) {
   AuthDialogue dialogue("mx.example");
   dialogue.Start("PLAIN " + B64(std::string("\0a\0b", 4)), Offered());
