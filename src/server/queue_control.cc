@@ -49,7 +49,7 @@ void QueueService::DescribeSchedule(const std::string& domain, std::string* stat
     *last_error = domain_state->last_error;
   }
   const config::DomainEntry* entry = core_.table().Match(domain);
-  if (held_.contains(domain)) {
+  if (index_.IsHeld(domain)) {
     *state = "held";
   } else if (domain_state != nullptr && domain_state->flushing) {
     *state = "running";
@@ -68,11 +68,9 @@ void QueueService::DescribeSchedule(const std::string& domain, std::string* stat
 }
 
 void QueueService::SetHeld(const std::string& domain, bool held) {
-  if (held) {
-    held_.insert(domain);
-    return;
-  }
-  if (held_.erase(domain) == 0) return;
+  const bool was_held = index_.IsHeld(domain);
+  index_.SetHeld(domain, held);
+  if (held || !was_held) return;
   // Released: a domain that retries on its own gets its attempt now; a
   // `hold` domain of the table waits for ETRN as before.
   if (index_.CountDomain(domain) == 0 || stopped_) return;

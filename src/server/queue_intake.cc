@@ -100,7 +100,7 @@ void QueueService::AddRecipients(const std::string& domain, const spool::RecordL
   // mail (at a restart, the table then decides).
   if (entry == nullptr && routed_when_unserved) state->routed_when_unserved.insert(key);
   bool hold = entry != nullptr ? entry->hold : !state->routed_when_unserved.contains(key);
-  if (hold || stopped_ || held_.contains(domain)) return;
+  if (hold || stopped_ || index_.IsHeld(domain)) return;
   if (state->flushing) {
     state->flush_again = true;
   } else if (state->timer == 0 && delivery::RetrySchedule::Due(state->retry, absl::Now())) {

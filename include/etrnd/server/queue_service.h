@@ -63,8 +63,9 @@ class QueueService {
   // On the core that stored the message, once it is durable: tells each
   // recipient domain's owner core, and tracks the segment for GC.
   void OnMessageDurable(const spool::RecordLocation& location, const spool::SpoolMessage& envelope);
-  // ETRN on this shard: count the plan's domains owned here and start their
-  // flush. O(matched domains).
+  // ETRN on this shard (queue_etrn.cc): the plan's counts here, from the
+  // index's aggregates (O(table entries in scope), not O(queued)); the
+  // matched domains' flushes start afterwards, in slices.
   // `operator_request` (etrnctl flush): no etrn= list applies.
   EtrnShardResult FlushForEtrn(const etrn::EtrnPlan& plan, const IpAddress& client,
                                bool operator_request = false);
@@ -108,8 +109,8 @@ class QueueService {
   // etrnctl hold/release: a held domain is never flushed (ETRN gets 458)
   // until released; a release of a domain that retries starts a flush.
   void SetHeld(const std::string& domain, bool held);
-  bool IsHeld(std::string_view domain) const { return held_.contains(domain); }
-  size_t held_count() const { return held_.size(); }
+  bool IsHeld(std::string_view domain) const { return index_.IsHeld(domain); }
+  size_t held_count() const { return index_.held_count(); }
   size_t flushes_running() const { return flushes_running_; }
   // Records the outcome durably, then drops the recipient from the index;
   // `settled` runs once the completion record is written (or failed).
@@ -131,6 +132,7 @@ class QueueService {
  private:
   struct DomainState;
   struct FlushJob;
+  struct EtrnWalk;
 
   struct ExpiryEntry {
     int64_t arrival_unix_micros;
@@ -142,6 +144,10 @@ class QueueService {
   DomainState& StateOf(const std::string& domain);
   bool RoutedWhenUnserved(const std::string& mail_from, const std::string& domain) const;
   void ScheduleAttempt(const std::string& domain, absl::Duration delay);
+  // ETRN (queue_etrn.cc): one domain's flush, now; and one slice of an
+  // `@`/`#` walk over the matched domains, which posts the next.
+  void FlushOnEtrn(const std::string& domain);
+  void EtrnWalkSlice(const std::shared_ptr<EtrnWalk>& walk);
   void StartFlush(const std::string& domain);
   // Walks the domain's queued messages into the job, kFlushSetupSlice per
   // loop turn (continued by a Post to self).
@@ -200,13 +206,12 @@ class QueueService {
   // by the interleaving.
   std::deque<ExpiryEntry> by_arrival_;
   uint64_t by_arrival_popped_ = 0;  // entries popped from the front, ever
-  // Domains held by the operator (the same set on every core).
-  absl::flat_hash_set<std::string, queue::DomainQueueIndex::NameHash, std::equal_to<>> held_;
   spool::SegmentTracker segments_;
   spool::SpoolReader reader_;
   size_t expiry_reads_outstanding_ = 0;
   const std::string postmaster_domain_;  // lower case
   size_t flushes_running_ = 0;
+  size_t etrn_walks_running_ = 0;
   // ODMR turn jobs running on this core, by job id (queue_turn.cc).
   absl::flat_hash_map<uint64_t, std::shared_ptr<FlushJob>> turn_jobs_;
   uint64_t next_turn_job_id_ = 1;
