@@ -66,8 +66,7 @@ void AddEntry(const DomainsTable& table, const EtrnPlan& plan, const EtrnAsker& 
 }
 
 // Is `domain` inside the cover of another member of the queue?
-bool InsideAnotherMember(const DomainsTable& table, const EtrnPlan& plan,
-                         std::string_view domain) {
+bool InsideAnotherMember(const DomainsTable& table, const EtrnPlan& plan, std::string_view domain) {
   for (size_t dot = domain.find('.'); dot != std::string_view::npos;
        dot = domain.find('.', dot + 1)) {
     const DomainEntry* above = table.FindSubdomainsEntry(domain.substr(dot + 1));
@@ -132,8 +131,8 @@ std::vector<EtrnWalkRoot> EtrnWalkRoots(const DomainsTable& table, const EtrnPla
     case EtrnForm::kQueue:
       for (const DomainEntry* member : table.QueueMembers(plan.argument.name)) {
         if (InsideAnotherMember(table, plan, member->domain)) continue;
-        roots.push_back(EtrnWalkRoot{member->domain, !member->subdomains_only,
-                                     member->subdomains_only});
+        roots.push_back(
+            EtrnWalkRoot{member->domain, !member->subdomains_only, member->subdomains_only});
       }
       break;
   }

@@ -222,8 +222,8 @@ std::optional<MessageKey> DomainQueueIndex::ForEachMessageAfter(
 }
 
 size_t DomainQueueIndex::MemoryBytes() const {
-  size_t bytes = sizeof(*this) + TableBytes(domains_) + TableBytes(held_names_) +
-                 subtrees_.MemoryBytes();
+  size_t bytes =
+      sizeof(*this) + TableBytes(domains_) + TableBytes(held_names_) + subtrees_.MemoryBytes();
   for (const auto& [name, entry] : domains_) {
     bytes += StringHeapBytes(name) + TableBytes(entry.messages);
     for (const auto& [key, recipients] : entry.messages) bytes += recipients.HeapBytes();

@@ -37,7 +37,7 @@ struct QueueService::EtrnWalk {
   etrn::EtrnPlan plan;
   etrn::EtrnAsker asker;
   std::vector<etrn::EtrnWalkRoot> roots;
-  size_t root = 0;                     // the one being walked
+  size_t root = 0;                    // the one being walked
   std::optional<std::string> cursor;  // within it; nullopt: from its start
 };
 

@@ -29,8 +29,7 @@ struct EtrnAsker {
 // The matched domains' counts: `domains` of them, `held_domains` held.
 // kNode: that domain's own counts (its entry was checked by the plan).
 queue::QueuedCounts CountEtrnMatches(const config::DomainsTable& table, const EtrnPlan& plan,
-                                     const EtrnAsker& asker,
-                                     const queue::DomainQueueIndex& index);
+                                     const EtrnAsker& asker, const queue::DomainQueueIndex& index);
 
 // A subtree of the index the flush walks: `parent` itself and/or the
 // domains below it. Disjoint from the other roots of the same plan.
@@ -44,7 +43,7 @@ struct EtrnWalkRoot {
 std::vector<EtrnWalkRoot> EtrnWalkRoots(const config::DomainsTable& table, const EtrnPlan& plan);
 
 // Does a domain the walk visits take part (the same rule as the counts)?
-bool EtrnWalkTakes(const config::DomainsTable& table, const EtrnPlan& plan,
-                   const EtrnAsker& asker, std::string_view domain);
+bool EtrnWalkTakes(const config::DomainsTable& table, const EtrnPlan& plan, const EtrnAsker& asker,
+                   std::string_view domain);
 
 }  // namespace etrnd::etrn
