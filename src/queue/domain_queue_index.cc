@@ -151,7 +151,10 @@ QueuedCounts DomainQueueIndex::CountsOf(std::string_view domain) const {
 
 QueuedCounts DomainQueueIndex::CountUnder(std::string_view parent) const {
   const NormalizedDomain normalized(parent);
-  return normalized.valid() ? subtrees_.CountUnder(normalized.view()) : QueuedCounts{};
+  if (!normalized.valid()) return QueuedCounts{};
+  QueuedCounts counts = subtrees_.CountBelow(normalized.view());
+  counts += CountsOf(normalized.view());
+  return counts;
 }
 
 size_t DomainQueueIndex::CountDomain(std::string_view domain) const {

@@ -52,7 +52,6 @@ void DomainSubtrees::Apply(std::string_view domain, const QueuedCounts& delta, b
       counts_.erase(it);
     }
   };
-  apply_one(domain);
   // Each parent with two labels or more; TLD-only parents are not indexed.
   for (size_t dot = domain.find('.'); dot != std::string_view::npos;
        dot = domain.find('.', dot + 1)) {
@@ -62,7 +61,7 @@ void DomainSubtrees::Apply(std::string_view domain, const QueuedCounts& delta, b
   }
 }
 
-QueuedCounts DomainSubtrees::CountUnder(std::string_view parent) const {
+QueuedCounts DomainSubtrees::CountBelow(std::string_view parent) const {
   auto it = counts_.find(parent);
   return it == counts_.end() ? QueuedCounts{} : it->second;
 }

@@ -27,6 +27,10 @@ namespace {
 constexpr size_t kEtrnFlushStartSlice = 256;
 // Walks in progress on one core; past it an `@`/`#` ETRN is answered 458.
 constexpr size_t kEtrnWalksMax = 256;
+// Back-pressure: while the flushes running leave no room for one more
+// slice's, a walk waits this long and looks again.
+constexpr absl::Duration kEtrnWalkPause = absl::Milliseconds(20);
+static_assert(kEtrnFlushStartSlice < kFlushesRunningMax);
 
 }  // namespace
 
@@ -86,6 +90,10 @@ void QueueService::FlushOnEtrn(const std::string& domain) {
 
 void QueueService::EtrnWalkSlice(const std::shared_ptr<EtrnWalk>& walk) {
   ETRND_CHECK(etrn_walks_running_ > 0);
+  if (!stopped_ && flushes_running_ + kEtrnFlushStartSlice > kFlushesRunningMax) {
+    core_.reactor().RunAfter(kEtrnWalkPause, [this, walk] { EtrnWalkSlice(walk); });
+    return;
+  }
   const config::DomainsTable& table = core_.table();
   size_t budget = kEtrnFlushStartSlice;
   auto visit = [&](std::string_view domain, size_t /*messages*/) {

@@ -1,8 +1,8 @@
-// The subtree side of the queue index (ETRN @domain): for every queued domain
-// and each of its parents, what is queued in that domain and below it, kept
-// up to date in O(labels) per change, so a subtree is counted in O(1) whatever
-// it holds. And the queued domains in an order where a subtree is one range,
-// so its walk can stop after a slice and resume from a cursor.
+// The subtree side of the queue index (ETRN @domain): for each parent of a
+// queued domain, what is queued strictly below it, kept up to date in
+// O(labels) per change (nothing for a two-label domain, whose only parent is
+// a TLD), so a subtree is counted in O(1) whatever it holds. And the queued domains in an order
+// where a subtree is one range, so its walk can stop after a slice and resume from a cursor.
 //
 // Names are the index's (lowercase, no trailing dot). As in the rest of the
 // index, a TLD-only parent ("com") is not indexed: its subtree is itself.
@@ -30,8 +30,8 @@ class DomainSubtrees {
   // `delta.domains` is 1 when `domain` stops being queued.
   void Subtract(std::string_view domain, const QueuedCounts& delta);
 
-  // `parent` and every queued domain below it. O(1): one hash lookup.
-  QueuedCounts CountUnder(std::string_view parent) const;
+  // Every queued domain strictly below `parent`. O(1): one hash lookup.
+  QueuedCounts CountBelow(std::string_view parent) const;
 
   // Calls fn for at most `limit` queued domains of `parent`'s subtree:
   // `parent` itself first, then the domains below it. `after` is the value
@@ -55,7 +55,7 @@ class DomainSubtrees {
   };
   void Apply(std::string_view domain, const QueuedCounts& delta, bool add);
 
-  // Domain itself and each parent with two labels or more -> its subtree.
+  // Each parent with two labels or more -> what is queued below it.
   absl::flat_hash_map<std::string, QueuedCounts, NameHash, std::equal_to<>> counts_;
   // Queued domains spelled backwards ("moc.elpmaxe.b"): a subtree is the
   // parent's entry plus the range of names that start with it and a dot.
