@@ -8,15 +8,15 @@
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "domain_state.h"
 #include "etrnd/common/check.h"
 #include "etrnd/delivery/retry_schedule.h"
 #include "etrnd/etrn/etrn_match.h"
+#include "etrnd/qmgr/queue_service.h"
 #include "etrnd/server/core.h"
-#include "etrnd/server/queue_service.h"
-#include "queue_domain_state.h"
 #include "queue_service_internal.h"
 
-namespace etrnd::server {
+namespace etrnd::qmgr {
 
 using namespace queue_detail;  // NOLINT: the queue service's own helpers
 
@@ -130,4 +130,4 @@ void QueueService::EtrnWalkSlice(const std::shared_ptr<EtrnWalk>& walk) {
   --etrn_walks_running_;
 }
 
-}  // namespace etrnd::server
+}  // namespace etrnd::qmgr

@@ -1,0 +1,84 @@
+#include "etrnd/qmgr/queue_service.h"
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+
+#include "absl/time/clock.h"
+#include "domain_state.h"
+#include "etrnd/common/check.h"
+#include "etrnd/common/log.h"
+#include "etrnd/config/domain_name.h"
+#include "etrnd/delivery/retry_schedule.h"
+#include "etrnd/server/core.h"
+#include "flush_job.h"
+#include "queue_service_internal.h"
+
+namespace etrnd::qmgr {
+
+using namespace queue_detail;  // NOLINT: the queue service's own helpers
+
+QueueService::QueueService(server::Core& core)
+    : core_(core),
+      reader_(core.reactor(), core.context().options.spool_dir),
+      postmaster_domain_(DomainOf(core.context().options.postmaster)) {
+  core_.reactor().RunAfter(ExpirySweepInterval(core_.context().options.max_queue_lifetime),
+                           [this] { SweepExpired(); });
+}
+
+QueueService::~QueueService() = default;
+
+size_t QueueService::queued_domains() const { return index_.domains_count(); }
+
+void QueueService::OnTableChanged() {
+  // Domains keep their queued mail whatever the new table says; those no
+  // longer served are reported so the operator sees them. A served non-hold
+  // domain with mail and no attempt pending (back in the table, or no longer
+  // `hold`) gets one now. A reload during a walk starts it over.
+  reindex_cursor_ = 0;
+  reindex_orphaned_ = 0;
+  if (reindex_running_) return;  // the running walk picks up the restart
+  reindex_running_ = true;
+  ReindexSlice();
+}
+
+void QueueService::ReindexSlice() {
+  ETRND_CHECK(reindex_running_);
+  const size_t end = std::min(domain_order_.size(), reindex_cursor_ + kTableReindexSlice);
+  for (; reindex_cursor_ < end && !stopped_; ++reindex_cursor_) {
+    DomainState& state = *domain_order_[reindex_cursor_];
+    if (index_.CountDomain(state.name) == 0) continue;
+    const config::DomainEntry* entry = core_.table().Match(state.name);
+    if (entry == nullptr) {
+      ++reindex_orphaned_;
+    } else if (!entry->hold && !state.flushing && state.timer == 0) {
+      ScheduleAttempt(state.name, kArrivalBatchDelay);
+    }
+  }
+  if (reindex_cursor_ < domain_order_.size() && !stopped_) {
+    core_.reactor().Post([this] { ReindexSlice(); });
+    return;
+  }
+  reindex_running_ = false;
+  if (reindex_orphaned_ > 0) {
+    ETRND_LOG_WARNING(
+        "queue shard %d: %d domains with queued mail are no longer in the domains "
+        "table; their mail stays queued",
+        core_.index(), reindex_orphaned_);
+  }
+}
+
+void QueueService::EvictSegment(spool::SegmentKey segment) { reader_.EvictSegment(segment); }
+
+void QueueService::Stop() {
+  stopped_ = true;
+  reader_.Shutdown();
+  for (auto& [domain, state] : domains_) {
+    if (state->timer != 0) {
+      core_.reactor().CancelTimer(state->timer);
+      state->timer = 0;
+    }
+  }
+}
+
+}  // namespace etrnd::qmgr
