@@ -435,9 +435,9 @@ TEST(DomainsTableTest, EntriesWithinADomainAndTheNearestParentEntryAbove) {
       ".b.example.com 10.0.0.1\n"
       "x-example.com 10.0.0.1\n"
       "other.org 10.0.0.1\n");
-  EXPECT_EQ(Patterns(table->EntriesWithin("Example.COM.")),
-            (std::vector<std::string>{"example.com", ".example.com", "a.example.com",
-                                      ".b.example.com"}));
+  EXPECT_EQ(
+      Patterns(table->EntriesWithin("Example.COM.")),
+      (std::vector<std::string>{"example.com", ".example.com", "a.example.com", ".b.example.com"}));
   EXPECT_EQ(Patterns(table->EntriesWithin("b.example.com")),
             (std::vector<std::string>{".b.example.com"}));
   EXPECT_TRUE(table->EntriesWithin("c.example.com").empty());
