@@ -6,10 +6,10 @@
 
 namespace etrnd::server {
 
-std::vector<std::string_view> SplitFlagList(std::string_view text) {
-  std::vector<std::string_view> items;
+std::vector<std::string> SplitFlagList(std::string_view text) {
+  std::vector<std::string> items;
   for (absl::string_view item : absl::StrSplit(AsAbsl(text), ',', absl::SkipWhitespace())) {
-    items.push_back(AsStd(absl::StripAsciiWhitespace(item)));
+    items.emplace_back(absl::StripAsciiWhitespace(item));
   }
   return items;
 }

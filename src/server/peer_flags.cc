@@ -73,8 +73,7 @@ absl::Status ReadPeerAuth(const std::string& path, peers::PeerOptions& peers) {
 
 absl::Status PeerOptionsFromFlags(ServerOptions& options) {
   peers::PeerOptions& peers = options.peers;
-  for (std::string_view item : SplitFlagList(absl::GetFlag(FLAGS_peers))) {
-    const std::string text(item);
+  for (const std::string& text : SplitFlagList(absl::GetFlag(FLAGS_peers))) {
     auto address = ResolvePeer(text);
     if (!address.ok()) return address.status();
     for (const SocketAddress& own : options.listen) {
@@ -89,9 +88,7 @@ absl::Status PeerOptionsFromFlags(ServerOptions& options) {
   auto from = ParseFlagList("peer_from", absl::GetFlag(FLAGS_peer_from), CidrNetwork::Parse);
   if (!from.ok()) return from.status();
   peers.peer_from = std::move(*from);
-  for (std::string_view user : SplitFlagList(absl::GetFlag(FLAGS_peer_users))) {
-    peers.peer_users.emplace_back(user);
-  }
+  peers.peer_users = SplitFlagList(absl::GetFlag(FLAGS_peer_users));
   if (!peers.peers.empty() && peers.peer_from.empty() && peers.peer_users.empty()) {
     // The other nodes would take our forwarded ETRN for a customer's and
     // forward it back.

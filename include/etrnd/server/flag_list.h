@@ -14,7 +14,8 @@
 namespace etrnd::server {
 
 // The items of a list flag's value, trimmed; "" and " , " have none.
-std::vector<std::string_view> SplitFlagList(std::string_view text);
+// Copies: the value is often absl::GetFlag's temporary.
+std::vector<std::string> SplitFlagList(std::string_view text);
 
 // Each item through `parse` (std::string_view -> absl::StatusOr<T>); the
 // first error becomes "--<flag>: <its message>".
@@ -26,8 +27,8 @@ absl::StatusOr<std::vector<ParsedFlagItem<Parse>>> ParseFlagList(std::string_vie
                                                                  std::string_view text,
                                                                  Parse parse) {
   std::vector<ParsedFlagItem<Parse>> items;
-  for (std::string_view item : SplitFlagList(text)) {
-    auto parsed = parse(item);
+  for (const std::string& item : SplitFlagList(text)) {
+    auto parsed = parse(std::string_view(item));
     if (!parsed.ok()) {
       return absl::InvalidArgumentError("--" + std::string(flag) + ": " +
                                         std::string(parsed.status().message()));

@@ -12,6 +12,8 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
 TEST(SplitFlagListTest, TrimsItemsAndSkipsEmptyOnes) {
+  // Items outlive the text they came from (absl::GetFlag returns a temporary).
+  EXPECT_THAT(SplitFlagList(std::string("x, y")), ElementsAre("x", "y"));
   EXPECT_THAT(SplitFlagList("a, b ,c"), ElementsAre("a", "b", "c"));
   EXPECT_THAT(SplitFlagList(" a ,, \t,b,"), ElementsAre("a", "b"));
   EXPECT_THAT(SplitFlagList(""), IsEmpty());
