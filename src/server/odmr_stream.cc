@@ -15,7 +15,10 @@ class Collected : public transport::TlsPumpListener {
   void OnTlsStarted() override { *established_ = true; }
   void OnPlaintext(std::string_view bytes) override { plaintext_->append(bytes); }
   void OnTlsFailed(std::string_view why) override { status = absl::UnavailableError(AsAbsl(why)); }
-  void OnTlsEnded(std::string_view why) override { status = absl::CancelledError(AsAbsl(why)); }
+  void OnTlsEnded(std::string_view error) override {
+    status = error.empty() ? absl::CancelledError("peer sent close_notify")
+                           : absl::UnavailableError(AsAbsl(error));
+  }
 
   absl::Status status;
 

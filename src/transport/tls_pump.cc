@@ -37,10 +37,13 @@ void TlsPump::Receive(std::string_view bytes, TlsPumpListener& listener) {
   Flush();  // handshake messages, or the alert of a failure
   if (!status.ok()) {
     ended_ = true;
+    // Never empty: an empty error would read as a close_notify.
+    const std::string_view error =
+        status.message().empty() ? std::string_view("TLS failed") : AsStd(status.message());
     if (was_established) {
-      listener.OnTlsEnded(AsStd(status.message()));
+      listener.OnTlsEnded(error);
     } else {
-      listener.OnTlsFailed(AsStd(status.message()));
+      listener.OnTlsFailed(error);
     }
     return;
   }
@@ -51,7 +54,7 @@ void TlsPump::Receive(std::string_view bytes, TlsPumpListener& listener) {
   }
   if (tls_->peer_closed()) {
     ended_ = true;
-    listener.OnTlsEnded("peer sent close_notify");
+    listener.OnTlsEnded("");
   }
 }
 

@@ -16,7 +16,7 @@ class ActionsFeed : public transport::TlsPumpListener {
   void OnTlsStarted() override { session_.OnTlsStarted(actions_); }
   void OnPlaintext(std::string_view bytes) override { session_.OnReceive(bytes, actions_); }
   void OnTlsFailed(std::string_view why) override { session_.OnTlsFailed(why, actions_); }
-  void OnTlsEnded(std::string_view /*why*/) override {
+  void OnTlsEnded(std::string_view /*error*/) override {
     session_.OnConnectionLost("tls", actions_);
     actions_->close = true;
   }

@@ -74,8 +74,8 @@ class SinkHandler : public reactor::ConnectionHandler, private transport::TlsPum
     ETRND_LOG_INFO("sink: TLS handshake failed: %s", why);
     if (connection_ != nullptr) connection_->Close();
   }
-  void OnTlsEnded(std::string_view why) override {
-    ETRND_LOG_INFO("sink: TLS ended: %s", why);
+  void OnTlsEnded(std::string_view error) override {
+    if (!error.empty()) ETRND_LOG_INFO("sink: TLS failed: %s", error);
     if (connection_ != nullptr) connection_->Close();
   }
 

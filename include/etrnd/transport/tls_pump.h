@@ -28,9 +28,9 @@ class TlsPumpListener {
   virtual void OnPlaintext(std::string_view bytes) = 0;
   // The handshake failed (the alert is sent). Nothing more comes.
   virtual void OnTlsFailed(std::string_view why) = 0;
-  // After the handshake: a bad record, or the peer's close_notify. Nothing
-  // more comes.
-  virtual void OnTlsEnded(std::string_view why) = 0;
+  // After the handshake: a bad record (`error` says what), or the peer's
+  // close_notify (`error` empty). Nothing more comes.
+  virtual void OnTlsEnded(std::string_view error) = 0;
 };
 
 // Hands what a pump found to a session with smtp::ClientSession's verbs
@@ -43,7 +43,7 @@ class SessionFeed : public TlsPumpListener {
   void OnTlsStarted() override { session_.OnTlsStarted(); }
   void OnPlaintext(std::string_view bytes) override { session_.OnBytes(bytes); }
   void OnTlsFailed(std::string_view why) override { session_.OnTlsFailed(why); }
-  void OnTlsEnded(std::string_view /*why*/) override { session_.OnConnectionLost(); }
+  void OnTlsEnded(std::string_view /*error*/) override { session_.OnConnectionLost(); }
 
  private:
   Session& session_;
