@@ -16,8 +16,9 @@ class ActionsFeed : public transport::TlsPumpListener {
   void OnTlsStarted() override { session_.OnTlsStarted(actions_); }
   void OnPlaintext(std::string_view bytes) override { session_.OnReceive(bytes, actions_); }
   void OnTlsFailed(std::string_view why) override { session_.OnTlsFailed(why, actions_); }
-  void OnTlsEnded(std::string_view /*error*/) override {
-    session_.OnConnectionLost("tls", actions_);
+  void OnTlsEnded(std::string_view error) override {
+    // A close_notify ends the session like the TCP close that follows it.
+    session_.OnConnectionLost(error.empty() ? "connection" : "tls", actions_);
     actions_->close = true;
   }
 
