@@ -13,11 +13,12 @@
 namespace etrnd::transport {
 namespace {
 
+using testing::ClientContext;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using testing::MakeTestPki;
+using testing::ServerContext;
 using testing::TestPki;
-using testing::WriteTempFile;
 
 // Writes down what a pump reported, one string an event.
 class Recorder : public TlsPumpListener {
@@ -61,15 +62,8 @@ class TlsPumpTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     pki_ = new TestPki(MakeTestPki("mail.example.test", "DNS:mail.example.test"));
-    auto server =
-        TlsContext::NewServer({.cert_file = WriteTempFile("cert.pem", pki_->server_cert_pem),
-                               .key_file = WriteTempFile("key.pem", pki_->server_key_pem)});
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_context_ = new std::shared_ptr<const TlsContext>(*server);
-    auto client = TlsContext::NewClient(
-        {.ca_file = WriteTempFile("ca.pem", pki_->ca_cert_pem), .verify = true});
-    ASSERT_TRUE(client.ok()) << client.status();
-    client_context_ = new std::shared_ptr<const TlsContext>(*client);
+    server_context_ = new std::shared_ptr<const TlsContext>(ServerContext(*pki_));
+    client_context_ = new std::shared_ptr<const TlsContext>(ClientContext(*pki_, /*verify=*/true));
   }
 
   // Both ends switch to TLS, as after "STARTTLS" / "220".
