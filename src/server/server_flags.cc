@@ -6,10 +6,9 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/strings/str_split.h"
 #include "etrnd/common/log.h"
 #include "etrnd/common/log_rate_bound.h"
-#include "etrnd/common/strings.h"
+#include "etrnd/server/flag_list.h"
 #include "etrnd/server/server_options.h"
 #include "etrnd/smtp/address.h"
 
@@ -115,16 +114,8 @@ absl::Status Positive(const char* name, int64_t value) {
 
 absl::StatusOr<std::vector<SocketAddress>> ParseAddressList(const char* name,
                                                             const std::string& text) {
-  std::vector<SocketAddress> addresses;
-  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
-    auto address = SocketAddress::Parse(AsStd(part));
-    if (!address.ok()) {
-      return absl::InvalidArgumentError(std::string("--") + name + ": " +
-                                        std::string(address.status().message()));
-    }
-    addresses.push_back(*address);
-  }
-  return addresses;
+  return ParseFlagList(name, text,
+                       [](std::string_view item) { return SocketAddress::Parse(item); });
 }
 
 bool SameAddress(const SocketAddress& a, const SocketAddress& b) {
@@ -146,15 +137,10 @@ absl::Status ProxyProtocolFromFlags(ServerOptions& options) {
       }
     }
   }
-  std::string from = absl::GetFlag(FLAGS_proxy_protocol_from);
-  for (absl::string_view part : absl::StrSplit(from, ',', absl::SkipWhitespace())) {
-    auto network = CidrNetwork::Parse(AsStd(part));
-    if (!network.ok()) {
-      return absl::InvalidArgumentError("--proxy_protocol_from: " +
-                                        std::string(network.status().message()));
-    }
-    options.proxy_protocol_from.push_back(*network);
-  }
+  auto from = ParseFlagList("proxy_protocol_from", absl::GetFlag(FLAGS_proxy_protocol_from),
+                            CidrNetwork::Parse);
+  if (!from.ok()) return from.status();
+  options.proxy_protocol_from = std::move(*from);
   if (!options.proxy_protocol_listen.empty() && options.proxy_protocol_from.empty()) {
     // Trusting every peer would let anyone claim any address.
     return absl::InvalidArgumentError("--proxy_protocol_listen needs --proxy_protocol_from");
