@@ -1,27 +1,65 @@
 #include "etrnd/spool/segment_tracker.h"
 
+#include <algorithm>
+
 #include "etrnd/common/log.h"
 
 namespace etrnd::spool {
 
-void SegmentTracker::AddLiveRecipients(SegmentKey segment, uint64_t count) {
-  segments_[segment].live_recipients += count;
+void SegmentTracker::AddMessage(const RecordLocation& location, uint32_t live_recipients) {
+  State& state = segments_[SegmentKey{location.core, location.segment_id}];
+  if (!state.messages.empty() && state.messages.back().offset >= location.offset) {
+    state.sorted = false;
+  }
+  state.messages.push_back(Message{location.offset, location.length, live_recipients});
+  state.total_bytes += location.length;
+  state.live_recipients += live_recipients;
+  if (live_recipients > 0) {
+    state.live_bytes += location.length;
+    ++state.live_messages;
+  }
 }
 
-void SegmentTracker::FinishRecipient(SegmentKey segment) {
+void SegmentTracker::NoteFileBytes(SegmentKey segment, uint64_t bytes) {
+  State& state = segments_[segment];
+  state.total_bytes = std::max(state.total_bytes, bytes);
+}
+
+SegmentTracker::Message* SegmentTracker::FindMessage(State& state, uint64_t offset) {
+  auto by_offset = [](const Message& a, const Message& b) { return a.offset < b.offset; };
+  if (!state.sorted) {
+    std::sort(state.messages.begin(), state.messages.end(), by_offset);
+    state.sorted = true;
+  }
+  auto it = std::lower_bound(state.messages.begin(), state.messages.end(), Message{offset, 0, 0},
+                             by_offset);
+  if (it == state.messages.end() || it->offset != offset) return nullptr;
+  return &*it;
+}
+
+void SegmentTracker::FinishRecipient(const RecordLocation& location) {
+  const SegmentKey segment{location.core, location.segment_id};
   auto it = segments_.find(segment);
-  if (it == segments_.end() || it->second.live_recipients == 0) {
-    ETRND_LOG_ERROR("spool: recipient finished twice in seg-%u-%u (bug)", segment.core,
-                    segment.segment_id);
+  Message* message = it == segments_.end() ? nullptr : FindMessage(it->second, location.offset);
+  if (message == nullptr || message->live_recipients == 0) {
+    ETRND_LOG_ERROR("spool: recipient finished twice in seg-%u-%u at %u (bug)", segment.core,
+                    segment.segment_id, location.offset);
     return;
   }
-  --it->second.live_recipients;
-  ReportIfDeletable(segment, it->second);
+  State& state = it->second;
+  --message->live_recipients;
+  --state.live_recipients;
+  if (message->live_recipients == 0) {
+    state.live_bytes -= message->length;
+    --state.live_messages;
+  }
+  ReportIfDeletable(segment, state);
 }
 
-void SegmentTracker::Seal(SegmentKey segment) {
+void SegmentTracker::Seal(SegmentKey segment, absl::Time now) {
   State& state = segments_[segment];
   state.sealed = true;
+  state.sealed_at = now;
   ReportIfDeletable(segment, state);
 }
 
@@ -40,6 +78,35 @@ std::vector<SegmentKey> SegmentTracker::TakeDeletable() {
 uint64_t SegmentTracker::LiveRecipients(SegmentKey segment) const {
   auto it = segments_.find(segment);
   return it == segments_.end() ? 0 : it->second.live_recipients;
+}
+
+uint64_t SegmentTracker::LiveBytes(SegmentKey segment) const {
+  auto it = segments_.find(segment);
+  return it == segments_.end() ? 0 : it->second.live_bytes;
+}
+
+std::vector<SegmentUsage> SegmentTracker::SealedUsage() const {
+  std::vector<SegmentUsage> usage;
+  for (const auto& [segment, state] : segments_) {
+    if (!state.sealed || state.live_recipients == 0) continue;
+    usage.push_back(SegmentUsage{segment, state.total_bytes, state.live_bytes, state.live_messages,
+                                 state.sealed_at});
+  }
+  return usage;
+}
+
+std::vector<RecordLocation> SegmentTracker::LiveMessages(SegmentKey segment) const {
+  std::vector<RecordLocation> live;
+  auto it = segments_.find(segment);
+  if (it == segments_.end()) return live;
+  for (const Message& message : it->second.messages) {
+    if (message.live_recipients == 0) continue;
+    live.push_back(
+        RecordLocation{segment.core, segment.segment_id, message.offset, message.length});
+  }
+  std::sort(live.begin(), live.end(),
+            [](const RecordLocation& a, const RecordLocation& b) { return a.offset < b.offset; });
+  return live;
 }
 
 }  // namespace etrnd::spool
