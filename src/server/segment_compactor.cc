@@ -1,6 +1,8 @@
 #include "etrnd/server/segment_compactor.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <utility>
@@ -16,6 +18,23 @@
 
 namespace etrnd::server {
 namespace {
+
+// Crash injection for the integration tests (test_compaction.py): abort at
+// one step of the first move, so a kill at that exact point is tested.
+SegmentCompactor::CrashPoint CrashPointFromEnvironment() {
+  const char* value = std::getenv("ETRND_TEST_COMPACTION_ABORT");
+  const std::string_view point = value == nullptr ? "" : value;
+  if (point == "copy") return SegmentCompactor::CrashPoint::kAfterCopy;
+  if (point == "swap") return SegmentCompactor::CrashPoint::kAfterSwap;
+  if (point == "completion") return SegmentCompactor::CrashPoint::kAfterFirstCompletion;
+  return SegmentCompactor::CrashPoint::kNone;
+}
+
+void CrashIf(bool crash, const char* where) {
+  if (!crash) return;
+  std::fprintf(stderr, "etrnd: ETRND_TEST_COMPACTION_ABORT: aborting %s\n", where);
+  std::abort();
+}
 
 std::string LowerDomainOf(std::string_view address) {
   const size_t at = address.rfind('@');
@@ -59,7 +78,8 @@ SegmentCompactor::SegmentCompactor(Core& core)
     : core_(core),
       policy_(spool::CompactionPolicy{
           .live_percent_max = core.context().options.compaction_live_percent,
-          .min_age = spool::kCompactionMinAge}) {}
+          .min_age = spool::kCompactionMinAge}),
+      crash_point_(CrashPointFromEnvironment()) {}
 
 SegmentCompactor::~SegmentCompactor() = default;
 
@@ -119,7 +139,7 @@ void SegmentCompactor::OnRead(const std::shared_ptr<Move>& move,
                       move->from.segment_id, move->from.offset,
                       std::string(message.status().message()));
     }
-    Finish(false);
+    Finish(Outcome::kKept);
     return;
   }
   move->message = std::move(*message);
@@ -174,7 +194,7 @@ void SegmentCompactor::Query(const std::shared_ptr<Move>& move) {
 
 void SegmentCompactor::OnQueried(const std::shared_ptr<Move>& move) {
   if (move->busy || stopped_) {
-    Finish(false);
+    Finish(Outcome::kKept);
     return;
   }
   spool::SpoolMessage copy;
@@ -187,8 +207,8 @@ void SegmentCompactor::OnQueried(const std::shared_ptr<Move>& move) {
   for (Move::Part& part : move->parts) {
     for (uint32_t index : part.old_indexes) live.emplace_back(index, &part);
   }
-  if (live.empty()) {  // finished meanwhile: GC takes it
-    Finish(false);
+  if (live.empty()) {  // finished or moved meanwhile: nothing to do
+    Finish(Outcome::kGone);
     return;
   }
   std::sort(live.begin(), live.end());
@@ -209,10 +229,11 @@ void SegmentCompactor::OnStored(const std::shared_ptr<Move>& move,
   if (!to.ok()) {
     ETRND_LOG_WARNING("compaction: copy of %s not stored: %s", move->message.queue_id,
                       std::string(to.status().message()));
-    Finish(false);
+    Finish(Outcome::kKept);
     return;
   }
   move->to = *to;
+  CrashIf(crash_point_ == CrashPoint::kAfterCopy, "after the copy is durable");
   size_t live = 0;
   for (const Move::Part& part : move->parts) live += part.new_indexes.size();
   core_.queue().segment_tracker().AddMessage(move->to, static_cast<uint32_t>(live));
@@ -252,6 +273,7 @@ void SegmentCompactor::OnStored(const std::shared_ptr<Move>& move,
 }
 
 void SegmentCompactor::OnSwapped(const std::shared_ptr<Move>& move) {
+  CrashIf(crash_point_ == CrashPoint::kAfterSwap, "after the index swap");
   bool any_swapped = false;
   for (const Move::Part& part : move->parts) {
     // Moved: the original's recipients are finished; refused: the copy's.
@@ -268,21 +290,27 @@ void SegmentCompactor::OnSwapped(const std::shared_ptr<Move>& move) {
                           std::string(status.message()));
           return;
         }
+        CrashIf(crash_point_ == CrashPoint::kAfterFirstCompletion, "after a kMoved completion");
         core_.queue().SegmentRecipientFinished(finished);
       });
     }
   }
-  Finish(any_swapped);
+  Finish(any_swapped ? Outcome::kMoved : Outcome::kKept);
 }
 
-void SegmentCompactor::Finish(bool moved) {
+void SegmentCompactor::Finish(Outcome outcome) {
   ETRND_CHECK(victim_ != nullptr && victim_->in_flight > 0);
   --victim_->in_flight;
-  if (moved) {
-    ++victim_->moved;
-    ++core_.metrics().spool_compacted_messages;
-  } else {
-    ++victim_->kept;
+  switch (outcome) {
+    case Outcome::kMoved:
+      ++victim_->moved;
+      ++core_.metrics().spool_compacted_messages;
+      break;
+    case Outcome::kKept:
+      ++victim_->kept;
+      break;
+    case Outcome::kGone:
+      break;
   }
   Pump();
 }
@@ -302,7 +330,9 @@ void SegmentCompactor::FinishVictim() {
       "in %s",
       victim.segment.core, victim.segment.segment_id, victim.live_bytes, victim.total_bytes,
       victim.moved, victim.kept, absl::FormatDuration(absl::Now() - victim.started));
-  if (victim.kept > 0) retry_after_[victim.segment] = absl::Now() + kCompactionRetryDelay;
+  // Not chosen again at once: its kMoved completions are still being
+  // written (then GC removes it), or it kept messages that are in flight.
+  retry_after_[victim.segment] = absl::Now() + kCompactionRetryDelay;
   victim_.reset();
   if (stopped_) return;
   // The next victim, if any, in a later turn.

@@ -415,6 +415,12 @@ absl::StatusOr<RecoveryResult> RecoverSpool(const std::string& spool_dir) {
         stats.completion_logs, absl::FormatDuration(stats.duration), stats.torn_tails_dropped,
         stats.damaged_ranges, stats.damaged_bytes, stats.corrupt_files, stats.files_moved_aside,
         stats.segments_deleted);
+    if (stats.relocated_duplicates > 0) {
+      ETRND_LOG_WARNING(
+          "spool: %u recipients were queued in two places (a compaction was interrupted): "
+          "kept one copy of each",
+          stats.relocated_duplicates);
+    }
   }
   return result;
 }

@@ -41,8 +41,8 @@ inline constexpr absl::Duration kCompactionInterval = absl::Seconds(1);
 // Messages of the victim being moved at once (reads, copies, swaps): bounds
 // the bodies in memory and the work a loop turn can be handed.
 inline constexpr size_t kCompactionMovesInFlightMax = 16;
-// A victim that kept messages (in flight, failed) is not chosen again before
-// this: its mail is being delivered, or something is wrong with it.
+// A victim is not chosen again before this: its kMoved completions are
+// being written (then GC removes it), or the messages it kept are in flight.
 inline constexpr absl::Duration kCompactionRetryDelay = absl::Seconds(30);
 
 class SegmentCompactor {
@@ -56,6 +56,10 @@ class SegmentCompactor {
   void Start();
   void Stop() { stopped_ = true; }
 
+  // Where the environment's ETRND_TEST_COMPACTION_ABORT (copy, swap,
+  // completion) makes the process abort: deterministic crash tests only.
+  enum class CrashPoint { kNone, kAfterCopy, kAfterSwap, kAfterFirstCompletion };
+
  private:
   struct Move;
   struct Victim;
@@ -67,8 +71,12 @@ class SegmentCompactor {
   void OnQueried(const std::shared_ptr<Move>& move);
   void OnStored(const std::shared_ptr<Move>& move, absl::StatusOr<spool::RecordLocation> to);
   void OnSwapped(const std::shared_ptr<Move>& move);
-  // One move is over; `moved`: the message now lives in its copy.
-  void Finish(bool moved);
+  enum class Outcome {
+    kMoved,  // the message lives in its copy now
+    kKept,   // stays where it is (in flight, about to expire, a failure)
+    kGone,   // nothing of it was queued any more
+  };
+  void Finish(Outcome outcome);
   void FinishVictim();
 
   Core& core_;
@@ -76,6 +84,7 @@ class SegmentCompactor {
   std::unique_ptr<Victim> victim_;  // the segment being compacted, if any
   // Victims not to choose again before the given time.
   absl::flat_hash_map<spool::SegmentKey, absl::Time> retry_after_;
+  const CrashPoint crash_point_;
   bool stopped_ = false;
 };
 
