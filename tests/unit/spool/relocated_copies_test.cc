@@ -162,6 +162,37 @@ TEST(RelocatedCopiesTest, RecoveryKeepsOneCopy) {
   EXPECT_EQ(again->messages[0].live_recipients, 1u);
 }
 
+// As the spool recovery fuzzer builds it: the copy in the same segment.
+TEST(RelocatedCopiesTest, CopyInTheSameSegmentWins) {
+  TempDir dir;
+  AppenderOptions options;
+  options.spool_dir = dir.path();
+  auto segments = *SegmentAppender::Open(options);
+  std::vector<SpoolMessage> messages;
+  for (int i = 0; i < 3; ++i) {
+    SpoolMessage message;
+    message.queue_id = "Q" + std::to_string(i);
+    message.mail_from = "s@example.org";
+    message.recipients = {"r" + std::to_string(i) + "@example.com"};
+    message.data = std::string(i == 2 ? 0 : 40 * (i + 1), 'a');
+    messages.push_back(message);
+  }
+  messages.push_back(messages[0]);
+  messages.back().relocated = true;
+  RecordLocation copy;
+  for (const SpoolMessage& message : messages) copy = *segments->Append(message);
+  Flush(*segments);
+  segments.reset();
+  absl::StatusOr<RecoveryResult> recovered = RecoverSpool(dir.path());
+  ASSERT_TRUE(recovered.ok());
+  ASSERT_EQ(recovered->messages.size(), 3u);
+  for (const RecoveredMessage& message : recovered->messages) {
+    if (message.queue_id == "Q0") {
+      EXPECT_EQ(message.location, copy);
+    }
+  }
+}
+
 TEST(RelocatedCopiesTest, MovedOutcomeRoundTrips) {
   std::string bytes;
   const SpoolCompletion moved{1, 2, 3, 4, RecipientOutcome::kMoved};
