@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "etrnd/common/log.h"
+#include "etrnd/common/check.h"
 
 namespace etrnd::spool {
 
@@ -41,11 +41,9 @@ void SegmentTracker::FinishRecipient(const RecordLocation& location) {
   const SegmentKey segment{location.core, location.segment_id};
   auto it = segments_.find(segment);
   Message* message = it == segments_.end() ? nullptr : FindMessage(it->second, location.offset);
-  if (message == nullptr || message->live_recipients == 0) {
-    ETRND_LOG_ERROR("spool: recipient finished twice in seg-%u-%u at %u (bug)", segment.core,
-                    segment.segment_id, location.offset);
-    return;
-  }
+  // The queue finishes a recipient here only once (its index drops it
+  // first); a second finish would let GC delete a segment with live mail.
+  ETRND_CHECK(message != nullptr && message->live_recipients > 0);
   State& state = it->second;
   --message->live_recipients;
   --state.live_recipients;

@@ -35,15 +35,14 @@ TEST(SegmentTrackerTest, SealedEmptySegmentIsDeletableAtOnce) {
   EXPECT_TRUE(tracker.TakeDeletable().empty());
 }
 
-TEST(SegmentTrackerTest, ExtraFinishDoesNotUnderflow) {
+TEST(SegmentTrackerDeathTest, ExtraFinishCrashesInsteadOfUnderflowing) {
   SegmentTracker tracker;
   const SegmentKey a{0, 1};
   tracker.AddMessage(At(a, 16), 1);
   tracker.FinishRecipient(At(a, 16));
-  tracker.FinishRecipient(At(a, 16));
-  tracker.FinishRecipient(At(a, 999));  // no message there
   EXPECT_EQ(tracker.LiveRecipients(a), 0u);
-  EXPECT_TRUE(tracker.TakeDeletable().empty());
+  EXPECT_DEATH(tracker.FinishRecipient(At(a, 16)), "live_recipients");
+  EXPECT_DEATH(tracker.FinishRecipient(At(a, 999)), "message != nullptr");  // no record there
 }
 
 TEST(SegmentTrackerTest, LiveBytesFollowMessagesWithALiveRecipient) {
