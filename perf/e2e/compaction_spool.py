@@ -11,7 +11,7 @@ spool's segment + completion log bytes are sampled. Prints a table: data
 pushed, held bytes, spool bytes with and without compaction.
 
 Usage: ETRND_BIN=build/etrnd ETRNCTL_BIN=build/etrnctl /usr/bin/python3 perf/e2e/compaction_spool.py
-Knobs (environment): SEGMENT_BYTES=1048576 STEPS=20 HELD_EVERY=64 BODY_BYTES=4096
+Knobs (environment): SEGMENT_BYTES=1048576 STEPS=20 HELD_EVERY=63 BODY_BYTES=4096
 """
 
 import os
@@ -28,7 +28,7 @@ from delivery_helpers import RecordingSink, build_message, queue_messages  # noq
 
 SEGMENT_BYTES = int(os.environ.get("SEGMENT_BYTES", 1 << 20))
 STEPS = int(os.environ.get("STEPS", 20))
-HELD_EVERY = int(os.environ.get("HELD_EVERY", 64))
+HELD_EVERY = int(os.environ.get("HELD_EVERY", 63))
 BODY_BYTES = int(os.environ.get("BODY_BYTES", 4096))
 # Compaction looks once a second at segments sealed 2 s ago or more.
 SETTLE_S = 4

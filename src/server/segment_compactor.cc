@@ -66,8 +66,11 @@ struct SegmentCompactor::Victim {
   spool::SegmentKey segment;
   uint64_t total_bytes = 0;
   uint64_t live_bytes = 0;
-  std::vector<spool::RecordLocation> live;  // its live messages, in order
-  size_t next = 0;                          // into live
+  // Its live messages, found kCompactionScanSlice records at a time.
+  std::vector<spool::RecordLocation> live;
+  size_t next = 0;         // into live
+  size_t scan_cursor = 0;  // into the tracker's records of the segment
+  bool scan_more = true;
   size_t in_flight = 0;
   size_t moved = 0;
   size_t kept = 0;  // skipped or failed: stay where they are
@@ -110,13 +113,26 @@ void SegmentCompactor::Tick() {
     victim_->total_bytes = usage.total_bytes;
     victim_->live_bytes = usage.live_bytes;
   }
-  victim_->live = tracker.LiveMessages(*chosen);
   Pump();
 }
 
 void SegmentCompactor::Pump() {
   ETRND_CHECK(victim_ != nullptr);
   Victim& victim = *victim_;
+  if (victim.next == victim.live.size() && victim.scan_more && !stopped_) {
+    victim.live.clear();
+    victim.next = 0;
+    victim.scan_more = core_.queue().segment_tracker().ScanLiveMessages(
+        victim.segment, &victim.scan_cursor, kCompactionScanSlice, &victim.live);
+    if (victim.live.empty() && victim.scan_more) {
+      // A slice of dead records only: the next one in a later turn.
+      // (The victim may be done by then, through a move that finished.)
+      core_.reactor().Post([this] {
+        if (victim_ != nullptr) Pump();
+      });
+      return;
+    }
+  }
   while (!stopped_ && victim.in_flight < kCompactionMovesInFlightMax &&
          victim.next < victim.live.size()) {
     auto move = std::make_shared<Move>();
@@ -128,7 +144,7 @@ void SegmentCompactor::Pump() {
                                 });
   }
   ETRND_CHECK(victim.in_flight <= kCompactionMovesInFlightMax);
-  if (victim.in_flight == 0) FinishVictim();
+  if (victim.in_flight == 0 && (!victim.scan_more || stopped_)) FinishVictim();
 }
 
 void SegmentCompactor::OnRead(const std::shared_ptr<Move>& move,

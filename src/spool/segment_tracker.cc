@@ -5,6 +5,12 @@
 #include "etrnd/common/check.h"
 
 namespace etrnd::spool {
+namespace {
+
+// The most records one scan looks at (a cap that no segment reaches).
+constexpr size_t kScanAll = size_t{1} << 40;
+
+}  // namespace
 
 void SegmentTracker::AddMessage(const RecordLocation& location, uint32_t live_recipients) {
   State& state = segments_[SegmentKey{location.core, location.segment_id}];
@@ -25,14 +31,18 @@ void SegmentTracker::NoteFileBytes(SegmentKey segment, uint64_t bytes) {
   state.total_bytes = std::max(state.total_bytes, bytes);
 }
 
+void SegmentTracker::SortMessages(State& state) {
+  if (state.sorted) return;
+  std::sort(state.messages.begin(), state.messages.end(),
+            [](const Message& a, const Message& b) { return a.offset < b.offset; });
+  state.sorted = true;
+}
+
 SegmentTracker::Message* SegmentTracker::FindMessage(State& state, uint64_t offset) {
-  auto by_offset = [](const Message& a, const Message& b) { return a.offset < b.offset; };
-  if (!state.sorted) {
-    std::sort(state.messages.begin(), state.messages.end(), by_offset);
-    state.sorted = true;
-  }
-  auto it = std::lower_bound(state.messages.begin(), state.messages.end(), Message{offset, 0, 0},
-                             by_offset);
+  SortMessages(state);
+  auto it = std::lower_bound(
+      state.messages.begin(), state.messages.end(), offset,
+      [](const Message& message, uint64_t wanted) { return message.offset < wanted; });
   if (it == state.messages.end() || it->offset != offset) return nullptr;
   return &*it;
 }
@@ -93,17 +103,27 @@ std::vector<SegmentUsage> SegmentTracker::SealedUsage() const {
   return usage;
 }
 
-std::vector<RecordLocation> SegmentTracker::LiveMessages(SegmentKey segment) const {
-  std::vector<RecordLocation> live;
+bool SegmentTracker::ScanLiveMessages(SegmentKey segment, size_t* cursor, size_t scan_max,
+                                      std::vector<RecordLocation>* out) {
   auto it = segments_.find(segment);
-  if (it == segments_.end()) return live;
-  for (const Message& message : it->second.messages) {
+  if (it == segments_.end()) return false;
+  State& state = it->second;
+  SortMessages(state);
+  const size_t end = std::min(state.messages.size(), *cursor + std::min(scan_max, kScanAll));
+  for (; *cursor < end; ++*cursor) {
+    const Message& message = state.messages[*cursor];
     if (message.live_recipients == 0) continue;
-    live.push_back(
+    out->push_back(
         RecordLocation{segment.core, segment.segment_id, message.offset, message.length});
   }
-  std::sort(live.begin(), live.end(),
-            [](const RecordLocation& a, const RecordLocation& b) { return a.offset < b.offset; });
+  return *cursor < state.messages.size();
+}
+
+std::vector<RecordLocation> SegmentTracker::LiveMessages(SegmentKey segment) {
+  std::vector<RecordLocation> live;
+  size_t cursor = 0;
+  while (ScanLiveMessages(segment, &cursor, kScanAll, &live)) {
+  }
   return live;
 }
 

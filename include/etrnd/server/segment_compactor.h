@@ -41,6 +41,8 @@ inline constexpr absl::Duration kCompactionInterval = absl::Seconds(1);
 // Messages of the victim being moved at once (reads, copies, swaps): bounds
 // the bodies in memory and the work a loop turn can be handed.
 inline constexpr size_t kCompactionMovesInFlightMax = 16;
+// Records of the victim looked at per loop turn to find its live messages.
+inline constexpr size_t kCompactionScanSlice = 4096;
 // A victim is not chosen again before this: its kMoved completions are
 // being written (then GC removes it), or the messages it kept are in flight.
 inline constexpr absl::Duration kCompactionRetryDelay = absl::Seconds(30);

@@ -52,9 +52,14 @@ class SegmentTracker {
   // Sealed segments that still hold live mail: the compaction candidates.
   // O(segments), which the disk bounds (--segment_bytes_max each).
   std::vector<SegmentUsage> SealedUsage() const;
-  // The records of the segment that still have a live recipient, in offset
-  // order.
-  std::vector<RecordLocation> LiveMessages(SegmentKey segment) const;
+  // Looks at up to `scan_max` of the segment's records from *cursor (a
+  // position in offset order) and appends the live ones to `out`; false
+  // once the end is reached. A sealed segment's records do not change
+  // order, so the cursor stays valid across calls.
+  bool ScanLiveMessages(SegmentKey segment, size_t* cursor, size_t scan_max,
+                        std::vector<RecordLocation>* out);
+  // All of them at once (tests).
+  std::vector<RecordLocation> LiveMessages(SegmentKey segment);
 
  private:
   // One message record: 16 bytes, kept until its segment is deleted.
@@ -75,6 +80,7 @@ class SegmentTracker {
   };
   void ReportIfDeletable(SegmentKey segment, const State& state);
   static Message* FindMessage(State& state, uint64_t offset);
+  static void SortMessages(State& state);
 
   absl::flat_hash_map<SegmentKey, State> segments_;
   std::vector<SegmentKey> deletable_;
