@@ -12,9 +12,9 @@
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "etrnd/config/domain_name.h"
+#include "etrnd/qmgr/queue_service.h"
 #include "etrnd/queue/domain_queue_index.h"
 #include "etrnd/server/core.h"
-#include "etrnd/server/queue_service.h"
 
 namespace etrnd::server {
 namespace {

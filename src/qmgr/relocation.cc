@@ -6,12 +6,12 @@
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "domain_state.h"
 #include "etrnd/common/check.h"
+#include "etrnd/qmgr/queue_service.h"
 #include "etrnd/server/core.h"
-#include "etrnd/server/queue_service.h"
-#include "queue_domain_state.h"
 
-namespace etrnd::server {
+namespace etrnd::qmgr {
 namespace {
 
 // Mail this close to --max_queue_lifetime stays where it is: the expiry
@@ -84,4 +84,4 @@ void QueueService::ForgetMoved(const ExpiryEntry& entry) {
   moved_to_.erase(it);
 }
 
-}  // namespace etrnd::server
+}  // namespace etrnd::qmgr
