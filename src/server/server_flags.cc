@@ -67,6 +67,9 @@ ABSL_FLAG(int64_t, log_rate_max, etrnd::kLogLinesPerSecondMaxDefault,
           "passes); lines over it are dropped and counted in a periodic 'N log lines "
           "suppressed' line. 0 = unbounded.");
 ABSL_FLAG(int64_t, segment_bytes_max, 64ll << 20, "Spool segment files roll at this size (bytes).");
+ABSL_FLAG(int64_t, compaction_live_percent, 25,
+          "A sealed segment whose live mail is under this percent of it is compacted while "
+          "the server runs (its live messages move to the current segment). 0 = never.");
 ABSL_FLAG(double, etrn_rate, 2.0, "ETRN commands per second allowed per client address.");
 ABSL_FLAG(int, etrn_burst, 10, "ETRN commands a client may send in a burst.");
 ABSL_FLAG(absl::Duration, delivery_timeout, absl::Seconds(60),
@@ -244,6 +247,11 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.max_connections = static_cast<size_t>(absl::GetFlag(FLAGS_max_connections));
   options.max_connections_per_ip = static_cast<size_t>(absl::GetFlag(FLAGS_max_connections_per_ip));
   options.segment_bytes_max = static_cast<uint64_t>(absl::GetFlag(FLAGS_segment_bytes_max));
+  const int64_t compaction_live_percent = absl::GetFlag(FLAGS_compaction_live_percent);
+  if (compaction_live_percent < 0 || compaction_live_percent > 100) {
+    return absl::InvalidArgumentError("--compaction_live_percent must be 0..100");
+  }
+  options.compaction_live_percent = static_cast<uint32_t>(compaction_live_percent);
   options.connections_per_destination =
       static_cast<size_t>(absl::GetFlag(FLAGS_connections_per_destination));
   options.messages_per_connection =
