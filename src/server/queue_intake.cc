@@ -14,30 +14,28 @@
 #include "etrnd/server/queue_service.h"
 #include "queue_domain_state.h"
 #include "queue_service_internal.h"
+#include "recovery_handoff.h"
 
 namespace etrnd::server {
 
 using namespace queue_detail;  // NOLINT: the queue service's own helpers
 
 void QueueService::LoadRecovered(const spool::RecoveryResult& recovered) {
-  const size_t shards = core_.context().core_count();
   const uint32_t self = static_cast<uint32_t>(core_.index());
-  for (const spool::RecoveredMessage& message : recovered.messages) {
+  RecoveryHandOff hand_off(recovered, core_.context().core_count(), self);
+  auto on_message = [&](const spool::RecoveredMessage& message) {
     if (message.location.core == self) {
       segments_.AddLiveRecipients(SegmentOf(message.location), message.live_recipients);
     }
-    absl::flat_hash_map<std::string, std::vector<uint32_t>> by_domain;
-    for (uint32_t i = 0; i < message.recipients.size(); ++i) {
-      if (message.finished[i]) continue;
-      std::string domain = DomainOf(message.recipients[i]);
-      if (queue::ShardForDomain(domain, shards) == static_cast<size_t>(self)) {
-        by_domain[domain].push_back(i);
-      }
-    }
-    for (auto& [domain, indexes] : by_domain) {
-      AddRecipients(domain, message.location, std::move(indexes), message.arrival_unix_micros,
-                    RoutedWhenUnserved(message.mail_from, domain), QueueIdKey(message.queue_id));
-    }
+  };
+  auto on_domain = [&](const spool::RecoveredMessage& message, const std::string& domain,
+                       std::vector<uint32_t> indexes) {
+    AddRecipients(domain, message.location, std::move(indexes), message.arrival_unix_micros,
+                  message.null_sender || domain == postmaster_domain_, message.queue_id);
+  };
+  // Before the reactor's first turn and before any core listens (see
+  // recovery_handoff.h): the slices follow each other directly.
+  while (hand_off.NextSlice(on_message, on_domain)) {
   }
   for (const spool::SegmentKey& segment : recovered.segments) {
     if (segment.core != self) continue;

@@ -311,8 +311,7 @@ int RunServer(ServerOptions options) {
     ETRND_LOG_WARNING("running as root; --user=NAME drops privileges after binding");
   }
   serving.count_down();
-  recovered->messages.clear();
-  recovered->messages.shrink_to_fit();
+  recovered->Release();  // every core has loaded its shard
   for (const SocketAddress& address : context.options.listen) {
     ETRND_LOG_INFO("listening on %s with %d reactor threads", address.ToString(), threads);
   }
