@@ -21,21 +21,55 @@ namespace etrnd::server {
 using namespace queue_detail;  // NOLINT: the queue service's own helpers
 
 void QueueService::LoadRecovered(const spool::RecoveryResult& recovered) {
+  // AddRecipients' work, split by recovery_handoff.h's two passes: the
+  // index and the schedule per domain, the expiry queue in arrival order.
+  class Loader : public RecoveryHandOffVisitor {
+   public:
+    Loader(QueueService& queue, size_t domains) : q_(queue), states_(domains, nullptr) {}
+    void DomainBegin(uint32_t domain_id, const std::string& domain) override {
+      domain_ = &domain;
+      state_ = states_[domain_id] = &q_.StateOf(domain);
+      entry_ = q_.core_.table().Match(domain);
+      deliverable_ = false;
+    }
+    void Recipients(const spool::RecoveredMessage& message,
+                    std::vector<uint32_t> recipient_indexes) override {
+      const queue::MessageKey key = queue::MessageKey::FromLocation(message.location);
+      q_.index_.AddRecipients(*domain_, key, recipient_indexes);
+      const bool routed = message.null_sender || *domain_ == q_.postmaster_domain_;
+      if (entry_ == nullptr && routed) state_->routed_when_unserved.insert(key);
+      deliverable_ |= entry_ != nullptr ? !entry_->hold : routed;
+    }
+    void DomainEnd() override {
+      if (!deliverable_ || q_.stopped_ || q_.held_.contains(*domain_)) return;
+      if (state_->timer == 0 && delivery::RetrySchedule::Due(state_->retry, absl::Now())) {
+        q_.ScheduleAttempt(*domain_, kArrivalBatchDelay);
+      }
+    }
+    void Message(const spool::RecoveredMessage& message) override {
+      if (message.location.core == static_cast<uint32_t>(q_.core_.index())) {
+        q_.segments_.AddLiveRecipients(SegmentOf(message.location), message.live_recipients);
+      }
+    }
+    void Arrival(uint32_t domain_id, const spool::RecoveredMessage& message) override {
+      q_.by_arrival_.push_back(ExpiryEntry{message.arrival_unix_micros, states_[domain_id],
+                                           message.location, message.queue_id});
+    }
+
+   private:
+    QueueService& q_;
+    std::vector<DomainState*> states_;  // by recovered domain id
+    const std::string* domain_ = nullptr;
+    DomainState* state_ = nullptr;
+    const config::DomainEntry* entry_ = nullptr;
+    bool deliverable_ = false;
+  };
   const uint32_t self = static_cast<uint32_t>(core_.index());
   RecoveryHandOff hand_off(recovered, core_.context().core_count(), self);
-  auto on_message = [&](const spool::RecoveredMessage& message) {
-    if (message.location.core == self) {
-      segments_.AddLiveRecipients(SegmentOf(message.location), message.live_recipients);
-    }
-  };
-  auto on_domain = [&](const spool::RecoveredMessage& message, const std::string& domain,
-                       std::vector<uint32_t> indexes) {
-    AddRecipients(domain, message.location, std::move(indexes), message.arrival_unix_micros,
-                  message.null_sender || domain == postmaster_domain_, message.queue_id);
-  };
+  Loader loader(*this, recovered.domains.size());
   // Before the reactor's first turn and before any core listens (see
   // recovery_handoff.h): the slices follow each other directly.
-  while (hand_off.NextSlice(on_message, on_domain)) {
+  while (hand_off.NextSlice(loader)) {
   }
   for (const spool::SegmentKey& segment : recovered.segments) {
     if (segment.core != self) continue;
