@@ -8,7 +8,7 @@ peak RSS (VmHWM) of etrnd on a spool made by spool-gen.
 The spool must be a copy you can lose: recovery deletes and compacts (with
 no completions it changes nothing). With --drop-caches (root) the page cache
 is dropped before each run (cold start). --expect N: checks that
-`etrnctl queue` counts N messages after the start.
+`etrnctl stats` counts N queued messages after the start.
 """
 
 import argparse
@@ -80,9 +80,9 @@ def one_run(args, tmp):
         cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         counted = None
         if args.expect is not None:
-            out = subprocess.run([args.etrnctl, "--spool_dir", args.spool, "--json", "queue"],
+            out = subprocess.run([args.etrnctl, "--spool_dir", args.spool, "--json", "stats"],
                                  capture_output=True, text=True, timeout=600).stdout
-            counted = sum(d["messages"] for d in json.loads(out)["domains"])
+            counted = json.loads(out)["total"]["queued_messages"]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
