@@ -40,10 +40,10 @@ def greeting(port):
         return False
 
 
-def vm_hwm_mib(pid):
+def vm_hwm_mib(pid, field="VmHWM:"):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024.0
     return float("nan")
 
@@ -78,6 +78,8 @@ def one_run(args, tmp):
         with open(f"/proc/{proc.pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        time.sleep(2)  # the recovery result is given back once every core has its shard
+        rss = vm_hwm_mib(proc.pid, "VmRSS:")
         counted = None
         if args.expect is not None:
             out = subprocess.run([args.etrnctl, "--spool_dir", args.spool, "--json", "stats"],
@@ -88,7 +90,7 @@ def one_run(args, tmp):
         proc.wait(timeout=60)
         log.close()
     recovered = [l for l in open(log_path) if "spool: recovered" in l]
-    return {"wall_s": wall, "cpu_s": cpu, "vm_hwm_mib": hwm, "counted": counted,
+    return {"wall_s": wall, "cpu_s": cpu, "vm_hwm_mib": hwm, "vm_rss_mib": rss, "counted": counted,
             "recovery_log": recovered[0].strip() if recovered else ""}
 
 
@@ -107,7 +109,8 @@ def main():
     with tempfile.TemporaryDirectory(prefix="recovery-") as tmp:
         for i in range(args.runs):
             r = one_run(args, tmp)
-            print(f"run {i}: {r['wall_s']:.2f} s to greeting ({r['cpu_s']:.1f} s CPU), VmHWM {r['vm_hwm_mib']:.0f} MiB"
+            print(f"run {i}: {r['wall_s']:.2f} s to greeting ({r['cpu_s']:.1f} s CPU), VmHWM {r['vm_hwm_mib']:.0f} MiB, "
+              f"VmRSS {r['vm_rss_mib']:.0f} MiB 2 s later"
                   + (f", {r['counted']} messages queued" if r["counted"] is not None else ""),
                   flush=True)
             print("   ", r["recovery_log"])

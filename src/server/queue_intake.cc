@@ -12,9 +12,9 @@
 #include "etrnd/delivery/retry_schedule.h"
 #include "etrnd/server/core.h"
 #include "etrnd/server/queue_service.h"
+#include "etrnd/server/recovery_handoff.h"
 #include "queue_domain_state.h"
 #include "queue_service_internal.h"
-#include "recovery_handoff.h"
 
 namespace etrnd::server {
 

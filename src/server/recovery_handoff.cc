@@ -1,4 +1,4 @@
-#include "recovery_handoff.h"
+#include "etrnd/server/recovery_handoff.h"
 
 #include <algorithm>
 #include <utility>
