@@ -63,6 +63,7 @@ def main():
     p.add_argument("--etrns", type=int, default=4000)
     p.add_argument("--spools", default="/work/p4data")
     p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--flag", action="append", default=[], help="extra etrnd flag")
     p.add_argument("--json")
     args = p.parse_args()
     results = []
@@ -78,7 +79,7 @@ def main():
             cls = rng.choice(classes)
             probes.append((cls, f"{cls}.test" if cls != "d" else f"d{rng.randrange(domains)}.test"))
         with tempfile.TemporaryDirectory(prefix="etrn-scale-") as tmp:
-            server = Server(tmp, spool, ".test 127.0.0.1:9 hold\n").start()
+            server = Server(tmp, spool, ".test 127.0.0.1:9 hold\n", args.flag).start()
             try:
                 noop, etrn, by_class, codes = measure(server.port, probes, args.seed)
             finally:

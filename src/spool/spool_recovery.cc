@@ -27,6 +27,9 @@ constexpr const char* kCompactionTempName = "done-compaction.tmp";
 // After this many records the message count is projected from their density.
 constexpr size_t kProjectAfterRecords = 4096;
 constexpr double kProjectionMargin = 1.1;
+// Segment files whose reading the scan starts ahead of the one it parses
+// (2 x 64 MiB by default: the disk stays busy while the CPU parses).
+constexpr size_t kReadAheadFiles = 2;
 
 struct SpoolListing {
   std::vector<SpoolFileName> segments;
@@ -205,7 +208,14 @@ class Recovery {
     }
     uint64_t scanned_bytes = 0;
     std::vector<SpoolFileName> unread;
-    for (const SpoolFileName& name : listing_.segments) {
+    for (size_t i = 0; i < kReadAheadFiles && i < listing_.segments.size(); ++i) {
+      ReadAhead(listing_.segments[i]);
+    }
+    for (size_t i = 0; i < listing_.segments.size(); ++i) {
+      const SpoolFileName& name = listing_.segments[i];
+      if (i + kReadAheadFiles < listing_.segments.size()) {
+        ReadAhead(listing_.segments[i + kReadAheadFiles]);
+      }
       const std::string path = SegmentPath(dir_, name.core, name.id);
       auto on_record = [&](uint64_t offset, const DecodedRecord& record) {
         if (messages_.size() == kProjectAfterRecords) {
@@ -220,6 +230,15 @@ class Recovery {
     }
     Forget(listing_.segments, unread);
     return absl::OkStatus();
+  }
+
+  // Asks the kernel to start reading a segment now, so that a cold page
+  // cache reads the next files while this one is parsed. A hint only.
+  void ReadAhead(const SpoolFileName& name) {
+    const int fd = ::open(SegmentPath(dir_, name.core, name.id).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+    ::close(fd);
   }
 
   // Growing a vector of a million messages by doubling costs more than the
