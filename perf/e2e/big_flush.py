@@ -61,7 +61,7 @@ def watch_flush(server, big, started, out):
         if delivered >= big:
             out["s"], out["delivered"] = time.monotonic() - started, delivered
             return
-        time.sleep(0.1)
+        time.sleep(0.1)  # etrnctl costs ~2 % of the CPU at this rate
 
 
 def one_run(args, pristine, mode):
