@@ -1,4 +1,4 @@
-#include "etrnd/server/recovery_handoff.h"
+#include "etrnd/qmgr/recovery_handoff.h"
 
 #include <algorithm>
 #include <string>
@@ -8,7 +8,7 @@
 #include "etrnd/queue/domain_queue_index.h"
 #include "gtest/gtest.h"
 
-namespace etrnd::server {
+namespace etrnd::qmgr {
 namespace {
 
 using spool::RecoveredMessage;
@@ -122,4 +122,4 @@ TEST(RecoveryHandOffTest, SlicesAreBoundedAndResumeInsideADomain) {
 }
 
 }  // namespace
-}  // namespace etrnd::server
+}  // namespace etrnd::qmgr

@@ -22,7 +22,7 @@
 
 #include "etrnd/spool/spool_recovery.h"
 
-namespace etrnd::server {
+namespace etrnd::qmgr {
 
 // (domain, message) pairs one slice of the hand-off visits.
 inline constexpr size_t kRecoveryHandOffSlice = 65536;
@@ -63,4 +63,4 @@ class RecoveryHandOff {
   size_t message_cursor_ = 0;  // second pass
 };
 
-}  // namespace etrnd::server
+}  // namespace etrnd::qmgr

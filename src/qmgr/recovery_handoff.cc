@@ -1,4 +1,4 @@
-#include "etrnd/server/recovery_handoff.h"
+#include "etrnd/qmgr/recovery_handoff.h"
 
 #include <algorithm>
 #include <utility>
@@ -6,7 +6,7 @@
 #include "etrnd/common/check.h"
 #include "etrnd/queue/domain_queue_index.h"
 
-namespace etrnd::server {
+namespace etrnd::qmgr {
 
 RecoveryHandOff::RecoveryHandOff(const spool::RecoveryResult& recovered, size_t shards, size_t self)
     : recovered_(recovered),
@@ -78,4 +78,4 @@ bool RecoveryHandOff::NextSlice(RecoveryHandOffVisitor& visitor) {
   return message_cursor_ < recovered_.messages.size();
 }
 
-}  // namespace etrnd::server
+}  // namespace etrnd::qmgr
