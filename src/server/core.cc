@@ -131,6 +131,9 @@ absl::Status Core::StartListening() {
 
 void Core::Run() {
   reactor_->Run();
+  // The reactor has returned with no write in flight: blocking is fine now.
+  segments_->TrimZeroFill();
+  completions_->TrimZeroFill();
   LogTurnHistogram();
 }
 
