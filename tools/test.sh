@@ -86,7 +86,7 @@ build_tsan() {
   setup_dir "${TSAN_BUILD}" -Doptimization=1 -Ddebug=true -Db_sanitize=thread \
     -Db_lundef=false -Dperf=false -Dwerror=false &&
     ninja -C "${TSAN_BUILD}" -j"${JOBS}" \
-      tests/unit/reactor/unit_reactor tests/unit/dns/unit_dns tests/unit/blaster/unit_blaster \
+      tests/unit/reactor/unit_reactor tests/unit/delivery/unit_dns tests/unit/blaster/unit_blaster \
       tests/unit/server/unit_server tests/unit/auth/unit_auth tests/unit/peers/unit_peers_links
 }
 

@@ -11,9 +11,9 @@
 namespace etrnd::delivery {
 namespace {
 
-constexpr size_t kAddressBytesMax = 512;
+constexpr size_t kAddressBytesMax = kCommandLineOctetsMax;
 constexpr size_t kHostnameBytesMax = kDomainOctetsMax;
-constexpr size_t kHeaderLineBytesMax = 998;  // RFC 5322 2.1.1, without CRLF
+constexpr size_t kHeaderLineBytesMax = kTextLineOctetsMax - 2;  // RFC 5322 2.1.1, without CRLF
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 

@@ -10,11 +10,11 @@
 #include "etrnd/common/log.h"
 #include "etrnd/control/control_render.h"
 #include "etrnd/etrn/etrn_argument.h"
+#include "etrnd/qmgr/queue_service.h"
 #include "etrnd/server/control_service.h"
 #include "etrnd/server/core.h"
-#include "etrnd/server/queue_service.h"
 #include "etrnd/server/server.h"
-#include "etrnd/server/spool_ring_reader.h"
+#include "etrnd/spool/spool_reader.h"
 
 namespace etrnd::server {
 
@@ -80,16 +80,16 @@ void ControlService::Flush(const std::string& argument, bool json, bool all_node
   plan->argument = *parsed;
   std::vector<size_t> targets =
       parsed->form == etrn::EtrnForm::kNode ? OwnerOf(core_, parsed->name) : AllCores(core_);
-  AskCores<EtrnShardResult>(
+  AskCores<qmgr::EtrnShardResult>(
       core_, targets,
-      [plan](Core& owner, std::function<void(EtrnShardResult)> answer) {
+      [plan](Core& owner, std::function<void(qmgr::EtrnShardResult)> answer) {
         answer(owner.queue().FlushForEtrn(*plan, IpAddress(), /*operator_request=*/true));
       },
       [this, argument, json, all_nodes,
-       reply = std::move(reply)](std::vector<EtrnShardResult> results) mutable {
+       reply = std::move(reply)](std::vector<qmgr::EtrnShardResult> results) mutable {
         size_t messages = 0;
         bool held = false, refused = false;
-        for (const EtrnShardResult& r : results) {
+        for (const qmgr::EtrnShardResult& r : results) {
           messages += r.messages;
           held |= r.held;
           refused |= r.refused_for_resources;
@@ -206,7 +206,7 @@ void ControlService::Delete(const control::Request& request, Reply reply) {
             owner,
             [&owner, scan, domain] {
               return owner.queue().ScanQueued(
-                  &scan->cursor, kControlSliceEntries, [&](const QueuedEntry& entry) {
+                  &scan->cursor, kControlSliceEntries, [&](const qmgr::QueuedEntry& entry) {
                     if (entry.domain != domain) return;
                     scan->entries.push_back(
                         FoundEntry{entry.domain, entry.location, entry.recipients.ToVector()});
@@ -236,19 +236,14 @@ void ControlService::Bounce(uint64_t id, bool json, Reply reply) {
             [&owner, id_text, answer = std::move(answer)](std::vector<FoundEntry> found) mutable {
               if (found.empty()) return answer(0);
               auto entries = std::make_shared<std::vector<FoundEntry>>(std::move(found));
-              ReadSpoolRecords(
-                  owner.reactor(), owner.context().options.spool_dir, {entries->front().location},
-                  0,
-                  [&owner, entries, id_text,
-                   answer = std::move(answer)](std::vector<absl::StatusOr<std::string>> records) {
-                    spool::SpoolMessage message;
-                    size_t consumed = 0;
-                    if (!records[0].ok() ||
-                        spool::DecodeMessage(*records[0], &consumed, &message) !=
-                            spool::DecodeStatus::kOk) {
+              owner.queue().spool_reader().Read(
+                  entries->front().location, [&owner, entries, id_text, answer = std::move(answer)](
+                                                 absl::StatusOr<spool::SpoolMessage> read) {
+                    if (!read.ok()) {
                       ETRND_LOG_ERROR("etrnctl bounce %s: cannot read the message", id_text);
                       return answer(0);
                     }
+                    const spool::SpoolMessage& message = *read;
                     auto left = std::make_shared<size_t>(1);
                     auto count = std::make_shared<int64_t>(0);
                     auto settled = [left, count, answer] {

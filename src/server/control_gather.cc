@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "etrnd/control/control_render.h"
-#include "etrnd/server/queue_service.h"
+#include "etrnd/qmgr/queue_service.h"
 
 namespace etrnd::server::control_internal {
 
@@ -48,7 +48,7 @@ void FindById(Core& owner, uint64_t id, std::function<void(std::vector<FoundEntr
       owner,
       [&owner, scan, id] {
         return owner.queue().ScanQueued(
-            &scan->cursor, kControlSliceEntries, [&](const QueuedEntry& entry) {
+            &scan->cursor, kControlSliceEntries, [&](const qmgr::QueuedEntry& entry) {
               if (entry.queue_id != id) return;
               scan->entries.push_back(
                   FoundEntry{entry.domain, entry.location, entry.recipients.ToVector()});

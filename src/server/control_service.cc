@@ -15,12 +15,12 @@
 #include "etrnd/control/control_render.h"
 #include "etrnd/control/qshape.h"
 #include "etrnd/etrn/etrn_argument.h"
+#include "etrnd/qmgr/queue_service.h"
 #include "etrnd/queue/domain_queue_index.h"
 #include "etrnd/server/control_connection.h"
 #include "etrnd/server/core.h"
-#include "etrnd/server/queue_service.h"
 #include "etrnd/server/server.h"
-#include "etrnd/server/spool_ring_reader.h"
+#include "etrnd/spool/spool_reader.h"
 
 namespace etrnd::server {
 
@@ -90,7 +90,7 @@ void ControlService::Queue(bool json, Reply reply) {
             owner,
             [&owner, scan] {
               return owner.queue().ScanQueued(
-                  &scan->cursor, kControlSliceEntries, [&](const QueuedEntry& entry) {
+                  &scan->cursor, kControlSliceEntries, [&](const qmgr::QueuedEntry& entry) {
                     control::DomainSummary& d = scan->by_domain[entry.domain];
                     const int64_t age_s = AgeSeconds(entry.arrival_unix_micros, scan->now);
                     ++d.messages;
@@ -140,7 +140,7 @@ void ControlService::List(const std::string& domain, bool json, Reply reply) {
             owner,
             [&owner, scan, domain] {
               return owner.queue().ScanQueued(
-                  &scan->cursor, kControlSliceEntries, [&](const QueuedEntry& entry) {
+                  &scan->cursor, kControlSliceEntries, [&](const qmgr::QueuedEntry& entry) {
                     if (entry.domain != domain) return;
                     control::MessageSummary m;
                     m.id = control::FormatQueueId(entry.queue_id);
@@ -162,9 +162,8 @@ void ControlService::List(const std::string& domain, bool json, Reply reply) {
               }
               // The sender is on disk only: a prefix of each record, read
               // through the ring.
-              ReadSpoolRecords(
-                  owner.reactor(), owner.context().options.spool_dir, scan->locations,
-                  kListPrefixBytes,
+              spool::ReadPrefixes(
+                  owner.queue().spool_reader(), scan->locations, kListPrefixBytes,
                   [scan,
                    answer = std::move(answer)](std::vector<absl::StatusOr<std::string>> prefixes) {
                     ETRND_CHECK(prefixes.size() == scan->messages.size());
@@ -211,16 +210,13 @@ void ControlService::Show(uint64_t id, bool json, Reply reply) {
           queued.insert(entry.recipient_indexes.begin(), entry.recipient_indexes.end());
         }
         const spool::RecordLocation location = found.front().location;
-        ReadSpoolRecords(
-            origin->reactor(), origin->context().options.spool_dir, {location}, 0,
-            [id_text, json, reply, queued = std::move(queued),
-             location](std::vector<absl::StatusOr<std::string>> records) {
-              spool::SpoolMessage message;
-              size_t consumed = 0;
-              if (!records[0].ok() || spool::DecodeMessage(*records[0], &consumed, &message) !=
-                                          spool::DecodeStatus::kOk) {
+        origin->queue().spool_reader().Read(
+            location, [id_text, json, reply, queued = std::move(queued),
+                       location](absl::StatusOr<spool::SpoolMessage> read) {
+              if (!read.ok()) {
                 return reply(Refused("cannot read message " + id_text + " from the spool", json));
               }
+              const spool::SpoolMessage& message = *read;
               control::MessageDetail detail;
               detail.id = message.queue_id;
               detail.sender = message.mail_from;

@@ -9,12 +9,12 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "etrnd/common/log.h"
-#include "etrnd/dns/next_hop_resolver.h"
+#include "etrnd/delivery/next_hop_resolver.h"
+#include "etrnd/qmgr/queue_service.h"
 #include "etrnd/server/control_service.h"
 #include "etrnd/server/metrics_service.h"
 #include "etrnd/server/odmr_connection.h"
 #include "etrnd/server/odmr_turn.h"
-#include "etrnd/server/queue_service.h"
 #include "etrnd/server/smtp_connection.h"
 
 namespace etrnd::server {
@@ -77,14 +77,14 @@ absl::Status Core::Init(uint64_t first_segment_id, uint64_t first_completion_log
       std::make_unique<GroupCommitter>(*reactor_, *segments_, context_.options.fsync);
   completion_commits_ =
       std::make_unique<GroupCommitter>(*reactor_, *completions_, context_.options.fsync);
-  auto resolver = dns::DnsResolver::Create(*reactor_, context_.options.dns_server);
+  auto resolver = delivery::DnsResolver::Create(*reactor_, context_.options.dns_server);
   if (!resolver.ok()) {
     // Next hops given as IP addresses still work; MX routes defer.
     ETRND_LOG_ERROR("DNS resolver unavailable: %s", std::string(resolver.status().message()));
   } else {
     resolver_ = std::move(*resolver);
   }
-  queue_ = std::make_unique<QueueService>(*this);
+  queue_ = std::make_unique<qmgr::QueueService>(*this);
   peers_ = std::make_unique<peers::PeerFanout>(*reactor_, context_.options.peers,
                                                context_.options.hostname,
                                                [this] { return tls_->client; });
@@ -284,15 +284,16 @@ void Core::OnLoopEnd() {
   for (uint64_t segment_id : segments_->TakeSealedFiles()) queue_->SealSegment(segment_id);
 }
 
-void Core::ResolveNextHop(const std::string& domain, const config::NextHop& next_hop,
-                          std::function<void(absl::StatusOr<std::vector<dns::RouteTarget>>)> done) {
-  dns::RouteSpec spec;
+void Core::ResolveNextHop(
+    const std::string& domain, const config::NextHop& next_hop,
+    std::function<void(absl::StatusOr<std::vector<delivery::RouteTarget>>)> done) {
+  delivery::RouteSpec spec;
   spec.local_hostname = context_.options.hostname;
   if (next_hop.kind == config::NextHop::Kind::kMx) {
-    spec.kind = dns::RouteSpec::kMx;
+    spec.kind = delivery::RouteSpec::kMx;
     spec.port = context_.options.mx_port;
   } else {
-    spec.kind = next_hop.host_is_ip() ? dns::RouteSpec::kAddress : dns::RouteSpec::kHost;
+    spec.kind = next_hop.host_is_ip() ? delivery::RouteSpec::kAddress : delivery::RouteSpec::kHost;
     spec.host = next_hop.host;
     spec.port = next_hop.port;
   }
@@ -300,7 +301,7 @@ void Core::ResolveNextHop(const std::string& domain, const config::NextHop& next
     done(absl::UnavailableError("DNS resolver unavailable"));
     return;
   }
-  dns::ResolveRouteTargets(*resolver_, domain, spec, std::move(done));
+  delivery::ResolveRouteTargets(*resolver_, domain, spec, std::move(done));
 }
 
 }  // namespace etrnd::server

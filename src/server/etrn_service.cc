@@ -10,9 +10,9 @@
 #include "etrnd/etrn/etrn_replies.h"
 #include "etrnd/peers/peer_count.h"
 #include "etrnd/peers/peer_fanout.h"
+#include "etrnd/qmgr/queue_service.h"
 #include "etrnd/queue/domain_queue_index.h"
 #include "etrnd/server/core.h"
-#include "etrnd/server/queue_service.h"
 
 namespace etrnd::server {
 namespace {
@@ -130,7 +130,7 @@ void ContinueEtrn(Core& origin, std::string argument, const IpAddress& client,
   for (size_t target : targets) {
     Core* owner = &context.core(target);
     origin.SendTo(*owner, [owner, origin_core, shared_plan, client, gather] {
-      EtrnShardResult result = owner->queue().FlushForEtrn(*shared_plan, client);
+      qmgr::EtrnShardResult result = owner->queue().FlushForEtrn(*shared_plan, client);
       owner->SendTo(*origin_core, [gather, result] {
         gather->messages += result.messages;
         gather->refused_for_resources |= result.refused_for_resources;

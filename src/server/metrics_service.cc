@@ -11,8 +11,8 @@
 #include "etrnd/metrics/metrics_endpoint.h"
 #include "etrnd/metrics/registry.h"
 #include "etrnd/metrics/text_format.h"
+#include "etrnd/qmgr/queue_service.h"
 #include "etrnd/server/core.h"
-#include "etrnd/server/queue_service.h"
 #include "etrnd/server/server_context.h"
 #include "etrnd/spool/spool_files.h"
 

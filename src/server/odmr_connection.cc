@@ -6,10 +6,10 @@
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "etrnd/etrn/atrn_policy.h"
+#include "etrnd/qmgr/queue_service.h"
 #include "etrnd/server/core.h"
 #include "etrnd/server/odmr_auth.h"
 #include "etrnd/server/odmr_turn.h"
-#include "etrnd/server/queue_service.h"
 
 namespace etrnd::server {
 namespace {
@@ -183,7 +183,7 @@ void OdmrConnection::StartAtrn(const std::string& argument) {
   for (size_t i = 0; i < context.core_count(); ++i) {
     Core* owner = &context.core(i);
     core_.SendTo(*owner, [owner, origin, turn_id, shared_plan, shared_user, client] {
-      TurnShardResult result =
+      qmgr::TurnShardResult result =
           owner->queue().StartTurn(*shared_plan, *shared_user, *client, *origin, turn_id);
       owner->SendTo(*origin, [origin, turn_id, result] {
         DeliverTurnCount(*origin, turn_id, result.messages, result.jobs);

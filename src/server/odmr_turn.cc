@@ -7,9 +7,9 @@
 #include "absl/time/clock.h"
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
+#include "etrnd/qmgr/queue_service.h"
 #include "etrnd/server/core.h"
 #include "etrnd/server/odmr_connection.h"
-#include "etrnd/server/queue_service.h"
 
 namespace etrnd::server {
 namespace {

@@ -3,12 +3,13 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "etrnd/common/protocol_limits.h"
 #include "etrnd/common/strings.h"
 
 namespace etrnd::smtp {
 namespace {
 
-constexpr size_t kAddressBytesMax = 512;  // a whole command line (RFC 5321 4.5.3.1.4)
+constexpr size_t kAddressBytesMax = kCommandLineOctetsMax;  // a whole command line
 constexpr int kStartMailInput = 354;
 constexpr int kServiceClosing = 421;
 

@@ -125,9 +125,9 @@ std::optional<SpoolBatch> RecordLogAppender::TakeBatch() {
 }
 
 void RecordLogAppender::FinishInFlight(const SpoolBatch& batch) {
-  if (!in_flight_ || in_flight_->sequence != batch.sequence) {
-    ETRND_LOG_ERROR("spool: batch %u finished but not in flight (bug)", batch.sequence);
-  }
+  // One batch is in the ring at a time; finishing another means the group
+  // committer lost track of its writes.
+  ETRND_CHECK(in_flight_ && in_flight_->sequence == batch.sequence);
   in_flight_.reset();
 }
 

@@ -1,6 +1,6 @@
 #include "etrnd/spool/segment_tracker.h"
 
-#include "etrnd/common/log.h"
+#include "etrnd/common/check.h"
 
 namespace etrnd::spool {
 
@@ -10,11 +10,9 @@ void SegmentTracker::AddLiveRecipients(SegmentKey segment, uint64_t count) {
 
 void SegmentTracker::FinishRecipient(SegmentKey segment) {
   auto it = segments_.find(segment);
-  if (it == segments_.end() || it->second.live_recipients == 0) {
-    ETRND_LOG_ERROR("spool: recipient finished twice in seg-%u-%u (bug)", segment.core,
-                    segment.segment_id);
-    return;
-  }
+  // The queue finishes a recipient here only once (its index drops it
+  // first); a second finish would let GC delete a segment with live mail.
+  ETRND_CHECK(it != segments_.end() && it->second.live_recipients > 0);
   --it->second.live_recipients;
   ReportIfDeletable(segment, it->second);
 }

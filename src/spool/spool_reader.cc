@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -22,6 +23,8 @@ struct SpoolReader::Segment {
 struct SpoolReader::Active {
   RecordLocation location;
   Done done;
+  size_t prefix_bytes = 0;  // > 0: ReadPrefix, answered through bytes_done
+  BytesDone bytes_done;
   std::shared_ptr<Segment> segment;
   std::string buffer;
   bool header_only = false;  // length unknown: the header is read first
@@ -45,17 +48,36 @@ SpoolReader::~SpoolReader() {
 }
 
 void SpoolReader::Read(const RecordLocation& location, Done done) {
+  Request request{location, std::move(done), 0, nullptr};
   if (shut_down_) {
-    FailLater(std::move(done), absl::CancelledError("spool reader shut down"));
+    FailLater(std::move(request), absl::CancelledError("spool reader shut down"));
     return;
   }
   ETRND_CHECK(queued_.size() < kQueuedReadsMax);
-  queued_.push_back(Request{location, std::move(done)});
+  queued_.push_back(std::move(request));
   Pump();
 }
 
-void SpoolReader::FailLater(Done done, absl::Status status) {
-  reactor_.Post([done = std::move(done), status = std::move(status)] { done(status); });
+void SpoolReader::ReadPrefix(const RecordLocation& location, size_t bytes_max, BytesDone done) {
+  ETRND_CHECK(bytes_max > 0);
+  Request request{location, nullptr, bytes_max, std::move(done)};
+  if (shut_down_) {
+    FailLater(std::move(request), absl::CancelledError("spool reader shut down"));
+    return;
+  }
+  ETRND_CHECK(queued_.size() < kQueuedReadsMax);
+  queued_.push_back(std::move(request));
+  Pump();
+}
+
+void SpoolReader::FailLater(Request request, absl::Status status) {
+  reactor_.Post([request = std::move(request), status = std::move(status)] {
+    if (request.bytes_done) {
+      request.bytes_done(status);
+    } else {
+      request.done(status);
+    }
+  });
 }
 
 void SpoolReader::Pump() {
@@ -63,6 +85,8 @@ void SpoolReader::Pump() {
     auto active = std::make_shared<Active>();
     active->location = queued_.front().location;
     active->done = std::move(queued_.front().done);
+    active->prefix_bytes = queued_.front().prefix_bytes;
+    active->bytes_done = std::move(queued_.front().bytes_done);
     queued_.pop_front();
     ++reads_in_flight_;
     Start(std::move(active));
@@ -122,6 +146,9 @@ void SpoolReader::ReadRange(std::shared_ptr<Active> active, size_t from) {
       Finish(active, absl::DataLossError("record length below its header"));
       return;
     }
+    if (active->prefix_bytes > 0 && !active->header_only) {
+      active->buffer.resize(std::min(active->buffer.size(), active->prefix_bytes));
+    }
   }
   Active* raw = active.get();
   reactor_.Read(raw->segment->fd, raw->buffer.data() + from, raw->buffer.size() - from,
@@ -158,8 +185,19 @@ void SpoolReader::OnRead(std::shared_ptr<Active> active, size_t from, int result
       return;
     }
     active->header_only = false;
-    active->buffer.resize(header.consumed);
+    size_t record_bytes = header.consumed;
+    if (active->prefix_bytes > 0) record_bytes = std::min(record_bytes, active->prefix_bytes);
+    if (record_bytes <= kRecordHeaderBytes) {
+      active->buffer.resize(record_bytes);
+      FinishBytes(std::move(active), std::string());
+      return;
+    }
+    active->buffer.resize(record_bytes);
     ReadRange(std::move(active), kRecordHeaderBytes);
+    return;
+  }
+  if (active->prefix_bytes > 0) {
+    FinishBytes(std::move(active), std::string());
     return;
   }
   Decode(std::move(active));
@@ -179,14 +217,34 @@ void SpoolReader::Decode(std::shared_ptr<Active> active) {
   Finish(active, std::move(message));
 }
 
-void SpoolReader::Finish(std::shared_ptr<Active> active, absl::StatusOr<SpoolMessage> result) {
+void SpoolReader::Settle(Active& active) {
   ETRND_CHECK(reads_in_flight_ > 0);
   --reads_in_flight_;
-  Release(active->segment);
-  active->segment = nullptr;
+  Release(active.segment);
+  active.segment = nullptr;
+}
+
+void SpoolReader::Finish(std::shared_ptr<Active> active, absl::StatusOr<SpoolMessage> result) {
+  if (active->prefix_bytes > 0) {
+    ETRND_CHECK(!result.ok());  // a prefix succeeds through FinishBytes
+    FinishBytes(std::move(active), result.status());
+    return;
+  }
+  Settle(*active);
   active->buffer = std::string();
   Done done = std::move(active->done);
   // State is settled first: `done` may ask for more reads.
+  done(std::move(result));
+  Pump();
+}
+
+// An ok `result` stands for the bytes read (active->buffer).
+void SpoolReader::FinishBytes(std::shared_ptr<Active> active, absl::StatusOr<std::string> result) {
+  ETRND_CHECK(active->prefix_bytes > 0);
+  Settle(*active);
+  if (result.ok()) result = std::move(active->buffer);
+  active->buffer = std::string();
+  BytesDone done = std::move(active->bytes_done);
   done(std::move(result));
   Pump();
 }
@@ -241,10 +299,59 @@ void SpoolReader::Shutdown() {
   std::deque<Request> queued = std::move(queued_);
   queued_.clear();
   for (Request& request : queued) {
-    FailLater(std::move(request.done), absl::CancelledError("spool reader shut down"));
+    FailLater(std::move(request), absl::CancelledError("spool reader shut down"));
   }
   std::vector<SegmentKey> keys(lru_.begin(), lru_.end());
   for (const SegmentKey& key : keys) EvictSegment(key);
+}
+
+namespace {
+
+struct PrefixBatch {
+  SpoolReader* reader = nullptr;
+  std::vector<RecordLocation> locations;
+  size_t bytes_max = 0;
+  std::vector<absl::StatusOr<std::string>> results;
+  size_t next = 0;         // next location to ask for
+  size_t outstanding = 0;  // asked, not answered
+  std::function<void(std::vector<absl::StatusOr<std::string>>)> done;
+};
+
+void AdvancePrefixBatch(const std::shared_ptr<PrefixBatch>& batch) {
+  while (batch->next < batch->locations.size() && batch->outstanding < kBatchReadsOutstandingMax) {
+    const size_t index = batch->next++;
+    ++batch->outstanding;
+    batch->reader->ReadPrefix(batch->locations[index], batch->bytes_max,
+                              [batch, index](absl::StatusOr<std::string> bytes) {
+                                ETRND_CHECK(batch->outstanding > 0);
+                                --batch->outstanding;
+                                batch->results[index] = std::move(bytes);
+                                AdvancePrefixBatch(batch);
+                              });
+  }
+  if (batch->next == batch->locations.size() && batch->outstanding == 0 && batch->done) {
+    auto done = std::move(batch->done);
+    batch->done = nullptr;
+    done(std::move(batch->results));
+  }
+}
+
+}  // namespace
+
+void ReadPrefixes(SpoolReader& reader, std::vector<RecordLocation> locations, size_t bytes_max,
+                  std::function<void(std::vector<absl::StatusOr<std::string>>)> done) {
+  auto batch = std::make_shared<PrefixBatch>();
+  batch->reader = &reader;
+  batch->bytes_max = bytes_max;
+  batch->results.assign(locations.size(), absl::UnknownError("not read"));
+  batch->locations = std::move(locations);
+  batch->done = std::move(done);
+  // An empty batch is answered later too, like every read.
+  if (batch->locations.empty()) {
+    reader.reactor().Post([batch] { AdvancePrefixBatch(batch); });
+    return;
+  }
+  AdvancePrefixBatch(batch);
 }
 
 }  // namespace etrnd::spool

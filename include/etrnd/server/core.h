@@ -16,8 +16,8 @@
 #include "etrnd/auth/auth_failure_limiter.h"
 #include "etrnd/auth/password_file.h"
 #include "etrnd/config/domains_table.h"
-#include "etrnd/dns/dns_resolver.h"
-#include "etrnd/dns/next_hop_resolver.h"
+#include "etrnd/delivery/dns_resolver.h"
+#include "etrnd/delivery/next_hop_resolver.h"
 #include "etrnd/etrn/etrn_rate_limiter.h"
 #include "etrnd/metrics/core_metrics.h"
 #include "etrnd/peers/peer_fanout.h"
@@ -29,11 +29,14 @@
 #include "etrnd/spool/completion_appender.h"
 #include "etrnd/spool/segment_appender.h"
 
+namespace etrnd::qmgr {
+class QueueService;
+}  // namespace etrnd::qmgr
+
 namespace etrnd::server {
 
 class ControlService;
 class OdmrTurns;
-class QueueService;
 class SmtpConnection;
 
 class Core {
@@ -84,7 +87,7 @@ class Core {
   void AppendCompletion(const spool::SpoolCompletion& completion,
                         std::function<void(absl::Status)> done);
   // This core's shard of the domain queue index and its delivery worker.
-  QueueService& queue() { return *queue_; }
+  qmgr::QueueService& queue() { return *queue_; }
   // The ODMR turns whose ATRN connection is on this core.
   OdmrTurns& odmr_turns() { return *odmr_turns_; }
   // The ETRN buckets of the clients this core owns (etrn::EtrnRateLimiter::
@@ -103,7 +106,7 @@ class Core {
   // literals at once, host names and MX through the asynchronous resolver.
   // Each address comes with the host name it was found under (for TLS).
   void ResolveNextHop(const std::string& domain, const config::NextHop& next_hop,
-                      std::function<void(absl::StatusOr<std::vector<dns::RouteTarget>>)> done);
+                      std::function<void(absl::StatusOr<std::vector<delivery::RouteTarget>>)> done);
 
   // Session registry: idle sweeps, shutdown, and late async results.
   uint64_t AddSession(SmtpConnection* session);
@@ -138,8 +141,8 @@ class Core {
   std::unique_ptr<spool::CompletionAppender> completions_;
   std::unique_ptr<GroupCommitter> segment_commits_;
   std::unique_ptr<GroupCommitter> completion_commits_;
-  std::unique_ptr<dns::DnsResolver> resolver_;
-  std::unique_ptr<QueueService> queue_;
+  std::unique_ptr<delivery::DnsResolver> resolver_;
+  std::unique_ptr<qmgr::QueueService> queue_;
   std::unique_ptr<OdmrTurns> odmr_turns_;
   std::unique_ptr<ControlService> control_;  // core 0 only: the etrnctl socket
   etrn::EtrnRateLimiter etrn_limiter_;

@@ -10,11 +10,11 @@
 namespace etrnd::smtp {
 
 // Named bounds from RFC 5321 section 4.5.3.1.
-inline constexpr size_t kMaxLocalPartBytes = 64;
+inline constexpr size_t kMaxLocalPartBytes = kLocalPartOctetsMax;
 inline constexpr size_t kMaxDomainBytes = kDomainOctetsMax;
 inline constexpr size_t kMaxLabelBytes = kLabelOctetsMax;
-inline constexpr size_t kMaxPathBytes = 256;  // angle brackets included
-inline constexpr size_t kMaxParameters = 16;  // per MAIL/RCPT command
+inline constexpr size_t kMaxPathBytes = kPathOctetsMax;  // angle brackets included
+inline constexpr size_t kMaxParameters = 16;             // per MAIL/RCPT command
 
 // A domain name (dot-separated letter-digit-hyphen labels) or an address
 // literal ("[192.0.2.1]", "[IPv6:2001:db8::1]").

@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "etrnd/common/protocol_limits.h"
+
 namespace etrnd::smtp {
 
 struct Line {
@@ -30,7 +32,7 @@ class LineReader {
   };
 
   // max_line_bytes counts the octets as received, line terminator included.
-  explicit LineReader(size_t max_line_bytes = 512);
+  explicit LineReader(size_t max_line_bytes = kCommandLineOctetsMax);
 
   // Consumes at most one line from `in`; *consumed tells how many bytes.
   Result Parse(std::string_view in, size_t* consumed, Line* out);

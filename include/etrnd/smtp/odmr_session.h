@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "etrnd/common/protocol_limits.h"
 #include "etrnd/smtp/line_reader.h"
 
 namespace etrnd::smtp {
@@ -22,7 +23,7 @@ struct OdmrConfig {
   std::string auth_mechanisms = "CRAM-MD5 PLAIN LOGIN";
   bool starttls = false;   // advertise STARTTLS (TLS configured, not yet in TLS)
   size_t errors_max = 20;  // bad commands before 421 and close
-  size_t max_line_bytes = 512;
+  size_t max_line_bytes = kCommandLineOctetsMax;
 };
 
 // Input received while a request waits for the glue is kept up to this

@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "etrnd/auth/sasl_exchange.h"
 #include "etrnd/common/net_address.h"
+#include "etrnd/common/protocol_limits.h"
 #include "etrnd/smtp/auth_command.h"
 #include "etrnd/smtp/data_decoder.h"
 #include "etrnd/smtp/line_reader.h"
@@ -26,8 +27,8 @@ namespace etrnd::smtp {
 struct SessionLimits {
   size_t max_message_bytes = 10485760;
   size_t max_recipients = 1000;
-  size_t max_command_line_bytes = 512;  // CRLF included
-  size_t max_text_line_bytes = 1000;    // CRLF included
+  size_t max_command_line_bytes = kCommandLineOctetsMax;  // CRLF included
+  size_t max_text_line_bytes = kTextLineOctetsMax;        // CRLF included
   // More Received: fields than this (ours included) is a mail loop: 554
   // 5.4.6. RFC 5321 6.3 asks for at least 100.
   size_t max_hops = 100;

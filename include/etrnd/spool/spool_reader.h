@@ -9,6 +9,8 @@
 // - A read takes the record in one Reactor::Read when the location knows its
 //   length, else the header first and then the rest; the header CRC, payload
 //   CRC and payload are checked by the pure decoder (spool_record.h).
+// - ReadPrefix hands back the first bytes of a record as stored, unchecked
+//   (a prefix has no CRC of its own): etrnctl's glance at an envelope.
 // - `done` always runs later from the reactor, never inside Read().
 #pragma once
 
@@ -18,6 +20,7 @@
 #include <list>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -36,6 +39,7 @@ inline constexpr size_t kQueuedReadsMax = size_t{1} << 21;
 class SpoolReader {
  public:
   using Done = std::function<void(absl::StatusOr<SpoolMessage>)>;
+  using BytesDone = std::function<void(absl::StatusOr<std::string>)>;
   struct Options {
     size_t open_segments_max = kOpenSegmentsMax;
     size_t reads_in_flight_max = kReadsInFlightMax;  // at most open_segments_max
@@ -51,11 +55,15 @@ class SpoolReader {
   // DataLoss when the record does not check out, the errno of a failed open
   // or read otherwise, Cancelled after Shutdown().
   void Read(const RecordLocation& location, Done done);
+  // At most `bytes_max` (> 0) bytes from the record's start, through the
+  // same fd cache and in-flight bound as Read().
+  void ReadPrefix(const RecordLocation& location, size_t bytes_max, BytesDone done);
   // Closes the segment's cached fd (once its reads in flight are done).
   void EvictSegment(SegmentKey segment);
   // Cancels waiting requests and closes every fd through the ring.
   void Shutdown();
 
+  reactor::Reactor& reactor() { return reactor_; }
   size_t reads_in_flight() const { return reads_in_flight_; }
   size_t reads_queued() const { return queued_.size(); }
   size_t open_segments() const { return segments_.size(); }
@@ -64,7 +72,9 @@ class SpoolReader {
   struct Segment;
   struct Request {
     RecordLocation location;
-    Done done;
+    Done done;             // a whole record, decoded
+    size_t prefix_bytes;   // > 0: ReadPrefix
+    BytesDone bytes_done;  // ReadPrefix's
   };
   struct Active;
 
@@ -75,11 +85,13 @@ class SpoolReader {
   void OnRead(std::shared_ptr<Active> active, size_t from, int result);
   void Decode(std::shared_ptr<Active> active);
   void Finish(std::shared_ptr<Active> active, absl::StatusOr<SpoolMessage> result);
+  void FinishBytes(std::shared_ptr<Active> active, absl::StatusOr<std::string> result);
+  void Settle(Active& active);
   void MakeRoom();
   void Release(const std::shared_ptr<Segment>& segment);
   void Close(Segment& segment);
   void Touch(Segment& segment);
-  void FailLater(Done done, absl::Status status);
+  void FailLater(Request request, absl::Status status);
 
   reactor::Reactor& reactor_;
   const std::string spool_dir_;
@@ -90,5 +102,12 @@ class SpoolReader {
   size_t reads_in_flight_ = 0;
   bool shut_down_ = false;
 };
+
+// The first `bytes_max` bytes of each record (SpoolReader::ReadPrefix), at
+// most kBatchReadsOutstandingMax asked of the reader at once, so a long
+// list never fills its queue; done gets one entry per location, in order.
+inline constexpr size_t kBatchReadsOutstandingMax = 64;
+void ReadPrefixes(SpoolReader& reader, std::vector<RecordLocation> locations, size_t bytes_max,
+                  std::function<void(std::vector<absl::StatusOr<std::string>>)> done);
 
 }  // namespace etrnd::spool

@@ -31,14 +31,13 @@ TEST(SegmentTrackerTest, SealedEmptySegmentIsDeletableAtOnce) {
   EXPECT_TRUE(tracker.TakeDeletable().empty());
 }
 
-TEST(SegmentTrackerTest, ExtraFinishDoesNotUnderflow) {
+TEST(SegmentTrackerDeathTest, ExtraFinishCrashesInsteadOfUnderflowing) {
   SegmentTracker tracker;
   const SegmentKey a{0, 1};
   tracker.AddLiveRecipients(a, 1);
   tracker.FinishRecipient(a);
-  tracker.FinishRecipient(a);
   EXPECT_EQ(tracker.LiveRecipients(a), 0u);
-  EXPECT_TRUE(tracker.TakeDeletable().empty());
+  EXPECT_DEATH(tracker.FinishRecipient(a), "live_recipients");
 }
 
 }  // namespace

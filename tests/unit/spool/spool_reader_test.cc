@@ -255,5 +255,79 @@ TEST(SpoolReaderTest, EvictedSegmentIsReopenedAndShutdownCancelsQueued) {
   EXPECT_TRUE(absl::IsCancelled(statuses[3])) << statuses[3];
 }
 
+// etrnctl list's reads: the first bytes of each record, in the order asked,
+// an error in the slot of a record whose file is gone, and never more than
+// kBatchReadsOutstandingMax asked of the reader at once.
+TEST(SpoolReaderTest, ReadPrefixesGivesEachRecordsFirstBytesInOrder) {
+  TempDir dir;
+  std::vector<RecordLocation> locations = WriteSpool(dir.path(), 150, 1);
+  ASSERT_EQ(::unlink(SegmentPath(dir.path(), 1, locations[7].segment_id).c_str()), 0);
+  constexpr size_t kPrefix = 40;
+  std::vector<absl::StatusOr<std::string>> prefixes;
+  size_t asked_max = 0;
+  std::shared_ptr<SpoolReader> owner;
+  RunOnReactor([&](reactor::Reactor& r, std::function<void()> finish) {
+    owner = std::make_shared<SpoolReader>(r, dir.path());
+    SpoolReader* reader = owner.get();
+    // Sampled on every turn while the batch runs.
+    auto sample = std::make_shared<std::function<void()>>();
+    *sample = [&, reader, sample] {
+      asked_max = std::max(asked_max, reader->reads_in_flight() + reader->reads_queued());
+      if (prefixes.empty()) r.Post(*sample);
+    };
+    r.Post(*sample);
+    ReadPrefixes(*reader, locations, kPrefix,
+                 [&, reader, finish](std::vector<absl::StatusOr<std::string>> results) {
+                   prefixes = std::move(results);
+                   reader->Shutdown();
+                   r.Post([&owner, finish] {
+                     owner.reset();
+                     finish();
+                   });
+                 });
+  });
+  ASSERT_EQ(prefixes.size(), locations.size());
+  for (size_t i = 0; i < locations.size(); ++i) {
+    if (i == 7) {
+      EXPECT_TRUE(absl::IsNotFound(prefixes[i].status())) << prefixes[i].status();
+      continue;
+    }
+    ASSERT_TRUE(prefixes[i].ok()) << i << ": " << prefixes[i].status();
+    std::string record;
+    EncodeMessage(MakeMessage(static_cast<int>(i)), &record);
+    EXPECT_EQ(*prefixes[i], record.substr(0, kPrefix)) << i;
+  }
+  EXPECT_GT(asked_max, 0u);
+  EXPECT_LE(asked_max, kBatchReadsOutstandingMax);
+}
+
+TEST(SpoolReaderTest, ReadPrefixOfUnknownLengthStopsAtTheRecord) {
+  TempDir dir;
+  std::vector<RecordLocation> locations = WriteSpool(dir.path(), 3, 3);
+  for (RecordLocation& location : locations) location.length = 0;  // header first
+  std::vector<absl::StatusOr<std::string>> prefixes;
+  std::shared_ptr<SpoolReader> owner;
+  RunOnReactor([&](reactor::Reactor& r, std::function<void()> finish) {
+    owner = std::make_shared<SpoolReader>(r, dir.path());
+    SpoolReader* reader = owner.get();
+    ReadPrefixes(*reader, locations, size_t{1} << 20,
+                 [&, reader, finish](std::vector<absl::StatusOr<std::string>> results) {
+                   prefixes = std::move(results);
+                   reader->Shutdown();
+                   r.Post([&owner, finish] {
+                     owner.reset();
+                     finish();
+                   });
+                 });
+  });
+  ASSERT_EQ(prefixes.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(prefixes[i].ok()) << prefixes[i].status();
+    std::string record;
+    EncodeMessage(MakeMessage(static_cast<int>(i)), &record);
+    EXPECT_EQ(*prefixes[i], record);  // the whole record, not the next one
+  }
+}
+
 }  // namespace
 }  // namespace etrnd::spool

@@ -1,4 +1,4 @@
-#include "etrnd/server/delivery_connection.h"
+#include "etrnd/qmgr/delivery_connection.h"
 
 #include <algorithm>
 #include <cstring>
@@ -7,7 +7,7 @@
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 
-namespace etrnd::server {
+namespace etrnd::qmgr {
 
 DeliveryConnection::DeliveryConnection(reactor::Reactor& reactor,
                                        smtp::ClientSession::Options options,
@@ -148,4 +148,4 @@ void DeliveryConnection::ArmTimeout() {
   });
 }
 
-}  // namespace etrnd::server
+}  // namespace etrnd::qmgr

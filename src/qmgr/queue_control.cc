@@ -4,14 +4,14 @@
 #include <algorithm>
 
 #include "absl/time/clock.h"
+#include "domain_state.h"
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "etrnd/delivery/retry_schedule.h"
+#include "etrnd/qmgr/queue_service.h"
 #include "etrnd/server/core.h"
-#include "etrnd/server/queue_service.h"
-#include "queue_domain_state.h"
 
-namespace etrnd::server {
+namespace etrnd::qmgr {
 
 bool QueueService::ScanQueued(uint64_t* cursor, size_t budget,
                               absl::FunctionRef<void(const QueuedEntry&)> fn) const {
@@ -67,20 +67,4 @@ void QueueService::DescribeSchedule(const std::string& domain, std::string* stat
   }
 }
 
-void QueueService::SetHeld(const std::string& domain, bool held) {
-  if (held) {
-    held_.insert(domain);
-    return;
-  }
-  if (held_.erase(domain) == 0) return;
-  // Released: a domain that retries on its own gets its attempt now; a
-  // `hold` domain of the table waits for ETRN as before.
-  if (index_.CountDomain(domain) == 0 || stopped_) return;
-  const config::DomainEntry* entry = core_.table().Match(domain);
-  if (entry == nullptr || entry->hold) return;
-  DomainState& state = StateOf(domain);
-  delivery::RetrySchedule::ResetForFlush(&state.retry, absl::Now());
-  if (!state.flushing) ScheduleAttempt(domain, absl::ZeroDuration());
-}
-
-}  // namespace etrnd::server
+}  // namespace etrnd::qmgr

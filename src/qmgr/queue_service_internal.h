@@ -1,6 +1,6 @@
-// Constants and small helpers shared by the queue service's files
-// (queue_service.cc: intake, ETRN and flushes; queue_completion.cc:
-// completions, bounces, expiry and segment GC). Not a public interface.
+// Constants and small helpers shared by the queue service's files in
+// src/qmgr (intake, scheduling, flush jobs, completions, bounces, expiry).
+// Not a public interface.
 #pragma once
 
 #include <algorithm>
@@ -16,7 +16,7 @@
 #include "etrnd/spool/spool_reader.h"
 #include "etrnd/spool/spool_record.h"
 
-namespace etrnd::server::queue_detail {
+namespace etrnd::qmgr::queue_detail {
 
 // Expired mail is looked for once a minute (--max_queue_lifetime is days),
 // or ten times per lifetime when an operator sets a short one.
@@ -91,4 +91,4 @@ inline void LogDelivery(const std::string& queue_id, const std::string& recipien
                        std::string(status), reply);
 }
 
-}  // namespace etrnd::server::queue_detail
+}  // namespace etrnd::qmgr::queue_detail

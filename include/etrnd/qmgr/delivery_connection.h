@@ -14,7 +14,7 @@
 #include "etrnd/smtp/client_session.h"
 #include "etrnd/transport/tls_stream.h"
 
-namespace etrnd::server {
+namespace etrnd::qmgr {
 
 // How a connection may use STARTTLS (options.tls says whether it must).
 struct DeliveryTls {
@@ -60,4 +60,4 @@ class DeliveryConnection : public reactor::ConnectionHandler {
   std::unique_ptr<transport::TlsStream> tls_;  // after STARTTLS got 220
 };
 
-}  // namespace etrnd::server
+}  // namespace etrnd::qmgr

@@ -7,15 +7,15 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/clock.h"
+#include "domain_state.h"
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "etrnd/delivery/retry_schedule.h"
+#include "etrnd/qmgr/queue_service.h"
 #include "etrnd/server/core.h"
-#include "etrnd/server/queue_service.h"
-#include "queue_domain_state.h"
 #include "queue_service_internal.h"
 
-namespace etrnd::server {
+namespace etrnd::qmgr {
 
 using namespace queue_detail;  // NOLINT: the queue service's own helpers
 
@@ -61,7 +61,7 @@ void QueueService::OnMessageDurable(const spool::RecordLocation& location,
   int64_t arrival = envelope.arrival_unix_micros;
   const uint64_t queue_id = QueueIdKey(envelope.queue_id);
   for (auto& [domain, indexes] : by_domain) {
-    Core& owner = core_.context().core(queue::ShardForDomain(domain, shards));
+    server::Core& owner = core_.context().core(queue::ShardForDomain(domain, shards));
     const bool routed = RoutedWhenUnserved(envelope.mail_from, domain);
     if (&owner == &core_) {
       AddRecipients(domain, location, std::move(indexes), arrival, routed, queue_id);
@@ -108,4 +108,4 @@ void QueueService::AddRecipients(const std::string& domain, const spool::RecordL
   }
 }
 
-}  // namespace etrnd::server
+}  // namespace etrnd::qmgr

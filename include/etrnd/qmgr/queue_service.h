@@ -1,3 +1,10 @@
+// qmgr: what happens to a message after it is stored (in the spirit of
+// Postfix's qmgr): per-domain scheduling, flush jobs, delivery connections,
+// bounces, the expiry sweep and ODMR turn jobs. It runs on a core's reactor
+// thread and must never block it (spool reads go through the ring, every
+// walk over queue contents runs in bounded slices); it holds no SMTP
+// parsing of its own (src/smtp) and no wiring (src/server).
+//
 // A core's part of the queue: the shard of the domain queue index for the
 // domains this core owns (by hash), their delivery schedule, and the
 // delivery worker that flushes them to their next hop. Only the owner core
@@ -29,8 +36,10 @@
 #include "etrnd/spool/spool_recovery.h"
 
 namespace etrnd::server {
-
 class Core;
+}  // namespace etrnd::server
+
+namespace etrnd::qmgr {
 
 struct EtrnShardResult {
   size_t messages = 0;
@@ -55,7 +64,7 @@ struct QueuedEntry {
 
 class QueueService {
  public:
-  explicit QueueService(Core& core);
+  explicit QueueService(server::Core& core);
   ~QueueService();
 
   // Start-up: this core's domains and segments from the recovered spool.
@@ -75,7 +84,7 @@ class QueueService {
   // the plan's domains queued on this shard (not held, no flush running):
   // its batches go to the turn `turn_id` on `turn_core`.
   TurnShardResult StartTurn(const etrn::AtrnPlan& plan, const std::string& user,
-                            const std::string& client, Core& turn_core, uint64_t turn_id);
+                            const std::string& client, server::Core& turn_core, uint64_t turn_id);
   // From the turn's core: recipients answered by the customer (tokens are
   // the job's), then a batch the turn is done with (the job's bodies may go).
   void OnTurnOutcomes(uint64_t job_id, const std::vector<smtp::RecipientOutcome>& outcomes);
@@ -92,6 +101,8 @@ class QueueService {
   void SealSegment(uint64_t segment_id);
   // Any core: a segment GC is deleting leaves this core's read cache.
   void EvictSegment(spool::SegmentKey segment);
+  // This core's reader of spool records (etrnctl's reads share its cache).
+  spool::SpoolReader& spool_reader() { return reader_; }
 
   // etrnctl (src/server/control_service.cc); this core's thread only.
   // Visits at most `budget` (domain, message) pairs from *cursor, an
@@ -159,7 +170,7 @@ class QueueService {
                  std::vector<smtp::OutboundMessage>* batch, std::vector<size_t>* tokens);
   // ODMR turns (queue_turn.cc).
   void StartTurnJob(const std::string& domain, const std::string& user, const std::string& client,
-                    Core& turn_core, uint64_t turn_id);
+                    server::Core& turn_core, uint64_t turn_id);
   void LaunchTurnBatches(const std::shared_ptr<FlushJob>& job);
   void FinishTurnJob(const std::shared_ptr<FlushJob>& job);
   // tls_failed_at: the target whose opportunistic TLS handshake failed on
@@ -184,7 +195,7 @@ class QueueService {
   // One kTableReindexSlice of OnTableChanged's walk; posts the next.
   void ReindexSlice();
 
-  Core& core_;
+  server::Core& core_;
   queue::DomainQueueIndex index_;
   absl::flat_hash_map<std::string, std::unique_ptr<DomainState>> domains_;
   // The same states in creation order (never erased): a cursor into it
@@ -213,4 +224,4 @@ class QueueService {
   bool stopped_ = false;
 };
 
-}  // namespace etrnd::server
+}  // namespace etrnd::qmgr

@@ -9,9 +9,9 @@
 
 #include "absl/status/statusor.h"
 #include "etrnd/common/net_address.h"
-#include "etrnd/dns/dns_resolver.h"
+#include "etrnd/delivery/dns_resolver.h"
 
-namespace etrnd::dns {
+namespace etrnd::delivery {
 
 inline constexpr uint16_t kSmtpPort = 25;
 
@@ -54,4 +54,4 @@ void ResolveRoute(DnsResolver& resolver, const std::string& domain, const RouteS
 void ResolveRouteTargets(DnsResolver& resolver, const std::string& domain, const RouteSpec& spec,
                          RouteTargetsCallback done);
 
-}  // namespace etrnd::dns
+}  // namespace etrnd::delivery

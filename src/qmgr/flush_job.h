@@ -1,6 +1,6 @@
-// QueueService's flush job, shared by queue_service.cc (flushes to a next
-// hop) and queue_turn.cc (ODMR turns: the same job, its batches going to an
-// ATRN connection instead). Internal to src/server.
+// QueueService's flush job, shared by flush_job.cc (flushes to a next hop)
+// and turn_jobs.cc (ODMR turns: the same job, its batches going to an ATRN
+// connection instead). Internal to src/qmgr.
 #pragma once
 
 #include <cstdint>
@@ -13,11 +13,11 @@
 #include "absl/time/time.h"
 #include "etrnd/common/net_address.h"
 #include "etrnd/config/domains_table.h"
+#include "etrnd/qmgr/queue_service.h"
 #include "etrnd/queue/message_key.h"
-#include "etrnd/server/queue_service.h"
 #include "etrnd/spool/spool_record.h"
 
-namespace etrnd::server {
+namespace etrnd::qmgr {
 
 // One run over a domain's queued messages towards its next hop.
 struct QueueService::FlushJob {
@@ -62,7 +62,7 @@ struct QueueService::FlushJob {
 
   // ODMR: the batches go to this turn (on turn_core) instead of connections
   // to a next hop; the job is in QueueService::turn_jobs_ under turn_job_id.
-  Core* turn_core = nullptr;
+  server::Core* turn_core = nullptr;
   uint64_t turn_id = 0;
   uint64_t turn_job_id = 0;
 
@@ -70,4 +70,4 @@ struct QueueService::FlushJob {
   bool is_turn() const { return turn_core != nullptr; }
 };
 
-}  // namespace etrnd::server
+}  // namespace etrnd::qmgr

@@ -1,4 +1,4 @@
-#include "etrnd/dns/dns_resolver.h"
+#include "etrnd/delivery/dns_resolver.h"
 
 #include <ares.h>
 #include <arpa/nameser.h>
@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "etrnd/common/log.h"
 
-namespace etrnd::dns {
+namespace etrnd::delivery {
 namespace {
 
 using reactor::Reactor;
@@ -390,4 +390,4 @@ void DnsResolver::LookupAddresses(const std::string& host, AddressCallback done)
   impl_->AfterStart();
 }
 
-}  // namespace etrnd::dns
+}  // namespace etrnd::delivery

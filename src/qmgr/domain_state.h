@@ -1,16 +1,17 @@
-// QueueService's per-domain schedule, shared by queue_service.cc (delivery)
-// and queue_control.cc (etrnctl). Internal to src/server.
+// QueueService's per-domain schedule, shared by the delivery side
+// (domain_schedule.cc, flush_job.cc) and queue_control.cc (etrnctl).
+// Internal to src/qmgr.
 #pragma once
 
 #include <string>
 
 #include "absl/container/flat_hash_set.h"
 #include "etrnd/delivery/retry_schedule.h"
+#include "etrnd/qmgr/queue_service.h"
 #include "etrnd/queue/message_key.h"
 #include "etrnd/reactor/reactor.h"
-#include "etrnd/server/queue_service.h"
 
-namespace etrnd::server {
+namespace etrnd::qmgr {
 
 struct QueueService::DomainState {
   std::string name;
@@ -25,4 +26,4 @@ struct QueueService::DomainState {
   std::string last_error;    // of the last flush that failed (etrnctl list)
 };
 
-}  // namespace etrnd::server
+}  // namespace etrnd::qmgr

@@ -8,17 +8,17 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/time/clock.h"
+#include "domain_state.h"
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "etrnd/etrn/atrn_policy.h"
+#include "etrnd/qmgr/queue_service.h"
 #include "etrnd/server/core.h"
 #include "etrnd/server/odmr_turn.h"
-#include "etrnd/server/queue_service.h"
-#include "queue_domain_state.h"
-#include "queue_flush_job.h"
+#include "flush_job.h"
 #include "queue_service_internal.h"
 
-namespace etrnd::server {
+namespace etrnd::qmgr {
 
 using namespace queue_detail;  // NOLINT: the queue service's own helpers
 
@@ -32,7 +32,7 @@ constexpr size_t kTurnBatchesInFlight = 2;
 }  // namespace
 
 TurnShardResult QueueService::StartTurn(const etrn::AtrnPlan& plan, const std::string& user,
-                                        const std::string& client, Core& turn_core,
+                                        const std::string& client, server::Core& turn_core,
                                         uint64_t turn_id) {
   TurnShardResult result;
   ETRND_CHECK(!plan.refused());
@@ -72,7 +72,8 @@ TurnShardResult QueueService::StartTurn(const etrn::AtrnPlan& plan, const std::s
 }
 
 void QueueService::StartTurnJob(const std::string& domain, const std::string& user,
-                                const std::string& client, Core& turn_core, uint64_t turn_id) {
+                                const std::string& client, server::Core& turn_core,
+                                uint64_t turn_id) {
   DomainState& state = StateOf(domain);
   ETRND_CHECK(!state.flushing);
   auto job = std::make_shared<FlushJob>();
@@ -112,7 +113,7 @@ void QueueService::LaunchTurnBatches(const std::shared_ptr<FlushJob>& job) {
     ++job->connections_open;
     // The bodies (views into job->items) stay here, untouched, until the
     // turn reports the batch done.
-    Core* turn_core = job->turn_core;
+    server::Core* turn_core = job->turn_core;
     core_.SendTo(*turn_core, [turn_core, turn_id = job->turn_id, origin = core_.index(),
                               job_id = job->turn_job_id, batch = std::move(batch)]() mutable {
       DeliverTurnBatch(*turn_core, turn_id, origin, job_id, std::move(batch));
@@ -142,9 +143,10 @@ void QueueService::FinishTurnJob(const std::shared_ptr<FlushJob>& job) {
   ETRND_CHECK(job->is_turn() && job->connections_open == 0);
   const size_t erased = turn_jobs_.erase(job->turn_job_id);
   ETRND_CHECK(erased == 1);
-  Core* turn_core = job->turn_core;
-  core_.SendTo(*turn_core,
-               [turn_core, turn_id = job->turn_id] { DeliverTurnJobDone(*turn_core, turn_id); });
+  server::Core* turn_core = job->turn_core;
+  core_.SendTo(*turn_core, [turn_core, turn_id = job->turn_id] {
+    server::DeliverTurnJobDone(*turn_core, turn_id);
+  });
 }
 
-}  // namespace etrnd::server
+}  // namespace etrnd::qmgr

@@ -1,59 +1,43 @@
-// What happens once a recipient has an outcome: the durable completion
-// record, bounces (DSNs), the expiry sweep and the GC of spent segments.
+// Bounces (DSNs to the sender): a whole flush whose route cannot exist,
+// refused recipients, and expired mail.
+#include <cstdlib>
 #include <memory>
 #include <utility>
 
 #include "absl/time/clock.h"
+#include "domain_state.h"
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "etrnd/delivery/dsn.h"
+#include "etrnd/qmgr/queue_service.h"
 #include "etrnd/server/core.h"
-#include "etrnd/server/queue_service.h"
-#include "etrnd/spool/spool_files.h"
-#include "queue_domain_state.h"
+#include "flush_job.h"
 #include "queue_service_internal.h"
 
-namespace etrnd::server {
+namespace etrnd::qmgr {
 
 using namespace queue_detail;  // NOLINT: the queue service's own helpers
 
-void QueueService::FinishRecipient(const std::string& domain, const spool::RecordLocation& location,
-                                   uint32_t recipient_index, spool::RecipientOutcome outcome,
-                                   std::function<void()> settled) {
-  spool::SpoolCompletion completion;
-  completion.core = location.core;
-  completion.segment_id = location.segment_id;
-  completion.offset = location.offset;
-  completion.recipient_index = recipient_index;
-  completion.outcome = outcome;
-  core_.AppendCompletion(completion, [this, domain, location, recipient_index,
-                                      settled = std::move(settled)](absl::Status status) {
-    if (settled) settled();
-    if (!status.ok()) {
-      // Not recorded: the recipient stays queued and is delivered again
-      // later (at least once, never lost).
-      ETRND_LOG_ERROR("completion log write failed: %s", std::string(status.message()));
-      return;
-    }
-    // Finished twice (an operator's delete racing a delivery): the segment
-    // counts it once, or GC could remove a segment with live mail.
-    const queue::MessageKey key = queue::MessageKey::FromLocation(location);
-    if (!index_.FinishRecipient(domain, key, recipient_index)) return;
-    if (index_.FindMessage(domain, key) == nullptr) {
-      // Gone from the domain: an unserved domain's flush no longer routes it.
-      auto state = domains_.find(domain);
-      if (state != domains_.end()) state->second->routed_when_unserved.erase(key);
-    }
-    Core& segment_core = core_.context().core(location.core);
-    spool::SegmentKey segment = SegmentOf(location);
-    if (&segment_core == &core_) {
-      SegmentRecipientFinished(segment);
-    } else {
-      core_.SendTo(segment_core, [&segment_core, segment] {
-        segment_core.queue().SegmentRecipientFinished(segment);
-      });
-    }
-  });
+void QueueService::BounceWholeFlush(const std::shared_ptr<FlushJob>& job,
+                                    const std::string& reply) {
+  // The messages are bounced as their reads come back (AdvanceFlush).
+  job->bounce_reply = reply;
+}
+
+void QueueService::BounceLoaded(const std::shared_ptr<FlushJob>& job) {
+  using Read = FlushJob::Item::Read;
+  while (job->next_item < job->items.size() && (job->items[job->next_item].read == Read::kLoaded ||
+                                                job->items[job->next_item].read == Read::kFailed)) {
+    FlushJob::Item& item = job->items[job->next_item++];
+    if (item.read == Read::kFailed) continue;
+    std::vector<std::pair<uint32_t, std::string>> failures;
+    for (uint32_t index : item.recipient_indexes) failures.emplace_back(index, *job->bounce_reply);
+    job->bounced += failures.size();
+    core_.metrics().deliveries_bounced += failures.size();
+    QueueBounce(item.message, item.location, job->domain, std::move(failures), "", false,
+                Settler(job));
+    item.message = spool::SpoolMessage{};
+  }
 }
 
 void QueueService::QueueBounce(const spool::SpoolMessage& message,
@@ -115,7 +99,7 @@ void QueueService::QueueBounce(const spool::SpoolMessage& message,
   dsn.data = std::move(*bounce);
   std::string original_id = message.queue_id;
   core_.StoreMessage(
-      std::move(dsn), Core::MessageOrigin{},
+      std::move(dsn), server::Core::MessageOrigin{},
       [this, domain, location, failures, final_outcome, original_id, sender = message.mail_from,
        parts, part_done](absl::StatusOr<std::string> queue_id) {
         if (!queue_id.ok()) {
@@ -139,40 +123,6 @@ void QueueService::QueueBounce(const spool::SpoolMessage& message,
         }
         part_done();
       });
-}
-
-void QueueService::SweepExpired() { SweepExpiredSlice(); }
-
-void QueueService::SweepExpiredSlice() {
-  if (stopped_) return;
-  ETRND_CHECK(expiry_reads_outstanding_ == 0);
-  const absl::Duration lifetime = core_.context().options.max_queue_lifetime;
-  const int64_t cutoff = absl::ToUnixMicros(absl::Now() - lifetime);
-  size_t taken = 0;
-  while (taken < kExpirySweepSlice && !by_arrival_.empty() &&
-         by_arrival_.front().arrival_unix_micros <= cutoff) {
-    const ExpiryEntry expired = by_arrival_.front();
-    by_arrival_.pop_front();
-    ++by_arrival_popped_;
-    ++taken;
-    const queue::MessageKey key = queue::MessageKey::FromLocation(expired.location);
-    if (index_.FindMessage(expired.domain->name, key) == nullptr) continue;  // finished
-    ++expiry_reads_outstanding_;
-    reader_.Read(expired.location, [this, state = expired.domain, location = expired.location](
-                                       absl::StatusOr<spool::SpoolMessage> message) {
-      ETRND_CHECK(expiry_reads_outstanding_ > 0);
-      --expiry_reads_outstanding_;
-      BounceExpired(state, location, std::move(message));
-      if (expiry_reads_outstanding_ == 0) core_.reactor().Post([this] { SweepExpiredSlice(); });
-    });
-  }
-  ETRND_CHECK(expiry_reads_outstanding_ <= kExpirySweepSlice);
-  if (expiry_reads_outstanding_ > 0) return;  // the last read continues the sweep
-  if (!by_arrival_.empty() && by_arrival_.front().arrival_unix_micros <= cutoff) {
-    core_.reactor().Post([this] { SweepExpiredSlice(); });
-    return;
-  }
-  core_.reactor().RunAfter(ExpirySweepInterval(lifetime), [this] { SweepExpired(); });
 }
 
 void QueueService::BounceExpired(DomainState* state, const spool::RecordLocation& location,
@@ -203,27 +153,4 @@ void QueueService::BounceExpired(DomainState* state, const spool::RecordLocation
   QueueBounce(*message, location, state->name, std::move(failures), "", /*expired=*/true, nullptr);
 }
 
-void QueueService::SegmentRecipientFinished(spool::SegmentKey segment) {
-  segments_.FinishRecipient(segment);
-  CollectGarbage();
-}
-
-void QueueService::CollectGarbage() {
-  const std::string& spool_dir = core_.context().options.spool_dir;
-  for (const spool::SegmentKey& segment : segments_.TakeDeletable()) {
-    // Out of every core's read cache (this one's first), so no cached fd
-    // keeps the deleted file's space.
-    reader_.EvictSegment(segment);
-    for (size_t i = 0; i < core_.context().core_count(); ++i) {
-      Core& other = core_.context().core(i);
-      if (&other == &core_) continue;
-      core_.SendTo(other, [&other, segment] { other.queue().EvictSegment(segment); });
-    }
-    std::string path = spool::SegmentPath(spool_dir, segment.core, segment.segment_id);
-    core_.reactor().Unlink(path, [path](int result) {
-      if (result == 0) ETRND_LOG_INFO("segment %s delivered completely: removed", path);
-    });
-  }
-}
-
-}  // namespace etrnd::server
+}  // namespace etrnd::qmgr

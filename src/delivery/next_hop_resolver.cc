@@ -1,4 +1,4 @@
-#include "etrnd/dns/next_hop_resolver.h"
+#include "etrnd/delivery/next_hop_resolver.h"
 
 #include <memory>
 #include <random>
@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "etrnd/delivery/mx_list.h"
 
-namespace etrnd::dns {
+namespace etrnd::delivery {
 namespace {
 
 using AddressAnswer = absl::StatusOr<std::vector<IpAddress>>;
@@ -139,4 +139,4 @@ void ResolveRouteTargets(DnsResolver& resolver, const std::string& domain, const
   }
 }
 
-}  // namespace etrnd::dns
+}  // namespace etrnd::delivery

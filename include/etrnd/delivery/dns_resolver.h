@@ -15,9 +15,7 @@
 #include "etrnd/delivery/mx_list.h"
 #include "etrnd/reactor/reactor.h"
 
-namespace etrnd::dns {
-
-using MxRecord = delivery::MxRecord;  // host "" or "." is a null MX (RFC 7505)
+namespace etrnd::delivery {
 
 struct DnsResolverOptions {
   int timeout_ms = 3000;  // first try per server; c-ares backs off on later tries
@@ -64,4 +62,4 @@ class DnsResolver {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace etrnd::dns
+}  // namespace etrnd::delivery

@@ -1,5 +1,5 @@
 // DnsResolver and ResolveRoute on a real reactor against a local dnsmasq.
-#include "etrnd/dns/dns_resolver.h"
+#include "etrnd/delivery/dns_resolver.h"
 
 #include <netinet/in.h>
 #include <signal.h>
@@ -14,12 +14,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "etrnd/dns/next_hop_resolver.h"
+#include "etrnd/delivery/next_hop_resolver.h"
 #include "etrnd/reactor/reactor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace etrnd::dns {
+namespace etrnd::delivery {
 namespace {
 
 using reactor::Reactor;
@@ -413,4 +413,4 @@ TEST_F(DnsResolverTest, CallbackMayDestroyTheResolver) {
 }
 
 }  // namespace
-}  // namespace etrnd::dns
+}  // namespace etrnd::delivery

@@ -1,140 +1,27 @@
-#include "etrnd/server/queue_service.h"
+// A flush job's steps: set-up in slices, route resolution, reads ahead in
+// flush order, batches to delivery connections, outcomes, and the end of
+// the flush (next attempt).
+#include "flush_job.h"
 
 #include <algorithm>
+#include <memory>
 #include <optional>
 #include <utility>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/time/clock.h"
+#include "domain_state.h"
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
-#include "etrnd/config/domain_name.h"
-#include "etrnd/control/control_request.h"
 #include "etrnd/delivery/dsn.h"
-#include "etrnd/delivery/mx_list.h"
 #include "etrnd/delivery/retry_schedule.h"
+#include "etrnd/qmgr/delivery_connection.h"
+#include "etrnd/qmgr/queue_service.h"
 #include "etrnd/server/core.h"
-#include "etrnd/server/delivery_connection.h"
-#include "etrnd/spool/spool_files.h"
-#include "queue_domain_state.h"
-#include "queue_flush_job.h"
 #include "queue_service_internal.h"
 
-namespace etrnd::server {
+namespace etrnd::qmgr {
 
 using namespace queue_detail;  // NOLINT: the queue service's own helpers
-
-QueueService::QueueService(Core& core)
-    : core_(core),
-      reader_(core.reactor(), core.context().options.spool_dir),
-      postmaster_domain_(DomainOf(core.context().options.postmaster)) {
-  core_.reactor().RunAfter(ExpirySweepInterval(core_.context().options.max_queue_lifetime),
-                           [this] { SweepExpired(); });
-}
-
-QueueService::~QueueService() = default;
-
-size_t QueueService::queued_domains() const { return index_.domains_count(); }
-
-QueueService::DomainState& QueueService::StateOf(const std::string& domain) {
-  auto& state = domains_[domain];
-  if (state == nullptr) {
-    state = std::make_unique<DomainState>();
-    state->name = domain;
-    domain_order_.push_back(state.get());
-  }
-  return *state;
-}
-
-void QueueService::ScheduleAttempt(const std::string& domain, absl::Duration delay) {
-  DomainState& state = StateOf(domain);
-  if (state.timer != 0) core_.reactor().CancelTimer(state.timer);
-  state.timer = core_.reactor().RunAfter(delay, [this, domain] {
-    auto it = domains_.find(domain);
-    if (it == domains_.end()) return;
-    it->second->timer = 0;
-    StartFlush(domain);
-  });
-}
-
-EtrnShardResult QueueService::FlushForEtrn(const etrn::EtrnPlan& plan, const IpAddress& client,
-                                           bool operator_request) {
-  EtrnShardResult result;
-  const config::DomainsTable& table = core_.table();
-  std::vector<std::string> matched;
-  auto consider = [&](std::string_view domain, size_t /*messages*/ = 0) {
-    if (operator_request || etrn::DomainAllowed(table, plan, domain, client)) {
-      matched.emplace_back(domain);
-    }
-  };
-  switch (plan.argument.form) {
-    case etrn::EtrnForm::kNode:
-      if (index_.CountDomain(plan.argument.name) > 0) matched.push_back(plan.argument.name);
-      break;
-    case etrn::EtrnForm::kSubtree:
-      index_.ForEachQueuedDomainUnder(plan.argument.name, consider);
-      break;
-    case etrn::EtrnForm::kQueue:
-      for (const config::DomainEntry* entry : table.QueueMembers(plan.argument.name)) {
-        if (!entry->subdomains_only) {
-          if (index_.CountDomain(entry->domain) > 0) consider(entry->domain);
-          continue;
-        }
-        index_.ForEachQueuedDomainUnder(entry->domain, [&](std::string_view domain, size_t) {
-          if (domain != entry->domain) consider(domain);
-        });
-      }
-      break;
-  }
-  // Held domains deliver nothing, not even on ETRN: a held node, or an @/#
-  // whose every queued domain is held, is answered 458.
-  const size_t matched_before_holds = matched.size();
-  std::erase_if(matched, [this](const std::string& domain) { return held_.contains(domain); });
-  if ((plan.argument.form == etrn::EtrnForm::kNode && held_.contains(plan.argument.name)) ||
-      (matched.empty() && matched_before_holds > 0)) {
-    result.refused_for_resources = true;
-    result.held = true;
-    return result;
-  }
-  for (const std::string& domain : matched) result.messages += index_.CountDomain(domain);
-  if (matched.empty()) return result;
-  if (flushes_running_ >= kFlushesRunningMax || stopped_) {
-    result.refused_for_resources = true;
-    return result;
-  }
-  for (const std::string& domain : matched) {
-    DomainState& state = StateOf(domain);
-    delivery::RetrySchedule::ResetForFlush(&state.retry, absl::Now());
-    // A running flush is not started twice; the count is still reported.
-    if (!state.flushing) ScheduleAttempt(domain, absl::ZeroDuration());
-  }
-  return result;
-}
-
-void QueueService::StartFlush(const std::string& domain) {
-  DomainState& state = StateOf(domain);
-  if (state.flushing || stopped_ || held_.contains(domain)) return;
-  const size_t queued = index_.CountDomain(domain);
-  if (queued == 0) return;
-  // A domain that left the table keeps its customers' mail queued (no route,
-  // no attempt, no bounce); only bounces queued while it was unserved go out.
-  const bool served = core_.table().Match(domain) != nullptr;
-  if (!served && state.routed_when_unserved.empty()) {
-    ETRND_LOG_INFO("flush %s: not in the domains table: %d messages stay queued", domain, queued);
-    return;
-  }
-  auto job = std::make_shared<FlushJob>();
-  job->domain = domain;
-  job->served = served;
-  job->started = absl::Now();
-  state.flushing = true;
-  state.flush_again = false;
-  ++flushes_running_;
-  ETRND_LOG_INFO_EVENT("flush", {{"domain", domain}, {"messages", queued}}, "flush %s: %d messages",
-                       domain, queued);
-  RunFlush(job);
-  SetUpFlushSlice(job);
-}
 
 void QueueService::SetUpFlushSlice(const std::shared_ptr<FlushJob>& job) {
   ETRND_CHECK(!job->setup_done);
@@ -181,7 +68,8 @@ void QueueService::RunFlush(const std::shared_ptr<FlushJob>& job) {
   }
   job->remote_mta = next_hop.kind == config::NextHop::Kind::kMx ? "mx" : next_hop.ToString();
   core_.ResolveNextHop(
-      job->domain, next_hop, [this, job](absl::StatusOr<std::vector<dns::RouteTarget>> targets) {
+      job->domain, next_hop,
+      [this, job](absl::StatusOr<std::vector<delivery::RouteTarget>> targets) {
         if (!targets.ok()) {
           job->last_error = std::string(targets.status().message());
           job->host_failed = true;
@@ -200,7 +88,7 @@ void QueueService::RunFlush(const std::shared_ptr<FlushJob>& job) {
         }
         job->targets.clear();
         job->target_hosts.clear();
-        for (dns::RouteTarget& target : *targets) {
+        for (delivery::RouteTarget& target : *targets) {
           job->targets.push_back(target.address);
           job->target_hosts.push_back(std::move(target.host));
         }
@@ -308,7 +196,7 @@ void QueueService::LaunchConnections(const std::shared_ptr<FlushJob>& job) {
     LaunchTurnBatches(job);
     return;
   }
-  const ServerOptions& options = core_.context().options;
+  const server::ServerOptions& options = core_.context().options;
   if (job->targets.empty()) return;  // the route is not known yet
   while (!job->host_failed && !stopped_ &&
          job->connections_open < options.connections_per_destination) {
@@ -462,28 +350,6 @@ void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
   if (!item.connection_failed) item.message = spool::SpoolMessage{};
 }
 
-void QueueService::BounceWholeFlush(const std::shared_ptr<FlushJob>& job,
-                                    const std::string& reply) {
-  // The messages are bounced as their reads come back (AdvanceFlush).
-  job->bounce_reply = reply;
-}
-
-void QueueService::BounceLoaded(const std::shared_ptr<FlushJob>& job) {
-  using Read = FlushJob::Item::Read;
-  while (job->next_item < job->items.size() && (job->items[job->next_item].read == Read::kLoaded ||
-                                                job->items[job->next_item].read == Read::kFailed)) {
-    FlushJob::Item& item = job->items[job->next_item++];
-    if (item.read == Read::kFailed) continue;
-    std::vector<std::pair<uint32_t, std::string>> failures;
-    for (uint32_t index : item.recipient_indexes) failures.emplace_back(index, *job->bounce_reply);
-    job->bounced += failures.size();
-    core_.metrics().deliveries_bounced += failures.size();
-    QueueBounce(item.message, item.location, job->domain, std::move(failures), "", false,
-                Settler(job));
-    item.message = spool::SpoolMessage{};
-  }
-}
-
 void QueueService::FinishFlush(const std::shared_ptr<FlushJob>& job) {
   if (job->is_turn()) FinishTurnJob(job);
   auto it = domains_.find(job->domain);
@@ -520,55 +386,4 @@ void QueueService::FinishFlush(const std::shared_ptr<FlushJob>& job) {
   }
 }
 
-void QueueService::OnTableChanged() {
-  // Domains keep their queued mail whatever the new table says; those no
-  // longer served are reported so the operator sees them. A served non-hold
-  // domain with mail and no attempt pending (back in the table, or no longer
-  // `hold`) gets one now. A reload during a walk starts it over.
-  reindex_cursor_ = 0;
-  reindex_orphaned_ = 0;
-  if (reindex_running_) return;  // the running walk picks up the restart
-  reindex_running_ = true;
-  ReindexSlice();
-}
-
-void QueueService::ReindexSlice() {
-  ETRND_CHECK(reindex_running_);
-  const size_t end = std::min(domain_order_.size(), reindex_cursor_ + kTableReindexSlice);
-  for (; reindex_cursor_ < end && !stopped_; ++reindex_cursor_) {
-    DomainState& state = *domain_order_[reindex_cursor_];
-    if (index_.CountDomain(state.name) == 0) continue;
-    const config::DomainEntry* entry = core_.table().Match(state.name);
-    if (entry == nullptr) {
-      ++reindex_orphaned_;
-    } else if (!entry->hold && !state.flushing && state.timer == 0) {
-      ScheduleAttempt(state.name, kArrivalBatchDelay);
-    }
-  }
-  if (reindex_cursor_ < domain_order_.size() && !stopped_) {
-    core_.reactor().Post([this] { ReindexSlice(); });
-    return;
-  }
-  reindex_running_ = false;
-  if (reindex_orphaned_ > 0) {
-    ETRND_LOG_WARNING(
-        "queue shard %d: %d domains with queued mail are no longer in the domains "
-        "table; their mail stays queued",
-        core_.index(), reindex_orphaned_);
-  }
-}
-
-void QueueService::EvictSegment(spool::SegmentKey segment) { reader_.EvictSegment(segment); }
-
-void QueueService::Stop() {
-  stopped_ = true;
-  reader_.Shutdown();
-  for (auto& [domain, state] : domains_) {
-    if (state->timer != 0) {
-      core_.reactor().CancelTimer(state->timer);
-      state->timer = 0;
-    }
-  }
-}
-
-}  // namespace etrnd::server
+}  // namespace etrnd::qmgr
