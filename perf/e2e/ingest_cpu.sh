@@ -183,8 +183,8 @@ done
 for round in $(seq "$RUNS"); do
   count=${#pairs[@]}
   for i in $(seq 0 $((count - 1))); do
-    # shellcheck disable=SC2046 # "label client"
-    run_one $(echo "${pairs[$(((i + round - 1) % count))]}") "$round"
+    read -r label client <<<"${pairs[$(((i + round - 1) % count))]}"
+    run_one "$label" "$client" "$round"
   done
 done
 
