@@ -44,25 +44,48 @@ void QueueService::FinishRecipient(const std::string& domain, const spool::Recor
       if (state != domains_.end()) state->second->routed_when_unserved.erase(key);
     }
     server::Core& segment_core = core_.context().core(location.core);
-    spool::SegmentKey segment = SegmentOf(location);
     if (&segment_core == &core_) {
-      SegmentRecipientFinished(segment);
+      SegmentRecipientFinished(location);
     } else {
-      core_.SendTo(segment_core, [&segment_core, segment] {
-        segment_core.queue().SegmentRecipientFinished(segment);
+      core_.SendTo(segment_core, [&segment_core, location] {
+        segment_core.queue().SegmentRecipientFinished(location);
       });
     }
   });
 }
 
-void QueueService::SegmentRecipientFinished(spool::SegmentKey segment) {
-  segments_.FinishRecipient(segment);
+void QueueService::SegmentRecipientFinished(const spool::RecordLocation& location) {
+  segments_.FinishRecipient(location);
   CollectGarbage();
 }
 
 void QueueService::CollectGarbage() {
   const std::string& spool_dir = core_.context().options.spool_dir;
-  for (const spool::SegmentKey& segment : segments_.TakeDeletable()) {
+  const std::vector<spool::SegmentKey> deletable = segments_.TakeDeletable();
+  if (deletable.empty()) return;
+  // Once every unlink is done and durable, the completion logs that pointed
+  // only into the removed segments can go too (on every core).
+  struct Unlinks {
+    size_t left;
+    std::vector<spool::SegmentKey> removed;
+  };
+  auto unlinks = std::make_shared<Unlinks>(Unlinks{deletable.size(), {}});
+  auto unlinked = [this, unlinks](spool::SegmentKey segment, bool removed) {
+    if (removed) unlinks->removed.push_back(segment);
+    if (--unlinks->left > 0 || unlinks->removed.empty()) return;
+    core_.SyncSpoolDirectoryThen([this, removed = unlinks->removed](bool synced) {
+      if (!synced) return;  // the logs stay; recovery compacts them
+      for (size_t i = 0; i < core_.context().core_count(); ++i) {
+        server::Core& other = core_.context().core(i);
+        if (&other == &core_) {
+          core_.SegmentsRemoved(removed);
+        } else {
+          core_.SendTo(other, [&other, removed] { other.SegmentsRemoved(removed); });
+        }
+      }
+    });
+  };
+  for (const spool::SegmentKey& segment : deletable) {
     // Out of every core's read cache (this one's first), so no cached fd
     // keeps the deleted file's space.
     reader_.EvictSegment(segment);
@@ -72,8 +95,9 @@ void QueueService::CollectGarbage() {
       core_.SendTo(other, [&other, segment] { other.queue().EvictSegment(segment); });
     }
     std::string path = spool::SegmentPath(spool_dir, segment.core, segment.segment_id);
-    core_.reactor().Unlink(path, [path](int result) {
+    core_.reactor().Unlink(path, [path, segment, unlinked](int result) {
       if (result == 0) ETRND_LOG_INFO("segment %s delivered completely: removed", path);
+      unlinked(segment, result == 0);
     });
   }
 }

@@ -24,7 +24,7 @@ void QueueService::LoadRecovered(const spool::RecoveryResult& recovered) {
   const uint32_t self = static_cast<uint32_t>(core_.index());
   for (const spool::RecoveredMessage& message : recovered.messages) {
     if (message.location.core == self) {
-      segments_.AddLiveRecipients(SegmentOf(message.location), message.live_recipients);
+      segments_.AddMessage(message.location, message.live_recipients);
     }
     absl::flat_hash_map<std::string, std::vector<uint32_t>> by_domain;
     for (uint32_t i = 0; i < message.recipients.size(); ++i) {
@@ -39,8 +39,12 @@ void QueueService::LoadRecovered(const spool::RecoveryResult& recovered) {
                     RoutedWhenUnserved(message.mail_from, domain), QueueIdKey(message.queue_id));
     }
   }
-  for (const spool::SegmentKey& segment : recovered.segments) {
+  for (size_t i = 0; i < recovered.segments.size(); ++i) {
+    const spool::SegmentKey& segment = recovered.segments[i];
     if (segment.core != self) continue;
+    if (i < recovered.segment_file_bytes.size()) {
+      segments_.NoteFileBytes(segment, recovered.segment_file_bytes[i]);
+    }
     bool pinned = std::find(recovered.pinned_segments.begin(), recovered.pinned_segments.end(),
                             segment) != recovered.pinned_segments.end();
     if (!pinned) segments_.Seal(segment);
@@ -52,7 +56,7 @@ void QueueService::LoadRecovered(const spool::RecoveryResult& recovered) {
 
 void QueueService::OnMessageDurable(const spool::RecordLocation& location,
                                     const spool::SpoolMessage& envelope) {
-  segments_.AddLiveRecipients(SegmentOf(location), envelope.recipients.size());
+  segments_.AddMessage(location, static_cast<uint32_t>(envelope.recipients.size()));
   absl::flat_hash_map<std::string, std::vector<uint32_t>> by_domain;
   for (uint32_t i = 0; i < envelope.recipients.size(); ++i) {
     by_domain[DomainOf(envelope.recipients[i])].push_back(i);
@@ -83,7 +87,7 @@ bool QueueService::RoutedWhenUnserved(const std::string& mail_from,
 }
 
 void QueueService::SealSegment(uint64_t segment_id) {
-  segments_.Seal(spool::SegmentKey{static_cast<uint32_t>(core_.index()), segment_id});
+  segments_.Seal(spool::SegmentKey{static_cast<uint32_t>(core_.index()), segment_id}, absl::Now());
   CollectGarbage();
 }
 

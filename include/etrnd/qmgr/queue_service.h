@@ -98,12 +98,30 @@ class QueueService {
                      std::vector<uint32_t> recipient_indexes, int64_t arrival_unix_micros,
                      bool routed_when_unserved, uint64_t queue_id);
   // Segment-core side: GC of this core's segment files.
-  void SegmentRecipientFinished(spool::SegmentKey segment);
+  void SegmentRecipientFinished(const spool::RecordLocation& location);
   void SealSegment(uint64_t segment_id);
   // Any core: a segment GC is deleting leaves this core's read cache.
   void EvictSegment(spool::SegmentKey segment);
   // This core's reader of spool records (etrnctl's reads share its cache).
   spool::SpoolReader& spool_reader() { return reader_; }
+
+  // Compaction (segment_compactor.cc drives it; relocation.cc is the
+  // owner side). The recipients of the message at `location` still queued
+  // here for `domain` (maybe none), or nullopt when it must not move now: a
+  // flush or ODMR turn of the domain is running, or it is about to expire.
+  std::optional<std::vector<uint32_t>> LiveForRelocation(const std::string& domain,
+                                                         const spool::RecordLocation& location,
+                                                         int64_t arrival_unix_micros) const;
+  // Moves the domain's entry from `from` to its durable copy `to`, where
+  // recipient old_indexes[i] is new_indexes[i]. False (nothing changed) unless
+  // exactly old_indexes are still queued and nothing is in flight; the
+  // caller then finishes the copy instead of the original.
+  bool SwapRelocated(const std::string& domain, const spool::RecordLocation& from,
+                     const spool::RecordLocation& to, const std::vector<uint32_t>& old_indexes,
+                     const std::vector<uint32_t>& new_indexes, int64_t arrival_unix_micros);
+  // The segment core's tracker and reader, for its compactor.
+  spool::SegmentTracker& segment_tracker() { return segments_; }
+  spool::SpoolReader& reader() { return reader_; }
 
   // etrnctl (src/server/control_service.cc); this core's thread only.
   // Visits at most `budget` (domain, message) pairs from *cursor, an
@@ -198,6 +216,12 @@ class QueueService {
                      absl::StatusOr<spool::SpoolMessage> message);
 
   void CollectGarbage();
+  // Where an expiry entry's message is now: compaction may have moved it
+  // (relocation.cc); ForgetMoved drops that when the entry is popped.
+  spool::RecordLocation CurrentLocation(const ExpiryEntry& entry) const;
+  void ForgetMoved(const ExpiryEntry& entry);
+  // True when the message is due for expiry soon: compaction leaves it be.
+  bool ExpiresSoon(int64_t arrival_unix_micros) const;
   // One kTableReindexSlice of OnTableChanged's walk; posts the next.
   void ReindexSlice();
 
@@ -217,6 +241,13 @@ class QueueService {
   // by the interleaving.
   std::deque<ExpiryEntry> by_arrival_;
   uint64_t by_arrival_popped_ = 0;  // entries popped from the front, ever
+  // Messages compaction moved after their expiry entry was made, per
+  // (domain, original location): the entry keeps its arrival position and
+  // finds the message here (one hop: chains are folded). Erased when the
+  // entry is popped.
+  using MovedKey = std::pair<const DomainState*, queue::MessageKey>;
+  absl::flat_hash_map<MovedKey, queue::MessageKey> moved_to_;
+  absl::flat_hash_map<MovedKey, queue::MessageKey> moved_from_;  // the reverse
   spool::SegmentTracker segments_;
   spool::SpoolReader reader_;
   size_t expiry_reads_outstanding_ = 0;
