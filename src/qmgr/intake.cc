@@ -22,6 +22,7 @@ using namespace queue_detail;  // NOLINT: the queue service's own helpers
 void QueueService::LoadRecovered(const spool::RecoveryResult& recovered) {
   const size_t shards = core_.context().core_count();
   const uint32_t self = static_cast<uint32_t>(core_.index());
+  core_.AdoptRecoveredCompletionLog(recovered);
   for (const spool::RecoveredMessage& message : recovered.messages) {
     if (message.location.core == self) {
       segments_.AddMessage(message.location, message.live_recipients);
