@@ -1,6 +1,7 @@
 // Group commit of one core's record log through its io_uring: everything
-// appended during a loop turn is written with one writev and covered by one
-// fdatasync; the waiters of those records are told only after both complete.
+// appended during a loop turn is written with one writev that is also its
+// fdatasync (RWF_DSYNC); the waiters of those records are told only after it
+// completes.
 #pragma once
 
 #include <cstdint>
