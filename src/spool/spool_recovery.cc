@@ -410,12 +410,14 @@ class Recovery {
     std::string compacted;
     EncodeFileHeader(SpoolFileKind::kCompletionLog, &compacted);
     bool any_record = false;
+    absl::flat_hash_set<SegmentKey> referenced;
     for (size_t m = 0; m < messages_.size(); ++m) {
       const RecoveredMessage& message = messages_[m];
       if (!kept_segments_.contains(SegmentOf(message))) continue;
       for (uint32_t i = 0; i < message.recipient_count; ++i) {
         if (!result_.recipient(message, i).finished) continue;
         any_record = true;
+        referenced.insert(SegmentOf(message));
         const RecipientOutcome outcome = moved_.contains(MovedRecipient{m, i})
                                              ? RecipientOutcome::kMoved
                                              : RecipientOutcome::kDelivered;
@@ -426,6 +428,8 @@ class Recovery {
     }
     if (any_record) {
       const std::string temp = dir_ + "/" + kCompactionTempName;
+      result_.compacted_log_id = result_.next_completion_id;
+      result_.compacted_log_segments.assign(referenced.begin(), referenced.end());
       const std::string path = CompletionLogPath(dir_, 0, result_.next_completion_id++);
       if (absl::Status s = WriteFileDurably(temp, compacted); !s.ok()) return s;
       if (::rename(temp.c_str(), path.c_str()) != 0) return ErrnoStatus(errno, "rename", temp);

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -93,6 +94,10 @@ struct RecoveryResult {
   // first_file_id of the segment and completion appenders.
   uint64_t next_segment_id = 0;
   uint64_t next_completion_id = 0;
+  // The completion log the compaction wrote (done-0-<id>), if any, and the
+  // segments its records point into: core 0 removes it once they are gone.
+  std::optional<uint64_t> compacted_log_id;
+  std::vector<SegmentKey> compacted_log_segments;
   RecoveryStats stats;
 
   const RecoveredRecipient& recipient(const RecoveredMessage& message, uint32_t i) const {

@@ -235,6 +235,34 @@ TEST(RelocatedCopiesTest, CopyInTheSameSegmentWins) {
   }
 }
 
+// The running server removes recovery's compacted completion log once the
+// segments it points into are gone: recovery says which those are.
+TEST(RelocatedCopiesTest, RecoveryNamesTheSegmentsOfItsCompactedLog) {
+  TempDir dir;
+  AppenderOptions options;
+  options.spool_dir = dir.path();
+  auto segments = *SegmentAppender::Open(options);
+  SpoolMessage message;
+  message.queue_id = "Q1";
+  message.recipients = {"a@x.example", "b@y.example"};
+  const RecordLocation location = *segments->Append(message);
+  Flush(*segments);
+  auto completions = *CompletionAppender::Open(options);
+  ASSERT_TRUE(completions
+                  ->Append(SpoolCompletion{location.core, location.segment_id, location.offset, 1,
+                                           RecipientOutcome::kDelivered})
+                  .ok());
+  Flush(*completions);
+  segments.reset();
+  completions.reset();
+  absl::StatusOr<RecoveryResult> recovered = RecoverSpool(dir.path());
+  ASSERT_TRUE(recovered.ok());
+  ASSERT_TRUE(recovered->compacted_log_id.has_value());
+  EXPECT_EQ(*recovered->compacted_log_id + 1, recovered->next_completion_id);
+  EXPECT_EQ(recovered->compacted_log_segments,
+            std::vector<SegmentKey>{(SegmentKey{location.core, location.segment_id})});
+}
+
 TEST(RelocatedCopiesTest, MovedOutcomeRoundTrips) {
   std::string bytes;
   const SpoolCompletion moved{1, 2, 3, 4, RecipientOutcome::kMoved};
