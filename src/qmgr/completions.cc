@@ -8,7 +8,6 @@
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "etrnd/qmgr/queue_service.h"
-#include "etrnd/server/core.h"
 #include "etrnd/spool/spool_files.h"
 #include "queue_service_internal.h"
 
@@ -43,13 +42,12 @@ void QueueService::FinishRecipient(const std::string& domain, const spool::Recor
       auto state = domains_.find(domain);
       if (state != domains_.end()) state->second->routed_when_unserved.erase(key);
     }
-    server::Core& segment_core = core_.context().core(location.core);
     spool::SegmentKey segment = SegmentOf(location);
-    if (&segment_core == &core_) {
+    if (static_cast<int>(location.core) == core_.index()) {
       SegmentRecipientFinished(segment);
     } else {
-      core_.SendTo(segment_core, [&segment_core, segment] {
-        segment_core.queue().SegmentRecipientFinished(segment);
+      core_.SendToQueue(static_cast<int>(location.core), [segment](QueueService& queue) {
+        queue.SegmentRecipientFinished(segment);
       });
     }
   });
@@ -61,15 +59,14 @@ void QueueService::SegmentRecipientFinished(spool::SegmentKey segment) {
 }
 
 void QueueService::CollectGarbage() {
-  const std::string& spool_dir = core_.context().options.spool_dir;
+  const std::string& spool_dir = core_.options().spool_dir;
   for (const spool::SegmentKey& segment : segments_.TakeDeletable()) {
     // Out of every core's read cache (this one's first), so no cached fd
     // keeps the deleted file's space.
     reader_.EvictSegment(segment);
-    for (size_t i = 0; i < core_.context().core_count(); ++i) {
-      server::Core& other = core_.context().core(i);
-      if (&other == &core_) continue;
-      core_.SendTo(other, [&other, segment] { other.queue().EvictSegment(segment); });
+    for (int i = 0; i < static_cast<int>(core_.core_count()); ++i) {
+      if (i == core_.index()) continue;
+      core_.SendToQueue(i, [segment](QueueService& queue) { queue.EvictSegment(segment); });
     }
     std::string path = spool::SegmentPath(spool_dir, segment.core, segment.segment_id);
     core_.reactor().Unlink(path, [path](int result) {

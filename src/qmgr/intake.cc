@@ -12,7 +12,6 @@
 #include "etrnd/common/log.h"
 #include "etrnd/delivery/retry_schedule.h"
 #include "etrnd/qmgr/queue_service.h"
-#include "etrnd/server/core.h"
 #include "queue_service_internal.h"
 
 namespace etrnd::qmgr {
@@ -20,7 +19,7 @@ namespace etrnd::qmgr {
 using namespace queue_detail;  // NOLINT: the queue service's own helpers
 
 void QueueService::LoadRecovered(const spool::RecoveryResult& recovered) {
-  const size_t shards = core_.context().core_count();
+  const size_t shards = core_.core_count();
   const uint32_t self = static_cast<uint32_t>(core_.index());
   for (const spool::RecoveredMessage& message : recovered.messages) {
     if (message.location.core == self) {
@@ -57,19 +56,19 @@ void QueueService::OnMessageDurable(const spool::RecordLocation& location,
   for (uint32_t i = 0; i < envelope.recipients.size(); ++i) {
     by_domain[DomainOf(envelope.recipients[i])].push_back(i);
   }
-  const size_t shards = core_.context().core_count();
+  const size_t shards = core_.core_count();
   int64_t arrival = envelope.arrival_unix_micros;
   const uint64_t queue_id = QueueIdKey(envelope.queue_id);
   for (auto& [domain, indexes] : by_domain) {
-    server::Core& owner = core_.context().core(queue::ShardForDomain(domain, shards));
+    const int owner = static_cast<int>(queue::ShardForDomain(domain, shards));
     const bool routed = RoutedWhenUnserved(envelope.mail_from, domain);
-    if (&owner == &core_) {
+    if (owner == core_.index()) {
       AddRecipients(domain, location, std::move(indexes), arrival, routed, queue_id);
       continue;
     }
-    core_.SendTo(owner, [&owner, domain = domain, location, indexes = std::move(indexes), arrival,
-                         routed, queue_id]() mutable {
-      owner.queue().AddRecipients(domain, location, std::move(indexes), arrival, routed, queue_id);
+    core_.SendToQueue(owner, [domain = domain, location, indexes = std::move(indexes), arrival,
+                              routed, queue_id](QueueService& queue) mutable {
+      queue.AddRecipients(domain, location, std::move(indexes), arrival, routed, queue_id);
     });
   }
 }

@@ -15,6 +15,7 @@
 #include "etrnd/server/metrics_service.h"
 #include "etrnd/server/odmr_connection.h"
 #include "etrnd/server/odmr_turn.h"
+#include "etrnd/server/queue_core_services.h"
 #include "etrnd/server/smtp_connection.h"
 
 namespace etrnd::server {
@@ -84,7 +85,8 @@ absl::Status Core::Init(uint64_t first_segment_id, uint64_t first_completion_log
   } else {
     resolver_ = std::move(*resolver);
   }
-  queue_ = std::make_unique<qmgr::QueueService>(*this);
+  queue_services_ = std::make_unique<QueueCoreServices>(*this);
+  queue_ = std::make_unique<qmgr::QueueService>(*queue_services_);
   peers_ = std::make_unique<peers::PeerFanout>(*reactor_, context_.options.peers,
                                                context_.options.hostname,
                                                [this] { return tls_->client; });

@@ -37,6 +37,7 @@ namespace etrnd::server {
 
 class ControlService;
 class OdmrTurns;
+class QueueCoreServices;
 class SmtpConnection;
 
 class Core {
@@ -142,6 +143,7 @@ class Core {
   std::unique_ptr<GroupCommitter> segment_commits_;
   std::unique_ptr<GroupCommitter> completion_commits_;
   std::unique_ptr<delivery::DnsResolver> resolver_;
+  std::unique_ptr<QueueCoreServices> queue_services_;  // what queue_ sees of this core
   std::unique_ptr<qmgr::QueueService> queue_;
   std::unique_ptr<OdmrTurns> odmr_turns_;
   std::unique_ptr<ControlService> control_;  // core 0 only: the etrnctl socket
