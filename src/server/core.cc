@@ -75,9 +75,9 @@ absl::Status Core::Init(uint64_t first_segment_id, uint64_t first_completion_log
   completions_ = std::move(*completions);
 
   segment_commits_ =
-      std::make_unique<GroupCommitter>(*reactor_, *segments_, context_.options.fsync);
+      std::make_unique<spool::GroupCommitter>(*reactor_, *segments_, context_.options.fsync);
   completion_commits_ =
-      std::make_unique<GroupCommitter>(*reactor_, *completions_, context_.options.fsync);
+      std::make_unique<spool::GroupCommitter>(*reactor_, *completions_, context_.options.fsync);
   auto resolver = delivery::DnsResolver::Create(*reactor_, context_.options.dns_server);
   if (!resolver.ok()) {
     // Next hops given as IP addresses still work; MX routes defer.

@@ -1,17 +1,44 @@
-#include "etrnd/server/group_commit.h"
+#include "etrnd/spool/group_commit.h"
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "etrnd/common/log.h"
 
-namespace etrnd::server {
+namespace etrnd::spool {
+
+namespace {
+
+class RingCommitIo : public CommitIo {
+ public:
+  explicit RingCommitIo(reactor::Reactor& reactor) : reactor_(reactor) {}
+  void WriteV(int fd, std::vector<iovec> iov, uint64_t offset,
+              std::function<void(int res)> done) override {
+    reactor_.WriteV(fd, std::move(iov), offset, std::move(done));
+  }
+  void Fdatasync(int fd, std::function<void(int res)> done) override {
+    reactor_.Fdatasync(fd, std::move(done));
+  }
+
+ private:
+  reactor::Reactor& reactor_;
+};
+
+}  // namespace
 
 GroupCommitter::GroupCommitter(reactor::Reactor& reactor, spool::RecordLogAppender& appender,
                                bool fsync)
-    : reactor_(reactor), appender_(appender), fsync_(fsync) {}
+    : ring_io_(std::make_unique<RingCommitIo>(reactor)),
+      io_(*ring_io_),
+      appender_(appender),
+      fsync_(fsync) {}
+
+GroupCommitter::GroupCommitter(CommitIo& io, spool::RecordLogAppender& appender, bool fsync)
+    : io_(io), appender_(appender), fsync_(fsync) {}
 
 void GroupCommitter::AwaitDurable(const spool::RecordLocation& location, DoneCallback done) {
   waiters_[Key(location.segment_id, location.offset)] = std::move(done);
@@ -27,8 +54,8 @@ void GroupCommitter::Flush() {
 void GroupCommitter::WriteFrom(size_t written) {
   const std::string& bytes = in_flight_->bytes;
   std::vector<iovec> iov = {{const_cast<char*>(bytes.data()) + written, bytes.size() - written}};
-  reactor_.WriteV(in_flight_->fd, std::move(iov), in_flight_->offset + written,
-                  [this, written](int result) { OnWritten(written, result); });
+  io_.WriteV(in_flight_->fd, std::move(iov), in_flight_->offset + written,
+             [this, written](int result) { OnWritten(written, result); });
 }
 
 void GroupCommitter::OnWritten(size_t already_written, int result) {
@@ -49,7 +76,7 @@ void GroupCommitter::OnWritten(size_t already_written, int result) {
     OnSynced(0);
     return;
   }
-  reactor_.Fdatasync(in_flight_->fd, [this](int sync_result) { OnSynced(sync_result); });
+  io_.Fdatasync(in_flight_->fd, [this](int sync_result) { OnSynced(sync_result); });
 }
 
 void GroupCommitter::OnSynced(int result) {
@@ -88,4 +115,4 @@ void GroupCommitter::Complete(const spool::RecordLocation& location, const absl:
   done(status);
 }
 
-}  // namespace etrnd::server
+}  // namespace etrnd::spool
