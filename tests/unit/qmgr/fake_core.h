@@ -53,7 +53,13 @@ class FakeCore : public CoreServices {
   void ResolveNextHop(
       const std::string& /*domain*/, const config::NextHop& /*next_hop*/,
       std::function<void(absl::StatusOr<std::vector<delivery::RouteTarget>>)> done) override {
-    reactor_.Post([this, done = std::move(done)] { done(targets); });
+    reactor_.Post([this, done = std::move(done)] {
+      if (!route_error.ok()) {
+        done(route_error);
+      } else {
+        done(targets);
+      }
+    });
   }
   std::shared_ptr<const transport::TlsContext> ClientTls(bool /*verify*/) const override {
     return nullptr;
@@ -89,6 +95,7 @@ class FakeCore : public CoreServices {
 
   QueueService* queue = nullptr;  // set by the test once it exists
   std::vector<delivery::RouteTarget> targets;
+  absl::Status route_error;  // not ok: ResolveNextHop answers it
   DeliverHandler on_deliver;
   std::vector<std::unique_ptr<DeliveryAttempt>> attempts;  // every connection opened
   std::vector<spool::SpoolMessage> stored;                 // bounces

@@ -353,6 +353,37 @@ TEST(FlushJobTest, DroppedConnectionDefersItsMessages) {
   }
 }
 
+// A route that cannot exist (no such domain): every message bounces as its
+// read comes back, with no connection opened; one DSN per message.
+TEST(FlushJobTest, NoSuchDomainBouncesEveryMessage) {
+  spool::testing::TempDir dir;
+  std::vector<std::vector<std::string>> recipients;
+  for (size_t i = 0; i < kFlushReadAheadMessages + 50; ++i) {
+    recipients.push_back(
+        {absl::StrCat("a", i, "@example.com"), absl::StrCat("b", i, "@example.com")});
+  }
+  const std::vector<Written> written = WriteSpool(dir.path(), recipients);
+  RunQueue(
+      TestOptions(dir.path()), written,
+      [&](FakeCore& fake) {
+        fake.route_error = absl::NotFoundError("example.com: no such domain");
+        fake.on_deliver = [](DeliveryAttempt&) { ADD_FAILURE() << "a connection to nowhere"; };
+      },
+      [&](FakeCore&, QueueService& queue) {
+        return queue.queued_recipients() == 0 && queue.flushes_running() == 0;
+      },
+      [&](FakeCore& fake, QueueService&) {
+        EXPECT_TRUE(fake.attempts.empty());
+        EXPECT_EQ(fake.stored.size(), recipients.size());
+        const auto completions = CompletionsByRecipient(fake);
+        EXPECT_EQ(completions.size(), 2 * recipients.size());
+        for (const auto& [key, outcomes] : completions) {
+          ASSERT_EQ(outcomes.size(), 1u);
+          EXPECT_EQ(outcomes[0], spool::RecipientOutcome::kBounced);
+        }
+      });
+}
+
 // A connection that reports one recipient's outcome twice breaks the flush
 // job's books: the process dies at the check instead of finishing twice.
 TEST(FlushJobDeathTest, SecondOutcomeForOneRecipientCrashes) {
