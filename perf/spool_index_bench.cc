@@ -1,8 +1,11 @@
 // The queue index at ISP scale (1e3, 1e5, 1e7 queued messages): insert,
 // remove, the ETRN count lookup and the subtree walk must not slow down as the
-// queue grows. Also reports the index's memory per queued recipient (counted
-// by a global allocation counter and estimated by the index itself), and the
-// start-up recovery time of a spool of 1e6 small messages (warm page cache).
+// queue grows. ETRN @parent's count from the subtree aggregates (CountUnder)
+// against the old walk over the parent's subdomains, at 10, 1e3 and 1e5
+// subdomains under one parent. Also reports the index's memory per queued
+// recipient (counted by a global allocation counter, estimated by the index
+// itself, and as the process's RSS growth), and the start-up recovery time
+// of a spool of 1e6 small messages (warm page cache).
 #include <malloc.h>
 #include <unistd.h>
 
@@ -10,6 +13,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <new>
@@ -61,6 +65,14 @@ void operator delete[](void* p, size_t) noexcept { CountedFree(p); }
 namespace etrnd::queue {
 namespace {
 
+// The process's resident set, from /proc/self/statm (pages).
+double ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  size_t size_pages = 0, resident_pages = 0;
+  statm >> size_pages >> resident_pages;
+  return static_cast<double>(resident_pages) * static_cast<double>(::sysconf(_SC_PAGESIZE));
+}
+
 constexpr size_t kMessagesPerDomain = 100;
 constexpr size_t kSubdomainsPerParent = 10;
 constexpr size_t kChunk = 1024;  // operations per timed iteration
@@ -91,6 +103,7 @@ struct IndexFixture {
   std::vector<std::string> parents;
   double allocated_bytes_per_recipient = 0;
   double estimated_bytes_per_recipient = 0;
+  double resident_bytes_per_recipient = 0;
   double build_seconds = 0;
 
   const std::string& DomainOf(uint64_t message) const { return domains[message % domains.size()]; }
@@ -112,6 +125,7 @@ IndexFixture& FixtureFor(size_t messages, size_t domain_count) {
     fixture->parents.push_back(absl::StrCat("c", g, ".test"));
   }
   const int64_t heap_before = g_live_heap_bytes.load();
+  const double resident_before = ResidentBytes();
   const auto start = std::chrono::steady_clock::now();
   const uint32_t first_recipient[] = {0};
   for (uint64_t m = 0; m < messages; ++m) {
@@ -124,12 +138,14 @@ IndexFixture& FixtureFor(size_t messages, size_t domain_count) {
       static_cast<double>(g_live_heap_bytes.load() - heap_before) / recipients;
   fixture->estimated_bytes_per_recipient =
       static_cast<double>(fixture->index.MemoryBytes()) / recipients;
+  fixture->resident_bytes_per_recipient = (ResidentBytes() - resident_before) / recipients;
   return *fixture;
 }
 
 void ReportFixture(benchmark::State& state, const IndexFixture& fixture) {
   state.counters["alloc_B_per_rcpt"] = fixture.allocated_bytes_per_recipient;
   state.counters["est_B_per_rcpt"] = fixture.estimated_bytes_per_recipient;
+  state.counters["rss_B_per_rcpt"] = fixture.resident_bytes_per_recipient;
   state.counters["domains"] = static_cast<double>(fixture.index.domains_count());
   state.counters["build_s"] = fixture.build_seconds;
 }
@@ -232,6 +248,52 @@ void BM_SubtreeLookup(benchmark::State& state) {
   ReportFixture(state, fixture);
 }
 
+// ETRN @parent with `subdomains` queued domains under one parent (one
+// message each), among other parents' domains: the aggregate count and the
+// walk it replaced.
+struct ParentFixture {
+  DomainQueueIndex index;
+  std::string parent = "big.test";
+};
+
+ParentFixture& ParentFixtureFor(size_t subdomains) {
+  static std::map<size_t, std::unique_ptr<ParentFixture>> fixtures;
+  std::unique_ptr<ParentFixture>& fixture = fixtures[subdomains];
+  if (fixture) return *fixture;
+  fixture = std::make_unique<ParentFixture>();
+  const uint32_t first_recipient[] = {0};
+  uint64_t message = 0;
+  for (size_t i = 0; i < subdomains; ++i) {
+    fixture->index.AddRecipients(absl::StrCat("h", i, ".", fixture->parent), KeyOf(message++),
+                                 first_recipient);
+    fixture->index.AddRecipients(absl::StrCat("h", i, ".other", i % 100, ".test"), KeyOf(message++),
+                                 first_recipient);
+  }
+  return *fixture;
+}
+
+void BM_CountUnder(benchmark::State& state) {
+  ParentFixture& fixture = ParentFixtureFor(static_cast<size_t>(state.range(0)));
+  uint64_t total = 0;
+  for (auto _ : state) total += fixture.index.CountUnder(fixture.parent).messages;
+  benchmark::DoNotOptimize(total);
+  state.counters["count"] = static_cast<double>(total) / static_cast<double>(state.iterations());
+}
+
+void BM_WalkUnder(benchmark::State& state) {
+  ParentFixture& fixture = ParentFixtureFor(static_cast<size_t>(state.range(0)));
+  uint64_t total = 0;
+  for (auto _ : state) {
+    fixture.index.ForEachQueuedDomainUnder(fixture.parent,
+                                           [&](std::string_view, size_t count) { total += count; });
+  }
+  benchmark::DoNotOptimize(total);
+  state.counters["count"] = static_cast<double>(total) / static_cast<double>(state.iterations());
+}
+
+BENCHMARK(BM_CountUnder)->ArgName("subdomains")->Arg(10)->Arg(1000)->Arg(100000)->MinTime(0.2);
+BENCHMARK(BM_WalkUnder)->ArgName("subdomains")->Arg(10)->Arg(1000)->Arg(100000)->MinTime(0.2);
+
 constexpr int64_t kSizes[] = {1000, 100000, 10000000};
 
 // Queue sizes with kMessagesPerDomain messages per domain (1e7 = 100k domains).
@@ -250,6 +312,13 @@ void QueueSizesAndSameDomains(benchmark::internal::Benchmark* benchmark) {
 BENCHMARK(BM_IndexInsert)->Apply(QueueSizes)->UseManualTime()->MinTime(0.2);
 BENCHMARK(BM_IndexRemove)->Apply(QueueSizes)->UseManualTime()->MinTime(0.2);
 BENCHMARK(BM_CountDomain)->Apply(QueueSizesAndSameDomains)->MinTime(0.2);
+// ETRN <node> at 1e4 and 1e6 queued (100 per domain); the 1e6 fixture is
+// also the memory measurement: 1e6 recipients over 1e4 domains.
+BENCHMARK(BM_CountDomain)
+    ->ArgNames({"messages", "domains"})
+    ->Args({10000, 100})
+    ->Args({1000000, 10000})
+    ->MinTime(0.2);
 BENCHMARK(BM_SubtreeLookup)->Apply(QueueSizesAndSameDomains)->MinTime(0.2);
 
 }  // namespace

@@ -132,6 +132,13 @@ absl::Status DomainsTable::Index(std::string_view file_name) {
   }
   for (const DomainEntry& entry : entries_) {
     if (!entry.queue_name.empty()) queues_[entry.queue_name].push_back(&entry);
+    std::string_view suffix = entry.domain;
+    while (true) {
+      within_[std::string(suffix)].push_back(&entry);
+      const size_t dot = suffix.find('.');
+      if (dot == std::string_view::npos) break;
+      suffix.remove_prefix(dot + 1);
+    }
   }
   return absl::OkStatus();
 }
@@ -157,6 +164,26 @@ const DomainEntry* DomainsTable::FindSubdomainsEntry(std::string_view domain) co
   if (name.empty()) return nullptr;
   auto it = subdomains_.find(AsAbsl(name));
   return it == subdomains_.end() ? nullptr : &entries_[it->second];
+}
+
+const std::vector<const DomainEntry*>& DomainsTable::EntriesWithin(std::string_view domain) const {
+  static const std::vector<const DomainEntry*> kNone;
+  std::array<char, kDomainOctetsMax> buffer;
+  std::string_view name = LowerInto(domain, &buffer);
+  auto it = within_.find(AsAbsl(name));
+  return it == within_.end() ? kNone : it->second;
+}
+
+const DomainEntry* DomainsTable::NearestSubdomainsEntryAbove(std::string_view domain) const {
+  std::array<char, kDomainOctetsMax> buffer;
+  std::string_view name = LowerInto(domain, &buffer);
+  for (size_t dot = name.find('.'); dot != std::string_view::npos; dot = name.find('.')) {
+    name.remove_prefix(dot + 1);
+    if (auto it = subdomains_.find(AsAbsl(name)); it != subdomains_.end()) {
+      return &entries_[it->second];
+    }
+  }
+  return nullptr;
 }
 
 const std::vector<const DomainEntry*>& DomainsTable::QueueMembers(

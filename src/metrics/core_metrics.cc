@@ -41,6 +41,11 @@ void DeclareEtrndMetrics(Registry* registry) {
             MetricType::kCounter);
   r.Declare("etrnd_bounces_total", "Delivery status notifications (bounces) queued.",
             MetricType::kCounter);
+  r.Declare("etrnd_spool_compacted_messages_total",
+            "Messages compaction moved out of mostly-dead spool segments.", MetricType::kCounter);
+  r.Declare("etrnd_spool_compacted_segments_total",
+            "Spool segments compaction went through (their live mail moved).",
+            MetricType::kCounter);
   r.Declare("etrnd_queued_messages",
             "Messages queued per owner core (a message queued for two domains counts twice).",
             MetricType::kGauge);
@@ -90,6 +95,8 @@ void AddCoreSnapshot(const CoreSnapshot& snapshot, Registry* registry) {
   r.Add("etrnd_deliveries_total", {{"outcome", "deferred"}}, AsDouble(m.deliveries_deferred));
   r.Add("etrnd_deliveries_total", {{"outcome", "bounced"}}, AsDouble(m.deliveries_bounced));
   r.Add("etrnd_bounces_total", {}, AsDouble(m.bounces_total));
+  r.Add("etrnd_spool_compacted_messages_total", {}, AsDouble(m.spool_compacted_messages));
+  r.Add("etrnd_spool_compacted_segments_total", {}, AsDouble(m.spool_compacted_segments));
 
   const CoreGauges& g = snapshot.gauges;
   Labels core = {{"core", std::to_string(snapshot.core)}};

@@ -5,6 +5,7 @@
 
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
+#include "etrnd/common/strings.h"
 #include "etrnd/peers/peer_link.h"
 
 namespace etrnd::peers {
@@ -17,7 +18,10 @@ PeerConnection::PeerConnection(reactor::Reactor& reactor, PeerLink* link,
       link_(link),
       session_(std::move(options)),
       tls_client_(std::move(tls_client)),
-      peer_host_(std::move(peer_host)) {
+      peer_host_(std::move(peer_host)),
+      stream_([this](std::string bytes) {
+        if (conn_ != nullptr) conn_->Send(std::move(bytes));
+      }) {
   ETRND_CHECK(link_ != nullptr);
 }
 
@@ -36,51 +40,16 @@ void PeerConnection::OnOpen(reactor::Connection& conn) {
 }
 
 void PeerConnection::OnReceive(reactor::Connection&, std::string_view bytes) {
-  if (tls_ != nullptr) {
-    OnTlsBytes(bytes);
-    return;
-  }
-  session_.OnBytes(bytes);
-  Pump();
-}
-
-void PeerConnection::OnTlsBytes(std::string_view ciphertext) {
-  const bool was_established = tls_->handshake_done();
-  if (!tls_->Feed(ciphertext).ok()) {
-    const std::string why(tls_->status().message());
-    if (was_established) {
-      session_.OnConnectionLost();
-    } else {
-      session_.OnTlsFailed(why);
-    }
-    SendCiphertext();  // the alert
-    Pump();
-    return;
-  }
-  if (!was_established && tls_->handshake_done()) session_.OnTlsStarted();
-  for (std::string plaintext; !(plaintext = tls_->TakePlaintext()).empty();) {
-    session_.OnBytes(plaintext);
-  }
-  if (tls_->peer_closed() && !session_.done()) session_.OnConnectionLost();
+  stream_.Receive(bytes, feed_);
   Pump();
 }
 
 void PeerConnection::StartTls() {
   // The link asks for STARTTLS only with a client context.
   ETRND_CHECK(tls_client_ != nullptr);
-  auto stream =
-      transport::TlsStream::NewClient(*tls_client_, transport::TlsPeer{.host = peer_host_});
-  if (!stream.ok()) {
-    session_.OnTlsFailed(std::string(stream.status().message()));
-    return;
-  }
-  tls_ = std::move(*stream);
-}
-
-void PeerConnection::SendCiphertext() {
-  if (tls_ == nullptr || conn_ == nullptr) return;
-  std::string ciphertext = tls_->TakeCiphertext();
-  if (!ciphertext.empty()) conn_->Send(std::move(ciphertext));
+  const absl::Status status =
+      stream_.StartClient(*tls_client_, transport::TlsPeer{.host = peer_host_});
+  if (!status.ok()) session_.OnTlsFailed(AsStd(status.message()));
 }
 
 bool PeerConnection::StartCommand(std::string_view line) {
@@ -114,28 +83,19 @@ void PeerConnection::OnClosed(reactor::Connection&, int error) {
 }
 
 void PeerConnection::Pump() {
-  for (const auto& chunk : session_.TakeOutput()) {
-    if (conn_ == nullptr) continue;
-    if (tls_ == nullptr) {
-      conn_->Send(chunk.bytes());
-    } else {
-      tls_->Write(chunk.bytes()).IgnoreError();  // a failure shows in the next Feed
-    }
-  }
-  if (tls_ != nullptr && tls_->failed() && !session_.done()) session_.OnConnectionLost();
-  if (tls_ == nullptr && session_.wants_tls_start()) StartTls();
+  for (const auto& chunk : session_.TakeOutput()) stream_.Send(chunk.bytes());
+  if (stream_.failed()) session_.OnConnectionLost();
+  if (!stream_.tls() && session_.wants_tls_start()) StartTls();
   // Replies first: a 421 to an ETRN ends the session and still answers it.
   for (const smtp::SmtpReply& reply : session_.TakeCommandReplies()) {
     if (link_ != nullptr) link_->OnReply(reply);
   }
   if (session_.done()) {
     if (why_.empty()) why_ = session_.failure().text;
-    if (tls_ != nullptr) tls_->Shutdown();
-    SendCiphertext();
+    stream_.Shutdown();
     if (conn_ != nullptr) conn_->Close();
     return;
   }
-  SendCiphertext();
   ArmTimeout();
   if (session_.idle_waiting_for_more()) {
     was_ready_ = true;

@@ -42,25 +42,43 @@ void QueueService::FinishRecipient(const std::string& domain, const spool::Recor
       auto state = domains_.find(domain);
       if (state != domains_.end()) state->second->routed_when_unserved.erase(key);
     }
-    spool::SegmentKey segment = SegmentOf(location);
     if (static_cast<int>(location.core) == core_.index()) {
-      SegmentRecipientFinished(segment);
+      SegmentRecipientFinished(location);
     } else {
-      core_.SendToQueue(static_cast<int>(location.core), [segment](QueueService& queue) {
-        queue.SegmentRecipientFinished(segment);
+      core_.SendToQueue(static_cast<int>(location.core), [location](QueueService& queue) {
+        queue.SegmentRecipientFinished(location);
       });
     }
   });
 }
 
-void QueueService::SegmentRecipientFinished(spool::SegmentKey segment) {
-  segments_.FinishRecipient(segment);
+void QueueService::SegmentRecipientFinished(const spool::RecordLocation& location) {
+  segments_.FinishRecipient(location);
   CollectGarbage();
 }
 
 void QueueService::CollectGarbage() {
   const std::string& spool_dir = core_.options().spool_dir;
-  for (const spool::SegmentKey& segment : segments_.TakeDeletable()) {
+  const std::vector<spool::SegmentKey> deletable = segments_.TakeDeletable();
+  if (deletable.empty()) return;
+  // Once every unlink is done and durable, the completion logs that pointed
+  // only into the removed segments can go too (on every core).
+  struct Unlinks {
+    size_t left;
+    std::vector<spool::SegmentKey> removed;
+  };
+  auto unlinks = std::make_shared<Unlinks>(Unlinks{deletable.size(), {}});
+  auto unlinked = [this, unlinks](spool::SegmentKey segment, bool removed) {
+    if (removed) unlinks->removed.push_back(segment);
+    if (--unlinks->left > 0 || unlinks->removed.empty()) return;
+    core_.SyncSpoolDirectoryThen([this, removed = unlinks->removed](bool synced) {
+      if (!synced) return;  // the logs stay; recovery compacts them
+      for (int i = 0; i < static_cast<int>(core_.core_count()); ++i) {
+        core_.TellSegmentsRemoved(i, removed);
+      }
+    });
+  };
+  for (const spool::SegmentKey& segment : deletable) {
     // Out of every core's read cache (this one's first), so no cached fd
     // keeps the deleted file's space.
     reader_.EvictSegment(segment);
@@ -69,8 +87,9 @@ void QueueService::CollectGarbage() {
       core_.SendToQueue(i, [segment](QueueService& queue) { queue.EvictSegment(segment); });
     }
     std::string path = spool::SegmentPath(spool_dir, segment.core, segment.segment_id);
-    core_.reactor().Unlink(path, [path](int result) {
+    core_.reactor().Unlink(path, [path, segment, unlinked](int result) {
       if (result == 0) ETRND_LOG_INFO("segment %s delivered completely: removed", path);
+      unlinked(segment, result == 0);
     });
   }
 }

@@ -6,6 +6,7 @@
 
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
+#include "etrnd/common/strings.h"
 #include "etrnd/qmgr/core_services.h"
 
 namespace etrnd::qmgr {
@@ -20,7 +21,10 @@ DeliveryConnection::DeliveryConnection(reactor::Reactor& reactor,
       outcomes_(std::move(outcomes)),
       finished_(std::move(finished)),
       reply_timeout_max_(reply_timeout_max),
-      tls_setup_(std::move(tls)) {
+      tls_setup_(std::move(tls)),
+      stream_([this](std::string bytes) {
+        if (conn_ != nullptr) conn_->Send(std::move(bytes));
+      }) {
   for (auto& message : messages) {
     // A fresh session takes up to max_messages_per_connection; the worker
     // never hands it more. A message dropped here would never get an
@@ -40,59 +44,39 @@ void DeliveryConnection::OnOpen(reactor::Connection& conn) {
 }
 
 void DeliveryConnection::OnReceive(reactor::Connection&, std::string_view bytes) {
-  if (tls_ != nullptr) {
-    OnTlsBytes(bytes);
-    return;
-  }
-  session_.OnBytes(bytes);
+  stream_.Receive(bytes, *this);
   Pump();
 }
 
-void DeliveryConnection::OnTlsBytes(std::string_view ciphertext) {
-  const bool was_established = tls_->handshake_done();
-  if (!tls_->Feed(ciphertext).ok()) {
-    const std::string why(tls_->status().message());
-    ETRND_LOG_INFO("delivery to %s: TLS %s failed: %s", tls_setup_.peer_host,
-                   was_established ? "session" : "handshake", why);
-    if (was_established) {
-      session_.OnConnectionLost();
-    } else {
-      if (tls_setup_.on_handshake_failed) tls_setup_.on_handshake_failed();
-      session_.OnTlsFailed(why);
-    }
-    SendCiphertext();  // the alert
-    Pump();
-    return;
+void DeliveryConnection::OnTlsStarted() {
+  ETRND_LOG_DEBUG("delivery to %s: TLS started: %s with cipher %s", tls_setup_.peer_host,
+                  std::string(stream_.stream()->version()),
+                  std::string(stream_.stream()->cipher()));
+  session_.OnTlsStarted();
+}
+
+void DeliveryConnection::OnPlaintext(std::string_view bytes) { session_.OnBytes(bytes); }
+
+void DeliveryConnection::OnTlsFailed(std::string_view why) {
+  ETRND_LOG_INFO("delivery to %s: TLS handshake failed: %s", tls_setup_.peer_host, why);
+  if (tls_setup_.on_handshake_failed) tls_setup_.on_handshake_failed();
+  session_.OnTlsFailed(why);
+}
+
+void DeliveryConnection::OnTlsEnded(std::string_view error) {
+  if (!error.empty()) {
+    ETRND_LOG_INFO("delivery to %s: TLS session failed: %s", tls_setup_.peer_host, error);
   }
-  if (!was_established && tls_->handshake_done()) {
-    ETRND_LOG_DEBUG("delivery to %s: TLS started: %s with cipher %s", tls_setup_.peer_host,
-                    std::string(tls_->version()), std::string(tls_->cipher()));
-    session_.OnTlsStarted();
-  }
-  for (std::string plaintext; !(plaintext = tls_->TakePlaintext()).empty();) {
-    session_.OnBytes(plaintext);
-  }
-  if (tls_->peer_closed() && !session_.done()) session_.OnConnectionLost();
-  Pump();
+  session_.OnConnectionLost();
 }
 
 void DeliveryConnection::StartTls() {
   // ClientSession asks only when options.tls is not kNever, which the
   // worker sets only together with a context.
   ETRND_CHECK(tls_setup_.context != nullptr);
-  absl::StatusOr<std::unique_ptr<transport::TlsStream>> stream = transport::TlsStream::NewClient(
-      *tls_setup_.context, transport::TlsPeer{.host = tls_setup_.peer_host});
-  if (!stream.ok()) {
-    session_.OnTlsFailed(std::string(stream.status().message()));
-    return;
-  }
-  tls_ = std::move(*stream);
-}
-
-void DeliveryConnection::SendCiphertext() {
-  if (tls_ == nullptr || conn_ == nullptr) return;
-  std::string ciphertext = tls_->TakeCiphertext();
-  if (!ciphertext.empty()) conn_->Send(std::move(ciphertext));
+  const absl::Status status =
+      stream_.StartClient(*tls_setup_.context, transport::TlsPeer{.host = tls_setup_.peer_host});
+  if (!status.ok()) session_.OnTlsFailed(AsStd(status.message()));
 }
 
 void DeliveryConnection::OnClosed(reactor::Connection&, int error) {
@@ -113,24 +97,15 @@ void DeliveryConnection::OnClosed(reactor::Connection&, int error) {
 }
 
 void DeliveryConnection::Pump() {
-  for (const auto& chunk : session_.TakeOutput()) {
-    if (conn_ == nullptr) continue;
-    if (tls_ == nullptr) {
-      conn_->Send(chunk.bytes());
-    } else {
-      tls_->Write(chunk.bytes()).IgnoreError();  // a failure shows in the next Feed
-    }
-  }
-  if (tls_ != nullptr && tls_->failed() && !session_.done()) session_.OnConnectionLost();
-  if (tls_ == nullptr && session_.wants_tls_start()) StartTls();
+  for (const auto& chunk : session_.TakeOutput()) stream_.Send(chunk.bytes());
+  if (stream_.failed()) session_.OnConnectionLost();
+  if (!stream_.tls() && session_.wants_tls_start()) StartTls();
   for (const auto& outcome : session_.TakeOutcomes()) outcomes_(outcome);
   if (session_.done()) {
-    if (tls_ != nullptr) tls_->Shutdown();  // close_notify
-    SendCiphertext();
+    stream_.Shutdown();  // close_notify
     if (conn_ != nullptr) conn_->Close();
     return;
   }
-  SendCiphertext();
   ArmTimeout();
 }
 

@@ -39,7 +39,7 @@ void QueueService::ScheduleAttempt(const std::string& domain, absl::Duration del
 
 void QueueService::StartFlush(const std::string& domain) {
   DomainState& state = StateOf(domain);
-  if (state.flushing || stopped_ || held_.contains(domain)) return;
+  if (state.flushing || stopped_ || index_.IsHeld(domain)) return;
   const size_t queued = index_.CountDomain(domain);
   if (queued == 0) return;
   // A domain that left the table keeps its customers' mail queued (no route,
@@ -63,11 +63,9 @@ void QueueService::StartFlush(const std::string& domain) {
 }
 
 void QueueService::SetHeld(const std::string& domain, bool held) {
-  if (held) {
-    held_.insert(domain);
-    return;
-  }
-  if (held_.erase(domain) == 0) return;
+  const bool was_held = index_.IsHeld(domain);
+  index_.SetHeld(domain, held);
+  if (held || !was_held) return;
   // Released: a domain that retries on its own gets its attempt now; a
   // `hold` domain of the table waits for ETRN as before.
   if (index_.CountDomain(domain) == 0 || stopped_) return;

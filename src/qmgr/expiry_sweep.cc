@@ -21,15 +21,17 @@ void QueueService::SweepExpiredSlice() {
   size_t taken = 0;
   while (taken < kExpirySweepSlice && !by_arrival_.empty() &&
          by_arrival_.front().arrival_unix_micros <= cutoff) {
-    const ExpiryEntry expired = by_arrival_.front();
+    ExpiryEntry expired = by_arrival_.front();
     by_arrival_.pop_front();
     ++by_arrival_popped_;
     ++taken;
-    const queue::MessageKey key = queue::MessageKey::FromLocation(expired.location);
+    const spool::RecordLocation location = CurrentLocation(expired);  // compaction moves
+    ForgetMoved(expired);
+    const queue::MessageKey key = queue::MessageKey::FromLocation(location);
     if (index_.FindMessage(expired.domain->name, key) == nullptr) continue;  // finished
     ++expiry_reads_outstanding_;
-    reader_.Read(expired.location, [this, state = expired.domain, location = expired.location](
-                                       absl::StatusOr<spool::SpoolMessage> message) {
+    reader_.Read(location, [this, state = expired.domain,
+                            location](absl::StatusOr<spool::SpoolMessage> message) {
       ETRND_CHECK(expiry_reads_outstanding_ > 0);
       --expiry_reads_outstanding_;
       BounceExpired(state, location, std::move(message));

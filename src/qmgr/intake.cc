@@ -23,7 +23,7 @@ void QueueService::LoadRecovered(const spool::RecoveryResult& recovered) {
   const uint32_t self = static_cast<uint32_t>(core_.index());
   for (const spool::RecoveredMessage& message : recovered.messages) {
     if (message.location.core == self) {
-      segments_.AddLiveRecipients(SegmentOf(message.location), message.live_recipients);
+      segments_.AddMessage(message.location, message.live_recipients);
     }
     absl::flat_hash_map<std::string, std::vector<uint32_t>> by_domain;
     for (uint32_t i = 0; i < message.recipients.size(); ++i) {
@@ -38,8 +38,12 @@ void QueueService::LoadRecovered(const spool::RecoveryResult& recovered) {
                     RoutedWhenUnserved(message.mail_from, domain), QueueIdKey(message.queue_id));
     }
   }
-  for (const spool::SegmentKey& segment : recovered.segments) {
+  for (size_t i = 0; i < recovered.segments.size(); ++i) {
+    const spool::SegmentKey& segment = recovered.segments[i];
     if (segment.core != self) continue;
+    if (i < recovered.segment_file_bytes.size()) {
+      segments_.NoteFileBytes(segment, recovered.segment_file_bytes[i]);
+    }
     bool pinned = std::find(recovered.pinned_segments.begin(), recovered.pinned_segments.end(),
                             segment) != recovered.pinned_segments.end();
     if (!pinned) segments_.Seal(segment);
@@ -51,7 +55,7 @@ void QueueService::LoadRecovered(const spool::RecoveryResult& recovered) {
 
 void QueueService::OnMessageDurable(const spool::RecordLocation& location,
                                     const spool::SpoolMessage& envelope) {
-  segments_.AddLiveRecipients(SegmentOf(location), envelope.recipients.size());
+  segments_.AddMessage(location, static_cast<uint32_t>(envelope.recipients.size()));
   absl::flat_hash_map<std::string, std::vector<uint32_t>> by_domain;
   for (uint32_t i = 0; i < envelope.recipients.size(); ++i) {
     by_domain[DomainOf(envelope.recipients[i])].push_back(i);
@@ -82,7 +86,7 @@ bool QueueService::RoutedWhenUnserved(const std::string& mail_from,
 }
 
 void QueueService::SealSegment(uint64_t segment_id) {
-  segments_.Seal(spool::SegmentKey{static_cast<uint32_t>(core_.index()), segment_id});
+  segments_.Seal(spool::SegmentKey{static_cast<uint32_t>(core_.index()), segment_id}, absl::Now());
   CollectGarbage();
 }
 
@@ -99,7 +103,7 @@ void QueueService::AddRecipients(const std::string& domain, const spool::RecordL
   // mail (at a restart, the table then decides).
   if (entry == nullptr && routed_when_unserved) state->routed_when_unserved.insert(key);
   bool hold = entry != nullptr ? entry->hold : !state->routed_when_unserved.contains(key);
-  if (hold || stopped_ || held_.contains(domain)) return;
+  if (hold || stopped_ || index_.IsHeld(domain)) return;
   if (state->flushing) {
     state->flush_again = true;
   } else if (state->timer == 0 && delivery::RetrySchedule::Due(state->retry, absl::Now())) {

@@ -24,10 +24,11 @@ bool QueueService::ScanQueued(uint64_t* cursor, size_t budget,
     const ExpiryEntry& entry = by_arrival_[position - by_arrival_popped_];
     ++position;
     ++visited;
+    const spool::RecordLocation location = CurrentLocation(entry);  // compaction moves
     const queue::RecipientIndexSet* recipients =
-        index_.FindMessage(entry.domain->name, queue::MessageKey::FromLocation(entry.location));
+        index_.FindMessage(entry.domain->name, queue::MessageKey::FromLocation(location));
     if (recipients == nullptr || recipients->empty()) continue;
-    fn(QueuedEntry{entry.domain->name, entry.queue_id, entry.arrival_unix_micros, entry.location,
+    fn(QueuedEntry{entry.domain->name, entry.queue_id, entry.arrival_unix_micros, location,
                    *recipients});
   }
   ETRND_CHECK(position <= end);
@@ -48,7 +49,7 @@ void QueueService::DescribeSchedule(const std::string& domain, std::string* stat
     *last_error = domain_state->last_error;
   }
   const config::DomainEntry* entry = core_.table().Match(domain);
-  if (held_.contains(domain)) {
+  if (index_.IsHeld(domain)) {
     *state = "held";
   } else if (domain_state != nullptr && domain_state->flushing) {
     *state = "running";

@@ -29,60 +29,6 @@ QueueService::~QueueService() = default;
 
 size_t QueueService::queued_domains() const { return index_.domains_count(); }
 
-EtrnShardResult QueueService::FlushForEtrn(const etrn::EtrnPlan& plan, const IpAddress& client,
-                                           bool operator_request) {
-  EtrnShardResult result;
-  const config::DomainsTable& table = core_.table();
-  std::vector<std::string> matched;
-  auto consider = [&](std::string_view domain, size_t /*messages*/ = 0) {
-    if (operator_request || etrn::DomainAllowed(table, plan, domain, client)) {
-      matched.emplace_back(domain);
-    }
-  };
-  switch (plan.argument.form) {
-    case etrn::EtrnForm::kNode:
-      if (index_.CountDomain(plan.argument.name) > 0) matched.push_back(plan.argument.name);
-      break;
-    case etrn::EtrnForm::kSubtree:
-      index_.ForEachQueuedDomainUnder(plan.argument.name, consider);
-      break;
-    case etrn::EtrnForm::kQueue:
-      for (const config::DomainEntry* entry : table.QueueMembers(plan.argument.name)) {
-        if (!entry->subdomains_only) {
-          if (index_.CountDomain(entry->domain) > 0) consider(entry->domain);
-          continue;
-        }
-        index_.ForEachQueuedDomainUnder(entry->domain, [&](std::string_view domain, size_t) {
-          if (domain != entry->domain) consider(domain);
-        });
-      }
-      break;
-  }
-  // Held domains deliver nothing, not even on ETRN: a held node, or an @/#
-  // whose every queued domain is held, is answered 458.
-  const size_t matched_before_holds = matched.size();
-  std::erase_if(matched, [this](const std::string& domain) { return held_.contains(domain); });
-  if ((plan.argument.form == etrn::EtrnForm::kNode && held_.contains(plan.argument.name)) ||
-      (matched.empty() && matched_before_holds > 0)) {
-    result.refused_for_resources = true;
-    result.held = true;
-    return result;
-  }
-  for (const std::string& domain : matched) result.messages += index_.CountDomain(domain);
-  if (matched.empty()) return result;
-  if (flushes_running_ >= kFlushesRunningMax || stopped_) {
-    result.refused_for_resources = true;
-    return result;
-  }
-  for (const std::string& domain : matched) {
-    DomainState& state = StateOf(domain);
-    delivery::RetrySchedule::ResetForFlush(&state.retry, absl::Now());
-    // A running flush is not started twice; the count is still reported.
-    if (!state.flushing) ScheduleAttempt(domain, absl::ZeroDuration());
-  }
-  return result;
-}
-
 void QueueService::OnTableChanged() {
   // Domains keep their queued mail whatever the new table says; those no
   // longer served are reported so the operator sees them. A served non-hold

@@ -48,7 +48,7 @@ TurnShardResult QueueService::StartTurn(const etrn::AtrnPlan& plan, const std::s
   for (const std::string& domain : matched) {
     DomainState& state = StateOf(domain);
     const char* skipped = nullptr;
-    if (held_.contains(domain)) {
+    if (index_.IsHeld(domain)) {
       skipped = "held by the operator";
     } else if (state.flushing) {
       // The same messages are never in two deliveries at once.

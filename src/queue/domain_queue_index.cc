@@ -48,54 +48,40 @@ const DomainQueueIndex::DomainEntry* DomainQueueIndex::Find(std::string_view low
   return it == domains_.end() ? nullptr : &it->second;
 }
 
-DomainQueueIndex::DomainEntry* DomainQueueIndex::FindOrCreate(std::string_view lower_domain) {
-  auto it = domains_.find(lower_domain);
-  if (it != domains_.end()) return &it->second;
-  it = domains_.try_emplace(std::string(lower_domain)).first;
-  ForEachParentSuffix(lower_domain, [this, lower_domain](std::string_view suffix) {
-    auto members = below_.find(suffix);
-    if (members == below_.end()) members = below_.try_emplace(std::string(suffix)).first;
-    members->second.insert(std::string(lower_domain));
-  });
-  return &it->second;
-}
-
-void DomainQueueIndex::EraseDomain(DomainTable::iterator it) {
-  const std::string_view name = it->first;
-  ForEachParentSuffix(name, [this, name](std::string_view suffix) {
-    auto members = below_.find(suffix);
-    if (members == below_.end()) return;
-    members->second.erase(name);
-    if (members->second.empty()) below_.erase(members);
-  });
-  domains_.erase(it);
-}
-
-void DomainQueueIndex::ForEachParentSuffix(std::string_view domain,
-                                           absl::FunctionRef<void(std::string_view suffix)> fn) {
-  for (size_t dot = domain.find('.'); dot != std::string_view::npos;
-       dot = domain.find('.', dot + 1)) {
-    const std::string_view suffix = domain.substr(dot + 1);
-    if (suffix.find('.') == std::string_view::npos) return;  // TLD only
-    fn(suffix);
-  }
+QueuedCounts DomainQueueIndex::OneMessage(const DomainEntry& entry) {
+  return QueuedCounts{.messages = 1, .held_messages = entry.held ? 1u : 0u};
 }
 
 size_t DomainQueueIndex::AddRecipients(std::string_view domain, MessageKey key,
                                        std::span<const uint32_t> recipient_indexes) {
   const NormalizedDomain normalized(domain);
   if (!normalized.valid() || recipient_indexes.empty()) return 0;
-  DomainEntry* entry = FindOrCreate(normalized.view());
-  auto [it, inserted] = entry->messages.try_emplace(key);
+  const std::string_view name = normalized.view();
+  auto domain_it = domains_.find(name);
+  const bool new_domain = domain_it == domains_.end();
+  if (new_domain) {
+    domain_it = domains_.try_emplace(std::string(name)).first;
+    domain_it->second.held = held_names_.contains(name);
+  }
+  DomainEntry& entry = domain_it->second;
+  auto [it, inserted] = entry.messages.try_emplace(key);
   size_t added = 0;
   for (uint32_t index : recipient_indexes) added += it->second.Add(index) ? 1 : 0;
   if (inserted && added == 0) {  // only invalid indexes: undo
-    entry->messages.erase(it);
-    if (entry->messages.empty()) EraseDomain(domains_.find(normalized.view()));
+    entry.messages.erase(it);
+    if (new_domain) domains_.erase(domain_it);
     return 0;
   }
-  if (inserted) ++queued_messages_;
-  entry->recipients += added;
+  if (inserted) {
+    ++queued_messages_;
+    QueuedCounts delta = OneMessage(entry);
+    if (new_domain) {
+      delta.domains = 1;
+      delta.held_domains = entry.held ? 1 : 0;
+    }
+    subtrees_.Add(name, delta);
+  }
+  entry.recipients += added;
   queued_recipients_ += added;
   return added;
 }
@@ -106,17 +92,69 @@ bool DomainQueueIndex::FinishRecipient(std::string_view domain, MessageKey key,
   if (!normalized.valid()) return false;
   auto domain_it = domains_.find(normalized.view());
   if (domain_it == domains_.end()) return false;
-  DomainEntry* entry = &domain_it->second;
-  auto it = entry->messages.find(key);
-  if (it == entry->messages.end() || !it->second.Remove(recipient_index)) return false;
-  --entry->recipients;
+  DomainEntry& entry = domain_it->second;
+  auto it = entry.messages.find(key);
+  if (it == entry.messages.end() || !it->second.Remove(recipient_index)) return false;
+  ETRND_CHECK(entry.recipients > 0 && queued_recipients_ > 0);
+  --entry.recipients;
   --queued_recipients_;
   if (it->second.empty()) {
-    entry->messages.erase(it);
+    entry.messages.erase(it);
+    ETRND_CHECK(queued_messages_ > 0);
     --queued_messages_;
-    if (entry->messages.empty()) EraseDomain(domain_it);
+    QueuedCounts delta = OneMessage(entry);
+    if (entry.messages.empty()) {
+      delta.domains = 1;
+      delta.held_domains = entry.held ? 1 : 0;
+    }
+    subtrees_.Subtract(normalized.view(), delta);
+    if (entry.messages.empty()) domains_.erase(domain_it);
   }
   return true;
+}
+
+void DomainQueueIndex::SetHeld(std::string_view domain, bool held) {
+  const NormalizedDomain normalized(domain);
+  if (!normalized.valid()) return;
+  const std::string_view name = normalized.view();
+  if (held) {
+    held_names_.emplace(name);
+  } else {
+    held_names_.erase(name);
+  }
+  auto it = domains_.find(name);
+  if (it == domains_.end() || it->second.held == held) return;
+  it->second.held = held;
+  const QueuedCounts delta{.held_messages = it->second.messages.size(), .held_domains = 1};
+  if (held) {
+    subtrees_.Add(name, delta);
+  } else {
+    subtrees_.Subtract(name, delta);
+  }
+}
+
+bool DomainQueueIndex::IsHeld(std::string_view domain) const {
+  const NormalizedDomain normalized(domain);
+  return normalized.valid() && held_names_.contains(normalized.view());
+}
+
+QueuedCounts DomainQueueIndex::CountsOf(std::string_view domain) const {
+  const NormalizedDomain normalized(domain);
+  const DomainEntry* entry = normalized.valid() ? Find(normalized.view()) : nullptr;
+  if (entry == nullptr) return QueuedCounts{};
+  const uint64_t messages = entry->messages.size();
+  return QueuedCounts{.messages = messages,
+                      .held_messages = entry->held ? messages : 0,
+                      .domains = 1,
+                      .held_domains = entry->held ? 1u : 0u};
+}
+
+QueuedCounts DomainQueueIndex::CountUnder(std::string_view parent) const {
+  const NormalizedDomain normalized(parent);
+  if (!normalized.valid()) return QueuedCounts{};
+  QueuedCounts counts = subtrees_.CountBelow(normalized.view());
+  counts += CountsOf(normalized.view());
+  return counts;
 }
 
 size_t DomainQueueIndex::CountDomain(std::string_view domain) const {
@@ -143,16 +181,21 @@ size_t DomainQueueIndex::CountRecipients(std::string_view domain) const {
 void DomainQueueIndex::ForEachQueuedDomainUnder(
     std::string_view parent,
     absl::FunctionRef<void(std::string_view domain, size_t message_count)> fn) const {
+  const std::optional<std::string> unfinished =
+      ForEachQueuedDomainUnderAfter(parent, std::nullopt, SIZE_MAX, fn);
+  ETRND_CHECK(!unfinished.has_value());
+}
+
+std::optional<std::string> DomainQueueIndex::ForEachQueuedDomainUnderAfter(
+    std::string_view parent, const std::optional<std::string>& after, size_t limit,
+    absl::FunctionRef<void(std::string_view domain, size_t message_count)> fn) const {
   const NormalizedDomain normalized(parent);
-  if (!normalized.valid()) return;
-  if (const DomainEntry* entry = Find(normalized.view())) {
-    fn(normalized.view(), entry->messages.size());
-  }
-  auto it = below_.find(normalized.view());
-  if (it == below_.end()) return;
-  for (const std::string& member : it->second) {
-    if (const DomainEntry* entry = Find(member)) fn(member, entry->messages.size());
-  }
+  if (!normalized.valid()) return std::nullopt;
+  return subtrees_.ForEachUnderAfter(normalized.view(), after, limit, [&](std::string_view domain) {
+    const DomainEntry* entry = Find(domain);
+    ETRND_CHECK(entry != nullptr);
+    fn(domain, entry->messages.size());
+  });
 }
 
 void DomainQueueIndex::ForEachMessage(
@@ -182,15 +225,13 @@ std::optional<MessageKey> DomainQueueIndex::ForEachMessageAfter(
 }
 
 size_t DomainQueueIndex::MemoryBytes() const {
-  size_t bytes = sizeof(*this) + TableBytes(domains_) + TableBytes(below_);
+  size_t bytes =
+      sizeof(*this) + TableBytes(domains_) + TableBytes(held_names_) + subtrees_.MemoryBytes();
   for (const auto& [name, entry] : domains_) {
     bytes += StringHeapBytes(name) + TableBytes(entry.messages);
     for (const auto& [key, recipients] : entry.messages) bytes += recipients.HeapBytes();
   }
-  for (const auto& [suffix, members] : below_) {
-    bytes += StringHeapBytes(suffix) + TableBytes(members);
-    for (const std::string& member : members) bytes += StringHeapBytes(member);
-  }
+  for (const std::string& name : held_names_) bytes += StringHeapBytes(name);
   return bytes;
 }
 

@@ -16,6 +16,7 @@
 #include "etrnd/server/odmr_connection.h"
 #include "etrnd/server/odmr_turn.h"
 #include "etrnd/server/queue_core_services.h"
+#include "etrnd/server/segment_compactor.h"
 #include "etrnd/server/smtp_connection.h"
 
 namespace etrnd::server {
@@ -87,6 +88,8 @@ absl::Status Core::Init(uint64_t first_segment_id, uint64_t first_completion_log
   }
   queue_services_ = std::make_unique<QueueCoreServices>(*this);
   queue_ = std::make_unique<qmgr::QueueService>(*queue_services_);
+  compactor_ = std::make_unique<SegmentCompactor>(*this);
+  compactor_->Start();
   peers_ = std::make_unique<peers::PeerFanout>(*reactor_, context_.options.peers,
                                                context_.options.hostname,
                                                [this] { return tls_->client; });
@@ -266,6 +269,7 @@ void Core::SweepIdleSessions() {
 void Core::BeginShutdown() {
   shutting_down_ = true;
   reactor_->StopAccepting();
+  compactor_->Stop();
   queue_->Stop();
   peers_->Stop();
   std::vector<SmtpConnection*> sessions;

@@ -2,58 +2,48 @@
 
 #include <utility>
 
-#include "etrnd/common/check.h"
+#include "etrnd/common/strings.h"
 
 namespace etrnd::server {
+namespace {
 
-absl::Status OdmrStream::StartTls(const transport::TlsContext& context) {
-  ETRND_CHECK(tls_ == nullptr);
-  absl::StatusOr<std::unique_ptr<transport::TlsStream>> stream =
-      transport::TlsStream::NewServer(context);
-  if (!stream.ok()) return stream.status();
-  tls_ = std::move(*stream);
-  return absl::OkStatus();
-}
+// What one Receive found, in OdmrStream's (status, plaintext) form.
+class Collected : public transport::TlsPumpListener {
+ public:
+  Collected(std::string* plaintext, bool* established)
+      : plaintext_(plaintext), established_(established) {}
+  void OnTlsStarted() override { *established_ = true; }
+  void OnPlaintext(std::string_view bytes) override { plaintext_->append(bytes); }
+  void OnTlsFailed(std::string_view why) override { status = absl::UnavailableError(AsAbsl(why)); }
+  void OnTlsEnded(std::string_view error) override {
+    status = error.empty() ? absl::CancelledError("peer sent close_notify")
+                           : absl::UnavailableError(AsAbsl(error));
+  }
+
+  absl::Status status;
+
+ private:
+  std::string* plaintext_;
+  bool* established_;
+};
+
+}  // namespace
+
+OdmrStream::OdmrStream(reactor::Connection& conn)
+    : conn_(&conn), pump_([this](std::string bytes) { conn_->Send(std::move(bytes)); }) {}
 
 absl::Status OdmrStream::Receive(std::string_view bytes, std::string* plaintext,
                                  bool* established) {
   *established = false;
-  if (tls_ == nullptr) {
-    plaintext->assign(bytes);
-    return absl::OkStatus();
-  }
-  const bool was_established = tls_->handshake_done();
-  absl::Status status = tls_->Feed(bytes);
-  SendCiphertext();  // handshake messages, or the alert of a failure
-  if (!status.ok()) return status;
-  *established = !was_established && tls_->handshake_done();
   plaintext->clear();
-  for (std::string chunk; !(chunk = tls_->TakePlaintext()).empty();) plaintext->append(chunk);
-  if (tls_->peer_closed()) return absl::CancelledError("peer sent close_notify");
-  return absl::OkStatus();
-}
-
-void OdmrStream::Send(std::string_view plaintext) {
-  if (plaintext.empty()) return;
-  if (tls_ == nullptr) {
-    conn_->Send(plaintext);
-    return;
-  }
-  tls_->Write(plaintext).IgnoreError();  // a failure shows at the next Receive
-  SendCiphertext();
+  Collected collected(plaintext, established);
+  pump_.Receive(bytes, collected);
+  return collected.status;
 }
 
 void OdmrStream::Close() {
-  if (tls_ != nullptr) {
-    tls_->Shutdown();
-    SendCiphertext();
-  }
+  pump_.Shutdown();
   conn_->Close();
-}
-
-void OdmrStream::SendCiphertext() {
-  std::string ciphertext = tls_->TakeCiphertext();
-  if (!ciphertext.empty()) conn_->Send(std::move(ciphertext));
 }
 
 }  // namespace etrnd::server

@@ -8,10 +8,8 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
-#include "etrnd/common/strings.h"
+#include "etrnd/server/flag_list.h"
 #include "etrnd/server/server_options.h"
 
 ABSL_FLAG(std::string, peers, "",
@@ -75,9 +73,7 @@ absl::Status ReadPeerAuth(const std::string& path, peers::PeerOptions& peers) {
 
 absl::Status PeerOptionsFromFlags(ServerOptions& options) {
   peers::PeerOptions& peers = options.peers;
-  for (absl::string_view part :
-       absl::StrSplit(absl::GetFlag(FLAGS_peers), ',', absl::SkipWhitespace())) {
-    const std::string text(absl::StripAsciiWhitespace(part));
+  for (const std::string& text : SplitFlagList(absl::GetFlag(FLAGS_peers))) {
     auto address = ResolvePeer(text);
     if (!address.ok()) return address.status();
     for (const SocketAddress& own : options.listen) {
@@ -89,18 +85,10 @@ absl::Status PeerOptionsFromFlags(ServerOptions& options) {
     peers.peers.push_back(*address);
     peers.peer_names.push_back(text);
   }
-  for (absl::string_view part :
-       absl::StrSplit(absl::GetFlag(FLAGS_peer_from), ',', absl::SkipWhitespace())) {
-    auto network = CidrNetwork::Parse(AsStd(absl::StripAsciiWhitespace(part)));
-    if (!network.ok()) {
-      return absl::InvalidArgumentError("--peer_from: " + std::string(network.status().message()));
-    }
-    peers.peer_from.push_back(*network);
-  }
-  for (absl::string_view part :
-       absl::StrSplit(absl::GetFlag(FLAGS_peer_users), ',', absl::SkipWhitespace())) {
-    peers.peer_users.emplace_back(absl::StripAsciiWhitespace(part));
-  }
+  auto from = ParseFlagList("peer_from", absl::GetFlag(FLAGS_peer_from), CidrNetwork::Parse);
+  if (!from.ok()) return from.status();
+  peers.peer_from = std::move(*from);
+  peers.peer_users = SplitFlagList(absl::GetFlag(FLAGS_peer_users));
   if (!peers.peers.empty() && peers.peer_from.empty() && peers.peer_users.empty()) {
     // The other nodes would take our forwarded ETRN for a customer's and
     // forward it back.

@@ -55,6 +55,20 @@ void QueueCoreServices::AppendCompletion(const spool::SpoolCompletion& completio
   core_.AppendCompletion(completion, std::move(done));
 }
 
+void QueueCoreServices::SyncSpoolDirectoryThen(std::function<void(bool synced)> then) {
+  core_.SyncSpoolDirectoryThen(std::move(then));
+}
+
+void QueueCoreServices::TellSegmentsRemoved(int target, std::vector<spool::SegmentKey> segments) {
+  if (target == core_.index()) {
+    core_.SegmentsRemoved(segments);
+    return;
+  }
+  Core& other = core_.context().core(target);
+  core_.SendTo(other,
+               [&other, segments = std::move(segments)] { other.SegmentsRemoved(segments); });
+}
+
 void QueueCoreServices::ResolveNextHop(
     const std::string& domain, const config::NextHop& next_hop,
     std::function<void(absl::StatusOr<std::vector<delivery::RouteTarget>>)> done) {

@@ -6,10 +6,9 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/strings/str_split.h"
 #include "etrnd/common/log.h"
 #include "etrnd/common/log_rate_bound.h"
-#include "etrnd/common/strings.h"
+#include "etrnd/server/flag_list.h"
 #include "etrnd/server/server_options.h"
 #include "etrnd/smtp/address.h"
 
@@ -68,6 +67,9 @@ ABSL_FLAG(int64_t, log_rate_max, etrnd::kLogLinesPerSecondMaxDefault,
           "passes); lines over it are dropped and counted in a periodic 'N log lines "
           "suppressed' line. 0 = unbounded.");
 ABSL_FLAG(int64_t, segment_bytes_max, 64ll << 20, "Spool segment files roll at this size (bytes).");
+ABSL_FLAG(int64_t, compaction_live_percent, 25,
+          "A sealed segment whose live mail is under this percent of it is compacted while "
+          "the server runs (its live messages move to the current segment). 0 = never.");
 ABSL_FLAG(double, etrn_rate, 2.0, "ETRN commands per second allowed per client address.");
 ABSL_FLAG(int, etrn_burst, 10, "ETRN commands a client may send in a burst.");
 ABSL_FLAG(absl::Duration, delivery_timeout, absl::Seconds(60),
@@ -115,16 +117,8 @@ absl::Status Positive(const char* name, int64_t value) {
 
 absl::StatusOr<std::vector<SocketAddress>> ParseAddressList(const char* name,
                                                             const std::string& text) {
-  std::vector<SocketAddress> addresses;
-  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
-    auto address = SocketAddress::Parse(AsStd(part));
-    if (!address.ok()) {
-      return absl::InvalidArgumentError(std::string("--") + name + ": " +
-                                        std::string(address.status().message()));
-    }
-    addresses.push_back(*address);
-  }
-  return addresses;
+  return ParseFlagList(name, text,
+                       [](std::string_view item) { return SocketAddress::Parse(item); });
 }
 
 bool SameAddress(const SocketAddress& a, const SocketAddress& b) {
@@ -146,15 +140,10 @@ absl::Status ProxyProtocolFromFlags(ServerOptions& options) {
       }
     }
   }
-  std::string from = absl::GetFlag(FLAGS_proxy_protocol_from);
-  for (absl::string_view part : absl::StrSplit(from, ',', absl::SkipWhitespace())) {
-    auto network = CidrNetwork::Parse(AsStd(part));
-    if (!network.ok()) {
-      return absl::InvalidArgumentError("--proxy_protocol_from: " +
-                                        std::string(network.status().message()));
-    }
-    options.proxy_protocol_from.push_back(*network);
-  }
+  auto from = ParseFlagList("proxy_protocol_from", absl::GetFlag(FLAGS_proxy_protocol_from),
+                            CidrNetwork::Parse);
+  if (!from.ok()) return from.status();
+  options.proxy_protocol_from = std::move(*from);
   if (!options.proxy_protocol_listen.empty() && options.proxy_protocol_from.empty()) {
     // Trusting every peer would let anyone claim any address.
     return absl::InvalidArgumentError("--proxy_protocol_listen needs --proxy_protocol_from");
@@ -258,6 +247,11 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.max_connections = static_cast<size_t>(absl::GetFlag(FLAGS_max_connections));
   options.max_connections_per_ip = static_cast<size_t>(absl::GetFlag(FLAGS_max_connections_per_ip));
   options.segment_bytes_max = static_cast<uint64_t>(absl::GetFlag(FLAGS_segment_bytes_max));
+  const int64_t compaction_live_percent = absl::GetFlag(FLAGS_compaction_live_percent);
+  if (compaction_live_percent < 0 || compaction_live_percent > 100) {
+    return absl::InvalidArgumentError("--compaction_live_percent must be 0..100");
+  }
+  options.compaction_live_percent = static_cast<uint32_t>(compaction_live_percent);
   options.connections_per_destination =
       static_cast<size_t>(absl::GetFlag(FLAGS_connections_per_destination));
   options.messages_per_connection =

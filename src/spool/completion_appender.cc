@@ -23,6 +23,12 @@ absl::StatusOr<RecordLocation> CompletionAppender::Append(const SpoolCompletion&
   return location;
 }
 
+void CompletionAppender::SegmentRemoved(SegmentKey segment) {
+  // One set per log file: the files are few (the disk bounds them).
+  for (auto& [id, segments] : referenced_) segments.erase(segment);
+  for (auto& [id, segments] : sealed_referenced_) segments.erase(segment);
+}
+
 std::vector<std::string> CompletionAppender::TakeDeletableLogs(
     absl::FunctionRef<bool(SegmentKey)> segment_exists) {
   for (uint64_t id : TakeSealedFiles()) {

@@ -12,6 +12,7 @@ constexpr size_t kHeaderCrcOffset = 4;
 constexpr size_t kHeaderCrcCoveredOffset = 8;  // header CRC covers [8, 20)
 constexpr size_t kVersionOffset = 8;
 constexpr size_t kTypeOffset = 9;
+constexpr size_t kFlagsOffset = 10;
 constexpr size_t kLengthOffset = 12;
 constexpr size_t kPayloadCrcOffset = 16;
 constexpr size_t kCompletionPayloadBytes = 4 + 8 + 8 + 4 + 1;
@@ -62,15 +63,15 @@ class PayloadReader {
 };
 
 // Writes the header with a placeholder CRC; returns the record's start.
-size_t BeginRecord(RecordType type, std::string* out) {
+size_t BeginRecord(RecordType type, std::string* out, uint16_t flags = 0) {
   const size_t start = out->size();
   PutLittleEndian(out, kRecordMagic, 4);
   PutLittleEndian(out, 0, 4);  // header crc, filled by FinishRecord
   PutU8(out, kRecordVersion);
   PutU8(out, static_cast<uint8_t>(type));
-  PutLittleEndian(out, 0, 2);  // reserved
-  PutLittleEndian(out, 0, 4);  // payload length, filled by FinishRecord
-  PutLittleEndian(out, 0, 4);  // payload crc, filled by FinishRecord
+  PutLittleEndian(out, flags, 2);  // reserved: flags
+  PutLittleEndian(out, 0, 4);      // payload length, filled by FinishRecord
+  PutLittleEndian(out, 0, 4);      // payload crc, filled by FinishRecord
   return start;
 }
 
@@ -109,7 +110,8 @@ void PutShortString(std::string* out, std::string_view value) {
 
 size_t EncodeMessage(const SpoolMessage& message, std::string* out) {
   if (!MessageFitsBounds(message)) return 0;
-  const size_t start = BeginRecord(RecordType::kMessage, out);
+  const size_t start =
+      BeginRecord(RecordType::kMessage, out, message.relocated ? kRecordFlagRelocated : 0);
   PutLittleEndian(out, static_cast<uint64_t>(message.arrival_unix_micros), 8);
   PutShortString(out, message.queue_id);
   PutShortString(out, message.mail_from);
@@ -170,6 +172,7 @@ DecodedRecord DecodeRecord(std::string_view input) {
   }
   result.status = DecodeStatus::kOk;
   result.type = static_cast<RecordType>(type);
+  result.flags = static_cast<uint16_t>(LoadLittleEndian(input.data() + kFlagsOffset, 2));
   result.payload = input.substr(kRecordHeaderBytes, payload_length);
   return result;
 }
@@ -204,7 +207,7 @@ bool ParseCompletionPayload(std::string_view payload, SpoolCompletion* out) {
   reader.ReadInt(4, &recipient_index);
   reader.ReadInt(1, &outcome);
   if (outcome < static_cast<uint8_t>(RecipientOutcome::kDelivered) ||
-      outcome > static_cast<uint8_t>(RecipientOutcome::kDeleted)) {
+      outcome > static_cast<uint8_t>(RecipientOutcome::kMoved)) {
     return false;
   }
   out->core = static_cast<uint32_t>(core);
@@ -222,6 +225,7 @@ SpoolMessage ToOwned(const SpoolMessageView& view) {
   message.mail_from = std::string(view.mail_from);
   message.recipients.assign(view.recipients.begin(), view.recipients.end());
   message.data = std::string(view.data);
+  message.relocated = view.relocated;
   return message;
 }
 
@@ -232,6 +236,7 @@ DecodeStatus DecodeMessage(std::string_view input, size_t* consumed, SpoolMessag
   if (record.type != RecordType::kMessage || !ParseMessagePayload(record.payload, &view)) {
     return DecodeStatus::kCorrupt;
   }
+  view.relocated = (record.flags & kRecordFlagRelocated) != 0;
   *out = ToOwned(view);
   *consumed = record.consumed;
   return DecodeStatus::kOk;

@@ -16,6 +16,7 @@
 #include "etrnd/common/log.h"
 #include "etrnd/spool/damaged_files.h"
 #include "etrnd/spool/record_file_scanner.h"
+#include "etrnd/spool/relocated_copies.h"
 #include "etrnd/spool/spool_file_header.h"
 
 namespace etrnd::spool {
@@ -99,6 +100,7 @@ class Recovery {
     }
     if (absl::Status s = ScanSegments(); !s.ok()) return s;
     if (absl::Status s = ApplyCompletions(); !s.ok()) return s;
+    result_.stats.relocated_duplicates = ResolveRelocatedCopies(&messages_, &moved_);
     CountLiveRecipients();
     if (absl::Status s = DeleteFinishedSegments(); !s.ok()) return s;
     if (absl::Status s = CompactCompletionLogs(); !s.ok()) return s;
@@ -212,6 +214,7 @@ class Recovery {
         AddMessage(path, name, offset, record);
       };
       const FileOutcome outcome = ScanAndRepair(name, on_record);
+      file_bytes_[SegmentKey{name.core, name.id}] = result_.stats.bytes_scanned - scanned_bytes;
       if (outcome == FileOutcome::kPinned) pinned_.push_back(SegmentKey{name.core, name.id});
       if (outcome == FileOutcome::kMovedAside) unread.push_back(name);
       scanned_bytes = result_.stats.bytes_scanned;
@@ -246,6 +249,7 @@ class Recovery {
     message.recipients.assign(view.recipients.begin(), view.recipients.end());
     message.finished.assign(view.recipients.size(), false);
     message.live_recipients = static_cast<uint32_t>(view.recipients.size());
+    message.relocated = (record.flags & kRecordFlagRelocated) != 0;
     messages_.push_back(std::move(message));
   }
 
@@ -296,6 +300,9 @@ class Recovery {
     }
     message.finished[completion.recipient_index] = true;
     --message.live_recipients;
+    if (completion.outcome == RecipientOutcome::kMoved) {
+      moved_.emplace(static_cast<size_t>(found - messages_.data()), completion.recipient_index);
+    }
     ++result_.stats.completions_applied;
   }
 
@@ -330,6 +337,7 @@ class Recovery {
         kept_segments_.insert(key);
       } else if (live_per_segment_.contains(key)) {
         result_.segments.push_back(key);
+        result_.segment_file_bytes.push_back(file_bytes_[key]);
         kept_segments_.insert(key);
       } else {
         const std::string path = SegmentPath(dir_, name.core, name.id);
@@ -346,19 +354,23 @@ class Recovery {
   // Keeps every completion that still matters: those of the messages in the
   // surviving segments (finished messages included, else they would come
   // back). The outcome no longer matters after a restart, so compacted
-  // records all say kDelivered.
+  // records all say kDelivered, except kMoved (relocated_copies.h).
   absl::Status CompactCompletionLogs() {
     if (listing_.completion_logs.empty()) return absl::OkStatus();
     std::string compacted;
     EncodeFileHeader(SpoolFileKind::kCompletionLog, &compacted);
     bool any_record = false;
-    for (const RecoveredMessage& message : messages_) {
+    for (size_t m = 0; m < messages_.size(); ++m) {
+      const RecoveredMessage& message = messages_[m];
       if (!kept_segments_.contains(SegmentOf(message))) continue;
       for (uint32_t i = 0; i < message.finished.size(); ++i) {
         if (!message.finished[i]) continue;
         any_record = true;
+        const RecipientOutcome outcome = moved_.contains(MovedRecipient{m, i})
+                                             ? RecipientOutcome::kMoved
+                                             : RecipientOutcome::kDelivered;
         EncodeCompletion(SpoolCompletion{message.location.core, message.location.segment_id,
-                                         message.location.offset, i, RecipientOutcome::kDelivered},
+                                         message.location.offset, i, outcome},
                          &compacted);
       }
     }
@@ -381,6 +393,10 @@ class Recovery {
   std::vector<RecoveredMessage> messages_;
   absl::flat_hash_map<SegmentKey, uint64_t> live_per_segment_;
   absl::flat_hash_set<SegmentKey> kept_segments_;
+  absl::flat_hash_map<SegmentKey, uint64_t> file_bytes_;
+  // Recipients finished by a kMoved completion (compaction): the compacted
+  // log keeps saying so (relocated_copies.h).
+  MovedRecipients moved_;
   std::vector<SegmentKey> pinned_;
   RecoveryResult result_;
 };
@@ -399,6 +415,12 @@ absl::StatusOr<RecoveryResult> RecoverSpool(const std::string& spool_dir) {
         stats.completion_logs, absl::FormatDuration(stats.duration), stats.torn_tails_dropped,
         stats.damaged_ranges, stats.damaged_bytes, stats.corrupt_files, stats.files_moved_aside,
         stats.segments_deleted);
+    if (stats.relocated_duplicates > 0) {
+      ETRND_LOG_WARNING(
+          "spool: %u recipients were queued in two places (a compaction was interrupted): "
+          "kept one copy of each",
+          stats.relocated_duplicates);
+    }
   }
   return result;
 }

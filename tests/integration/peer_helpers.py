@@ -8,11 +8,9 @@ customer's host speaks from CUSTOMER (another loopback address), so its ETRN
 is an original one that the node forwards.
 """
 
-import socket
-import threading
-
 import harness
 from delivery_helpers import TEST_FLAGS, wait_until
+from fake_listener import FakeListener
 
 CUSTOMER = "127.0.0.9"
 PEER_FROM = "127.0.0.1/32"
@@ -83,34 +81,19 @@ def etrn_lines(node, argument):
     return [line for line in node.log_text().splitlines() if needle in line]
 
 
-class BlackHole:
+class BlackHole(FakeListener):
     """A listener that accepts and never answers: a peer behind a broken
     firewall, or one whose process hangs before its greeting."""
 
     def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind((harness.LOOPBACK, 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
         self.held = []
-        self.closed = False
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
+        super().__init__(self.held.append, threaded=False, backlog=64)
 
     @property
     def name(self):
         return "%s:%d" % (harness.LOOPBACK, self.port)
 
-    def _accept(self):
-        while not self.closed:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.held.append(conn)
-
     def close(self):
-        self.closed = True
-        self.sock.close()
+        super().close()
         for conn in self.held:
             conn.close()

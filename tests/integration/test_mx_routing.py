@@ -5,7 +5,6 @@ test sink's port (--mx_port)."""
 import os
 import socket
 import subprocess
-import threading
 
 import pytest
 
@@ -13,6 +12,7 @@ import harness
 from delivery_helpers import (TEST_FLAGS, build_message, send_one, started, strip_received,
                               token_of, wait_queue_empty, wait_until)
 from delivery_helpers import sink_factory  # noqa: F401 (a fixture)
+from fake_listener import FakeListener
 
 DNSMASQ = "/usr/sbin/dnsmasq"
 DNSMASQ_START_TIMEOUT_S = 10
@@ -108,38 +108,21 @@ def test_etrn_delivers_to_the_mx_host(etrnd_factory, sink_factory, dns_server):
     wait_queue_empty(server, "mxdom.test")
 
 
-class Refuser:
+class Refuser(FakeListener):
     """Listens where the first MX of backup.test points (127.0.0.5, the
     sink's port) and answers every connection with 421: the MX was tried."""
 
     def __init__(self, port):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.5", port))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.accepted = 0
-        self.closing = threading.Event()
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
+        super().__init__(self.refuse, host="127.0.0.5", port=port, threaded=False,
+                         reuse_address=True)
 
-    def serve(self):
-        while not self.closing.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.accepted += 1
-            try:
-                conn.sendall(b"421 4.3.2 first MX is out of service\r\n")
-            except OSError:
-                pass
-            conn.close()
-
-    def close(self):
-        self.closing.set()
-        self.thread.join(5)
-        self.sock.close()
+    @staticmethod
+    def refuse(conn):
+        try:
+            conn.sendall(b"421 4.3.2 first MX is out of service\r\n")
+        except OSError:
+            pass
+        conn.close()
 
 
 def test_failing_first_mx_falls_back_to_the_next(etrnd_factory, sink_factory, dns_server):

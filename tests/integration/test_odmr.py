@@ -19,6 +19,7 @@ import urllib.request
 import pytest
 
 import harness
+from fake_listener import FakeListener
 
 USER = "alice"
 PASSWORD = "s3cret-odmr"
@@ -85,36 +86,18 @@ def token_of(data):
     return m.group(1) if m else None
 
 
-class Sink:
+class Sink(FakeListener):
     """A minimal SMTP server on a thread: 250 to everything, every DATA kept.
 
     `accept_max`: after that many messages, the next DATA's end gets no reply
     at all (a customer that stalls mid-turn)."""
 
     def __init__(self, accept_max=None, refuse_rcpt=None):
-        self.listener = socket.socket()
-        self.listener.bind((harness.LOOPBACK, 0))
-        self.listener.listen(8)
-        self.port = self.listener.getsockname()[1]
         self.messages = []  # (recipients, data)
         self.accept_max = accept_max
         self.refuse_rcpt = refuse_rcpt  # RCPT of this address gets 550
         self.stalled = threading.Event()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.stop.set()
-        self.listener.close()
-
-    def _serve(self):
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.session, args=(conn,), daemon=True).start()
+        super().__init__(self.session, backlog=8)
 
     def session(self, conn):
         """One SMTP server dialogue on `conn` (also used on a reversed ODMR
@@ -153,7 +136,7 @@ class Sink:
                         data += chunk[1:] if chunk.startswith(b".") else chunk
                     if self.accept_max is not None and len(self.messages) >= self.accept_max:
                         self.stalled.set()
-                        self.stop.wait(120)  # never answers
+                        self.closing.wait(120)  # never answers
                         return
                     self.messages.append((rcpts, data))
                     conn.sendall(b"250 2.0.0 Ok\r\n")

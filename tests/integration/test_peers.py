@@ -20,10 +20,9 @@ from delivery_helpers import (build_message, nothing_waiting, send_one, sink_fac
                               started, strip_received, token_of, wait_until)
 from peer_helpers import (CUSTOMER, BlackHole, etrn, etrn_lines, links_up, start_cluster,
                           wait_peers_up)
-from test_proxy_protocol import HAPROXY_BIN, stop_process
+from haproxy_helpers import requires_haproxy, start_haproxy, stop_process
 
 FLUSH_TIMEOUT_S = 60
-HAPROXY_START_TIMEOUT_S = 15
 
 
 def queue_on(node, count, domain="cust.test"):
@@ -259,27 +258,7 @@ def test_peers_authenticate_over_starttls(etrnd_factory, sink_factory, tmp_path)
     assert len(etrn_lines(nodes[0], "cust.test")) == 2
 
 
-def write_haproxy_config(path, listen_port, proxy_ports):
-    servers = "\n".join("    server n%d %s:%d send-proxy-v2" % (i, harness.LOOPBACK, port)
-                        for i, port in enumerate(proxy_ports))
-    path.write_text(f"""\
-global
-    maxconn 100
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-frontend smtp_in
-    bind {harness.LOOPBACK}:{listen_port}
-    default_backend nodes
-backend nodes
-    balance roundrobin
-{servers}
-""")
-
-
-@pytest.mark.skipif(not os.access(HAPROXY_BIN, os.X_OK), reason="haproxy not installed")
+@requires_haproxy
 def test_haproxy_round_robin_one_etrn_flushes_all(etrnd_factory, sink_factory, processes,
                                                   tmp_path):  # noqa: F811
     sink = sink_factory()
@@ -291,16 +270,8 @@ def test_haproxy_round_robin_one_etrn_flushes_all(etrnd_factory, sink_factory, p
     nodes = start_cluster(etrnd_factory, sink, per_node_flags=[
         ["--proxy_protocol_listen=%s:%d" % (harness.LOOPBACK, port),
          "--proxy_protocol_from=127.0.0.1/32"] for port in proxy_ports])
-    listen = harness.free_port()
-    cfg = tmp_path / "haproxy.cfg"
-    write_haproxy_config(cfg, listen, proxy_ports)
-    log = open(tmp_path / "haproxy.log", "ab")
-    proc = subprocess.Popen([HAPROXY_BIN, "-db", "-f", str(cfg)], cwd=tmp_path,
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-    log.close()
-    processes.append(proc)
+    proc, listen = start_haproxy(tmp_path, processes, proxy_ports)
     try:
-        wait_until(lambda: _accepts(listen), HAPROXY_START_TIMEOUT_S, "haproxy listening")
         # Six sessions, round-robin: two messages on each node.
         sent = {}
         for _ in range(6):
@@ -319,14 +290,6 @@ def test_haproxy_round_robin_one_etrn_flushes_all(etrnd_factory, sink_factory, p
 class _Port:
     def __init__(self, port):
         self.port = port
-
-
-def _accepts(port):
-    try:
-        with harness.connect(port, timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def etrnctl(node, *args, nodes=()):

@@ -3,16 +3,15 @@ address in a v1/v2 header is the client for ETRN ACLs, per-address limits,
 the Received: header and the logs; untrusted peers, malformed and missing
 headers are closed without a greeting and logged; a real HAProxy in front."""
 
-import shutil
 import socket
 import struct
-import subprocess
 import time
 
 import pytest
 
 import harness
 from harness import DEAD_NEXT_HOP, LOOPBACK, RawSmtp, wait_for_log, spool_find
+from haproxy_helpers import requires_haproxy, start_haproxy, stop_process
 
 PROXIED_SOURCE = "192.0.2.55"
 PROXY_DOMAINS = harness.DEFAULT_DOMAINS + f"""\
@@ -20,8 +19,6 @@ proxied.test      {DEAD_NEXT_HOP}  hold etrn=192.0.2.0/24
 haproxied.test    {DEAD_NEXT_HOP}  hold etrn=127.0.0.7/32
 """
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
-HAPROXY_BIN = shutil.which("haproxy") or "/usr/sbin/haproxy"
-HAPROXY_START_TIMEOUT_S = 15
 
 
 def v1_header(source, source_port=40000, dest="127.0.0.1", dest_port=25):
@@ -218,60 +215,10 @@ def test_same_address_in_listen_and_proxy_listen_is_an_error(tmp_path):
 
 # ----------------------------------------------------------- HAProxy ----
 
-def write_haproxy_config(path, listen_port, etrnd_port):
-    path.write_text(f"""\
-global
-    maxconn 100
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-frontend smtp_in
-    bind {LOOPBACK}:{listen_port}
-    default_backend etrnd
-backend etrnd
-    server s1 {LOOPBACK}:{etrnd_port} send-proxy-v2
-""")
-
-
-def start_haproxy(tmp_path, processes, etrnd_port):
-    """HAProxy in the foreground on a free loopback port; returns (proc, port)."""
-    for _ in range(harness.PORT_PICK_ATTEMPTS):
-        port = harness.free_port()
-        cfg = tmp_path / "haproxy.cfg"
-        write_haproxy_config(cfg, port, etrnd_port)
-        log = open(tmp_path / "haproxy.log", "ab")
-        proc = subprocess.Popen([HAPROXY_BIN, "-db", "-f", str(cfg)], cwd=tmp_path,
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        processes.append(proc)
-        deadline = time.monotonic() + HAPROXY_START_TIMEOUT_S
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with socket.create_connection((LOOPBACK, port), timeout=1):
-                    return proc, port
-            except OSError:
-                time.sleep(0.05)
-        stop_process(proc)
-    pytest.fail("haproxy did not start: %s" % (tmp_path / "haproxy.log").read_text()[-2000:])
-
-
-def stop_process(proc):
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=harness.STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
-@pytest.mark.skipif(not shutil.which("haproxy") and not shutil.which(HAPROXY_BIN),
-                    reason="haproxy is not installed (tools/install-deps.sh installs it)")
+@requires_haproxy
 def test_haproxy_send_proxy_v2_end_to_end(etrnd_factory, tmp_path, processes):
     srv = start_proxy_server(etrnd_factory, extra_flags=["--log_level=debug"])
-    haproxy, haproxy_port = start_haproxy(tmp_path, processes, srv.proxy_port)
+    haproxy, haproxy_port = start_haproxy(tmp_path, processes, [srv.proxy_port])
     client_source = "127.0.0.7"
     token = harness.unique_token()
     try:

@@ -8,6 +8,7 @@ import pytest
 
 import harness
 from delivery_helpers import TEST_FLAGS, wait_until
+from fake_listener import FakeListener
 from tls_helpers import TestPki, tls_flags
 
 DELIVERY_TIMEOUT_S = 30
@@ -152,33 +153,15 @@ def test_tls_verify_checks_the_mx_host_name(etrnd_factory, pki, dns_server, sans
         assert hop.spool_count(token) == 0
 
 
-class BrokenTlsHop:
+class BrokenTlsHop(FakeListener):
     """An SMTP server that offers STARTTLS but answers the ClientHello with
     junk (a broken TLS set-up, as found on the Internet); in clear it takes
     the mail. Threads, bounded by socket timeouts."""
 
     def __init__(self):
-        import socket
-        import threading
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind((harness.LOOPBACK, 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
         self.starttls_seen = 0
         self.messages = []
-        self.closing = threading.Event()
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        import threading
-        while not self.closing.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self.session, args=(conn,), daemon=True).start()
+        super().__init__(self.session)
 
     def session(self, conn):
         conn.settimeout(harness.SOCKET_TIMEOUT_S)
@@ -213,11 +196,6 @@ class BrokenTlsHop:
             pass
         finally:
             conn.close()
-
-    def close(self):
-        self.closing.set()
-        self.thread.join(5)
-        self.sock.close()
 
 
 def test_failed_opportunistic_handshake_is_retried_in_clear(etrnd_factory):

@@ -3,15 +3,41 @@
 #include <utility>
 
 #include "etrnd/blaster/client_worker.h"
+#include "etrnd/common/strings.h"
 
 namespace etrnd::blaster {
+namespace {
+
+// What the pump found, told to the session; its answers go into `actions`.
+class ActionsFeed : public transport::TlsPumpListener {
+ public:
+  ActionsFeed(ClientSession& session, ClientActions* actions)
+      : session_(session), actions_(actions) {}
+  void OnTlsStarted() override { session_.OnTlsStarted(actions_); }
+  void OnPlaintext(std::string_view bytes) override { session_.OnReceive(bytes, actions_); }
+  void OnTlsFailed(std::string_view why) override { session_.OnTlsFailed(why, actions_); }
+  void OnTlsEnded(std::string_view error) override {
+    // A close_notify ends the session like the TCP close that follows it.
+    session_.OnConnectionLost(error.empty() ? "connection" : "tls", actions_);
+    actions_->close = true;
+  }
+
+ private:
+  ClientSession& session_;
+  ClientActions* actions_;
+};
+
+}  // namespace
 
 SessionHandler::SessionHandler(ClientWorker& worker, int slot, ClientSessionConfig config,
                                std::shared_ptr<const transport::TlsContext> tls_context)
     : worker_(worker),
       slot_(slot),
       session_(std::move(config)),
-      tls_context_(std::move(tls_context)) {}
+      tls_context_(std::move(tls_context)),
+      stream_([this](std::string bytes) {
+        if (connection_ != nullptr) connection_->Send(std::move(bytes));
+      }) {}
 
 void SessionHandler::OnOpen(reactor::Connection& connection) {
   connection_ = &connection;
@@ -20,36 +46,10 @@ void SessionHandler::OnOpen(reactor::Connection& connection) {
 
 void SessionHandler::OnReceive(reactor::Connection& /*connection*/, std::string_view bytes) {
   ClientActions actions;
-  if (tls_ != nullptr) {
-    ReceiveTls(bytes, &actions);
-  } else {
-    session_.OnReceive(bytes, &actions);
-  }
+  ActionsFeed feed(session_, &actions);
+  stream_.Receive(bytes, feed);
   if (actions.ready) was_ready_ = true;
   worker_.Apply(slot_, actions);
-}
-
-void SessionHandler::ReceiveTls(std::string_view ciphertext, ClientActions* actions) {
-  const absl::Status status = tls_->Feed(ciphertext);
-  FlushCiphertext();  // handshake messages, alerts
-  if (!status.ok()) {
-    if (tls_started_) {
-      session_.OnConnectionLost("tls", actions);
-      actions->close = true;
-    } else {
-      session_.OnTlsFailed(std::string(status.message()), actions);
-    }
-    return;
-  }
-  if (!tls_started_ && tls_->handshake_done()) {
-    tls_started_ = true;
-    session_.OnTlsStarted(actions);
-  }
-  // Plaintext comes out in bounded pieces; taking it lets more decrypt.
-  for (std::string plaintext = tls_->TakePlaintext(); !plaintext.empty();
-       plaintext = tls_->TakePlaintext()) {
-    session_.OnReceive(plaintext, actions);
-  }
 }
 
 void SessionHandler::OnClosed(reactor::Connection& /*connection*/, int /*error*/) {
@@ -63,51 +63,26 @@ void SessionHandler::OnClosed(reactor::Connection& /*connection*/, int /*error*/
 }
 
 void SessionHandler::Perform(ClientActions& actions) {
-  for (std::string& bytes : actions.sends) {
-    if (tls_ != nullptr) {
-      Write(bytes);
-    } else if (connection_ != nullptr) {
-      connection_->Send(std::move(bytes));
-    }
-  }
+  for (std::string& bytes : actions.sends) stream_.SendOwned(std::move(bytes));
+  // Written into a failed TLS session: nothing more can reach the server.
+  if (!actions.sends.empty() && stream_.failed() && connection_ != nullptr) connection_->Abort();
   if (actions.start_tls) StartTls(&actions);
   if (actions.close && connection_ != nullptr) {
-    if (tls_ != nullptr) {
-      tls_->Shutdown();
-      FlushCiphertext();
-    }
+    stream_.Shutdown();
     connection_->Close();
   }
 }
 
 void SessionHandler::StartTls(ClientActions* actions) {
-  absl::StatusOr<std::unique_ptr<transport::TlsStream>> stream =
-      tls_context_ == nullptr ? absl::FailedPreconditionError("no TLS context")
-                              : transport::TlsStream::NewClient(*tls_context_, {});
-  if (!stream.ok()) {
-    ClientActions failed;
-    session_.OnTlsFailed(std::string(stream.status().message()), &failed);
-    actions->close = true;
-    for (const TransactionResult& result : failed.results) actions->results.push_back(result);
-    if (!failed.session_error.empty()) actions->session_error = failed.session_error;
-    return;
-  }
-  tls_ = *std::move(stream);
-  FlushCiphertext();  // the ClientHello
-}
-
-void SessionHandler::Write(std::string_view plaintext) {
-  if (!tls_->Write(plaintext).ok()) {
-    if (connection_ != nullptr) connection_->Abort();
-    return;
-  }
-  FlushCiphertext();
-}
-
-void SessionHandler::FlushCiphertext() {
-  if (connection_ == nullptr || tls_ == nullptr) return;
-  std::string ciphertext = tls_->TakeCiphertext();
-  if (!ciphertext.empty()) connection_->Send(std::move(ciphertext));
+  const absl::Status status = tls_context_ == nullptr
+                                  ? absl::FailedPreconditionError("no TLS context")
+                                  : stream_.StartClient(*tls_context_, {});
+  if (status.ok()) return;
+  ClientActions failed;
+  session_.OnTlsFailed(AsStd(status.message()), &failed);
+  actions->close = true;
+  for (const TransactionResult& result : failed.results) actions->results.push_back(result);
+  if (!failed.session_error.empty()) actions->session_error = failed.session_error;
 }
 
 void SessionHandler::TimeOut() {

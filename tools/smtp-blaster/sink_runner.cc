@@ -15,7 +15,7 @@
 #include "etrnd/common/log.h"
 #include "etrnd/reactor/connection.h"
 #include "etrnd/reactor/reactor.h"
-#include "etrnd/transport/tls_stream.h"
+#include "etrnd/transport/tls_pump.h"
 
 namespace etrnd::blaster {
 namespace {
@@ -44,37 +44,43 @@ struct SinkWorker {
   std::atomic<uint64_t> messages_for_progress{0};
 };
 
-// One sink connection: plaintext, or TLS through a TlsStream after the
+// One sink connection: plaintext, or TLS through a TlsPump after the
 // session accepted STARTTLS.
-class SinkHandler : public reactor::ConnectionHandler {
+class SinkHandler : public reactor::ConnectionHandler, private transport::TlsPumpListener {
  public:
   explicit SinkHandler(SinkWorker& worker)
       : worker_(worker),
-        session_(worker.options.session, &worker.rcpt_failures, &worker.data_failures) {}
+        session_(worker.options.session, &worker.rcpt_failures, &worker.data_failures),
+        stream_([this](std::string bytes) {
+          if (connection_ != nullptr) connection_->Send(std::move(bytes));
+        }) {}
 
   void OnOpen(reactor::Connection& connection) override {
+    connection_ = &connection;
     ++worker_.stats.connections;
     connection.Send(session_.Greeting());
   }
-  void OnReceive(reactor::Connection& connection, std::string_view bytes) override {
-    if (tls_ == nullptr) return Process(connection, bytes);
-    const absl::Status status = tls_->Feed(bytes);
-    FlushCiphertext(connection);
-    if (!status.ok()) {
-      ETRND_LOG_INFO("sink: TLS failed: %s", std::string(status.message()));
-      connection.Close();
-      return;
-    }
-    if (tls_->handshake_done() && session_.wants_tls_start()) session_.OnTlsStarted();
-    for (std::string plaintext = tls_->TakePlaintext(); !plaintext.empty();
-         plaintext = tls_->TakePlaintext()) {
-      Process(connection, plaintext);
-    }
+  void OnReceive(reactor::Connection& /*connection*/, std::string_view bytes) override {
+    stream_.Receive(bytes, *this);
   }
-  void OnClosed(reactor::Connection& /*connection*/, int /*error*/) override {}
+  void OnClosed(reactor::Connection& /*connection*/, int /*error*/) override {
+    connection_ = nullptr;
+  }
 
  private:
-  void Process(reactor::Connection& connection, std::string_view bytes) {
+  void OnTlsStarted() override { session_.OnTlsStarted(); }
+  void OnPlaintext(std::string_view bytes) override { Process(bytes); }
+  void OnTlsFailed(std::string_view why) override {
+    ETRND_LOG_INFO("sink: TLS handshake failed: %s", why);
+    if (connection_ != nullptr) connection_->Close();
+  }
+  void OnTlsEnded(std::string_view error) override {
+    if (!error.empty()) ETRND_LOG_INFO("sink: TLS failed: %s", error);
+    if (connection_ != nullptr) connection_->Close();
+  }
+
+  void Process(std::string_view bytes) {
+    if (connection_ == nullptr) return;
     std::string output;
     std::vector<ReceivedMessage> accepted;
     const bool open = session_.OnReceive(bytes, &output, &accepted);
@@ -89,33 +95,26 @@ class SinkHandler : public reactor::ConnectionHandler {
       worker_.stats.Count(message);
     }
     if (!accepted.empty()) worker_.messages_for_progress.store(worker_.stats.messages);
-    if (tls_ != nullptr) {
-      if (!tls_->Write(output).ok()) return connection.Abort();
-      if (!open) tls_->Shutdown();
-      FlushCiphertext(connection);
-    } else {
-      connection.Send(std::move(output));
+    stream_.SendOwned(std::move(output));
+    if (stream_.failed()) return connection_->Abort();
+    if (!open) {
+      stream_.Shutdown();
+      return connection_->Close();
     }
-    if (!open) return connection.Close();
-    if (session_.wants_tls_start() && tls_ == nullptr) StartTls(connection);
+    if (session_.wants_tls_start() && !stream_.tls()) StartTls();
   }
-  void StartTls(reactor::Connection& connection) {
+  void StartTls() {
     // The 220 went out in clear above; the handshake follows.
-    auto stream = transport::TlsStream::NewServer(*worker_.options.tls_context);
-    if (!stream.ok()) {
-      ETRND_LOG_ERROR("sink: %s", std::string(stream.status().message()));
-      return connection.Close();
+    if (absl::Status status = stream_.StartServer(*worker_.options.tls_context); !status.ok()) {
+      ETRND_LOG_ERROR("sink: %s", std::string(status.message()));
+      connection_->Close();
     }
-    tls_ = *std::move(stream);
-  }
-  void FlushCiphertext(reactor::Connection& connection) {
-    std::string ciphertext = tls_->TakeCiphertext();
-    if (!ciphertext.empty()) connection.Send(std::move(ciphertext));
   }
 
   SinkWorker& worker_;
   SinkSession session_;
-  std::unique_ptr<transport::TlsStream> tls_;
+  reactor::Connection* connection_ = nullptr;
+  transport::TlsPump stream_;
 };
 
 }  // namespace

@@ -1,5 +1,5 @@
 // Glue between one client connection and its ClientSession: bytes from the
-// socket go to the session (through a TlsStream once STARTTLS succeeded),
+// socket go to the session (through a TlsPump, decrypted after STARTTLS),
 // the session's bytes go to the socket (encrypted likewise), and results go
 // to the worker. Owned by the Connection, so the worker only keeps a
 // pointer while it is alive.
@@ -11,7 +11,7 @@
 
 #include "etrnd/blaster/client_session.h"
 #include "etrnd/reactor/connection.h"
-#include "etrnd/transport/tls_stream.h"
+#include "etrnd/transport/tls_pump.h"
 
 namespace etrnd::blaster {
 
@@ -35,19 +35,14 @@ class SessionHandler : public reactor::ConnectionHandler {
   void TimeOut();
 
  private:
-  void Write(std::string_view plaintext);
-  void FlushCiphertext();
   void StartTls(ClientActions* actions);
-  // Ciphertext from the socket: advances the handshake, passes plaintext on.
-  void ReceiveTls(std::string_view ciphertext, ClientActions* actions);
 
   ClientWorker& worker_;
   const int slot_;
   ClientSession session_;
   std::shared_ptr<const transport::TlsContext> tls_context_;
-  std::unique_ptr<transport::TlsStream> tls_;
-  bool tls_started_ = false;  // the session was told the handshake is done
   reactor::Connection* connection_ = nullptr;
+  transport::TlsPump stream_;  // in clear, or TLS after STARTTLS got 220
   bool was_ready_ = false;
   bool timed_out_ = false;
 };

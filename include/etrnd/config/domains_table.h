@@ -86,6 +86,13 @@ class DomainsTable {
   const DomainEntry* FindSubdomainsEntry(std::string_view domain) const;
   // The entries with queue=queue_name (case-insensitive); empty if none.
   const std::vector<const DomainEntry*>& QueueMembers(std::string_view queue_name) const;
+  // The entries whose pattern's domain is `domain` or below it (both
+  // "domain" and ".domain" patterns), in table order; empty if none. For
+  // ETRN @domain's counts, which add up what each such entry matches.
+  const std::vector<const DomainEntry*>& EntriesWithin(std::string_view domain) const;
+  // The nearest ".parent" entry strictly above `domain`: what Match() falls
+  // back to for `domain` and its subdomains that no entry within it matches.
+  const DomainEntry* NearestSubdomainsEntryAbove(std::string_view domain) const;
   const std::vector<DomainEntry>& entries() const { return entries_; }
   size_t size() const { return entries_.size(); }
 
@@ -97,6 +104,8 @@ class DomainsTable {
   absl::flat_hash_map<std::string, uint32_t> exact_;       // "example.com" -> id
   absl::flat_hash_map<std::string, uint32_t> subdomains_;  // ".example.com" -> id (key without dot)
   absl::flat_hash_map<std::string, std::vector<const DomainEntry*>> queues_;
+  // Every suffix of an entry's domain -> the entries at or below it.
+  absl::flat_hash_map<std::string, std::vector<const DomainEntry*>> within_;
 };
 
 }  // namespace etrnd::config

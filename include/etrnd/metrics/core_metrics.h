@@ -38,6 +38,10 @@ struct CoreMetrics {
   uint64_t deliveries_deferred = 0;
   uint64_t deliveries_bounced = 0;
   uint64_t bounces_total = 0;  // DSNs queued
+  // Compaction: messages moved out of mostly-dead segments, and segments
+  // whose compaction pass ended.
+  uint64_t spool_compacted_messages = 0;
+  uint64_t spool_compacted_segments = 0;
   // SMTP AUTH outcomes: valid, invalid, refused while locked out (454),
   // refused with the verifier's queue full (454).
   uint64_t auth_ok = 0;

@@ -1,6 +1,6 @@
 // One persistent SMTP connection from a core to a peer: binds a reactor
 // connection to the pure smtp::ClientSession (quit_when_idle = false), runs
-// STARTTLS through a transport::TlsStream when the session asks, bounds
+// STARTTLS through a transport::TlsPump when the session asks, bounds
 // every wait for a reply, and tells its PeerLink when the session is ready
 // for a command, when a command's reply came, and when it is gone.
 #pragma once
@@ -12,7 +12,7 @@
 #include "absl/time/time.h"
 #include "etrnd/reactor/reactor.h"
 #include "etrnd/smtp/client_session.h"
-#include "etrnd/transport/tls_stream.h"
+#include "etrnd/transport/tls_pump.h"
 
 namespace etrnd::peers {
 
@@ -46,8 +46,6 @@ class PeerConnection : public reactor::ConnectionHandler {
   void Pump();
   void ArmTimeout();
   void StartTls();
-  void OnTlsBytes(std::string_view ciphertext);
-  void SendCiphertext();
 
   reactor::Reactor& reactor_;
   PeerLink* link_;
@@ -57,9 +55,10 @@ class PeerConnection : public reactor::ConnectionHandler {
   reactor::Connection* conn_ = nullptr;
   reactor::Reactor::TimerId timeout_timer_ = 0;
   bool abort_on_open_ = false;
-  bool was_ready_ = false;  // the session got as far as ready() once
-  std::string why_;         // what ended the session, for the link's log
-  std::unique_ptr<transport::TlsStream> tls_;
+  bool was_ready_ = false;     // the session got as far as ready() once
+  std::string why_;            // what ended the session, for the link's log
+  transport::TlsPump stream_;  // in clear, or TLS after STARTTLS got 220
+  transport::SessionFeed<smtp::ClientSession> feed_{session_};
 };
 
 }  // namespace etrnd::peers

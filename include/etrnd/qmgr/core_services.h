@@ -23,6 +23,7 @@
 #include "etrnd/qmgr/delivery_connection.h"
 #include "etrnd/reactor/reactor.h"
 #include "etrnd/smtp/client_session.h"
+#include "etrnd/spool/spool_files.h"
 #include "etrnd/spool/spool_record.h"
 #include "etrnd/transport/tls_context.h"
 
@@ -81,6 +82,11 @@ class CoreServices {
   // Appends a completion record; done runs once it is durable (or failed).
   virtual void AppendCompletion(const spool::SpoolCompletion& completion,
                                 std::function<void(absl::Status)> done) = 0;
+  // fsync of the spool directory through the ring (unlinks made durable).
+  virtual void SyncSpoolDirectoryThen(std::function<void(bool synced)> then) = 0;
+  // Tells core `target` (this one: at once) that `segments` are unlinked
+  // durably, so its completion logs that pointed only into them can go.
+  virtual void TellSegmentsRemoved(int target, std::vector<spool::SegmentKey> segments) = 0;
 
   // Where to connect for a domain's next hop, most preferred first.
   virtual void ResolveNextHop(

@@ -1,7 +1,7 @@
 // One outbound SMTP connection of a delivery worker: binds a reactor
 // connection to the pure smtp::ClientSession, adds the reply timeout,
 // and reports each recipient's outcome as soon as the next hop answered.
-// After STARTTLS a transport::TlsStream carries the session's bytes.
+// After STARTTLS a transport::TlsPump encrypts the session's bytes.
 #pragma once
 
 #include <functional>
@@ -12,7 +12,7 @@
 #include "absl/time/time.h"
 #include "etrnd/reactor/reactor.h"
 #include "etrnd/smtp/client_session.h"
-#include "etrnd/transport/tls_stream.h"
+#include "etrnd/transport/tls_pump.h"
 
 namespace etrnd::qmgr {
 
@@ -26,7 +26,7 @@ struct DeliveryTls {
   std::function<void()> on_handshake_failed = {};
 };
 
-class DeliveryConnection : public reactor::ConnectionHandler {
+class DeliveryConnection : public reactor::ConnectionHandler, private transport::TlsPumpListener {
  public:
   using OutcomeSink = std::function<void(const smtp::RecipientOutcome&)>;
   // Runs once, after the last outcome, when the connection is gone.
@@ -46,8 +46,11 @@ class DeliveryConnection : public reactor::ConnectionHandler {
   void Pump();
   void ArmTimeout();
   void StartTls();
-  void OnTlsBytes(std::string_view ciphertext);
-  void SendCiphertext();
+  // What the pump found, for the session (with the TLS log lines).
+  void OnTlsStarted() override;
+  void OnPlaintext(std::string_view bytes) override;
+  void OnTlsFailed(std::string_view why) override;
+  void OnTlsEnded(std::string_view error) override;
 
   reactor::Reactor& reactor_;
   smtp::ClientSession session_;
@@ -57,7 +60,7 @@ class DeliveryConnection : public reactor::ConnectionHandler {
   reactor::Reactor::TimerId timeout_timer_ = 0;
   const absl::Duration reply_timeout_max_;  // --delivery_timeout caps RFC 5321's
   DeliveryTls tls_setup_;
-  std::unique_ptr<transport::TlsStream> tls_;  // after STARTTLS got 220
+  transport::TlsPump stream_;  // in clear, or TLS after STARTTLS got 220
 };
 
 }  // namespace etrnd::qmgr

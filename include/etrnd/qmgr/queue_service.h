@@ -70,8 +70,9 @@ class QueueService {
   // On the core that stored the message, once it is durable: tells each
   // recipient domain's owner core, and tracks the segment for GC.
   void OnMessageDurable(const spool::RecordLocation& location, const spool::SpoolMessage& envelope);
-  // ETRN on this shard: count the plan's domains owned here and start their
-  // flush. O(matched domains).
+  // ETRN on this shard (etrn_flush.cc): the plan's counts here, from the
+  // index's aggregates (O(table entries in scope), not O(queued)); the
+  // matched domains' flushes start afterwards, in slices.
   // `operator_request` (etrnctl flush): no etrn= list applies.
   EtrnShardResult FlushForEtrn(const etrn::EtrnPlan& plan, const IpAddress& client,
                                bool operator_request = false);
@@ -95,12 +96,30 @@ class QueueService {
                      std::vector<uint32_t> recipient_indexes, int64_t arrival_unix_micros,
                      bool routed_when_unserved, uint64_t queue_id);
   // Segment-core side: GC of this core's segment files.
-  void SegmentRecipientFinished(spool::SegmentKey segment);
+  void SegmentRecipientFinished(const spool::RecordLocation& location);
   void SealSegment(uint64_t segment_id);
   // Any core: a segment GC is deleting leaves this core's read cache.
   void EvictSegment(spool::SegmentKey segment);
   // This core's reader of spool records (etrnctl's reads share its cache).
   spool::SpoolReader& spool_reader() { return reader_; }
+
+  // Compaction (segment_compactor.cc drives it; relocation.cc is the
+  // owner side). The recipients of the message at `location` still queued
+  // here for `domain` (maybe none), or nullopt when it must not move now: a
+  // flush or ODMR turn of the domain is running, or it is about to expire.
+  std::optional<std::vector<uint32_t>> LiveForRelocation(const std::string& domain,
+                                                         const spool::RecordLocation& location,
+                                                         int64_t arrival_unix_micros) const;
+  // Moves the domain's entry from `from` to its durable copy `to`, where
+  // recipient old_indexes[i] is new_indexes[i]. False (nothing changed) unless
+  // exactly old_indexes are still queued and nothing is in flight; the
+  // caller then finishes the copy instead of the original.
+  bool SwapRelocated(const std::string& domain, const spool::RecordLocation& from,
+                     const spool::RecordLocation& to, const std::vector<uint32_t>& old_indexes,
+                     const std::vector<uint32_t>& new_indexes, int64_t arrival_unix_micros);
+  // The segment core's tracker and reader, for its compactor.
+  spool::SegmentTracker& segment_tracker() { return segments_; }
+  spool::SpoolReader& reader() { return reader_; }
 
   // etrnctl (src/server/control_service.cc); this core's thread only.
   // Visits at most `budget` (domain, message) pairs from *cursor, an
@@ -117,8 +136,8 @@ class QueueService {
   // etrnctl hold/release: a held domain is never flushed (ETRN gets 458)
   // until released; a release of a domain that retries starts a flush.
   void SetHeld(const std::string& domain, bool held);
-  bool IsHeld(std::string_view domain) const { return held_.contains(domain); }
-  size_t held_count() const { return held_.size(); }
+  bool IsHeld(std::string_view domain) const { return index_.IsHeld(domain); }
+  size_t held_count() const { return index_.held_count(); }
   size_t flushes_running() const { return flushes_running_; }
   // Records the outcome durably, then drops the recipient from the index;
   // `settled` runs once the completion record is written (or failed).
@@ -142,6 +161,7 @@ class QueueService {
  private:
   struct DomainState;
   struct FlushJob;
+  struct EtrnWalk;
 
   struct ExpiryEntry {
     int64_t arrival_unix_micros;
@@ -153,6 +173,10 @@ class QueueService {
   DomainState& StateOf(const std::string& domain);
   bool RoutedWhenUnserved(const std::string& mail_from, const std::string& domain) const;
   void ScheduleAttempt(const std::string& domain, absl::Duration delay);
+  // ETRN (etrn_flush.cc): one domain's flush, now; and one slice of an
+  // `@`/`#` walk over the matched domains, which posts the next.
+  void FlushOnEtrn(const std::string& domain);
+  void EtrnWalkSlice(const std::shared_ptr<EtrnWalk>& walk);
   void StartFlush(const std::string& domain);
   // Walks the domain's queued messages into the job, kFlushSetupSlice per
   // loop turn (continued by a Post to self).
@@ -192,6 +216,12 @@ class QueueService {
                      absl::StatusOr<spool::SpoolMessage> message);
 
   void CollectGarbage();
+  // Where an expiry entry's message is now: compaction may have moved it
+  // (relocation.cc); ForgetMoved drops that when the entry is popped.
+  spool::RecordLocation CurrentLocation(const ExpiryEntry& entry) const;
+  void ForgetMoved(const ExpiryEntry& entry);
+  // True when the message is due for expiry soon: compaction leaves it be.
+  bool ExpiresSoon(int64_t arrival_unix_micros) const;
   // One kTableReindexSlice of OnTableChanged's walk; posts the next.
   void ReindexSlice();
 
@@ -211,14 +241,20 @@ class QueueService {
   // by the interleaving.
   std::deque<ExpiryEntry> by_arrival_;
   uint64_t by_arrival_popped_ = 0;  // entries popped from the front, ever
-  // Domains held by the operator (the same set on every core).
-  absl::flat_hash_set<std::string, queue::DomainQueueIndex::NameHash, std::equal_to<>> held_;
+  // Messages compaction moved after their expiry entry was made, per
+  // (domain, original location): the entry keeps its arrival position and
+  // finds the message here (one hop: chains are folded). Erased when the
+  // entry is popped.
+  using MovedKey = std::pair<const DomainState*, queue::MessageKey>;
+  absl::flat_hash_map<MovedKey, queue::MessageKey> moved_to_;
+  absl::flat_hash_map<MovedKey, queue::MessageKey> moved_from_;  // the reverse
   spool::SegmentTracker segments_;
   spool::SpoolReader reader_;
   size_t expiry_reads_outstanding_ = 0;
   const std::string postmaster_domain_;  // lower case
   size_t flushes_running_ = 0;
   uint64_t flush_setup_slices_ = 0;
+  size_t etrn_walks_running_ = 0;
   // ODMR turn jobs running on this core, by job id (queue_turn.cc).
   absl::flat_hash_map<uint64_t, std::shared_ptr<FlushJob>> turn_jobs_;
   uint64_t next_turn_job_id_ = 1;

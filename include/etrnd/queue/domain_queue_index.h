@@ -1,8 +1,8 @@
 // One shard of the domain -> queued messages index that answers ETRN.
 // Single-threaded: the server runs one shard per reactor core and routes each
 // domain to ShardForDomain(domain, shards). Every count is O(1) whatever the
-// queue size; a subtree walk (ETRN @example.com) touches only the queued
-// domains under the parent, never unrelated ones.
+// queue size, a subtree's too (ETRN @example.com: aggregates per parent); a
+// subtree walk touches only the queued domains under the parent, in slices.
 //
 // A message is "queued for a domain" while at least one of its recipients in
 // that domain is unfinished; a message with recipients in several domains is
@@ -22,8 +22,10 @@
 #include "absl/functional/function_ref.h"
 #include "absl/hash/hash.h"
 #include "etrnd/common/strings.h"
+#include "etrnd/queue/domain_subtrees.h"
 #include "etrnd/queue/message_key.h"
 #include "etrnd/queue/normalized_domain.h"
+#include "etrnd/queue/queued_counts.h"
 #include "etrnd/queue/recipient_index_set.h"
 
 namespace etrnd::queue {
@@ -62,11 +64,29 @@ class DomainQueueIndex {
   // Unfinished recipients in this domain. O(1).
   size_t CountRecipients(std::string_view domain) const;
 
+  // This domain's counts (held ones count as held). O(1).
+  QueuedCounts CountsOf(std::string_view domain) const;
+  // `parent` and every queued domain below it (a TLD-only parent: itself).
+  // O(labels), whatever the subtree holds.
+  QueuedCounts CountUnder(std::string_view parent) const;
+
   // Calls fn(domain, message_count) for `parent` (if queued) and every queued
   // domain below it. Cost: the number of domains visited.
   void ForEachQueuedDomainUnder(
       std::string_view parent,
       absl::FunctionRef<void(std::string_view domain, size_t message_count)> fn) const;
+  // The same walk spread over loop turns: at most `limit` domains after
+  // `after`, see DomainSubtrees::ForEachUnderAfter (pass `parent` itself as
+  // `after` to skip it). Returns the cursor for the next call, or nullopt.
+  std::optional<std::string> ForEachQueuedDomainUnderAfter(
+      std::string_view parent, const std::optional<std::string>& after, size_t limit,
+      absl::FunctionRef<void(std::string_view domain, size_t message_count)> fn) const;
+
+  // Operator holds (etrnctl hold): a held domain's messages count as held in
+  // every aggregate. Names need not be queued; they are kept until released.
+  void SetHeld(std::string_view domain, bool held);
+  bool IsHeld(std::string_view domain) const;
+  size_t held_count() const { return held_names_.size(); }
   // Calls fn(key, recipient indexes queued in this domain) for every queued
   // message of the domain (the flush). The index must not change meanwhile.
   void ForEachMessage(
@@ -99,21 +119,19 @@ class DomainQueueIndex {
     // Ordered so a flush can resume its walk by key across loop turns.
     absl::btree_map<MessageKey, RecipientIndexSet> messages;
     size_t recipients = 0;  // unfinished, over all messages
+    bool held = false;      // in held_names_
   };
   using NameEq = std::equal_to<>;
   using DomainTable = absl::flat_hash_map<std::string, DomainEntry, NameHash, NameEq>;
   using NameSet = absl::flat_hash_set<std::string, NameHash, NameEq>;
 
   const DomainEntry* Find(std::string_view lower_domain) const;
-  DomainEntry* FindOrCreate(std::string_view lower_domain);
-  void EraseDomain(DomainTable::iterator it);
-  static void ForEachParentSuffix(std::string_view domain,
-                                  absl::FunctionRef<void(std::string_view suffix)> fn);
+  // The message counts one message of this domain adds to its subtrees.
+  static QueuedCounts OneMessage(const DomainEntry& entry);
 
   DomainTable domains_;
-  // "b.example.com" -> queued domains strictly below it (x.b.example.com, ...).
-  // TLD-only suffixes ("com") are not indexed.
-  absl::flat_hash_map<std::string, NameSet, NameHash, NameEq> below_;
+  DomainSubtrees subtrees_;
+  NameSet held_names_;
   size_t queued_messages_ = 0;
   size_t queued_recipients_ = 0;
 };

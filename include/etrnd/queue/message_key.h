@@ -5,20 +5,26 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 
+#include "etrnd/common/check.h"
 #include "etrnd/spool/spool_record.h"
 
 namespace etrnd::queue {
 
 inline constexpr int kSegmentIdBits = 40;
 inline constexpr uint64_t kSegmentIdMask = (uint64_t{1} << kSegmentIdBits) - 1;
+inline constexpr uint64_t kCoreLimit = uint64_t{1} << (64 - kSegmentIdBits);
 
 struct MessageKey {
   uint64_t segment = 0;  // core << 40 | segment_id
   uint32_t offset = 0;
   uint32_t length = 0;  // carried along for reading; not part of identity
 
+  // A location that does not fit the packing would alias another message.
   static MessageKey FromLocation(const spool::RecordLocation& location) {
+    ETRND_CHECK(location.core < kCoreLimit && location.segment_id <= kSegmentIdMask &&
+                location.offset <= std::numeric_limits<uint32_t>::max());
     return MessageKey{
         (uint64_t{location.core} << kSegmentIdBits) | (location.segment_id & kSegmentIdMask),
         static_cast<uint32_t>(location.offset), location.length};

@@ -38,6 +38,7 @@ namespace etrnd::server {
 class ControlService;
 class OdmrTurns;
 class QueueCoreServices;
+class SegmentCompactor;
 class SmtpConnection;
 
 class Core {
@@ -83,6 +84,18 @@ class Core {
   // (or failed: ResourceExhausted for a full disk).
   void StoreMessage(spool::SpoolMessage message, MessageOrigin origin,
                     std::function<void(absl::StatusOr<std::string>)> done);
+
+  // Compaction's copy of a message (segment_compactor.h): appended to this
+  // core's segment like StoreMessage, `done` with its location once durable;
+  // nothing is indexed or logged here.
+  void StoreRelocated(spool::SpoolMessage message,
+                      std::function<void(absl::StatusOr<spool::RecordLocation>)> done);
+  // Segments of any core that are unlinked durably (directory fsynced): the
+  // completion logs of this core that pointed only into gone segments go.
+  void SegmentsRemoved(const std::vector<spool::SegmentKey>& segments);
+  // fsync of the spool directory through the ring (unlinks made durable).
+  void SyncSpoolDirectoryThen(std::function<void(bool synced)> then);
+  SegmentCompactor& compactor() { return *compactor_; }
 
   // Records that recipients are finished (completion log, group commit).
   void AppendCompletion(const spool::SpoolCompletion& completion,
@@ -145,6 +158,7 @@ class Core {
   std::unique_ptr<delivery::DnsResolver> resolver_;
   std::unique_ptr<QueueCoreServices> queue_services_;  // what queue_ sees of this core
   std::unique_ptr<qmgr::QueueService> queue_;
+  std::unique_ptr<SegmentCompactor> compactor_;
   std::unique_ptr<OdmrTurns> odmr_turns_;
   std::unique_ptr<ControlService> control_;  // core 0 only: the etrnctl socket
   etrn::EtrnRateLimiter etrn_limiter_;

@@ -11,23 +11,26 @@
 #include "absl/status/status.h"
 #include "etrnd/reactor/connection.h"
 #include "etrnd/transport/tls_context.h"
-#include "etrnd/transport/tls_stream.h"
+#include "etrnd/transport/tls_pump.h"
 
 namespace etrnd::server {
 
 class OdmrStream {
  public:
-  explicit OdmrStream(reactor::Connection& conn) : conn_(&conn) {}
+  explicit OdmrStream(reactor::Connection& conn);
+  // The pump's send callback points at this object.
+  OdmrStream(const OdmrStream&) = delete;
+  OdmrStream& operator=(const OdmrStream&) = delete;
 
   // Server side of STARTTLS: bytes from now on are TLS records.
-  absl::Status StartTls(const transport::TlsContext& context);
-  bool tls() const { return tls_ != nullptr; }
-  bool tls_established() const { return tls_ != nullptr && tls_->handshake_done(); }
+  absl::Status StartTls(const transport::TlsContext& context) { return pump_.StartServer(context); }
+  bool tls() const { return pump_.tls(); }
+  bool tls_established() const { return pump_.established(); }
 
   // Received bytes in, plaintext out ("" while a handshake runs). An error
   // (TLS failed) means: close. *established: the handshake finished now.
   absl::Status Receive(std::string_view bytes, std::string* plaintext, bool* established);
-  void Send(std::string_view plaintext);
+  void Send(std::string_view plaintext) { pump_.Send(plaintext); }
   // Under TLS: close_notify first. Then the connection closes (queued bytes
   // are written first).
   void Close();
@@ -35,10 +38,8 @@ class OdmrStream {
   reactor::Connection& connection() { return *conn_; }
 
  private:
-  void SendCiphertext();
-
   reactor::Connection* conn_;
-  std::unique_ptr<transport::TlsStream> tls_;
+  transport::TlsPump pump_;
 };
 
 }  // namespace etrnd::server

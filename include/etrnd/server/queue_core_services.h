@@ -30,6 +30,8 @@ class QueueCoreServices : public qmgr::CoreServices {
                     std::function<void(absl::StatusOr<std::string>)> done) override;
   void AppendCompletion(const spool::SpoolCompletion& completion,
                         std::function<void(absl::Status)> done) override;
+  void SyncSpoolDirectoryThen(std::function<void(bool synced)> then) override;
+  void TellSegmentsRemoved(int target, std::vector<spool::SegmentKey> segments) override;
   void ResolveNextHop(
       const std::string& domain, const config::NextHop& next_hop,
       std::function<void(absl::StatusOr<std::vector<delivery::RouteTarget>>)> done) override;

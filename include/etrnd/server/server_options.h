@@ -42,6 +42,8 @@ struct ServerOptions {
   absl::Duration idle_timeout = absl::Seconds(300);
   absl::Duration log_turns_over = absl::ZeroDuration();  // 0 = off
   uint64_t segment_bytes_max = 64ull << 20;
+  // Compaction while running (segment_compactor.h); 0 = off.
+  uint32_t compaction_live_percent = 25;
   absl::Duration shutdown_grace = absl::Seconds(8);
   // ETRN: per-client token bucket.
   double etrn_rate_per_second = 2;

@@ -28,6 +28,8 @@ class CompletionAppender : public RecordLogAppender {
   // segments' own unlinks durable (fsync of the directory), else a crash could
   // resurrect a segment without its completions.
   std::vector<std::string> TakeDeletableLogs(absl::FunctionRef<bool(SegmentKey)> segment_exists);
+  // The segment is gone (its unlink durable): no log is kept for its sake.
+  void SegmentRemoved(SegmentKey segment);
 
  private:
   explicit CompletionAppender(AppenderOptions options);

@@ -1,25 +1,44 @@
-// Segment garbage collection: counts the live (unfinished) recipients of the
-// messages in each segment. A segment is deletable once it is sealed (its
-// appender rolled away and every batch finished; see
-// RecordLogAppender::TakeSealedFiles) and its count is zero. Single-threaded.
+// Segment garbage collection and compaction accounting: counts the live
+// (unfinished) recipients and the live bytes of the messages in each segment.
+// A segment is deletable once it is sealed (its appender rolled away and
+// every batch finished; see RecordLogAppender::TakeSealedFiles) and its count
+// is zero. A sealed segment whose live bytes are a small part of it is a
+// compaction victim (compaction_policy.h): its live messages are listed here.
+// Single-threaded.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/time/time.h"
 #include "etrnd/spool/spool_files.h"
+#include "etrnd/spool/spool_record.h"
 
 namespace etrnd::spool {
 
+// What compaction needs to know of one sealed segment.
+struct SegmentUsage {
+  SegmentKey segment;
+  uint64_t total_bytes = 0;  // every record ever counted (dead ones too)
+  uint64_t live_bytes = 0;   // records with at least one live recipient
+  uint64_t live_messages = 0;
+  absl::Time sealed_at = absl::InfinitePast();
+};
+
 class SegmentTracker {
  public:
-  // Messages became durable (or were recovered) with `count` live recipients.
-  void AddLiveRecipients(SegmentKey segment, uint64_t count);
-  // One recipient is finished (its completion record is durable).
-  void FinishRecipient(SegmentKey segment);
+  // A message became durable (or was recovered) with `live_recipients`
+  // unfinished recipients; location.length is its record's size.
+  void AddMessage(const RecordLocation& location, uint32_t live_recipients);
+  // Recovery: the segment file's size, dead records included (the file is
+  // that big on disk whatever is still live in it).
+  void NoteFileBytes(SegmentKey segment, uint64_t bytes);
+  // One recipient of the message at `location` is finished (its completion
+  // record is durable).
+  void FinishRecipient(const RecordLocation& location);
   // The segment will never be appended to again.
-  void Seal(SegmentKey segment);
+  void Seal(SegmentKey segment, absl::Time now = absl::InfinitePast());
 
   // Segments that became deletable since the last call. The caller unlinks
   // them, then fsyncs the directory.
@@ -28,14 +47,40 @@ class SegmentTracker {
   // True while the segment may still be read (not yet reported deletable).
   bool Exists(SegmentKey segment) const { return segments_.contains(segment); }
   uint64_t LiveRecipients(SegmentKey segment) const;
+  uint64_t LiveBytes(SegmentKey segment) const;
   size_t segment_count() const { return segments_.size(); }
+  // Sealed segments that still hold live mail: the compaction candidates.
+  // O(segments), which the disk bounds (--segment_bytes_max each).
+  std::vector<SegmentUsage> SealedUsage() const;
+  // Looks at up to `scan_max` of the segment's records from *cursor (a
+  // position in offset order) and appends the live ones to `out`; false
+  // once the end is reached. A sealed segment's records do not change
+  // order, so the cursor stays valid across calls.
+  bool ScanLiveMessages(SegmentKey segment, size_t* cursor, size_t scan_max,
+                        std::vector<RecordLocation>* out);
+  // All of them at once (tests).
+  std::vector<RecordLocation> LiveMessages(SegmentKey segment);
 
  private:
+  // One message record: 16 bytes, kept until its segment is deleted.
+  struct Message {
+    uint64_t offset;
+    uint32_t length;
+    uint32_t live_recipients;
+  };
   struct State {
     uint64_t live_recipients = 0;
+    uint64_t live_bytes = 0;
+    uint64_t live_messages = 0;
+    uint64_t total_bytes = 0;
     bool sealed = false;
+    bool sorted = true;  // messages in offset order (appends normally are)
+    absl::Time sealed_at = absl::InfinitePast();
+    std::vector<Message> messages;
   };
   void ReportIfDeletable(SegmentKey segment, const State& state);
+  static Message* FindMessage(State& state, uint64_t offset);
+  static void SortMessages(State& state);
 
   absl::flat_hash_map<SegmentKey, State> segments_;
   std::vector<SegmentKey> deletable_;

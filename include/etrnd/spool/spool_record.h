@@ -3,7 +3,10 @@
 //   magic u32 | header_crc u32 | version u8 | type u8 | reserved u16 |
 //   payload_length u32 | payload_crc u32 | payload
 //
-// all little-endian. header_crc (CRC32C) covers the 12 header bytes after it,
+// all little-endian. `reserved` holds flags: kRecordFlagRelocated marks a
+// message record rewritten by compaction (an older copy of the same queue id
+// may still be on disk; recovery keeps one, see relocated_copies.h).
+// header_crc (CRC32C) covers the 12 header bytes after it,
 // payload_crc the payload. The header has its own checksum so a damaged
 // length is known as such before it is trusted: recovery then searches for
 // the next magic whose header and payload both check out (resync) instead of
@@ -32,6 +35,7 @@ inline constexpr size_t kEnvelopeFieldBytesMax = 0xFFFF;
 inline constexpr uint32_t kRecipientsMax = 1u << 20;
 
 enum class RecordType : uint8_t { kMessage = 1, kCompletion = 2 };
+inline constexpr uint16_t kRecordFlagRelocated = 1;
 
 // Where a record sits: enough to pread it back (seg-<core>-<segment_id>.log).
 struct RecordLocation {
@@ -50,6 +54,8 @@ struct SpoolMessage {
   std::string mail_from;  // "" = null sender
   std::vector<std::string> recipients;
   std::string data;  // the full message bytes, headers included
+  // Written by compaction: a copy of a message stored earlier elsewhere.
+  bool relocated = false;
 
   friend bool operator==(const SpoolMessage&, const SpoolMessage&) = default;
 };
@@ -62,6 +68,7 @@ struct SpoolMessageView {
   std::string_view mail_from;
   std::vector<std::string_view> recipients;
   std::string_view data;
+  bool relocated = false;  // from the record header's flags
 };
 
 enum class RecipientOutcome : uint8_t {
@@ -70,6 +77,7 @@ enum class RecipientOutcome : uint8_t {
   kExpired = 3,    // older than --max_queue_lifetime; bounce queued
   kDropped = 4,    // failed with a null sender: no bounce possible
   kDeleted = 5,    // removed by the operator (etrnctl delete)
+  kMoved = 6,      // compaction wrote a copy elsewhere, which is the live one
 };
 
 // One recipient of one message is finished: never to be delivered again.
@@ -92,6 +100,7 @@ struct DecodedRecord {
   // to buffer); else 0.
   size_t consumed = 0;
   RecordType type = RecordType::kMessage;
+  uint16_t flags = 0;        // the header's reserved field (kRecordFlag*)
   std::string_view payload;  // into the input
 };
 

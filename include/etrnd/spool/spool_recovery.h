@@ -10,6 +10,7 @@
 //   by a crash) off the file, after copying it aside;
 // - moves a file of another format version, or an unreadable one, to
 //   damaged/ untouched;
+// - keeps one copy of a message compaction moved (relocated_copies.h);
 // - deletes segments with no unfinished recipient left;
 // - compacts all completion logs into one that holds only the completions of
 //   still-live messages (so completion logs stay bounded across restarts).
@@ -34,6 +35,7 @@ struct RecoveredMessage {
   std::vector<std::string> recipients;
   std::vector<bool> finished;  // per recipient, same order
   uint32_t live_recipients = 0;
+  bool relocated = false;  // a copy written by compaction (relocated_copies.h)
 };
 
 struct RecoveryStats {
@@ -44,7 +46,8 @@ struct RecoveryStats {
   uint64_t recipients = 0;     // unfinished recipients of those
   uint64_t message_bytes = 0;  // record bytes of those messages
   uint64_t completions_applied = 0;
-  uint64_t stale_completions = 0;  // pointing to no (live) message
+  uint64_t stale_completions = 0;     // pointing to no (live) message
+  uint64_t relocated_duplicates = 0;  // recipients finished as copies (compaction)
   uint64_t torn_tails_dropped = 0;
   uint64_t torn_bytes_dropped = 0;
   uint64_t corrupt_files = 0;   // with damage before their last record
@@ -60,6 +63,9 @@ struct RecoveryResult {
   // Surviving segment files. All are sealed: the caller seals them in its
   // SegmentTracker after adding their messages' live recipients.
   std::vector<SegmentKey> segments;
+  // The size of each of `segments`' files, same order (dead records
+  // included): what compaction can win back.
+  std::vector<uint64_t> segment_file_bytes;
   // Segments whose damaged bytes could not be copied to damaged/: never seal
   // them (GC must not delete the only copy of the evidence).
   std::vector<SegmentKey> pinned_segments;

@@ -415,3 +415,38 @@ TEST(DomainsTableAuthTest, MalformedAuthOption) {
 
 }  // namespace
 }  // namespace etrnd::config
+
+namespace etrnd::config {
+namespace {
+
+std::vector<std::string> Patterns(const std::vector<const DomainEntry*>& entries) {
+  std::vector<std::string> patterns;
+  for (const DomainEntry* entry : entries) patterns.push_back(entry->pattern());
+  return patterns;
+}
+
+// ETRN @domain's counts add up what each entry within the domain matches,
+// starting from the nearest ".parent" entry above it.
+TEST(DomainsTableTest, EntriesWithinADomainAndTheNearestParentEntryAbove) {
+  auto table = MustParse(
+      "example.com 10.0.0.1\n"
+      ".example.com 10.0.0.1\n"
+      "a.example.com 10.0.0.1\n"
+      ".b.example.com 10.0.0.1\n"
+      "x-example.com 10.0.0.1\n"
+      "other.org 10.0.0.1\n");
+  EXPECT_EQ(
+      Patterns(table->EntriesWithin("Example.COM.")),
+      (std::vector<std::string>{"example.com", ".example.com", "a.example.com", ".b.example.com"}));
+  EXPECT_EQ(Patterns(table->EntriesWithin("b.example.com")),
+            (std::vector<std::string>{".b.example.com"}));
+  EXPECT_TRUE(table->EntriesWithin("c.example.com").empty());
+  EXPECT_EQ(Patterns(table->EntriesWithin("com")).size(), 5u);
+  EXPECT_EQ(table->NearestSubdomainsEntryAbove("x.b.example.com")->pattern(), ".b.example.com");
+  EXPECT_EQ(table->NearestSubdomainsEntryAbove("b.example.com")->pattern(), ".example.com");
+  EXPECT_EQ(table->NearestSubdomainsEntryAbove("example.com"), nullptr);
+  EXPECT_EQ(table->NearestSubdomainsEntryAbove("a.other.org"), nullptr);
+}
+
+}  // namespace
+}  // namespace etrnd::config

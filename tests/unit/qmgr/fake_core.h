@@ -50,6 +50,13 @@ class FakeCore : public CoreServices {
     completions.push_back(completion);
     reactor_.Post([done = std::move(done)] { done(absl::OkStatus()); });
   }
+  void SyncSpoolDirectoryThen(std::function<void(bool synced)> then) override {
+    reactor_.Post([then = std::move(then)] { then(true); });
+  }
+  void TellSegmentsRemoved(int target, std::vector<spool::SegmentKey> segments) override {
+    EXPECT_EQ(target, 0);
+    removed_segments.insert(removed_segments.end(), segments.begin(), segments.end());
+  }
   void ResolveNextHop(
       const std::string& /*domain*/, const config::NextHop& /*next_hop*/,
       std::function<void(absl::StatusOr<std::vector<delivery::RouteTarget>>)> done) override {
@@ -100,6 +107,7 @@ class FakeCore : public CoreServices {
   std::vector<std::unique_ptr<DeliveryAttempt>> attempts;  // every connection opened
   std::vector<spool::SpoolMessage> stored;                 // bounces
   std::vector<spool::SpoolCompletion> completions;
+  std::vector<spool::SegmentKey> removed_segments;
 
  private:
   reactor::Reactor& reactor_;

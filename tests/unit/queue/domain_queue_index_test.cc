@@ -32,6 +32,15 @@ TEST(MessageKeyTest, RoundTripsALocation) {
   EXPECT_EQ(key, without_length);
 }
 
+TEST(MessageKeyDeathTest, ALocationThatDoesNotFitThePackingCrashes) {
+  EXPECT_DEATH(MessageKey::FromLocation(spool::RecordLocation{0, 1, uint64_t{1} << 32, 10}),
+               "check failed");
+  EXPECT_DEATH(MessageKey::FromLocation(spool::RecordLocation{0, kSegmentIdMask + 1, 0, 10}),
+               "check failed");
+  EXPECT_DEATH(MessageKey::FromLocation(spool::RecordLocation{1u << 24, 1, 0, 10}),
+               "check failed");
+}
+
 TEST(DomainQueueIndexTest, CountsMessagesPerDomainCaseInsensitively) {
   DomainQueueIndex index;
   const uint32_t first[] = {0};

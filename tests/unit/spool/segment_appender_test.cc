@@ -250,5 +250,28 @@ TEST(CompletionAppenderTest, WritesDoneLogAndReportsLogsOfDeletedSegments) {
   EXPECT_TRUE(appender->TakeDeletableLogs(exists).empty());
 }
 
+// The server's way (Core::SegmentsRemoved): each core is told of every
+// removed segment once, and asks with "everything else exists".
+TEST(CompletionAppenderTest, RemovedSegmentsReleaseTheirLogs) {
+  TempDir dir;
+  auto appender = *CompletionAppender::Open(Options(dir, /*file_bytes_max=*/100));
+  appender->Append(SpoolCompletion{1, 5, 0, 0, RecipientOutcome::kMoved}).IgnoreError();
+  appender->Append(SpoolCompletion{0, 5, 0, 0, RecipientOutcome::kDelivered}).IgnoreError();
+  appender->Append(SpoolCompletion{1, 9, 0, 0, RecipientOutcome::kDelivered}).IgnoreError();
+  while (std::optional<SpoolBatch> batch = appender->TakeBatch()) {
+    WriteBatch(*batch);
+    appender->BatchDurable(*batch);
+  }
+  auto all_exist = [](SegmentKey) { return true; };
+  EXPECT_TRUE(appender->TakeDeletableLogs(all_exist).empty());
+  appender->SegmentRemoved(SegmentKey{1, 5});
+  EXPECT_TRUE(appender->TakeDeletableLogs(all_exist).empty());  // core 0's segment 5 too
+  appender->SegmentRemoved(SegmentKey{0, 5});
+  EXPECT_EQ(appender->TakeDeletableLogs(all_exist),
+            std::vector<std::string>{CompletionLogPath(dir.path(), 3, 17)});
+  appender->SegmentRemoved(SegmentKey{1, 9});  // the current log is never deletable
+  EXPECT_TRUE(appender->TakeDeletableLogs(all_exist).empty());
+}
+
 }  // namespace
 }  // namespace etrnd::spool

@@ -100,4 +100,18 @@ std::string WriteTempFile(std::string_view name, std::string_view contents) {
   return path;
 }
 
+std::shared_ptr<const TlsContext> ServerContext(const TestPki& pki) {
+  auto context = TlsContext::NewServer({.cert_file = WriteTempFile("cert.pem", pki.server_cert_pem),
+                                        .key_file = WriteTempFile("key.pem", pki.server_key_pem)});
+  ETRND_CHECK(context.ok());
+  return *context;
+}
+
+std::shared_ptr<const TlsContext> ClientContext(const TestPki& pki, bool verify) {
+  auto context = TlsContext::NewClient(
+      {.ca_file = WriteTempFile("ca.pem", pki.ca_cert_pem), .verify = verify});
+  ETRND_CHECK(context.ok());
+  return *context;
+}
+
 }  // namespace etrnd::transport::testing

@@ -43,11 +43,7 @@ class TlsStreamTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     pki_ = new TestPki(MakeTestPki("mail.example.test", "DNS:mail.example.test,IP:192.0.2.7"));
-    auto server =
-        TlsContext::NewServer({.cert_file = WriteTempFile("cert.pem", pki_->server_cert_pem),
-                               .key_file = WriteTempFile("key.pem", pki_->server_key_pem)});
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_context_ = new std::shared_ptr<const TlsContext>(*server);
+    server_context_ = new std::shared_ptr<const TlsContext>(testing::ServerContext(*pki_));
     ca_file_ = new std::string(WriteTempFile("ca.pem", pki_->ca_cert_pem));
   }
 

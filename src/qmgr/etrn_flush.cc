@@ -1,0 +1,132 @@
+// ETRN on the owner core: the reply's counts first, from the index's
+// aggregates (etrn/etrn_match.h), whatever is queued; then the flush of each
+// matched domain is started by a walk over the index in slices of
+// kEtrnFlushStartSlice domains per loop turn, continued by a Post to self.
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "domain_state.h"
+#include "etrnd/common/check.h"
+#include "etrnd/delivery/retry_schedule.h"
+#include "etrnd/etrn/etrn_match.h"
+#include "etrnd/qmgr/queue_service.h"
+#include "queue_service_internal.h"
+
+namespace etrnd::qmgr {
+
+using namespace queue_detail;  // NOLINT: the queue service's own helpers
+
+namespace {
+
+// Domains visited per loop turn by an ETRN walk (each visit: a table match,
+// and for a matched domain its schedule reset and a zero-delay timer).
+constexpr size_t kEtrnFlushStartSlice = 256;
+// Walks in progress on one core; past it an `@`/`#` ETRN is answered 458.
+constexpr size_t kEtrnWalksMax = 256;
+// Back-pressure: while the flushes running leave no room for one more
+// slice's, a walk waits this long and looks again.
+constexpr absl::Duration kEtrnWalkPause = absl::Milliseconds(20);
+static_assert(kEtrnFlushStartSlice < kFlushesRunningMax);
+
+}  // namespace
+
+// The matched domains of one `@`/`#` ETRN still to be started. The cursor is
+// a domain name, so domains queued or gone between slices are found or
+// skipped.
+struct QueueService::EtrnWalk {
+  etrn::EtrnPlan plan;
+  etrn::EtrnAsker asker;
+  std::vector<etrn::EtrnWalkRoot> roots;
+  size_t root = 0;                    // the one being walked
+  std::optional<std::string> cursor;  // within it; nullopt: from its start
+};
+
+EtrnShardResult QueueService::FlushForEtrn(const etrn::EtrnPlan& plan, const IpAddress& client,
+                                           bool operator_request) {
+  EtrnShardResult result;
+  const config::DomainsTable& table = core_.table();
+  const etrn::EtrnAsker asker{client, operator_request};
+  const queue::QueuedCounts matched = etrn::CountEtrnMatches(table, plan, asker, index_);
+  const bool node = plan.argument.form == etrn::EtrnForm::kNode;
+  // Held domains deliver nothing, not even on ETRN: a held node, or an @/#
+  // whose every queued domain is held, is answered 458.
+  if ((node && index_.IsHeld(plan.argument.name)) ||
+      (!matched.empty() && matched.held_domains == matched.domains)) {
+    result.refused_for_resources = true;
+    result.held = true;
+    return result;
+  }
+  result.messages = matched.unheld_messages();
+  if (matched.empty()) return result;
+  if (flushes_running_ >= kFlushesRunningMax || stopped_ ||
+      (!node && etrn_walks_running_ >= kEtrnWalksMax)) {
+    result.refused_for_resources = true;
+    return result;
+  }
+  if (node) {
+    FlushOnEtrn(plan.argument.name);
+    return result;
+  }
+  auto walk = std::make_shared<EtrnWalk>();
+  walk->plan = plan;
+  walk->asker = asker;
+  walk->roots = etrn::EtrnWalkRoots(table, plan);
+  ++etrn_walks_running_;
+  // The reply leaves before any of the walk runs.
+  core_.reactor().Post([this, walk] { EtrnWalkSlice(walk); });
+  return result;
+}
+
+void QueueService::FlushOnEtrn(const std::string& domain) {
+  DomainState& state = StateOf(domain);
+  delivery::RetrySchedule::ResetForFlush(&state.retry, absl::Now());
+  // A running flush is not started twice; the count is still reported.
+  if (!state.flushing) ScheduleAttempt(domain, absl::ZeroDuration());
+}
+
+void QueueService::EtrnWalkSlice(const std::shared_ptr<EtrnWalk>& walk) {
+  ETRND_CHECK(etrn_walks_running_ > 0);
+  if (!stopped_ && flushes_running_ + kEtrnFlushStartSlice > kFlushesRunningMax) {
+    core_.reactor().RunAfter(kEtrnWalkPause, [this, walk] { EtrnWalkSlice(walk); });
+    return;
+  }
+  const config::DomainsTable& table = core_.table();
+  size_t budget = kEtrnFlushStartSlice;
+  auto visit = [&](std::string_view domain, size_t /*messages*/) {
+    --budget;
+    if (index_.IsHeld(domain)) return;
+    if (etrn::EtrnWalkTakes(table, walk->plan, walk->asker, domain)) {
+      FlushOnEtrn(std::string(domain));
+    }
+  };
+  while (!stopped_ && budget > 0 && walk->root < walk->roots.size()) {
+    const etrn::EtrnWalkRoot& root = walk->roots[walk->root];
+    if (!root.include_below) {
+      const size_t messages = index_.CountDomain(root.parent);
+      if (messages > 0) {
+        visit(root.parent, messages);
+      } else {
+        --budget;
+      }
+      ++walk->root;
+      continue;
+    }
+    std::optional<std::string> after = walk->cursor;
+    if (!after.has_value() && !root.include_parent) after = root.parent;
+    walk->cursor = index_.ForEachQueuedDomainUnderAfter(root.parent, after, budget, visit);
+    if (!walk->cursor.has_value()) {
+      ++walk->root;
+      budget -= budget > 0 ? 1 : 0;  // an empty root still costs a lookup
+    }
+  }
+  if (!stopped_ && walk->root < walk->roots.size()) {
+    core_.reactor().Post([this, walk] { EtrnWalkSlice(walk); });
+    return;
+  }
+  --etrn_walks_running_;
+}
+
+}  // namespace etrnd::qmgr

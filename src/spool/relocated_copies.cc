@@ -1,0 +1,91 @@
+#include "etrnd/spool/relocated_copies.h"
+
+#include <string>
+#include <string_view>
+#include <tuple>
+
+#include "absl/container/flat_hash_map.h"
+
+namespace etrnd::spool {
+namespace {
+
+bool Before(const RecordLocation& a, const RecordLocation& b) {
+  return std::tie(a.core, a.segment_id, a.offset) < std::tie(b.core, b.segment_id, b.offset);
+}
+
+void SetFinished(RecoveredMessage& message, uint32_t index, bool finished, uint64_t* changed) {
+  if (message.finished[index] == finished) return;
+  message.finished[index] = finished;
+  if (finished) {
+    --message.live_recipients;
+    ++*changed;
+  } else {
+    ++message.live_recipients;
+  }
+}
+
+uint64_t ResolveGroup(std::vector<RecoveredMessage>& messages, const std::vector<size_t>& copies,
+                      MovedRecipients* moved) {
+  // Per recipient address: where it is still live, and whether any copy
+  // finished it for real (delivered, bounced, deleted: not moved).
+  struct Recipient {
+    size_t newest_live = SIZE_MAX;
+    size_t newest_any = SIZE_MAX;
+    bool done = false;
+  };
+  absl::flat_hash_map<std::string_view, Recipient> recipients;
+  auto newer = [&](size_t candidate, size_t current) {
+    return current == SIZE_MAX || Before(messages[current].location, messages[candidate].location);
+  };
+  for (size_t i : copies) {
+    const RecoveredMessage& copy = messages[i];
+    for (uint32_t r = 0; r < copy.recipients.size(); ++r) {
+      Recipient& recipient = recipients[copy.recipients[r]];
+      if (newer(i, recipient.newest_any)) recipient.newest_any = i;
+      if (!copy.finished[r] && newer(i, recipient.newest_live)) recipient.newest_live = i;
+      if (copy.finished[r] && !moved->contains(MovedRecipient{i, r})) recipient.done = true;
+    }
+  }
+  uint64_t changed = 0;
+  for (size_t i : copies) {
+    RecoveredMessage& copy = messages[i];
+    for (uint32_t r = 0; r < copy.recipients.size(); ++r) {
+      const Recipient& recipient = recipients[copy.recipients[r]];
+      // Moved away from every copy (the last copy lost?): live in the
+      // newest rather than lost; at least once.
+      const size_t keeper =
+          recipient.newest_live != SIZE_MAX ? recipient.newest_live : recipient.newest_any;
+      const bool finished = recipient.done || i != keeper;
+      SetFinished(copy, r, finished, &changed);
+      // What the compacted completion log will say: moved (the live copy
+      // is elsewhere) or done for real in every copy.
+      if (finished && !recipient.done) {
+        moved->insert(MovedRecipient{i, r});
+      } else {
+        moved->erase(MovedRecipient{i, r});
+      }
+    }
+  }
+  return changed;
+}
+
+}  // namespace
+
+uint64_t ResolveRelocatedCopies(std::vector<RecoveredMessage>* messages, MovedRecipients* moved) {
+  absl::flat_hash_map<std::string_view, std::vector<size_t>> copies;
+  for (const RecoveredMessage& message : *messages) {
+    if (message.relocated) copies.try_emplace(message.queue_id);
+  }
+  if (copies.empty()) return 0;
+  for (size_t i = 0; i < messages->size(); ++i) {
+    auto it = copies.find((*messages)[i].queue_id);
+    if (it != copies.end()) it->second.push_back(i);
+  }
+  uint64_t changed = 0;
+  for (const auto& [queue_id, group] : copies) {
+    if (group.size() > 1) changed += ResolveGroup(*messages, group, moved);
+  }
+  return changed;
+}
+
+}  // namespace etrnd::spool

@@ -1,0 +1,225 @@
+#include "etrnd/spool/relocated_copies.h"
+
+#include <string>
+#include <vector>
+
+#include "etrnd/spool/completion_appender.h"
+#include "etrnd/spool/segment_appender.h"
+#include "etrnd/spool/spool_recovery.h"
+#include "gtest/gtest.h"
+#include "spool_test_files.h"
+#include "temp_dir.h"
+
+namespace etrnd::spool {
+namespace {
+
+using testing::Flush;
+using testing::TempDir;
+
+RecoveredMessage Copy(uint64_t segment, std::string queue_id, std::vector<std::string> recipients,
+                      bool relocated) {
+  RecoveredMessage message;
+  message.location = RecordLocation{0, segment, 16, 100};
+  message.queue_id = std::move(queue_id);
+  message.recipients = std::move(recipients);
+  message.finished.assign(message.recipients.size(), false);
+  message.live_recipients = static_cast<uint32_t>(message.recipients.size());
+  message.relocated = relocated;
+  return message;
+}
+
+void FinishAt(RecoveredMessage& message, uint32_t index) {
+  message.finished[index] = true;
+  --message.live_recipients;
+}
+
+TEST(RelocatedCopiesTest, NothingRelocatedChangesNothing) {
+  std::vector<RecoveredMessage> messages = {Copy(1, "A", {"a@x"}, false),
+                                            Copy(2, "A", {"a@x"}, false)};
+  MovedRecipients moved;
+  EXPECT_EQ(ResolveRelocatedCopies(&messages, &moved), 0u);  // only flagged copies count
+  EXPECT_EQ(messages[0].live_recipients, 1u);
+  EXPECT_EQ(messages[1].live_recipients, 1u);
+}
+
+TEST(RelocatedCopiesTest, BothLiveKeepsTheNewestCopy) {
+  // Crash after the copy was durable, before the kMoved completions.
+  std::vector<RecoveredMessage> messages = {
+      Copy(1, "A", {"a@held.example", "b@sink.example", "c@held.example"}, false),
+      Copy(2, "B", {"z@other.example"}, false),
+      Copy(3, "A", {"a@held.example", "c@held.example"}, true)};
+  FinishAt(messages[0], 1);  // delivered before the move
+  MovedRecipients moved;
+  EXPECT_EQ(ResolveRelocatedCopies(&messages, &moved), 2u);
+  EXPECT_EQ(messages[0].live_recipients, 0u);
+  EXPECT_EQ(messages[1].live_recipients, 1u);
+  EXPECT_EQ(messages[2].live_recipients, 2u);
+  // The compacted log says the old copy's recipients moved, not delivered.
+  EXPECT_TRUE(moved.contains(MovedRecipient{0, 0}));
+  EXPECT_TRUE(moved.contains(MovedRecipient{0, 2}));
+  EXPECT_FALSE(moved.contains(MovedRecipient{0, 1}));
+}
+
+TEST(RelocatedCopiesTest, DeliveredInAnyCopyIsFinished) {
+  // The original's recipient was delivered while the copy was written (the
+  // owner refused the swap) and the copy's kMoved was not durable yet.
+  std::vector<RecoveredMessage> messages = {Copy(1, "A", {"a@x", "b@y"}, false),
+                                            Copy(4, "A", {"a@x", "b@y"}, true)};
+  FinishAt(messages[0], 0);
+  MovedRecipients moved;
+  ResolveRelocatedCopies(&messages, &moved);
+  EXPECT_EQ(messages[0].live_recipients, 0u);
+  EXPECT_EQ(messages[1].live_recipients, 1u);
+  EXPECT_TRUE(messages[1].finished[0]);
+  EXPECT_FALSE(messages[1].finished[1]);
+}
+
+TEST(RelocatedCopiesTest, RefusedSwapKeepsTheOriginal) {
+  // The owner refused the swap: the copy's recipient has a durable kMoved,
+  // the original is still the live one.
+  std::vector<RecoveredMessage> messages = {Copy(1, "A", {"a@x"}, false),
+                                            Copy(4, "A", {"a@x"}, true)};
+  FinishAt(messages[1], 0);
+  MovedRecipients moved = {MovedRecipient{1, 0}};
+  ResolveRelocatedCopies(&messages, &moved);
+  EXPECT_EQ(messages[0].live_recipients, 1u);
+  EXPECT_EQ(messages[1].live_recipients, 0u);
+}
+
+TEST(RelocatedCopiesTest, ChainKeepsTheNewestLiveCopy) {
+  // Moved twice; the second move's kMoved was not durable at the crash.
+  std::vector<RecoveredMessage> messages = {
+      Copy(1, "A", {"a@x"}, false), Copy(5, "A", {"a@x"}, true), Copy(9, "A", {"a@x"}, true)};
+  FinishAt(messages[0], 0);
+  MovedRecipients moved = {MovedRecipient{0, 0}};
+  ResolveRelocatedCopies(&messages, &moved);
+  EXPECT_EQ(messages[0].live_recipients, 0u);
+  EXPECT_EQ(messages[1].live_recipients, 0u);
+  EXPECT_EQ(messages[2].live_recipients, 1u);
+}
+
+TEST(RelocatedCopiesTest, MovedAwayEverywhereStaysLiveInTheNewest) {
+  std::vector<RecoveredMessage> messages = {Copy(1, "A", {"a@x"}, false),
+                                            Copy(5, "A", {"a@x"}, true)};
+  FinishAt(messages[0], 0);
+  FinishAt(messages[1], 0);
+  MovedRecipients moved = {MovedRecipient{0, 0}, MovedRecipient{1, 0}};
+  ResolveRelocatedCopies(&messages, &moved);
+  EXPECT_EQ(messages[0].live_recipients, 0u);
+  EXPECT_EQ(messages[1].live_recipients, 1u);  // at least once, never lost
+}
+
+// End to end: the spool on disk after a crash between the copy and its
+// kMoved completions recovers each recipient once.
+TEST(RelocatedCopiesTest, RecoveryKeepsOneCopy) {
+  TempDir dir;
+  AppenderOptions options;
+  options.spool_dir = dir.path();
+  options.first_file_id = 0;
+  options.file_bytes_max = 1;  // every record in a segment of its own
+  auto segments = *SegmentAppender::Open(options);
+  SpoolMessage original;
+  original.queue_id = "0000000000A00001";
+  original.arrival_unix_micros = 1234;
+  original.mail_from = "s@sender.example";
+  original.recipients = {"a@held.example", "b@sink.example"};
+  original.data = "Subject: x\r\n\r\nbody\r\n";
+  const RecordLocation first = *segments->Append(original);
+  Flush(*segments);
+  SpoolMessage copy = original;
+  copy.recipients = {"a@held.example"};
+  copy.relocated = true;
+  const RecordLocation second = *segments->Append(copy);
+  Flush(*segments);
+  ASSERT_NE(first.segment_id, second.segment_id);
+  auto completions = *CompletionAppender::Open(options);
+  ASSERT_TRUE(completions
+                  ->Append(SpoolCompletion{first.core, first.segment_id, first.offset, 1,
+                                           RecipientOutcome::kDelivered})
+                  .ok());
+  Flush(*completions);
+  segments.reset();
+  completions.reset();
+
+  absl::StatusOr<RecoveryResult> recovered = RecoverSpool(dir.path());
+  ASSERT_TRUE(recovered.ok());
+  ASSERT_EQ(recovered->messages.size(), 1u);
+  const RecoveredMessage& kept = recovered->messages[0];
+  EXPECT_EQ(kept.location, second);
+  EXPECT_TRUE(kept.relocated);
+  EXPECT_EQ(kept.queue_id, original.queue_id);
+  EXPECT_EQ(kept.arrival_unix_micros, 1234);
+  EXPECT_EQ(kept.recipients, std::vector<std::string>{"a@held.example"});
+  EXPECT_EQ(kept.live_recipients, 1u);
+  EXPECT_EQ(recovered->stats.relocated_duplicates, 1u);
+  EXPECT_EQ(recovered->stats.segments_deleted, 1u);  // the original's
+
+  // A second start finds the same: the compacted log made it durable.
+  absl::StatusOr<RecoveryResult> again = RecoverSpool(dir.path());
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(again->messages.size(), 1u);
+  EXPECT_EQ(again->messages[0].location, second);
+  EXPECT_EQ(again->messages[0].live_recipients, 1u);
+}
+
+// As the spool recovery fuzzer builds it: the copy in the same segment.
+TEST(RelocatedCopiesTest, CopyInTheSameSegmentWins) {
+  TempDir dir;
+  AppenderOptions options;
+  options.spool_dir = dir.path();
+  auto segments = *SegmentAppender::Open(options);
+  std::vector<SpoolMessage> messages;
+  for (int i = 0; i < 3; ++i) {
+    SpoolMessage message;
+    message.queue_id = "Q" + std::to_string(i);
+    message.mail_from = "s@example.org";
+    message.recipients = {"r" + std::to_string(i) + "@example.com"};
+    message.data = std::string(i == 2 ? 0 : 40 * (i + 1), 'a');
+    messages.push_back(message);
+  }
+  messages.push_back(messages[0]);
+  messages.back().relocated = true;
+  RecordLocation copy;
+  for (const SpoolMessage& message : messages) copy = *segments->Append(message);
+  Flush(*segments);
+  segments.reset();
+  absl::StatusOr<RecoveryResult> recovered = RecoverSpool(dir.path());
+  ASSERT_TRUE(recovered.ok());
+  ASSERT_EQ(recovered->messages.size(), 3u);
+  for (const RecoveredMessage& message : recovered->messages) {
+    if (message.queue_id == "Q0") {
+      EXPECT_EQ(message.location, copy);
+    }
+  }
+}
+
+TEST(RelocatedCopiesTest, MovedOutcomeRoundTrips) {
+  std::string bytes;
+  const SpoolCompletion moved{1, 2, 3, 4, RecipientOutcome::kMoved};
+  ASSERT_GT(EncodeCompletion(moved, &bytes), 0u);
+  size_t consumed = 0;
+  SpoolCompletion decoded;
+  ASSERT_EQ(DecodeCompletion(bytes, &consumed, &decoded), DecodeStatus::kOk);
+  EXPECT_EQ(decoded, moved);
+}
+
+TEST(RelocatedCopiesTest, RelocatedFlagRoundTrips) {
+  SpoolMessage message;
+  message.queue_id = "Q";
+  message.recipients = {"a@b"};
+  message.relocated = true;
+  std::string bytes;
+  ASSERT_GT(EncodeMessage(message, &bytes), 0u);
+  size_t consumed = 0;
+  SpoolMessage decoded;
+  ASSERT_EQ(DecodeMessage(bytes, &consumed, &decoded), DecodeStatus::kOk);
+  EXPECT_EQ(decoded, message);
+  message.relocated = false;
+  bytes.clear();
+  EncodeMessage(message, &bytes);
+  ASSERT_EQ(DecodeMessage(bytes, &consumed, &decoded), DecodeStatus::kOk);
+  EXPECT_FALSE(decoded.relocated);
+}
+
+}  // namespace
+}  // namespace etrnd::spool
