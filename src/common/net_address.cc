@@ -49,6 +49,9 @@ IpAddress IpAddress::Unmapped() const {
 std::string IpAddress::ToString() const {
   char buffer[INET6_ADDRSTRLEN] = {0};
   if (family_ == AF_UNSPEC) return "unknown";
+  // What inet_ntop prints, without its sprintf (formatted for every message).
+  if (family_ == AF_INET)
+    return absl::StrCat(bytes_[0], ".", bytes_[1], ".", bytes_[2], ".", bytes_[3]);
   inet_ntop(family_, bytes_.data(), buffer, sizeof(buffer));
   return buffer;
 }

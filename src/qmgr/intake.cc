@@ -12,6 +12,7 @@
 #include "etrnd/common/log.h"
 #include "etrnd/delivery/retry_schedule.h"
 #include "etrnd/qmgr/queue_service.h"
+#include "etrnd/qmgr/recovery_handoff.h"
 #include "queue_service_internal.h"
 
 namespace etrnd::qmgr {
@@ -19,24 +20,55 @@ namespace etrnd::qmgr {
 using namespace queue_detail;  // NOLINT: the queue service's own helpers
 
 void QueueService::LoadRecovered(const spool::RecoveryResult& recovered) {
-  const size_t shards = core_.core_count();
-  const uint32_t self = static_cast<uint32_t>(core_.index());
-  for (const spool::RecoveredMessage& message : recovered.messages) {
-    if (message.location.core == self) {
-      segments_.AddMessage(message.location, message.live_recipients);
+  // AddRecipients' work, split by recovery_handoff.h's two passes: the
+  // index and the schedule per domain, the expiry queue in arrival order.
+  class Loader : public RecoveryHandOffVisitor {
+   public:
+    Loader(QueueService& queue, size_t domains) : q_(queue), states_(domains, nullptr) {}
+    void DomainBegin(uint32_t domain_id, const std::string& domain) override {
+      domain_ = &domain;
+      state_ = states_[domain_id] = &q_.StateOf(domain);
+      entry_ = q_.core_.table().Match(domain);
+      deliverable_ = false;
     }
-    absl::flat_hash_map<std::string, std::vector<uint32_t>> by_domain;
-    for (uint32_t i = 0; i < message.recipients.size(); ++i) {
-      if (message.finished[i]) continue;
-      std::string domain = DomainOf(message.recipients[i]);
-      if (queue::ShardForDomain(domain, shards) == static_cast<size_t>(self)) {
-        by_domain[domain].push_back(i);
+    void Recipients(const spool::RecoveredMessage& message,
+                    std::vector<uint32_t> recipient_indexes) override {
+      const queue::MessageKey key = queue::MessageKey::FromLocation(message.location);
+      q_.index_.AddRecipients(*domain_, key, recipient_indexes);
+      const bool routed = message.null_sender || *domain_ == q_.postmaster_domain_;
+      if (entry_ == nullptr && routed) state_->routed_when_unserved.insert(key);
+      deliverable_ |= entry_ != nullptr ? !entry_->hold : routed;
+    }
+    void DomainEnd() override {
+      if (!deliverable_ || q_.stopped_ || q_.IsHeld(*domain_)) return;
+      if (state_->timer == 0 && delivery::RetrySchedule::Due(state_->retry, absl::Now())) {
+        q_.ScheduleAttempt(*domain_, kArrivalBatchDelay);
       }
     }
-    for (auto& [domain, indexes] : by_domain) {
-      AddRecipients(domain, message.location, std::move(indexes), message.arrival_unix_micros,
-                    RoutedWhenUnserved(message.mail_from, domain), QueueIdKey(message.queue_id));
+    void Message(const spool::RecoveredMessage& message) override {
+      if (message.location.core == static_cast<uint32_t>(q_.core_.index())) {
+        q_.segments_.AddMessage(message.location, message.live_recipients);
+      }
     }
+    void Arrival(uint32_t domain_id, const spool::RecoveredMessage& message) override {
+      q_.by_arrival_.push_back(ExpiryEntry{message.arrival_unix_micros, states_[domain_id],
+                                           message.location, message.queue_id});
+    }
+
+   private:
+    QueueService& q_;
+    std::vector<DomainState*> states_;  // by recovered domain id
+    const std::string* domain_ = nullptr;
+    DomainState* state_ = nullptr;
+    const config::DomainEntry* entry_ = nullptr;
+    bool deliverable_ = false;
+  };
+  const uint32_t self = static_cast<uint32_t>(core_.index());
+  RecoveryHandOff hand_off(recovered, core_.core_count(), self);
+  Loader loader(*this, recovered.domains.size());
+  // Before the reactor's first turn and before any core listens (see
+  // recovery_handoff.h): the slices follow each other directly.
+  while (hand_off.NextSlice(loader)) {
   }
   for (size_t i = 0; i < recovered.segments.size(); ++i) {
     const spool::SegmentKey& segment = recovered.segments[i];

@@ -1,6 +1,7 @@
 // File I/O and readiness polls through the ring, so that no reactor thread
 // makes a blocking file syscall.
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -24,6 +25,16 @@ void Reactor::WriteV(int fd, std::vector<iovec> iov, uint64_t offset,
   io_uring_sqe* sqe = impl_->GetSqe();
   io_uring_prep_writev(sqe, fd, op->file_iov.data(), static_cast<unsigned>(op->file_iov.size()),
                        offset);
+  io_uring_sqe_set_data(sqe, op);
+  impl_->file_ops_in_flight++;
+}
+
+void Reactor::WriteVDataSync(int fd, std::vector<iovec> iov, uint64_t offset,
+                             std::function<void(int res)> done) {
+  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), std::move(iov), 0, {}};
+  io_uring_sqe* sqe = impl_->GetSqe();
+  io_uring_prep_writev2(sqe, fd, op->file_iov.data(), static_cast<unsigned>(op->file_iov.size()),
+                        offset, RWF_DSYNC);
   io_uring_sqe_set_data(sqe, op);
   impl_->file_ops_in_flight++;
 }

@@ -136,6 +136,9 @@ absl::Status Core::StartListening() {
 
 void Core::Run() {
   reactor_->Run();
+  // The reactor has returned with no write in flight: blocking is fine now.
+  segments_->TrimZeroFill();
+  completions_->TrimZeroFill();
   LogTurnHistogram();
 }
 
@@ -175,9 +178,17 @@ void Core::SetTable(std::shared_ptr<const config::DomainsTable> table) {
 
 std::string Core::NewQueueId() {
   // Time-ordered like Postfix's long queue ids: microseconds, core, counter.
+  // "%011X%02X%03X", written by hand: StrFormat showed in the ingest profile.
   uint64_t micros = static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
-  return absl::StrFormat("%011X%02X%03X", micros & 0xFFFFFFFFFFFull, index_ & 0xFF,
-                         (queue_id_counter_++) & 0xFFF);
+  std::string id(16, '0');
+  auto put_hex = [&id](size_t end, uint64_t value, size_t digits) {
+    for (size_t i = 0; i < digits; ++i, value >>= 4)
+      id[end - 1 - i] = "0123456789ABCDEF"[value & 0xF];
+  };
+  put_hex(11, micros & 0xFFFFFFFFFFFull, 11);
+  put_hex(13, static_cast<uint64_t>(index_) & 0xFF, 2);
+  put_hex(16, (queue_id_counter_++) & 0xFFF, 3);
+  return id;
 }
 
 void Core::StoreMessage(spool::SpoolMessage message, MessageOrigin origin,

@@ -300,6 +300,10 @@ int RunServer(ServerOptions options) {
     Fail(std::string(start_status.message()));
     std::_Exit(1);  // reactor threads may be blocked in their rings
   }
+  // Every core has loaded its shard. Give the recovery result back before
+  // any core turns: unmapping it (GiBs at 1e7 messages) holds the address
+  // space lock, and a core's page fault would wait for it mid-turn.
+  recovered->Release();
   if (drop_to->has_value()) {
     absl::Status status = DropToUser(**drop_to, context.options.spool_dir);
     if (!status.ok()) {
@@ -311,8 +315,6 @@ int RunServer(ServerOptions options) {
     ETRND_LOG_WARNING("running as root; --user=NAME drops privileges after binding");
   }
   serving.count_down();
-  recovered->messages.clear();
-  recovered->messages.shrink_to_fit();
   for (const SocketAddress& address : context.options.listen) {
     ETRND_LOG_INFO("listening on %s with %d reactor threads", address.ToString(), threads);
   }

@@ -28,7 +28,9 @@ bool TrustedProxy(const std::vector<CidrNetwork>& networks, const IpAddress& add
 }  // namespace
 
 SmtpConnection::SmtpConnection(Core& core, SocketAddress peer, ProxyHeaderMode proxy_mode)
-    : core_(core), peer_(peer), client_(peer) {
+    : core_(core), peer_(peer), client_(peer), stream_([this](std::string bytes) {
+        if (conn_ != nullptr) conn_->Send(std::move(bytes));
+      }) {
   if (proxy_mode == ProxyHeaderMode::kExpected) proxy_parser_.emplace();
 }
 
@@ -123,12 +125,8 @@ void SmtpConnection::OnReceive(reactor::Connection&, std::string_view bytes) {
     return;
   }
   if (!session_.has_value()) return;
-  if (tls_ != nullptr) {
-    OnTlsBytes(bytes);
-    return;
-  }
-  session_->OnBytes(bytes);
-  Flush();
+  stream_.Receive(bytes, *this);
+  if (!closed_by_tls_) Flush();
 }
 
 void SmtpConnection::OnSendDrained(reactor::Connection&) {
@@ -138,7 +136,7 @@ void SmtpConnection::OnSendDrained(reactor::Connection&) {
 }
 
 size_t SmtpConnection::UnsentOutputBytes() {
-  const size_t tls_bytes = tls_ == nullptr ? 0 : tls_->buffered_output_bytes();
+  const size_t tls_bytes = stream_.tls() ? stream_.stream()->buffered_output_bytes() : 0;
   return tls_bytes + (conn_ == nullptr ? 0 : conn_->pending_output_bytes());
 }
 
@@ -214,7 +212,7 @@ void SmtpConnection::DeliverStoreResult(absl::StatusOr<std::string> queue_id) {
 }
 
 smtp::AuthOffer SmtpConnection::AuthOffered() {
-  return OfferAuth(core_, client_.ip(), tls_ != nullptr && tls_->handshake_done());
+  return OfferAuth(core_, client_.ip(), stream_.established());
 }
 
 bool SmtpConnection::AuthLockedOut() { return server::AuthLockedOut(core_, client_.ip()); }
@@ -280,21 +278,15 @@ void SmtpConnection::Shutdown() {
 void SmtpConnection::Flush() {
   if (conn_ == nullptr) return;
   std::string output = session_->TakeOutput();
-  if (tls_ == nullptr) {
-    if (!output.empty()) conn_->Send(std::move(output));
-  } else if (tls_->handshake_done()) {
-    tls_->Write(output).IgnoreError();  // a failure shows in tls_->status()
-  }
   // Mid-handshake nothing can reach the client; only a 421 (timeout,
   // shutdown) is produced then, and the close says the same.
+  if (!stream_.tls() || stream_.established()) stream_.SendOwned(std::move(output));
   if (session_->close_requested()) {
-    if (tls_ != nullptr) tls_->Shutdown();
-    SendCiphertext();
+    stream_.Shutdown();
     conn_->Close();
     return;
   }
-  if (tls_ == nullptr && session_->wants_tls_start()) StartTls();
-  SendCiphertext();
+  if (!stream_.tls() && session_->wants_tls_start()) StartTls();
   UpdateReading();
 }
 
@@ -303,49 +295,39 @@ void SmtpConnection::StartTls() {
   // The session offers STARTTLS only when a certificate was loaded at
   // start-up, and a failed reload keeps the previous one.
   ETRND_CHECK(context != nullptr);
-  absl::StatusOr<std::unique_ptr<transport::TlsStream>> stream =
-      transport::TlsStream::NewServer(*context);
-  if (!stream.ok()) {
+  if (absl::Status status = stream_.StartServer(*context); !status.ok()) {
     ETRND_LOG_WARNING("smtp %s: cannot start TLS: %s", client_.ToString(),
-                      std::string(stream.status().message()));
+                      std::string(status.message()));
     conn_->Close();
-    return;
   }
-  tls_ = std::move(*stream);
 }
 
-void SmtpConnection::OnTlsBytes(std::string_view ciphertext) {
-  const bool was_established = tls_->handshake_done();
-  if (!tls_->Feed(ciphertext).ok()) {
-    ETRND_LOG_INFO_REPEATED("TLS failed", client_.ip().ToString(), "smtp %s: TLS %s failed: %s",
-                            client_.ToString(), was_established ? "session" : "handshake",
-                            std::string(tls_->status().message()));
-    SendCiphertext();  // the alert, if OpenSSL made one
-    conn_->Close();
-    return;
-  }
-  if (!was_established && tls_->handshake_done()) {
-    ETRND_LOG_DEBUG("smtp %s: TLS started: %s with cipher %s", client_.ToString(),
-                    std::string(tls_->version()), std::string(tls_->cipher()));
-    session_->OnTlsStarted(tls_->version(), tls_->cipher());
-  }
-  for (std::string plaintext; !(plaintext = tls_->TakePlaintext()).empty();) {
-    session_->OnBytes(plaintext);
-  }
-  if (tls_->peer_closed() && !session_->close_requested()) {
-    // close_notify: the client is done; answer it and close (like EOF).
-    tls_->Shutdown();
-    SendCiphertext();
-    conn_->Close();
-    return;
-  }
-  Flush();
+void SmtpConnection::OnTlsStarted() {
+  const transport::TlsStream& tls = *stream_.stream();
+  ETRND_LOG_DEBUG("smtp %s: TLS started: %s with cipher %s", client_.ToString(),
+                  std::string(tls.version()), std::string(tls.cipher()));
+  session_->OnTlsStarted(tls.version(), tls.cipher());
 }
 
-void SmtpConnection::SendCiphertext() {
-  if (tls_ == nullptr || conn_ == nullptr) return;
-  std::string ciphertext = tls_->TakeCiphertext();
-  if (!ciphertext.empty()) conn_->Send(std::move(ciphertext));
+void SmtpConnection::OnPlaintext(std::string_view bytes) { session_->OnBytes(bytes); }
+
+void SmtpConnection::OnTlsFailed(std::string_view why) { CloseAfterTls("handshake", why); }
+
+void SmtpConnection::OnTlsEnded(std::string_view error) {
+  if (!error.empty()) return CloseAfterTls("session", error);
+  // close_notify: the client is done; answer it and close (like EOF). A
+  // session closing anyway sends its last reply first (Flush).
+  if (session_->close_requested()) return;
+  stream_.Shutdown();
+  conn_->Close();
+  closed_by_tls_ = true;
+}
+
+void SmtpConnection::CloseAfterTls(std::string_view what, std::string_view error) {
+  ETRND_LOG_INFO_REPEATED("TLS failed", client_.ip().ToString(), "smtp %s: TLS %s failed: %s",
+                          client_.ToString(), what, error);
+  conn_->Close();  // after the alert, if OpenSSL made one (the pump sent it)
+  closed_by_tls_ = true;
 }
 
 void SmtpConnection::UpdateReading() {

@@ -130,7 +130,10 @@ size_t DataDecoder::ConsumeText(std::string_view in) {
   }
   const size_t line_bytes = lf - begin + 1;
   AddLineBytes(line_bytes);
-  Emit(in.substr(0, line_bytes));
+  // Plain lines right behind a CRLF line go out with it, in one Emit.
+  const size_t run_bytes =
+      line_bytes + (cr == nullptr ? 0 : PlainLinesAtStart(in.substr(line_bytes)));
+  Emit(in.substr(0, run_bytes));
   EndLine();
   if (cr == nullptr) {
     // A bare LF never starts a new line for the end-of-data search.
@@ -139,7 +142,24 @@ size_t DataDecoder::ConsumeText(std::string_view in) {
   } else {
     state_ = State::kLineStart;
   }
-  return line_bytes;
+  return run_bytes;
+}
+
+// Whole lines at the start of `in` (which is at a line start) that need no
+// state of their own: not starting with a dot, ending in CRLF, no other CR,
+// within the line length bound. The rest goes through the state machine.
+size_t DataDecoder::PlainLinesAtStart(std::string_view in) const {
+  size_t plain = 0;
+  while (plain < in.size() && in[plain] != '.') {
+    const std::string_view rest = in.substr(plain);
+    const char* lf = FindByte(rest, '\n');
+    if (lf == nullptr) break;
+    const size_t length = lf - rest.data() + 1;
+    if (length < 2 || lf[-1] != '\r' || length > max_text_line_bytes_) break;
+    if (FindByte(rest.substr(0, length - 2), '\r') != nullptr) break;
+    plain += length;
+  }
+  return plain;
 }
 
 // Every body byte passes here, so this is the one place a NUL is looked

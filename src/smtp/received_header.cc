@@ -1,11 +1,19 @@
 #include "etrnd/smtp/received_header.h"
 
+#include <cstdint>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "etrnd/common/strings.h"
 
 namespace etrnd::smtp {
+namespace {
+
+// Room for a typical header, so that it is built without reallocating.
+constexpr size_t kReceivedHeaderReserveBytes = 384;
+
+}  // namespace
 
 std::string AddressLiteral(const IpAddress& ip) {
   const IpAddress plain = ip.Unmapped();
@@ -15,12 +23,29 @@ std::string AddressLiteral(const IpAddress& ip) {
 }
 
 std::string FormatRfc5322Date(absl::Time time) {
-  return absl::FormatTime("%a, %d %b %Y %H:%M:%S +0000", time, absl::UTCTimeZone());
+  // Every message of the same second has the same date: formatted once per
+  // second and thread (the time zone formatting is most of a header's cost).
+  constexpr char kFormat[] = "%a, %d %b %Y %H:%M:%S +0000";
+  if (time == absl::InfiniteFuture() || time == absl::InfinitePast()) {
+    return absl::FormatTime(kFormat, time, absl::UTCTimeZone());
+  }
+  thread_local bool have_cached = false;
+  thread_local int64_t cached_second = 0;
+  thread_local std::string cached;
+  const int64_t second = absl::ToUnixSeconds(time);
+  if (!have_cached || second != cached_second) {
+    cached = absl::FormatTime(kFormat, absl::FromUnixSeconds(second), absl::UTCTimeZone());
+    cached_second = second;
+    have_cached = true;
+  }
+  return cached;
 }
 
 std::string FormatReceivedHeader(const ReceivedInfo& info) {
-  std::string header = absl::StrCat("Received: from ", AsAbsl(info.helo_name), " (",
-                                    AddressLiteral(info.peer_ip), ")\r\n");
+  std::string header;
+  header.reserve(kReceivedHeaderReserveBytes);
+  absl::StrAppend(&header, "Received: from ", AsAbsl(info.helo_name), " (",
+                  AddressLiteral(info.peer_ip), ")\r\n");
   const bool tls = !info.tls_version.empty();
   if (tls) {
     absl::StrAppend(&header, "\t(using ", AsAbsl(info.tls_version), " with cipher ",

@@ -26,6 +26,8 @@ constexpr std::string_view kBareLf = "500 5.5.2 Error: bare <LF> received";
 constexpr std::string_view kBadSyntax = "500 5.5.2 Error: bad syntax";
 constexpr std::string_view kUnknownCommand = "500 5.5.2 Error: command not recognized";
 constexpr std::string_view kMessageTooBig = "552 5.3.4 Message size exceeds fixed limit";
+// The message buffer's first size, past the Received: header.
+constexpr size_t kDataReserveBytes = 4096;
 constexpr std::string_view kHelp =
     "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP ETRN";
 
@@ -438,6 +440,10 @@ void ServerSession::OnData(std::string_view argument) {
       .recipient = recipients_.size() == 1 ? std::string_view(recipients_[0]) : "",
       .time = services_.Now(),
   });
+  // The body goes in behind the header; most messages then fit without the
+  // buffer growing (and copying) several times.
+  message_data_.reserve(message_data_.size() +
+                        std::min(kDataReserveBytes, config_.limits.max_message_bytes));
   data_decoder_.Reset();
   phase_ = Phase::kData;
   data_started_at_ = data_last_byte_at_ = services_.Now();

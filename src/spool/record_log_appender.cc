@@ -54,6 +54,8 @@ absl::Status RecordLogAppender::OpenFile(uint64_t id) {
   current_id_ = id;
   current_path_ = path;
   current_end_ = 0;
+  filled_end_ = 0;
+  durable_end_ = 0;
   roll_required_ = false;
   if (previous_fd >= 0) CloseIfDone(previous_fd, previous_id);
   return absl::OkStatus();
@@ -109,6 +111,15 @@ std::optional<SpoolBatch> RecordLogAppender::TakeBatch() {
   batch.sequence = next_sequence_++;
   ETRND_CHECK(pending_bytes_ >= batch.bytes.size());
   pending_bytes_ -= batch.bytes.size();
+  const uint64_t end = batch.offset + batch.bytes.size();
+  if (batch.file_id == current_id_ && end > filled_end_) {
+    // The next chunk of zeros rides with this batch; never past
+    // file_bytes_max, so a file that rolls has records over all of it.
+    const uint64_t chunk_end = (end / kZeroFillChunkBytes + 1) * kZeroFillChunkBytes;
+    const uint64_t fill_end = std::min(chunk_end, std::max(end, options_.file_bytes_max));
+    batch.zero_fill = fill_end - end;
+    filled_end_ = fill_end;
+  }
   in_flight_ = InFlight{batch.sequence, batch.fd, batch.file_id};
   return batch;
 }
@@ -122,6 +133,7 @@ void RecordLogAppender::FinishInFlight(const SpoolBatch& batch) {
 
 void RecordLogAppender::BatchDurable(const SpoolBatch& batch) {
   FinishInFlight(batch);
+  if (batch.file_id == current_id_) durable_end_ = batch.offset + batch.bytes.size();
   CloseIfDone(batch.fd, batch.file_id);
 }
 
@@ -148,6 +160,7 @@ std::vector<RecordLocation> RecordLogAppender::BatchFailed(const SpoolBatch& bat
   }
   if (batch.file_id == current_id_) {
     current_end_ = batch.offset;
+    filled_end_ = batch.offset;
     roll_required_ = !truncated;
   } else {
     current_end_ = 0;  // the current file never got a write
@@ -167,6 +180,17 @@ void RecordLogAppender::CloseIfDone(int fd, uint64_t file_id) {
   }
   ::close(fd);
   sealed_.push_back(file_id);
+}
+
+void RecordLogAppender::TrimZeroFill() {
+  if (current_fd_ < 0 || filled_end_ <= durable_end_) return;
+  if (::ftruncate(current_fd_, static_cast<off_t>(durable_end_)) != 0) {
+    // Harmless: recovery cuts a zero tail too.
+    ETRND_LOG_WARNING("spool: cannot cut the zero fill of %s at %u: %s", current_path_,
+                      durable_end_, std::strerror(errno));
+    return;
+  }
+  filled_end_ = durable_end_;
 }
 
 std::vector<uint64_t> RecordLogAppender::TakeSealedFiles() {

@@ -13,9 +13,10 @@ bool Before(const RecordLocation& a, const RecordLocation& b) {
   return std::tie(a.core, a.segment_id, a.offset) < std::tie(b.core, b.segment_id, b.offset);
 }
 
-void SetFinished(RecoveredMessage& message, uint32_t index, bool finished, uint64_t* changed) {
-  if (message.finished[index] == finished) return;
-  message.finished[index] = finished;
+void SetFinished(RecoveredMessage& message, RecoveredRecipient& recipient, bool finished,
+                 uint64_t* changed) {
+  if (recipient.finished == finished) return;
+  recipient.finished = finished;
   if (finished) {
     --message.live_recipients;
     ++*changed;
@@ -24,8 +25,9 @@ void SetFinished(RecoveredMessage& message, uint32_t index, bool finished, uint6
   }
 }
 
-uint64_t ResolveGroup(std::vector<RecoveredMessage>& messages, const std::vector<size_t>& copies,
-                      MovedRecipients* moved) {
+uint64_t ResolveGroup(std::vector<RecoveredMessage>& messages,
+                      std::vector<RecoveredRecipient>& all_recipients,
+                      const std::vector<size_t>& copies, MovedRecipients* moved) {
   // Per recipient address: where it is still live, and whether any copy
   // finished it for real (delivered, bounced, deleted: not moved).
   struct Recipient {
@@ -33,30 +35,32 @@ uint64_t ResolveGroup(std::vector<RecoveredMessage>& messages, const std::vector
     size_t newest_any = SIZE_MAX;
     bool done = false;
   };
-  absl::flat_hash_map<std::string_view, Recipient> recipients;
+  absl::flat_hash_map<uint64_t, Recipient> recipients;  // by address hash
   auto newer = [&](size_t candidate, size_t current) {
     return current == SIZE_MAX || Before(messages[current].location, messages[candidate].location);
   };
   for (size_t i : copies) {
     const RecoveredMessage& copy = messages[i];
-    for (uint32_t r = 0; r < copy.recipients.size(); ++r) {
-      Recipient& recipient = recipients[copy.recipients[r]];
+    for (uint32_t r = 0; r < copy.recipient_count; ++r) {
+      const RecoveredRecipient& entry = all_recipients[copy.first_recipient + r];
+      Recipient& recipient = recipients[entry.address_hash];
       if (newer(i, recipient.newest_any)) recipient.newest_any = i;
-      if (!copy.finished[r] && newer(i, recipient.newest_live)) recipient.newest_live = i;
-      if (copy.finished[r] && !moved->contains(MovedRecipient{i, r})) recipient.done = true;
+      if (!entry.finished && newer(i, recipient.newest_live)) recipient.newest_live = i;
+      if (entry.finished && !moved->contains(MovedRecipient{i, r})) recipient.done = true;
     }
   }
   uint64_t changed = 0;
   for (size_t i : copies) {
     RecoveredMessage& copy = messages[i];
-    for (uint32_t r = 0; r < copy.recipients.size(); ++r) {
-      const Recipient& recipient = recipients[copy.recipients[r]];
+    for (uint32_t r = 0; r < copy.recipient_count; ++r) {
+      RecoveredRecipient& entry = all_recipients[copy.first_recipient + r];
+      const Recipient& recipient = recipients[entry.address_hash];
       // Moved away from every copy (the last copy lost?): live in the
       // newest rather than lost; at least once.
       const size_t keeper =
           recipient.newest_live != SIZE_MAX ? recipient.newest_live : recipient.newest_any;
       const bool finished = recipient.done || i != keeper;
-      SetFinished(copy, r, finished, &changed);
+      SetFinished(copy, entry, finished, &changed);
       // What the compacted completion log will say: moved (the live copy
       // is elsewhere) or done for real in every copy.
       if (finished && !recipient.done) {
@@ -71,10 +75,13 @@ uint64_t ResolveGroup(std::vector<RecoveredMessage>& messages, const std::vector
 
 }  // namespace
 
-uint64_t ResolveRelocatedCopies(std::vector<RecoveredMessage>* messages, MovedRecipients* moved) {
-  absl::flat_hash_map<std::string_view, std::vector<size_t>> copies;
+uint64_t ResolveRelocatedCopies(std::vector<RecoveredMessage>* messages,
+                                std::vector<RecoveredRecipient>* recipients,
+                                MovedRecipients* moved) {
+  absl::flat_hash_map<uint64_t, std::vector<size_t>> copies;
   for (const RecoveredMessage& message : *messages) {
-    if (message.relocated) copies.try_emplace(message.queue_id);
+    // Compaction copies only messages with an id (0: none, unmatched).
+    if (message.relocated && message.queue_id != 0) copies.try_emplace(message.queue_id);
   }
   if (copies.empty()) return 0;
   for (size_t i = 0; i < messages->size(); ++i) {
@@ -83,7 +90,7 @@ uint64_t ResolveRelocatedCopies(std::vector<RecoveredMessage>* messages, MovedRe
   }
   uint64_t changed = 0;
   for (const auto& [queue_id, group] : copies) {
-    if (group.size() > 1) changed += ResolveGroup(*messages, group, moved);
+    if (group.size() > 1) changed += ResolveGroup(*messages, *recipients, group, moved);
   }
   return changed;
 }

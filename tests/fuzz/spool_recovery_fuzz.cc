@@ -29,6 +29,7 @@
 
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
+#include "etrnd/control/control_request.h"
 #include "etrnd/spool/segment_appender.h"
 #include "etrnd/spool/spool_recovery.h"
 
@@ -73,7 +74,7 @@ class TempSpool {
 
 SpoolMessage MakeMessage(size_t index, size_t body_bytes) {
   SpoolMessage message;
-  message.queue_id = "Q" + std::to_string(index);
+  message.queue_id = etrnd::control::FormatQueueId(0x1000 + index);
   message.arrival_unix_micros = 1000 + static_cast<int64_t>(index);
   message.mail_from = "s@example.org";
   message.recipients = {"r" + std::to_string(index) + "@example.com"};
@@ -148,7 +149,7 @@ void ApplyOp(const uint8_t* op, std::string& file, std::vector<Tracked>& tracked
 }
 
 struct Recovered {
-  std::vector<std::string> queue_ids;
+  std::vector<uint64_t> queue_ids;
   bool moved_aside = false;
   friend bool operator==(const Recovered&, const Recovered&) = default;
 };
@@ -158,10 +159,10 @@ Recovered RecoverAndCheck(const std::string& dir, const std::vector<SpoolMessage
   absl::StatusOr<etrnd::spool::RecoveryResult> result = etrnd::spool::RecoverSpool(dir);
   ETRND_CHECK(result.ok());
   Recovered recovered;
-  std::set<std::string> seen;
+  std::set<uint64_t> seen;
   for (const etrnd::spool::RecoveredMessage& message : result->messages) {
     ETRND_CHECK(seen.insert(message.queue_id).second);  // nothing twice
-    ETRND_CHECK(message.queue_id.size() >= 2 && message.queue_id[0] == 'Q');
+    ETRND_CHECK(message.queue_id >= 0x1000);
     recovered.queue_ids.push_back(message.queue_id);
   }
   recovered.moved_aside = result->stats.files_moved_aside > 0;
@@ -176,8 +177,9 @@ Recovered RecoverAndCheck(const std::string& dir, const std::vector<SpoolMessage
     // The original of an intact copy is finished: the copy stands for it.
     if (i == 0 && relocated_copy && tracked.back().intact) continue;
     const auto found =
-        std::find_if(result->messages.begin(), result->messages.end(),
-                     [&](const auto& m) { return m.queue_id == messages[i].queue_id; });
+        std::find_if(result->messages.begin(), result->messages.end(), [&](const auto& m) {
+          return m.queue_id == etrnd::control::ParseQueueId(messages[i].queue_id);
+        });
     if (found == result->messages.end()) {
       std::fprintf(stderr, "intact message %s at %lu lost\n", messages[i].queue_id.c_str(),
                    static_cast<unsigned long>(tracked[i].offset));

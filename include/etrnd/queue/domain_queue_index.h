@@ -87,6 +87,7 @@ class DomainQueueIndex {
   void SetHeld(std::string_view domain, bool held);
   bool IsHeld(std::string_view domain) const;
   size_t held_count() const { return held_names_.size(); }
+
   // Calls fn(key, recipient indexes queued in this domain) for every queued
   // message of the domain (the flush). The index must not change meanwhile.
   void ForEachMessage(

@@ -103,6 +103,11 @@ class Reactor {
   // File I/O through the ring. res is the syscall result (bytes or -errno).
   void WriteV(int fd, std::vector<iovec> iov, uint64_t offset, std::function<void(int res)> done);
   void Fdatasync(int fd, std::function<void(int res)> done);
+  // WriteV whose completion also means durable, like WriteV then Fdatasync
+  // of the range written (RWF_DSYNC): one operation, so one trip through the
+  // kernel's worker threads instead of two.
+  void WriteVDataSync(int fd, std::vector<iovec> iov, uint64_t offset,
+                      std::function<void(int res)> done);
   // Full fsync (a directory's entries after a create, rename or unlink).
   void Fsync(int fd, std::function<void(int res)> done);
   void Read(int fd, void* buffer, size_t bytes, uint64_t offset, std::function<void(int res)> done);

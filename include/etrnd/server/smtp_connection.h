@@ -2,7 +2,7 @@
 // (pure protocol): bytes in, replies out; the session's storage and ETRN
 // requests are served by the core. On a PROXY protocol listener it first
 // reads the header that names the real client; only then is the client
-// admitted and greeted. After STARTTLS a transport::TlsStream sits between
+// admitted and greeted. After STARTTLS a transport::TlsPump sits between
 // the two: ciphertext to and from the connection, plaintext to and from the
 // session (the reactor never sees TLS, the session never sees ciphertext).
 #pragma once
@@ -16,7 +16,7 @@
 #include "etrnd/proxy/proxy_header.h"
 #include "etrnd/reactor/connection.h"
 #include "etrnd/smtp/server_session.h"
-#include "etrnd/transport/tls_stream.h"
+#include "etrnd/transport/tls_pump.h"
 
 namespace etrnd::server {
 
@@ -26,7 +26,9 @@ class Core;
 // --proxy_protocol_listen) or with the client's own bytes.
 enum class ProxyHeaderMode { kNone, kExpected };
 
-class SmtpConnection : public reactor::ConnectionHandler, public smtp::SessionServices {
+class SmtpConnection : public reactor::ConnectionHandler,
+                       public smtp::SessionServices,
+                       private transport::TlsPumpListener {
  public:
   SmtpConnection(Core& core, SocketAddress peer, ProxyHeaderMode proxy_mode);
   ~SmtpConnection() override;
@@ -67,10 +69,14 @@ class SmtpConnection : public reactor::ConnectionHandler, public smtp::SessionSe
   // Closes without a greeting (untrusted peer, bad or missing header).
   void RefuseProxied(std::string_view reason);
   void Flush();
-  // STARTTLS: the session said 220; from now on bytes go through tls_.
+  // STARTTLS: the session said 220; from now on bytes go through TLS.
   void StartTls();
-  void OnTlsBytes(std::string_view ciphertext);
-  void SendCiphertext();
+  // What the pump found, for the session.
+  void OnTlsStarted() override;
+  void OnPlaintext(std::string_view bytes) override;
+  void OnTlsFailed(std::string_view why) override;
+  void OnTlsEnded(std::string_view error) override;
+  void CloseAfterTls(std::string_view what, std::string_view error);
   // Reads from the socket only while the session wants input.
   void UpdateReading();
 
@@ -85,8 +91,9 @@ class SmtpConnection : public reactor::ConnectionHandler, public smtp::SessionSe
   absl::Time proxy_deadline_ = absl::InfiniteFuture();
   reactor::Connection* conn_ = nullptr;
   std::optional<smtp::ServerSession> session_;
-  std::unique_ptr<transport::TlsStream> tls_;  // after STARTTLS
-  uint64_t session_id_ = 0;                    // 0 = not registered with the core
+  transport::TlsPump stream_;   // in clear, or TLS after STARTTLS
+  bool closed_by_tls_ = false;  // a TLS failure or close_notify closed it
+  uint64_t session_id_ = 0;     // 0 = not registered with the core
   bool admitted_ = false;
   bool ever_paused_ = false;
   absl::Time output_blocked_since_ = absl::InfiniteFuture();

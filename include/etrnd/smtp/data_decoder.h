@@ -60,6 +60,7 @@ class DataDecoder {
   size_t ConsumeDotCr(std::string_view in, bool* done);
   size_t ConsumeCr(std::string_view in);
   size_t ConsumeText(std::string_view in);
+  size_t PlainLinesAtStart(std::string_view in) const;
 
   void Emit(std::string_view bytes);
   void AddLineBytes(size_t count);

@@ -1,7 +1,7 @@
 // Group commit of one core's record log through its io_uring: everything
-// appended during a loop turn is written with one writev and covered by one
-// fdatasync; the waiters of those records are told only after both complete.
-// The write and the sync go through a CommitIo: the reactor's ring in etrnd,
+// appended during a loop turn is written with one writev that is also its
+// fdatasync (RWF_DSYNC); the waiters of those records are told only after it
+// completes. The writes go through a CommitIo: the reactor's ring in etrnd,
 // a fake in tests.
 #pragma once
 
@@ -21,14 +21,16 @@
 
 namespace etrnd::spool {
 
-// The asynchronous file operations of a group commit (results as io_uring
-// gives them: bytes or -errno).
+// The asynchronous writes of a group commit (results as io_uring gives
+// them: bytes or -errno).
 class CommitIo {
  public:
   virtual ~CommitIo() = default;
   virtual void WriteV(int fd, std::vector<iovec> iov, uint64_t offset,
                       std::function<void(int res)> done) = 0;
-  virtual void Fdatasync(int fd, std::function<void(int res)> done) = 0;
+  // A write that is also its fdatasync (RWF_DSYNC).
+  virtual void WriteVDataSync(int fd, std::vector<iovec> iov, uint64_t offset,
+                              std::function<void(int res)> done) = 0;
 };
 
 class GroupCommitter {

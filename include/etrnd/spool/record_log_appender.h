@@ -5,7 +5,8 @@
 // Protocol with the reactor:
 //   Append...()            encodes records into the pending batch (no I/O);
 //   TakeBatch()            hands out everything appended since the last call,
-//                          for ONE write at batch.offset + ONE fdatasync;
+//                          for ONE write (bytes, then zero_fill zeros) at
+//                          batch.offset + ONE fdatasync;
 //   BatchDurable(batch)    after both succeeded (the records are durable);
 //   BatchFailed(batch, e)  after either failed: the file is cut back to
 //                          batch.offset so nothing already durable is harmed.
@@ -14,6 +15,13 @@
 // the start of its first batch, so records start at kFileHeaderBytes. Files
 // roll when they reach file_bytes_max; the roll (open + fsync of the
 // directory) is synchronous and rare.
+//
+// A file grows ahead of its records in chunks of written zeros (a batch that
+// crosses the filled end carries the next chunk, batch.zero_fill): the later
+// batches then overwrite blocks the file already has, so their data-sync
+// writes change neither its size nor its block map and cost the disk one data
+// write and a flush, not also an inode write. The zeros past the last record
+// are cut at a clean stop (TrimZeroFill) and by recovery after a crash.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +43,8 @@ inline constexpr uint64_t kFileBytesMaxDefault = 64ull << 20;
 // Offsets of records must fit the queue index's 32-bit message key.
 inline constexpr uint64_t kFileBytesMaxLimit = 2ull << 30;
 inline constexpr uint64_t kPendingBytesMaxDefault = 256ull << 20;
+// Zeros written ahead of the records at a time (never past file_bytes_max).
+inline constexpr uint64_t kZeroFillChunkBytes = 1ull << 20;
 
 struct AppenderOptions {
   std::string spool_dir;
@@ -52,6 +62,7 @@ struct SpoolBatch {
   uint64_t file_id = 0;
   uint64_t offset = 0;  // write `bytes` here
   std::string bytes;
+  uint64_t zero_fill = 0;               // zero bytes to write right after `bytes`
   std::vector<RecordLocation> records;  // what becomes durable with it
 };
 
@@ -71,6 +82,10 @@ class RecordLogAppender {
   // Files rolled away from whose every batch is finished: they will never be
   // written again (segment GC may delete them once nothing in them is live).
   std::vector<uint64_t> TakeSealedFiles();
+
+  // Cuts the current file's zero fill back to its last durable record. For a
+  // clean stop, once the last batch finished: a blocking syscall.
+  void TrimZeroFill();
 
   bool batch_in_flight() const { return in_flight_.has_value(); }
   uint64_t pending_bytes() const { return pending_bytes_; }
@@ -101,6 +116,8 @@ class RecordLogAppender {
   uint64_t current_id_ = 0;
   std::string current_path_;
   uint64_t current_end_ = 0;  // offset after the last appended record
+  uint64_t filled_end_ = 0;   // current file's size once taken batches land
+  uint64_t durable_end_ = 0;  // current file: after its last durable record
   bool roll_required_ = false;
   uint64_t next_sequence_ = 1;
   uint64_t pending_bytes_ = 0;

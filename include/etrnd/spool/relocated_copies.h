@@ -30,6 +30,10 @@ using MovedRecipients = absl::flat_hash_set<MovedRecipient>;
 // must say kMoved (never kDelivered: a later start must still see the copy
 // as the live one). Returns the number of recipients it finished. Costs one
 // hash lookup per message when any relocated copy exists, nothing otherwise.
-uint64_t ResolveRelocatedCopies(std::vector<RecoveredMessage>* messages, MovedRecipients* moved);
+// `recipients` are the messages' recipients (RecoveredMessage::first_recipient);
+// copies are matched by queue id, their recipients by address hash.
+uint64_t ResolveRelocatedCopies(std::vector<RecoveredMessage>* messages,
+                                std::vector<RecoveredRecipient>* recipients,
+                                MovedRecipients* moved);
 
 }  // namespace etrnd::spool

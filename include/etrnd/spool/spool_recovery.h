@@ -27,15 +27,30 @@
 
 namespace etrnd::spool {
 
+// What the queue index needs of one message, and no more: at 1e7 queued
+// messages every byte here is 10 MB of start-up RSS. Envelope strings stay
+// on disk (SpoolReader reads them back with the body at delivery).
 struct RecoveredMessage {
   RecordLocation location;
-  std::string queue_id;
   int64_t arrival_unix_micros = 0;
-  std::string mail_from;
-  std::vector<std::string> recipients;
-  std::vector<bool> finished;  // per recipient, same order
+  uint64_t queue_id = 0;  // control::ParseQueueId of the message's id; 0 if none
+  // This message's recipients are RecoveryResult::recipients[first_recipient,
+  // first_recipient + recipient_count), in record order.
+  uint64_t first_recipient = 0;
+  uint32_t recipient_count = 0;
   uint32_t live_recipients = 0;
-  bool relocated = false;  // a copy written by compaction (relocated_copies.h)
+  bool null_sender = false;  // MAIL FROM:<> (a bounce)
+  bool relocated = false;    // a copy written by compaction (relocated_copies.h)
+};
+
+// One recipient of a recovered message: its domain (an index into
+// RecoveryResult::domains), a hash of its address (compaction's copies keep
+// only live recipients, so copies are matched by address, not by index) and
+// whether a completion finished it.
+struct RecoveredRecipient {
+  uint32_t domain = 0;
+  bool finished = false;
+  uint64_t address_hash = 0;
 };
 
 struct RecoveryStats {
@@ -59,7 +74,9 @@ struct RecoveryStats {
 };
 
 struct RecoveryResult {
-  std::vector<RecoveredMessage> messages;  // by (core, segment_id, offset)
+  std::vector<RecoveredMessage> messages;      // by (core, segment_id, offset)
+  std::vector<RecoveredRecipient> recipients;  // of all messages, see RecoveredMessage
+  std::vector<std::string> domains;            // recipient domains, lower case, each once
   // Surviving segment files. All are sealed: the caller seals them in its
   // SegmentTracker after adding their messages' live recipients.
   std::vector<SegmentKey> segments;
@@ -74,6 +91,12 @@ struct RecoveryResult {
   uint64_t next_segment_id = 0;
   uint64_t next_completion_id = 0;
   RecoveryStats stats;
+
+  const RecoveredRecipient& recipient(const RecoveredMessage& message, uint32_t i) const {
+    return recipients[message.first_recipient + i];
+  }
+  // Gives the memory back once every core has loaded its shard.
+  void Release();
 };
 
 // Creates `spool_dir` if missing, then recovers it. Fails only when the

@@ -2,9 +2,9 @@
 // bytes from the socket go in and plaintext comes out to a listener;
 // plaintext goes in and what must go on the wire leaves through the `send`
 // callback (handshake messages, records, alerts). Every SMTP glue that runs
-// STARTTLS (delivery, peer links, ODMR, smtp-blaster) drives its TlsStream
-// through this one class. It knows no reactor: `send` writes to the
-// caller's connection.
+// STARTTLS (inbound SMTP, delivery, peer links, ODMR, smtp-blaster) drives
+// its TlsStream through this one class. It knows no reactor: `send` writes
+// to the caller's connection.
 #pragma once
 
 #include <functional>

@@ -6,6 +6,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <future>
@@ -37,6 +39,39 @@ std::string TempPath(const char* name) {
   const char* base = std::getenv("TMPDIR");
   return std::string(base != nullptr ? base : "/tmp") + "/etrnd-fileops-" +
          std::to_string(getpid()) + "-" + name;
+}
+
+// The group committer's write: data-sync writes appended at an offset land
+// where asked, and a write to a descriptor that cannot take it reports the
+// error (never a silent success that would be acknowledged).
+TEST(ReactorFileOpsTest, DataSyncWritesAppendAndReportErrors) {
+  const std::string path = TempPath("dsync");
+  std::vector<int> results;
+  const int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0600);
+  const int read_only = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_GE(read_only, 0);
+  static const char kHead[] = "head ";
+  static const char kTail[] = "tail";
+  RunOnReactor([&](Reactor& r, std::function<void()> finish) {
+    r.WriteVDataSync(fd, {iovec{const_cast<char*>(kHead), 5}}, 0, [&, finish](int a) {
+      results.push_back(a);
+      r.WriteVDataSync(fd, {iovec{const_cast<char*>(kTail), 4}}, 5, [&, finish](int b) {
+        results.push_back(b);
+        r.WriteVDataSync(read_only, {iovec{const_cast<char*>(kTail), 4}}, 9, [&, finish](int c) {
+          results.push_back(c);
+          finish();
+        });
+      });
+    });
+  });
+  EXPECT_EQ(results, (std::vector<int>{5, 4, -EBADF}));
+  std::string contents(16, '\0');
+  contents.resize(static_cast<size_t>(std::max<ssize_t>(0, pread(fd, contents.data(), 16, 0))));
+  ::close(fd);
+  ::close(read_only);
+  EXPECT_EQ(contents, "head tail");
+  ::unlink(path.c_str());
 }
 
 TEST(ReactorFileOpsTest, OpenWriteReadTruncateUnlinkClose) {

@@ -323,4 +323,33 @@ TEST(DataDecoderTest, OneMebibyteLineWithoutCrlfIsNotBuffered) {
 }
 
 }  // namespace
+// Runs of plain lines are decoded in one go: a problem line in the middle
+// of a run (bare CR, bare LF, NUL, too long, a stuffed or final dot) must be
+// seen exactly as when the bytes come one by one.
+TEST(DataDecoderTest, LineRunsDecodeLikeSingleBytes) {
+  const std::string plain = "plain text line\r\n";
+  const std::string nul(1, '\0');
+  for (const std::string& middle :
+       {std::string("..stuffed\r\n"), std::string("bare\rcr\r\n"), std::string("bare lf\n"),
+        "with" + nul + "nul\r\n", std::string(kMaxTextLineBytes + 1, 'y') + "\r\n",
+        std::string(kMaxTextLineBytes - 2, 'z') + "\r\n", std::string("\r\n")}) {
+    const std::string input = plain + plain + middle + plain + plain + ".\r\nQUIT\r\n";
+    const Decoded whole = Decode(input);
+    std::vector<std::string> bytes;
+    for (char c : input) bytes.emplace_back(1, c);
+    const Decoded single = DecodeChunks(bytes);
+    ASSERT_TRUE(whole.done && single.done) << absl::CEscape(middle);
+    EXPECT_EQ(whole.after, "QUIT\r\n");
+    EXPECT_EQ(single.after, "QUIT\r\n");
+    EXPECT_EQ(whole.bare_cr, single.bare_cr) << absl::CEscape(middle);
+    EXPECT_EQ(whole.bare_lf, single.bare_lf) << absl::CEscape(middle);
+    EXPECT_EQ(whole.nul, single.nul) << absl::CEscape(middle);
+    EXPECT_EQ(whole.line_too_long, single.line_too_long) << absl::CEscape(middle);
+    EXPECT_EQ(whole.refused, single.refused) << absl::CEscape(middle);
+    if (!whole.refused) {
+      EXPECT_EQ(whole.body, single.body) << absl::CEscape(middle);
+    }
+  }
+}
+
 }  // namespace etrnd::smtp

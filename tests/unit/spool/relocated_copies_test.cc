@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/hash/hash.h"
+#include "etrnd/control/control_request.h"
 #include "etrnd/spool/completion_appender.h"
 #include "etrnd/spool/segment_appender.h"
 #include "etrnd/spool/spool_recovery.h"
@@ -16,41 +18,58 @@ namespace {
 using testing::Flush;
 using testing::TempDir;
 
-RecoveredMessage Copy(uint64_t segment, std::string queue_id, std::vector<std::string> recipients,
-                      bool relocated) {
+// Messages and their recipients as recovery lays them out.
+struct Copies {
+  std::vector<RecoveredMessage> messages;
+  std::vector<RecoveredRecipient> recipients;
+
+  RecoveredMessage& operator[](size_t i) { return messages[i]; }
+  bool Finished(size_t message, uint32_t index) const {
+    return recipients[messages[message].first_recipient + index].finished;
+  }
+  void FinishAt(size_t message, uint32_t index) {
+    recipients[messages[message].first_recipient + index].finished = true;
+    --messages[message].live_recipients;
+  }
+  uint64_t Resolve(MovedRecipients* moved) {
+    return ResolveRelocatedCopies(&messages, &recipients, moved);
+  }
+};
+
+void Copy(Copies& copies, uint64_t segment, uint64_t queue_id,
+          const std::vector<std::string>& recipients, bool relocated) {
   RecoveredMessage message;
   message.location = RecordLocation{0, segment, 16, 100};
-  message.queue_id = std::move(queue_id);
-  message.recipients = std::move(recipients);
-  message.finished.assign(message.recipients.size(), false);
-  message.live_recipients = static_cast<uint32_t>(message.recipients.size());
+  message.queue_id = queue_id;
+  message.first_recipient = copies.recipients.size();
+  message.recipient_count = static_cast<uint32_t>(recipients.size());
+  message.live_recipients = message.recipient_count;
   message.relocated = relocated;
-  return message;
-}
-
-void FinishAt(RecoveredMessage& message, uint32_t index) {
-  message.finished[index] = true;
-  --message.live_recipients;
+  for (const std::string& address : recipients) {
+    copies.recipients.push_back(RecoveredRecipient{0, false, absl::HashOf(address)});
+  }
+  copies.messages.push_back(message);
 }
 
 TEST(RelocatedCopiesTest, NothingRelocatedChangesNothing) {
-  std::vector<RecoveredMessage> messages = {Copy(1, "A", {"a@x"}, false),
-                                            Copy(2, "A", {"a@x"}, false)};
+  Copies messages;
+  Copy(messages, 1, 160, {"a@x"}, false);
+  Copy(messages, 2, 160, {"a@x"}, false);
   MovedRecipients moved;
-  EXPECT_EQ(ResolveRelocatedCopies(&messages, &moved), 0u);  // only flagged copies count
+  EXPECT_EQ(messages.Resolve(&moved), 0u);  // only flagged copies count
   EXPECT_EQ(messages[0].live_recipients, 1u);
   EXPECT_EQ(messages[1].live_recipients, 1u);
 }
 
 TEST(RelocatedCopiesTest, BothLiveKeepsTheNewestCopy) {
   // Crash after the copy was durable, before the kMoved completions.
-  std::vector<RecoveredMessage> messages = {
-      Copy(1, "A", {"a@held.example", "b@sink.example", "c@held.example"}, false),
-      Copy(2, "B", {"z@other.example"}, false),
-      Copy(3, "A", {"a@held.example", "c@held.example"}, true)};
-  FinishAt(messages[0], 1);  // delivered before the move
+  Copies messages;
+  Copy(messages, 1, 160, {"a@held.example", "b@sink.example", "c@held.example"}, false);
+  Copy(messages, 2, 176, {"z@other.example"}, false);
+  Copy(messages, 3, 160, {"a@held.example", "c@held.example"}, true);
+  messages.FinishAt(0, 1);  // delivered before the move
   MovedRecipients moved;
-  EXPECT_EQ(ResolveRelocatedCopies(&messages, &moved), 2u);
+  EXPECT_EQ(messages.Resolve(&moved), 2u);
   EXPECT_EQ(messages[0].live_recipients, 0u);
   EXPECT_EQ(messages[1].live_recipients, 1u);
   EXPECT_EQ(messages[2].live_recipients, 2u);
@@ -63,48 +82,53 @@ TEST(RelocatedCopiesTest, BothLiveKeepsTheNewestCopy) {
 TEST(RelocatedCopiesTest, DeliveredInAnyCopyIsFinished) {
   // The original's recipient was delivered while the copy was written (the
   // owner refused the swap) and the copy's kMoved was not durable yet.
-  std::vector<RecoveredMessage> messages = {Copy(1, "A", {"a@x", "b@y"}, false),
-                                            Copy(4, "A", {"a@x", "b@y"}, true)};
-  FinishAt(messages[0], 0);
+  Copies messages;
+  Copy(messages, 1, 160, {"a@x", "b@y"}, false);
+  Copy(messages, 4, 160, {"a@x", "b@y"}, true);
+  messages.FinishAt(0, 0);
   MovedRecipients moved;
-  ResolveRelocatedCopies(&messages, &moved);
+  messages.Resolve(&moved);
   EXPECT_EQ(messages[0].live_recipients, 0u);
   EXPECT_EQ(messages[1].live_recipients, 1u);
-  EXPECT_TRUE(messages[1].finished[0]);
-  EXPECT_FALSE(messages[1].finished[1]);
+  EXPECT_TRUE(messages.Finished(1, 0));
+  EXPECT_FALSE(messages.Finished(1, 1));
 }
 
 TEST(RelocatedCopiesTest, RefusedSwapKeepsTheOriginal) {
   // The owner refused the swap: the copy's recipient has a durable kMoved,
   // the original is still the live one.
-  std::vector<RecoveredMessage> messages = {Copy(1, "A", {"a@x"}, false),
-                                            Copy(4, "A", {"a@x"}, true)};
-  FinishAt(messages[1], 0);
+  Copies messages;
+  Copy(messages, 1, 160, {"a@x"}, false);
+  Copy(messages, 4, 160, {"a@x"}, true);
+  messages.FinishAt(1, 0);
   MovedRecipients moved = {MovedRecipient{1, 0}};
-  ResolveRelocatedCopies(&messages, &moved);
+  messages.Resolve(&moved);
   EXPECT_EQ(messages[0].live_recipients, 1u);
   EXPECT_EQ(messages[1].live_recipients, 0u);
 }
 
 TEST(RelocatedCopiesTest, ChainKeepsTheNewestLiveCopy) {
   // Moved twice; the second move's kMoved was not durable at the crash.
-  std::vector<RecoveredMessage> messages = {
-      Copy(1, "A", {"a@x"}, false), Copy(5, "A", {"a@x"}, true), Copy(9, "A", {"a@x"}, true)};
-  FinishAt(messages[0], 0);
+  Copies messages;
+  Copy(messages, 1, 160, {"a@x"}, false);
+  Copy(messages, 5, 160, {"a@x"}, true);
+  Copy(messages, 9, 160, {"a@x"}, true);
+  messages.FinishAt(0, 0);
   MovedRecipients moved = {MovedRecipient{0, 0}};
-  ResolveRelocatedCopies(&messages, &moved);
+  messages.Resolve(&moved);
   EXPECT_EQ(messages[0].live_recipients, 0u);
   EXPECT_EQ(messages[1].live_recipients, 0u);
   EXPECT_EQ(messages[2].live_recipients, 1u);
 }
 
 TEST(RelocatedCopiesTest, MovedAwayEverywhereStaysLiveInTheNewest) {
-  std::vector<RecoveredMessage> messages = {Copy(1, "A", {"a@x"}, false),
-                                            Copy(5, "A", {"a@x"}, true)};
-  FinishAt(messages[0], 0);
-  FinishAt(messages[1], 0);
+  Copies messages;
+  Copy(messages, 1, 160, {"a@x"}, false);
+  Copy(messages, 5, 160, {"a@x"}, true);
+  messages.FinishAt(0, 0);
+  messages.FinishAt(1, 0);
   MovedRecipients moved = {MovedRecipient{0, 0}, MovedRecipient{1, 0}};
-  ResolveRelocatedCopies(&messages, &moved);
+  messages.Resolve(&moved);
   EXPECT_EQ(messages[0].live_recipients, 0u);
   EXPECT_EQ(messages[1].live_recipients, 1u);  // at least once, never lost
 }
@@ -147,9 +171,10 @@ TEST(RelocatedCopiesTest, RecoveryKeepsOneCopy) {
   const RecoveredMessage& kept = recovered->messages[0];
   EXPECT_EQ(kept.location, second);
   EXPECT_TRUE(kept.relocated);
-  EXPECT_EQ(kept.queue_id, original.queue_id);
+  EXPECT_EQ(kept.queue_id, 0xA00001u);
   EXPECT_EQ(kept.arrival_unix_micros, 1234);
-  EXPECT_EQ(kept.recipients, std::vector<std::string>{"a@held.example"});
+  ASSERT_EQ(kept.recipient_count, 1u);
+  EXPECT_EQ(recovered->domains[recovered->recipient(kept, 0).domain], "held.example");
   EXPECT_EQ(kept.live_recipients, 1u);
   EXPECT_EQ(recovered->stats.relocated_duplicates, 1u);
   EXPECT_EQ(recovered->stats.segments_deleted, 1u);  // the original's
@@ -171,7 +196,7 @@ TEST(RelocatedCopiesTest, CopyInTheSameSegmentWins) {
   std::vector<SpoolMessage> messages;
   for (int i = 0; i < 3; ++i) {
     SpoolMessage message;
-    message.queue_id = "Q" + std::to_string(i);
+    message.queue_id = control::FormatQueueId(0x1000 + i);
     message.mail_from = "s@example.org";
     message.recipients = {"r" + std::to_string(i) + "@example.com"};
     message.data = std::string(i == 2 ? 0 : 40 * (i + 1), 'a');
@@ -187,7 +212,7 @@ TEST(RelocatedCopiesTest, CopyInTheSameSegmentWins) {
   ASSERT_TRUE(recovered.ok());
   ASSERT_EQ(recovered->messages.size(), 3u);
   for (const RecoveredMessage& message : recovered->messages) {
-    if (message.queue_id == "Q0") {
+    if (message.queue_id == 0x1000) {
       EXPECT_EQ(message.location, copy);
     }
   }

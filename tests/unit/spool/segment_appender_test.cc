@@ -29,11 +29,12 @@ SpoolMessage MakeMessage(int n) {
   return message;
 }
 
-// What the reactor does through io_uring: one write, one fdatasync.
+// What the reactor does through io_uring: one write (the records, then the
+// zero fill), one fdatasync.
 void WriteBatch(const SpoolBatch& batch) {
-  ASSERT_EQ(
-      ::pwrite(batch.fd, batch.bytes.data(), batch.bytes.size(), static_cast<off_t>(batch.offset)),
-      static_cast<ssize_t>(batch.bytes.size()));
+  const std::string bytes = batch.bytes + std::string(batch.zero_fill, '\0');
+  ASSERT_EQ(::pwrite(batch.fd, bytes.data(), bytes.size(), static_cast<off_t>(batch.offset)),
+            static_cast<ssize_t>(bytes.size()));
   ASSERT_EQ(::fdatasync(batch.fd), 0);
 }
 
@@ -112,6 +113,72 @@ TEST(SegmentAppenderTest, OneBatchInFlightAtATime) {
   WriteBatch(*second);
   appender->BatchDurable(*second);
   EXPECT_EQ(ReadAt(dir.path(), *later), MakeMessage(2));
+}
+
+TEST(SegmentAppenderTest, FileGrowsInChunksOfZerosAheadOfTheRecords) {
+  TempDir dir;
+  auto appender = *SegmentAppender::Open(Options(dir));
+  const std::string path = SegmentPath(dir.path(), 3, 17);
+  const RecordLocation one = *appender->Append(MakeMessage(1));
+  std::optional<SpoolBatch> first = appender->TakeBatch();
+  ASSERT_TRUE(first.has_value());
+  // The first batch carries the zeros up to the end of the first chunk.
+  EXPECT_EQ(first->offset + first->bytes.size() + first->zero_fill, kZeroFillChunkBytes);
+  WriteBatch(*first);
+  appender->BatchDurable(*first);
+  EXPECT_EQ(std::filesystem::file_size(path), kZeroFillChunkBytes);
+
+  // Later batches inside the chunk overwrite zeros: the size stays.
+  const RecordLocation two = *appender->Append(MakeMessage(2));
+  std::optional<SpoolBatch> second = appender->TakeBatch();
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->zero_fill, 0u);
+  WriteBatch(*second);
+  appender->BatchDurable(*second);
+  EXPECT_EQ(std::filesystem::file_size(path), kZeroFillChunkBytes);
+  EXPECT_EQ(ReadAt(dir.path(), one), MakeMessage(1));
+  EXPECT_EQ(ReadAt(dir.path(), two), MakeMessage(2));
+
+  // A clean stop cuts the zeros behind the last durable record.
+  appender->TrimZeroFill();
+  EXPECT_EQ(std::filesystem::file_size(path), two.offset + two.length);
+  EXPECT_EQ(ReadAt(dir.path(), two), MakeMessage(2));
+}
+
+TEST(SegmentAppenderTest, ZeroFillNeverPassesFileBytesMax) {
+  TempDir dir;
+  auto appender = *SegmentAppender::Open(Options(dir, /*file_bytes_max=*/1000));
+  ASSERT_TRUE(appender->Append(MakeMessage(1)).ok());
+  std::optional<SpoolBatch> batch = appender->TakeBatch();
+  ASSERT_TRUE(batch.has_value());
+  EXPECT_EQ(batch->offset + batch->bytes.size() + batch->zero_fill, 1000u);
+  WriteBatch(*batch);
+  appender->BatchDurable(*batch);
+
+  // A file already past file_bytes_max gets no zeros at all.
+  TempDir small_dir;
+  auto small = *SegmentAppender::Open(Options(small_dir, /*file_bytes_max=*/50));
+  ASSERT_TRUE(small->Append(MakeMessage(1)).ok());
+  std::optional<SpoolBatch> over = small->TakeBatch();
+  ASSERT_TRUE(over.has_value());
+  EXPECT_EQ(over->zero_fill, 0u);
+}
+
+TEST(SegmentAppenderTest, FailedBatchCutsTheZeroFillAndTheNextBatchRefills) {
+  TempDir dir;
+  auto appender = *SegmentAppender::Open(Options(dir));
+  const std::string path = SegmentPath(dir.path(), 3, 17);
+  ASSERT_TRUE(appender->Append(MakeMessage(1)).ok());
+  std::optional<SpoolBatch> failing = appender->TakeBatch();
+  ASSERT_GT(failing->zero_fill, 0u);
+  WriteBatch(*failing);  // written, but its fdatasync failed
+  appender->BatchFailed(*failing, EIO);
+  EXPECT_EQ(std::filesystem::file_size(path), 0u);
+  ASSERT_TRUE(appender->Append(MakeMessage(2)).ok());
+  std::optional<SpoolBatch> retry = appender->TakeBatch();
+  ASSERT_TRUE(retry.has_value());
+  EXPECT_EQ(retry->offset, 0u);
+  EXPECT_EQ(retry->bytes.size() + retry->zero_fill, kZeroFillChunkBytes);
 }
 
 TEST(SegmentAppenderTest, RollsToNextSegmentAndSealsAfterBatchesFinish) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "etrnd/control/control_request.h"
 #include "etrnd/spool/completion_appender.h"
 #include "etrnd/spool/crc32c.h"
 #include "etrnd/spool/damaged_files.h"
@@ -34,7 +35,7 @@ constexpr size_t kPageBytes = 4096;
 
 SpoolMessage MakeMessage(int n, size_t body_bytes = 40) {
   SpoolMessage message;
-  message.queue_id = "Q" + std::to_string(n);
+  message.queue_id = control::FormatQueueId(0x1000 + n);
   message.arrival_unix_micros = 7000 + n;
   message.mail_from = "from" + std::to_string(n) + "@example.org";
   message.recipients = {"r@d" + std::to_string(n) + ".example"};
@@ -58,17 +59,16 @@ std::vector<RecordLocation> SpoolMessages(const TempDir& dir, int count, size_t 
   return locations;
 }
 
-std::vector<std::string> QueueIds(const RecoveryResult& result) {
-  std::vector<std::string> ids;
+std::vector<uint64_t> QueueIds(const RecoveryResult& result) {
+  std::vector<uint64_t> ids;
   for (const RecoveredMessage& message : result.messages) ids.push_back(message.queue_id);
   return ids;
 }
 
-std::vector<std::string> IdsExcept(int count, std::vector<int> lost) {
-  std::vector<std::string> ids;
+std::vector<uint64_t> IdsExcept(int count, std::vector<int> lost) {
+  std::vector<uint64_t> ids;
   for (int i = 0; i < count; ++i) {
-    if (std::find(lost.begin(), lost.end(), i) == lost.end())
-      ids.push_back("Q" + std::to_string(i));
+    if (std::find(lost.begin(), lost.end(), i) == lost.end()) ids.push_back(0x1000 + i);
   }
   return ids;
 }
@@ -108,7 +108,7 @@ TEST(SpoolDamageTest, FlippedLengthBitInRecord2Of6LosesOnlyThatRecord) {
     EXPECT_EQ(result->stats.damaged_bytes, locations[1].length);
     EXPECT_EQ(result->stats.torn_tails_dropped, 0u);
     EXPECT_EQ(fs::file_size(path), bytes.size()) << "a valid record was cut away";
-    EXPECT_EQ(ReadMessage(dir.path(), locations[5])->queue_id, "Q5");
+    EXPECT_EQ(ReadMessage(dir.path(), locations[5])->queue_id, control::FormatQueueId(0x1005));
   }
   const std::string saved = RangeName(kSegment0, locations[1].offset, locations[1].length);
   ASSERT_EQ(DamagedFiles(dir), std::vector<std::string>{saved});
@@ -282,7 +282,7 @@ TEST(SpoolDamageTest, DamagedCompletionRecordLosesOnlyThatCompletion) {
   absl::StatusOr<RecoveryResult> result = RecoverSpool(dir.path());
   ASSERT_TRUE(result.ok()) << result.status();
   // The first and third completions still count: only Q1 is queued again.
-  EXPECT_EQ(QueueIds(*result), std::vector<std::string>{"Q1"});
+  EXPECT_EQ(QueueIds(*result), IdsExcept(3, {0, 2}));
   EXPECT_EQ(result->stats.completions_applied, 2u);
   EXPECT_EQ(DamagedFiles(dir),
             std::vector<std::string>{

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <string>
 
+#include "etrnd/control/control_request.h"
 #include "etrnd/spool/completion_appender.h"
 #include "etrnd/spool/record_file_scanner.h"
 #include "etrnd/spool/segment_appender.h"
@@ -25,7 +26,7 @@ namespace fs = std::filesystem;
 
 SpoolMessage MakeMessage(int n, int recipients = 1) {
   SpoolMessage message;
-  message.queue_id = "Q" + std::to_string(n);
+  message.queue_id = control::FormatQueueId(0x1000 + n);
   message.arrival_unix_micros = 5000 + n;
   message.mail_from = "from" + std::to_string(n) + "@example.org";
   for (int i = 0; i < recipients; ++i) {
@@ -53,6 +54,24 @@ std::vector<RecordLocation> SpoolMessages(const TempDir& dir, int count, int rec
   return locations;
 }
 
+uint64_t QueueIdOf(int n) { return 0x1000 + n; }
+
+std::vector<bool> Finished(const RecoveryResult& result, const RecoveredMessage& message) {
+  std::vector<bool> finished;
+  for (uint32_t i = 0; i < message.recipient_count; ++i) {
+    finished.push_back(result.recipient(message, i).finished);
+  }
+  return finished;
+}
+
+std::vector<std::string> Domains(const RecoveryResult& result, const RecoveredMessage& message) {
+  std::vector<std::string> domains;
+  for (uint32_t i = 0; i < message.recipient_count; ++i) {
+    domains.push_back(result.domains[result.recipient(message, i).domain]);
+  }
+  return domains;
+}
+
 SpoolCompletion CompletionOf(const RecordLocation& location, uint32_t recipient) {
   return SpoolCompletion{location.core, location.segment_id, location.offset, recipient,
                          RecipientOutcome::kDelivered};
@@ -78,10 +97,11 @@ TEST(SpoolRecoveryTest, RecoversEnvelopesAndReadsBodiesOnDemand) {
     const RecoveredMessage& message = result->messages[i];
     const SpoolMessage expected = MakeMessage(i, 2);
     EXPECT_EQ(message.location, locations[i]);
-    EXPECT_EQ(message.queue_id, expected.queue_id);
-    EXPECT_EQ(message.mail_from, expected.mail_from);
+    EXPECT_EQ(message.queue_id, QueueIdOf(i));
+    EXPECT_FALSE(message.null_sender);
     EXPECT_EQ(message.arrival_unix_micros, expected.arrival_unix_micros);
-    EXPECT_EQ(message.recipients, expected.recipients);
+    const std::string domain = "d" + std::to_string(i) + ".example";
+    EXPECT_EQ(Domains(*result, message), (std::vector<std::string>{domain, domain}));
     EXPECT_EQ(message.live_recipients, 2u);
     absl::StatusOr<SpoolMessage> body = ReadMessage(dir.path(), message.location);
     ASSERT_TRUE(body.ok()) << body.status();
@@ -179,7 +199,7 @@ TEST(SpoolRecoveryTest, AppliesCompletionsDeletesFinishedSegmentsAndCompacts) {
     ASSERT_TRUE(result.ok()) << result.status();
     ASSERT_EQ(result->messages.size(), 2u) << round;
     EXPECT_EQ(result->messages[0].location, live[0]);
-    EXPECT_EQ(result->messages[0].finished, (std::vector<bool>{true, false, true}));
+    EXPECT_EQ(Finished(*result, result->messages[0]), (std::vector<bool>{true, false, true}));
     EXPECT_EQ(result->messages[0].live_recipients, 1u);
     EXPECT_EQ(result->messages[1].location, live[1]);
     EXPECT_EQ(result->messages[1].live_recipients, 2u);
@@ -234,7 +254,8 @@ TEST(SpoolRecoveryTest, TornCompletionLogKeepsEarlierCompletions) {
     absl::StatusOr<RecoveryResult> result = RecoverSpool(dir.path());
     ASSERT_TRUE(result.ok()) << result.status();
     ASSERT_EQ(result->messages.size(), 1u);
-    EXPECT_EQ(result->messages[0].finished, (std::vector<bool>{true, false, false})) << cut;
+    EXPECT_EQ(Finished(*result, result->messages[0]), (std::vector<bool>{true, false, false}))
+        << cut;
     EXPECT_EQ(result->stats.torn_tails_dropped, 1u);
     EXPECT_EQ(result->next_completion_id, 7u);
   }
@@ -257,10 +278,39 @@ TEST(SpoolRecoveryTest, ScansEveryCoreAndNeverReusesIds) {
   ASSERT_EQ(result->messages.size(), 3u);
   EXPECT_EQ(result->messages[0].location.core, 0u);
   EXPECT_EQ(result->messages[2].location.core, 1u);
-  EXPECT_EQ(result->messages[2].queue_id, "Q2");
+  EXPECT_EQ(result->messages[2].queue_id, QueueIdOf(2));
   EXPECT_EQ(result->next_segment_id, 10u);
   auto reopened = SegmentAppender::Open(Options(dir, 1, result->next_segment_id));
   EXPECT_TRUE(reopened.ok());
+}
+
+TEST(SpoolRecoveryTest, InternsLowerCaseDomainsAndKeepsNoEnvelopeStrings) {
+  TempDir dir;
+  {
+    auto appender = *SegmentAppender::Open(Options(dir));
+    SpoolMessage bounce = MakeMessage(0);
+    bounce.mail_from = "";
+    bounce.recipients = {"a@Big.Example", "b@small.example", "c@big.example"};
+    appender->Append(bounce).IgnoreError();
+    SpoolMessage other = MakeMessage(1);
+    other.queue_id = "not-an-id";
+    other.recipients = {"d@BIG.example"};
+    appender->Append(other).IgnoreError();
+    Flush(*appender);
+  }
+  absl::StatusOr<RecoveryResult> result = RecoverSpool(dir.path());
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->messages.size(), 2u);
+  EXPECT_EQ(result->domains, (std::vector<std::string>{"big.example", "small.example"}));
+  EXPECT_EQ(Domains(*result, result->messages[0]),
+            (std::vector<std::string>{"big.example", "small.example", "big.example"}));
+  EXPECT_EQ(Domains(*result, result->messages[1]), (std::vector<std::string>{"big.example"}));
+  EXPECT_TRUE(result->messages[0].null_sender);
+  EXPECT_FALSE(result->messages[1].null_sender);
+  EXPECT_EQ(result->messages[0].queue_id, QueueIdOf(0));
+  EXPECT_EQ(result->messages[1].queue_id, 0u);
+  result->Release();
+  EXPECT_TRUE(result->messages.empty() && result->recipients.empty() && result->domains.empty());
 }
 
 TEST(SpoolRecoveryTest, LargeRecordBetweenSmallOnes) {
@@ -278,7 +328,7 @@ TEST(SpoolRecoveryTest, LargeRecordBetweenSmallOnes) {
   absl::StatusOr<RecoveryResult> result = RecoverSpool(dir.path());
   ASSERT_TRUE(result.ok());
   ASSERT_EQ(result->messages.size(), 3u);
-  EXPECT_EQ(result->messages[2].queue_id, "Q2");
+  EXPECT_EQ(result->messages[2].queue_id, QueueIdOf(2));
   EXPECT_EQ(ReadMessage(dir.path(), location)->data, big.data);
 }
 

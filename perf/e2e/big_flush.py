@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""A big customer's flush under load, and the cold-cache flush rate.
+
+A spool made by spool-gen holds --big messages (2e5) for big.test plus
+--others spread over d<k>.test. etrnd starts on a fresh copy of it; the
+table sends big.test to Postfix's smtp-sink and holds every other .test
+domain behind a closed port. Then, side by side in one invocation:
+
+  baseline  smtp-blaster sends --rate msg/s of 1 KiB to o<k>.test for
+            --duration s while a client alternates NOOP and ETRN d<k>.test
+            on one session (every --etrn-interval s); no flush.
+  cold      the same, plus: page cache dropped (sync; drop_caches) after
+            etrnd started, then ETRN big.test (timed) at --flush-at s.
+  warm      the same as cold, without dropping the page cache.
+
+Reported per run: ingest p99 (smtp-blaster), ETRN and NOOP p99, the big
+domain's ETRN latency, the flush's duration and rate (ETRN to the last
+delivery, polled from `etrnctl stats`), the longest loop turn per core. Root is needed for
+drop_caches and smtp-sink (-u nobody).
+
+  perf/e2e/big_flush.py [--runs 1] [--big 200000] [--rate 2000] [--duration 20]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import smtplib
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from scale_lib import (BUILD, Server, drop_caches, free_port, generate, loadavg, percentile,
+                       turns_text, wait_port)
+
+
+def etrn_timer(port, domains, interval, stop, out):
+    client = smtplib.SMTP("127.0.0.1", port, timeout=60)
+    client.ehlo("timer.e2e.test")
+    i = 0
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        client.docmd("NOOP")
+        out["noop"].append((time.perf_counter() - t0) * 1e6)
+        t0 = time.perf_counter()
+        client.docmd("ETRN", domains[i % len(domains)])
+        out["etrn"].append((time.perf_counter() - t0) * 1e6)
+        i += 1
+        time.sleep(interval)
+    client.quit()
+
+
+def watch_flush(server, big, started, out):
+    """From the ETRN to the last delivery, by etrnctl's counter (the "flush
+    done" log line may be dropped by the log rate bound)."""
+    deadline = started + 600
+    while time.monotonic() < deadline:
+        delivered = json.loads(server.etrnctl("--json", "stats"))["total"]["deliveries_delivered"]
+        if delivered >= big:
+            out["s"], out["delivered"] = time.monotonic() - started, delivered
+            return
+        time.sleep(0.1)  # etrnctl costs ~2 % of the CPU at this rate
+
+
+def one_run(args, pristine, mode):
+    tmp = tempfile.mkdtemp(prefix="big-flush-")
+    try:
+        spool = os.path.join(tmp, "spool")
+        shutil.copytree(pristine, spool)
+        sink_port = free_port()
+        sink = subprocess.Popen(["/usr/sbin/smtp-sink", "-u", "nobody", "-c",
+                                 f"127.0.0.1:{sink_port}", "1000"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(sink_port)
+        table = f"big.test 127.0.0.1:{sink_port} hold\n.test 127.0.0.1:9 hold\n"
+        server = Server(tmp, spool, table).start()
+        if mode == "cold":
+            drop_caches()
+        samples = {"noop": [], "etrn": []}
+        stop = threading.Event()
+        probes = [f"d{k}.test" for k in range(0, args.domains, max(1, args.domains // 500))]
+        timer = threading.Thread(target=etrn_timer,
+                                 args=(server.port, probes, args.etrn_interval, stop, samples))
+        blaster = subprocess.Popen(
+            [os.path.join(BUILD, "smtp-blaster"), f"--target=127.0.0.1:{server.port}",
+             f"--connections={args.connections}", f"--rate={args.rate}",
+             f"--duration={args.duration}s", "--size=1024", "--domains=1000",
+             "--domain_pattern=o%d.test", "--json", "--progress=false"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        timer.start()
+        big_etrn_us, watcher, flush = None, None, {}
+        if mode != "baseline":
+            time.sleep(args.flush_at)
+            with smtplib.SMTP("127.0.0.1", server.port, timeout=60) as c:
+                c.ehlo("big.e2e.test")
+                t0 = time.perf_counter()
+                code, reply = c.docmd("ETRN", "big.test")
+                big_etrn_us = (time.perf_counter() - t0) * 1e6
+            watcher = threading.Thread(target=watch_flush,
+                                       args=(server, args.big, time.monotonic(), flush))
+            watcher.start()
+            print(f"    [{mode}] ETRN big.test: {code} {reply.decode()} in {big_etrn_us:.0f} us",
+                  flush=True)
+        out, err = blaster.communicate(timeout=args.duration + 120)
+        stop.set()
+        timer.join()
+        if watcher is not None:
+            watcher.join(timeout=600)
+        flush_s, delivered = flush.get("s"), flush.get("delivered", 0)
+        turns = server.stop()
+        sink.terminate()
+        sink.wait()
+        summary = [json.loads(l) for l in out.decode().splitlines() if l.startswith("{")][-1]
+        row = {"mode": mode, "ingest_p50_us": summary["latency_us"]["p50"],
+               "ingest_p99_us": summary["latency_us"]["p99"],
+               "ingested": summary["messages_ok"], "ingest_failed": summary["messages_failed"],
+               "etrn_p50_us": percentile(samples["etrn"], 0.5),
+               "etrn_p99_us": percentile(samples["etrn"], 0.99),
+               "noop_p99_us": percentile(samples["noop"], 0.99), "etrns": len(samples["etrn"]),
+               "big_etrn_us": big_etrn_us, "flush_s": flush_s,
+               "flush_rate": (delivered / flush_s) if flush_s else None,
+               "turns": turns, "load": loadavg()}
+        return row
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--big", type=int, default=200000)
+    p.add_argument("--others", type=int, default=100000)
+    p.add_argument("--domains", type=int, default=10000)
+    p.add_argument("--rate", type=float, default=2000)
+    p.add_argument("--connections", type=int, default=16)
+    p.add_argument("--duration", type=float, default=20)
+    p.add_argument("--flush-at", type=float, default=3)
+    p.add_argument("--etrn-interval", type=float, default=0.005)
+    p.add_argument("--runs", type=int, default=1)
+    p.add_argument("--modes", default="baseline,cold,warm")
+    p.add_argument("--spools", default="/work/p4data")
+    p.add_argument("--json")
+    args = p.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("root needed (drop_caches, smtp-sink -u nobody)")
+    pristine = os.path.join(args.spools, f"big-flush-{args.big}")
+    generate(pristine, args.big + args.others, args.domains, f"big.test:{args.big}")
+    rows = []
+    for run in range(args.runs):
+        for mode in args.modes.split(","):
+            row = one_run(args, pristine, mode)
+            rows.append(row)
+            flush = (f"flush {row['flush_s']:.2f} s = {row['flush_rate']:.0f} msg/s; "
+                     if row["flush_s"] else "")
+            big = f"big ETRN {row['big_etrn_us']:.0f} us; " if row["big_etrn_us"] else ""
+            print(f"run {run} {mode:>8}: ingest p50 {row['ingest_p50_us']:.0f} p99 "
+                  f"{row['ingest_p99_us']:.0f} us ({row['ingested']} ok, "
+                  f"{row['ingest_failed']} failed); ETRN p50 {row['etrn_p50_us']:.0f} p99 "
+                  f"{row['etrn_p99_us']:.0f} us, NOOP p99 {row['noop_p99_us']:.0f} us "
+                  f"({row['etrns']}); {big}{flush}load {row['load']}", flush=True)
+            print("    loop turns: " + turns_text(row["turns"]), flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
