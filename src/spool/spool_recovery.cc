@@ -14,6 +14,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/str_format.h"
+#include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "etrnd/common/strings.h"
 #include "etrnd/config/domain_name.h"
@@ -277,8 +278,8 @@ class Recovery {
     message.relocated = (record.flags & kRecordFlagRelocated) != 0;
     message.live_recipients = message.recipient_count;
     for (std::string_view recipient : view_.recipients) {
-      result_.recipients.push_back(
-          RecoveredRecipient{DomainId(recipient), false, absl::HashOf(AsAbsl(recipient))});
+      result_.recipients.push_back(RecoveredRecipient{
+          DomainId(recipient), false, static_cast<uint32_t>(absl::HashOf(AsAbsl(recipient)))});
     }
     messages_.push_back(message);
   }
@@ -295,6 +296,7 @@ class Recovery {
     }
     const absl::string_view key(domain.data(), domain.size());
     if (auto it = domain_ids_.find(key); it != domain_ids_.end()) return it->second;
+    ETRND_CHECK(result_.domains.size() < kRecoveredDomainsMax);
     const uint32_t id = static_cast<uint32_t>(result_.domains.size());
     result_.domains.emplace_back(domain);
     domain_ids_.emplace(std::string(domain), id);

@@ -46,7 +46,8 @@ void Copy(Copies& copies, uint64_t segment, uint64_t queue_id,
   message.live_recipients = message.recipient_count;
   message.relocated = relocated;
   for (const std::string& address : recipients) {
-    copies.recipients.push_back(RecoveredRecipient{0, false, absl::HashOf(address)});
+    copies.recipients.push_back(
+        RecoveredRecipient{0, false, static_cast<uint32_t>(absl::HashOf(address))});
   }
   copies.messages.push_back(message);
 }
@@ -131,6 +132,22 @@ TEST(RelocatedCopiesTest, MovedAwayEverywhereStaysLiveInTheNewest) {
   messages.Resolve(&moved);
   EXPECT_EQ(messages[0].live_recipients, 0u);
   EXPECT_EQ(messages[1].live_recipients, 1u);  // at least once, never lost
+}
+
+TEST(RelocatedCopiesTest, HashCollisionInsideACopyRevivesMovedRecipients) {
+  Copies messages;
+  Copy(messages, 1, 160, {"a@x", "b@y"}, false);
+  Copy(messages, 5, 160, {"a@x", "b@y"}, true);
+  // Force a collision: the original's two recipients look alike.
+  messages.recipients[1].address_hash = messages.recipients[0].address_hash;
+  messages.FinishAt(0, 0);
+  messages.FinishAt(0, 1);
+  MovedRecipients moved = {MovedRecipient{0, 0}, MovedRecipient{0, 1}};
+  EXPECT_EQ(messages.Resolve(&moved), 0u);
+  // Nothing is dropped on a hash: both copies are live, kMoved forgotten.
+  EXPECT_EQ(messages[0].live_recipients, 2u);
+  EXPECT_EQ(messages[1].live_recipients, 2u);
+  EXPECT_TRUE(moved.empty());
 }
 
 // End to end: the spool on disk after a crash between the copy and its
