@@ -59,6 +59,10 @@ void QueueCoreServices::SyncSpoolDirectoryThen(std::function<void(bool synced)> 
   core_.SyncSpoolDirectoryThen(std::move(then));
 }
 
+void QueueCoreServices::AdoptRecoveredCompletionLog(const spool::RecoveryResult& recovered) {
+  core_.AdoptRecoveredCompletionLog(recovered);
+}
+
 void QueueCoreServices::TellSegmentsRemoved(int target, std::vector<spool::SegmentKey> segments) {
   if (target == core_.index()) {
     core_.SegmentsRemoved(segments);

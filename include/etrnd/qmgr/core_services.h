@@ -25,6 +25,7 @@
 #include "etrnd/smtp/client_session.h"
 #include "etrnd/spool/spool_files.h"
 #include "etrnd/spool/spool_record.h"
+#include "etrnd/spool/spool_recovery.h"
 #include "etrnd/transport/tls_context.h"
 
 namespace etrnd::qmgr {
@@ -87,6 +88,9 @@ class CoreServices {
   // Tells core `target` (this one: at once) that `segments` are unlinked
   // durably, so its completion logs that pointed only into them can go.
   virtual void TellSegmentsRemoved(int target, std::vector<spool::SegmentKey> segments) = 0;
+  // Start-up: the completion log recovery wrote (if any) is removed, like
+  // the running logs, once the segments it points into are gone.
+  virtual void AdoptRecoveredCompletionLog(const spool::RecoveryResult& recovered) = 0;
 
   // Where to connect for a domain's next hop, most preferred first.
   virtual void ResolveNextHop(

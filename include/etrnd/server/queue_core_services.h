@@ -32,6 +32,7 @@ class QueueCoreServices : public qmgr::CoreServices {
                         std::function<void(absl::Status)> done) override;
   void SyncSpoolDirectoryThen(std::function<void(bool synced)> then) override;
   void TellSegmentsRemoved(int target, std::vector<spool::SegmentKey> segments) override;
+  void AdoptRecoveredCompletionLog(const spool::RecoveryResult& recovered) override;
   void ResolveNextHop(
       const std::string& domain, const config::NextHop& next_hop,
       std::function<void(absl::StatusOr<std::vector<delivery::RouteTarget>>)> done) override;

@@ -57,6 +57,7 @@ class FakeCore : public CoreServices {
     EXPECT_EQ(target, 0);
     removed_segments.insert(removed_segments.end(), segments.begin(), segments.end());
   }
+  void AdoptRecoveredCompletionLog(const spool::RecoveryResult& /*recovered*/) override {}
   void ResolveNextHop(
       const std::string& /*domain*/, const config::NextHop& /*next_hop*/,
       std::function<void(absl::StatusOr<std::vector<delivery::RouteTarget>>)> done) override {
