@@ -81,13 +81,15 @@ build_asan() {
 # Only those
 # targets are built: a whole TSan build would double the CI time.
 readonly TSAN_BUILD="${ETRND_TSAN_BUILD_DIR:-build-tsan}"
-readonly TSAN_TESTS=(unit_reactor unit_dns unit_blaster unit_server unit_auth unit_peers_links)
+readonly TSAN_TESTS=(unit_reactor unit_dns unit_blaster unit_server unit_auth unit_peers_links unit_qmgr
+  unit_group_commit)
 build_tsan() {
   setup_dir "${TSAN_BUILD}" -Doptimization=1 -Ddebug=true -Db_sanitize=thread \
     -Db_lundef=false -Dperf=false -Dwerror=false &&
     ninja -C "${TSAN_BUILD}" -j"${JOBS}" \
       tests/unit/reactor/unit_reactor tests/unit/delivery/unit_dns tests/unit/blaster/unit_blaster \
-      tests/unit/server/unit_server tests/unit/auth/unit_auth tests/unit/peers/unit_peers_links
+      tests/unit/server/unit_server tests/unit/auth/unit_auth tests/unit/peers/unit_peers_links \
+      tests/unit/qmgr/unit_qmgr tests/unit/spool/unit_group_commit
 }
 
 unit_tsan() {
