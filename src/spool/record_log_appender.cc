@@ -255,6 +255,7 @@ std::vector<RecordLocation> RecordLogAppender::BatchFailed(const SpoolBatch& bat
     current_end_ = batch.offset;
     filled_end_ = batch.offset;
     roll_required_ = !truncated;
+    if (roll_required_) spare_retry_end_ = 0;  // appends wait for a spare now
   } else {
     current_end_ = 0;  // the current file never got a write
   }
