@@ -64,6 +64,7 @@ void QueueService::LoadRecovered(const spool::RecoveryResult& recovered) {
     const config::DomainEntry* entry_ = nullptr;
     bool deliverable_ = false;
   };
+  core_.AdoptRecoveredCompletionLog(recovered);
   const uint32_t self = static_cast<uint32_t>(core_.index());
   RecoveryHandOff hand_off(recovered, core_.context().core_count(), self);
   Loader loader(*this, recovered.domains.size());

@@ -44,6 +44,12 @@ void Core::SegmentsRemoved(const std::vector<spool::SegmentKey>& segments) {
   }
 }
 
+void Core::AdoptRecoveredCompletionLog(const spool::RecoveryResult& recovered) {
+  // Recovery names its log done-0-<id>: core 0's.
+  if (index_ != 0 || !recovered.compacted_log_id.has_value()) return;
+  completions_->AdoptSealedLog(*recovered.compacted_log_id, recovered.compacted_log_segments);
+}
+
 void Core::SyncSpoolDirectoryThen(std::function<void(bool synced)> then) {
   // open + fsync + close of the directory, each through the ring.
   reactor_->OpenAt(context_.options.spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0,

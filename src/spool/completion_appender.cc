@@ -23,6 +23,10 @@ absl::StatusOr<RecordLocation> CompletionAppender::Append(const SpoolCompletion&
   return location;
 }
 
+void CompletionAppender::AdoptSealedLog(uint64_t id, const std::vector<SegmentKey>& segments) {
+  sealed_referenced_[id].insert(segments.begin(), segments.end());
+}
+
 void CompletionAppender::SegmentRemoved(SegmentKey segment) {
   // One set per log file: the files are few (the disk bounds them).
   for (auto& [id, segments] : referenced_) segments.erase(segment);

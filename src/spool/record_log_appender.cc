@@ -13,6 +13,12 @@
 #include "etrnd/spool/spool_file_header.h"
 
 namespace etrnd::spool {
+namespace {
+
+constexpr uint64_t kZeroFillFileFraction = 16;
+constexpr uint64_t kZeroFillChunkBytesMin = 4096;  // a page
+
+}  // namespace
 
 RecordLogAppender::RecordLogAppender(SpoolFileKind kind, AppenderOptions options)
     : kind_(kind), options_(std::move(options)) {}
@@ -207,8 +213,13 @@ std::optional<SpoolBatch> RecordLogAppender::TakeBatch() {
   const uint64_t end = batch.offset + batch.bytes.size();
   if (batch.file_id == current_id_ && end > filled_end_) {
     // The next chunk of zeros rides with this batch; never past
-    // file_bytes_max, so a file that rolls has records over all of it.
-    const uint64_t chunk_end = (end / kZeroFillChunkBytes + 1) * kZeroFillChunkBytes;
+    // file_bytes_max, so a file that rolls has records over all of it. A
+    // chunk is also at most 1/kZeroFillFileFraction of a file: the zeros
+    // ahead stay small next to what the spool holds.
+    const uint64_t chunk =
+        std::max(kZeroFillChunkBytesMin,
+                 std::min(kZeroFillChunkBytes, options_.file_bytes_max / kZeroFillFileFraction));
+    const uint64_t chunk_end = (end / chunk + 1) * chunk;
     const uint64_t fill_end = std::min(chunk_end, std::max(end, options_.file_bytes_max));
     batch.zero_fill = fill_end - end;
     filled_end_ = fill_end;

@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 
 namespace etrnd::spool {
 namespace {
@@ -15,7 +16,7 @@ bool Before(const RecordLocation& a, const RecordLocation& b) {
 
 void SetFinished(RecoveredMessage& message, RecoveredRecipient& recipient, bool finished,
                  uint64_t* changed) {
-  if (recipient.finished == finished) return;
+  if (static_cast<bool>(recipient.finished) == finished) return;
   recipient.finished = finished;
   if (finished) {
     --message.live_recipients;
@@ -25,9 +26,44 @@ void SetFinished(RecoveredMessage& message, RecoveredRecipient& recipient, bool 
   }
 }
 
+// Two recipients of one copy with the same 32-bit address hash: addresses
+// cannot be told apart, so no copy's recipient may be dropped on the
+// strength of another's.
+bool HashesCollide(const std::vector<RecoveredMessage>& messages,
+                   const std::vector<RecoveredRecipient>& all_recipients,
+                   const std::vector<size_t>& copies) {
+  for (size_t i : copies) {
+    const RecoveredMessage& copy = messages[i];
+    absl::flat_hash_set<uint32_t> seen;
+    for (uint32_t r = 0; r < copy.recipient_count; ++r) {
+      if (!seen.insert(all_recipients[copy.first_recipient + r].address_hash).second) return true;
+    }
+  }
+  return false;
+}
+
+// The collision fallback: every recipient that only a kMoved finished is
+// live again in its copy. Some are delivered twice; none is lost.
+void ReviveMoved(std::vector<RecoveredMessage>& messages,
+                 std::vector<RecoveredRecipient>& all_recipients, const std::vector<size_t>& copies,
+                 MovedRecipients* moved) {
+  uint64_t unused = 0;
+  for (size_t i : copies) {
+    RecoveredMessage& copy = messages[i];
+    for (uint32_t r = 0; r < copy.recipient_count; ++r) {
+      if (moved->erase(MovedRecipient{i, r}) == 0) continue;
+      SetFinished(copy, all_recipients[copy.first_recipient + r], false, &unused);
+    }
+  }
+}
+
 uint64_t ResolveGroup(std::vector<RecoveredMessage>& messages,
                       std::vector<RecoveredRecipient>& all_recipients,
                       const std::vector<size_t>& copies, MovedRecipients* moved) {
+  if (HashesCollide(messages, all_recipients, copies)) {
+    ReviveMoved(messages, all_recipients, copies, moved);
+    return 0;
+  }
   // Per recipient address: where it is still live, and whether any copy
   // finished it for real (delivered, bounced, deleted: not moved).
   struct Recipient {
@@ -35,7 +71,7 @@ uint64_t ResolveGroup(std::vector<RecoveredMessage>& messages,
     size_t newest_any = SIZE_MAX;
     bool done = false;
   };
-  absl::flat_hash_map<uint64_t, Recipient> recipients;  // by address hash
+  absl::flat_hash_map<uint32_t, Recipient> recipients;  // by address hash
   auto newer = [&](size_t candidate, size_t current) {
     return current == SIZE_MAX || Before(messages[current].location, messages[candidate].location);
   };

@@ -14,6 +14,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/str_format.h"
+#include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "etrnd/common/strings.h"
 #include "etrnd/config/domain_name.h"
@@ -277,8 +278,8 @@ class Recovery {
     message.relocated = (record.flags & kRecordFlagRelocated) != 0;
     message.live_recipients = message.recipient_count;
     for (std::string_view recipient : view_.recipients) {
-      result_.recipients.push_back(
-          RecoveredRecipient{DomainId(recipient), false, absl::HashOf(AsAbsl(recipient))});
+      result_.recipients.push_back(RecoveredRecipient{
+          DomainId(recipient), false, static_cast<uint32_t>(absl::HashOf(AsAbsl(recipient)))});
     }
     messages_.push_back(message);
   }
@@ -295,6 +296,7 @@ class Recovery {
     }
     const absl::string_view key(domain.data(), domain.size());
     if (auto it = domain_ids_.find(key); it != domain_ids_.end()) return it->second;
+    ETRND_CHECK(result_.domains.size() < kRecoveredDomainsMax);
     const uint32_t id = static_cast<uint32_t>(result_.domains.size());
     result_.domains.emplace_back(domain);
     domain_ids_.emplace(std::string(domain), id);
@@ -408,12 +410,14 @@ class Recovery {
     std::string compacted;
     EncodeFileHeader(SpoolFileKind::kCompletionLog, &compacted);
     bool any_record = false;
+    absl::flat_hash_set<SegmentKey> referenced;
     for (size_t m = 0; m < messages_.size(); ++m) {
       const RecoveredMessage& message = messages_[m];
       if (!kept_segments_.contains(SegmentOf(message))) continue;
       for (uint32_t i = 0; i < message.recipient_count; ++i) {
         if (!result_.recipient(message, i).finished) continue;
         any_record = true;
+        referenced.insert(SegmentOf(message));
         const RecipientOutcome outcome = moved_.contains(MovedRecipient{m, i})
                                              ? RecipientOutcome::kMoved
                                              : RecipientOutcome::kDelivered;
@@ -424,6 +428,8 @@ class Recovery {
     }
     if (any_record) {
       const std::string temp = dir_ + "/" + kCompactionTempName;
+      result_.compacted_log_id = result_.next_completion_id;
+      result_.compacted_log_segments.assign(referenced.begin(), referenced.end());
       const std::string path = CompletionLogPath(dir_, 0, result_.next_completion_id++);
       if (absl::Status s = WriteFileDurably(temp, compacted); !s.ok()) return s;
       if (::rename(temp.c_str(), path.c_str()) != 0) return ErrnoStatus(errno, "rename", temp);

@@ -26,10 +26,11 @@ BODY_LINES = 24  # about 2 KiB a message
 SENDER = "sender@x.test"
 # Every sealed segment under this much live mail is compacted.
 LIVE_PERCENT = 25
-# Each core's current segment and completion log (each may be filled with
-# zeros up to --segment_bytes_max ahead of its records: RecordLogAppender's
-# zero fill), one segment of slack, and the held mail itself, which may sit in sealed segments that are up to
-# 100/LIVE_PERCENT times its size.
+# Each core's current segment (which rolls only after the group-commit batch
+# that crosses --segment_bytes_max: up to twice that, zero fill included) and
+# completion log, one segment of slack, and the held mail itself, which may
+# sit in sealed segments that are up to 100/LIVE_PERCENT times its size.
+# Without compaction the spool holds all PUSHED_SEGMENTS segments.
 CORES = 2
 
 
@@ -119,6 +120,9 @@ def test_spool_stays_bounded_while_held_mail_pins_every_segment(etrnd_factory, s
     assert queued_held(server) == len(held)
     assert spool_bytes(server) <= limit
     assert_held_delivered_once(server, sink, held, len(live))
+    # Every recovered segment is delivered now: the completion log recovery
+    # wrote points into none left, and goes too.
+    harness.wait_for_log(server, "points into no segment left: removed", timeout=30)
 
 
 @pytest.mark.time_limit(240)

@@ -28,6 +28,7 @@
 #include "etrnd/smtp/server_session.h"
 #include "etrnd/spool/completion_appender.h"
 #include "etrnd/spool/segment_appender.h"
+#include "etrnd/spool/spool_recovery.h"
 
 namespace etrnd::qmgr {
 class QueueService;
@@ -92,6 +93,9 @@ class Core {
   // Segments of any core that are unlinked durably (directory fsynced): the
   // completion logs of this core that pointed only into gone segments go.
   void SegmentsRemoved(const std::vector<spool::SegmentKey>& segments);
+  // Core 0, before Run(): recovery's compacted completion log is removed
+  // like this core's own once the segments it points into are gone.
+  void AdoptRecoveredCompletionLog(const spool::RecoveryResult& recovered);
   // fsync of the spool directory through the ring (unlinks made durable).
   void SyncSpoolDirectoryThen(std::function<void(bool synced)> then);
   SegmentCompactor& compactor() { return *compactor_; }

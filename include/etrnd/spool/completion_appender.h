@@ -30,6 +30,9 @@ class CompletionAppender : public RecordLogAppender {
   std::vector<std::string> TakeDeletableLogs(absl::FunctionRef<bool(SegmentKey)> segment_exists);
   // The segment is gone (its unlink durable): no log is kept for its sake.
   void SegmentRemoved(SegmentKey segment);
+  // A sealed log of this core written by someone else (recovery's compacted
+  // log) whose records point into `segments`: removed like the others.
+  void AdoptSealedLog(uint64_t id, const std::vector<SegmentKey>& segments);
 
  private:
   explicit CompletionAppender(AppenderOptions options);

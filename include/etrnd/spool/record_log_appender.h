@@ -51,7 +51,8 @@ inline constexpr uint64_t kFileBytesMaxDefault = 64ull << 20;
 // Offsets of records must fit the queue index's 32-bit message key.
 inline constexpr uint64_t kFileBytesMaxLimit = 2ull << 30;
 inline constexpr uint64_t kPendingBytesMaxDefault = 256ull << 20;
-// Zeros written ahead of the records at a time (never past file_bytes_max).
+// Zeros written ahead of the records at a time, at most (also at most 1/16
+// of file_bytes_max, and never past it).
 inline constexpr uint64_t kZeroFillChunkBytes = 1ull << 20;
 
 struct AppenderOptions {

@@ -8,7 +8,10 @@
 // keeps exactly one live copy: none if any copy finished it for real
 // (delivered, bounced, deleted), else the newest copy (highest location)
 // where it is not finished, else (moved away from every copy: the last copy
-// lost) the newest copy, so nothing is lost. Recovery writes the result into
+// lost) the newest copy, so nothing is lost. Addresses are compared by a
+// 32-bit hash; if two recipients of one copy share a hash, the group is not
+// resolved: every recipient finished only by kMoved is live again (delivered
+// twice rather than lost). Recovery writes the result into
 // the compacted completion log, so the older copies' segments can go.
 #pragma once
 

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,15 +44,18 @@ struct RecoveredMessage {
   bool relocated = false;    // a copy written by compaction (relocated_copies.h)
 };
 
-// One recipient of a recovered message: its domain (an index into
-// RecoveryResult::domains), a hash of its address (compaction's copies keep
-// only live recipients, so copies are matched by address, not by index) and
-// whether a completion finished it.
+// One recipient of a recovered message, 8 bytes (1e7 of them at start-up):
+// its domain (an index into RecoveryResult::domains), whether a completion
+// finished it, and a 32-bit hash of its address (compaction's copies keep
+// only live recipients, so copies are matched by address, not by index; a
+// collision inside a copy is detected and resolved towards delivering twice,
+// see relocated_copies.h).
 struct RecoveredRecipient {
-  uint32_t domain = 0;
-  bool finished = false;
-  uint64_t address_hash = 0;
+  uint32_t domain : 31 = 0;
+  uint32_t finished : 1 = 0;
+  uint32_t address_hash = 0;
 };
+inline constexpr uint32_t kRecoveredDomainsMax = 1u << 31;
 
 struct RecoveryStats {
   uint64_t segment_files = 0;
@@ -90,6 +94,10 @@ struct RecoveryResult {
   // first_file_id of the segment and completion appenders.
   uint64_t next_segment_id = 0;
   uint64_t next_completion_id = 0;
+  // The completion log the compaction wrote (done-0-<id>), if any, and the
+  // segments its records point into: core 0 removes it once they are gone.
+  std::optional<uint64_t> compacted_log_id;
+  std::vector<SegmentKey> compacted_log_segments;
   RecoveryStats stats;
 
   const RecoveredRecipient& recipient(const RecoveredMessage& message, uint32_t i) const {

@@ -46,7 +46,8 @@ void Copy(Copies& copies, uint64_t segment, uint64_t queue_id,
   message.live_recipients = message.recipient_count;
   message.relocated = relocated;
   for (const std::string& address : recipients) {
-    copies.recipients.push_back(RecoveredRecipient{0, false, absl::HashOf(address)});
+    copies.recipients.push_back(
+        RecoveredRecipient{0, false, static_cast<uint32_t>(absl::HashOf(address))});
   }
   copies.messages.push_back(message);
 }
@@ -133,6 +134,22 @@ TEST(RelocatedCopiesTest, MovedAwayEverywhereStaysLiveInTheNewest) {
   EXPECT_EQ(messages[1].live_recipients, 1u);  // at least once, never lost
 }
 
+TEST(RelocatedCopiesTest, HashCollisionInsideACopyRevivesMovedRecipients) {
+  Copies messages;
+  Copy(messages, 1, 160, {"a@x", "b@y"}, false);
+  Copy(messages, 5, 160, {"a@x", "b@y"}, true);
+  // Force a collision: the original's two recipients look alike.
+  messages.recipients[1].address_hash = messages.recipients[0].address_hash;
+  messages.FinishAt(0, 0);
+  messages.FinishAt(0, 1);
+  MovedRecipients moved = {MovedRecipient{0, 0}, MovedRecipient{0, 1}};
+  EXPECT_EQ(messages.Resolve(&moved), 0u);
+  // Nothing is dropped on a hash: both copies are live, kMoved forgotten.
+  EXPECT_EQ(messages[0].live_recipients, 2u);
+  EXPECT_EQ(messages[1].live_recipients, 2u);
+  EXPECT_TRUE(moved.empty());
+}
+
 // End to end: the spool on disk after a crash between the copy and its
 // kMoved completions recovers each recipient once.
 TEST(RelocatedCopiesTest, RecoveryKeepsOneCopy) {
@@ -216,6 +233,34 @@ TEST(RelocatedCopiesTest, CopyInTheSameSegmentWins) {
       EXPECT_EQ(message.location, copy);
     }
   }
+}
+
+// The running server removes recovery's compacted completion log once the
+// segments it points into are gone: recovery says which those are.
+TEST(RelocatedCopiesTest, RecoveryNamesTheSegmentsOfItsCompactedLog) {
+  TempDir dir;
+  AppenderOptions options;
+  options.spool_dir = dir.path();
+  auto segments = *SegmentAppender::Open(options);
+  SpoolMessage message;
+  message.queue_id = "Q1";
+  message.recipients = {"a@x.example", "b@y.example"};
+  const RecordLocation location = *segments->Append(message);
+  Flush(*segments);
+  auto completions = *CompletionAppender::Open(options);
+  ASSERT_TRUE(completions
+                  ->Append(SpoolCompletion{location.core, location.segment_id, location.offset, 1,
+                                           RecipientOutcome::kDelivered})
+                  .ok());
+  Flush(*completions);
+  segments.reset();
+  completions.reset();
+  absl::StatusOr<RecoveryResult> recovered = RecoverSpool(dir.path());
+  ASSERT_TRUE(recovered.ok());
+  ASSERT_TRUE(recovered->compacted_log_id.has_value());
+  EXPECT_EQ(*recovered->compacted_log_id + 1, recovered->next_completion_id);
+  EXPECT_EQ(recovered->compacted_log_segments,
+            std::vector<SegmentKey>{(SegmentKey{location.core, location.segment_id})});
 }
 
 TEST(RelocatedCopiesTest, MovedOutcomeRoundTrips) {
