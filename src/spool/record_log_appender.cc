@@ -15,6 +15,21 @@
 namespace etrnd::spool {
 namespace {
 
+// Blocking (start-up, tools): a new file whose name is durable on return.
+absl::StatusOr<int> CreateFileDurably(const std::string& spool_dir, const std::string& path) {
+  // O_EXCL: a name is never reused, so an existing file means a bug or a
+  // second process on the same spool; refuse rather than overwrite.
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  if (fd < 0) return ErrnoStatus(errno, "create", path);
+  // The file name must be durable before any record in it is acknowledged.
+  if (absl::Status status = FsyncDirectory(spool_dir); !status.ok()) {
+    ::close(fd);
+    ::unlink(path.c_str());
+    return status;
+  }
+  return fd;
+}
+
 constexpr uint64_t kZeroFillFileFraction = 16;
 constexpr uint64_t kZeroFillChunkBytesMin = 4096;  // a page
 
@@ -89,22 +104,12 @@ void RecordLogAppender::DropSpare() {
 absl::Status RecordLogAppender::CreateSpareBlocking() {
   std::optional<SpareRequest> request = TakeSpareRequest();
   if (!request.has_value()) return absl::OkStatus();
-  // O_EXCL: a name is never reused, so an existing file means a bug or a
-  // second process on the same spool; refuse rather than overwrite.
-  const int fd = ::open(request->path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-  if (fd < 0) {
-    const int error = errno;
-    SpareFailed(request->file_id, error);
-    return ErrnoStatus(error, "create", request->path);
+  absl::StatusOr<int> fd = CreateFileDurably(options_.spool_dir, request->path);
+  if (!fd.ok()) {
+    spare_requested_ = false;  // the caller gets the error; the next append retries
+    return fd.status();
   }
-  // The file name must be durable before any record in it is acknowledged.
-  if (absl::Status status = FsyncDirectory(options_.spool_dir); !status.ok()) {
-    ::close(fd);
-    ::unlink(request->path.c_str());
-    SpareFailed(request->file_id, EIO);
-    return status;
-  }
-  AdoptSpare(request->file_id, fd);
+  AdoptSpare(request->file_id, *fd);
   return absl::OkStatus();
 }
 
@@ -126,26 +131,11 @@ void RecordLogAppender::SwitchToSpare() {
 
 absl::Status RecordLogAppender::OpenFile(uint64_t id) {
   const std::string path = SpoolFilePath(options_.spool_dir, kind_, options_.core, id);
-  // O_EXCL: a name is never reused, so an existing file means a bug or a
-  // second process on the same spool; refuse rather than overwrite.
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-  if (fd < 0) return ErrnoStatus(errno, "create", path);
-  // The file name must be durable before any record in it is acknowledged.
-  if (absl::Status status = FsyncDirectory(options_.spool_dir); !status.ok()) {
-    ::close(fd);
-    ::unlink(path.c_str());
-    return status;
-  }
-  const int previous_fd = current_fd_;
-  const uint64_t previous_id = current_id_;
-  current_fd_ = fd;
-  current_id_ = id;
-  current_path_ = path;
-  current_end_ = 0;
-  filled_end_ = 0;
-  durable_end_ = 0;
-  roll_required_ = false;
-  if (previous_fd >= 0) CloseIfDone(previous_fd, previous_id);
+  absl::StatusOr<int> fd = CreateFileDurably(options_.spool_dir, path);
+  if (!fd.ok()) return fd.status();
+  spare_fd_ = *fd;
+  spare_id_ = id;
+  SwitchToSpare();
   return absl::OkStatus();
 }
 
@@ -156,10 +146,7 @@ absl::StatusOr<RecordLocation> RecordLogAppender::AppendRecord(
   }
   if (roll_required_ || current_end_ >= options_.file_bytes_max) {
     if (spare_fd_ < 0 && options_.roll_blocking) {
-      if (absl::Status status = CreateSpareBlocking(); !status.ok()) {
-        spare_retry_end_ = 0;  // blocking: the next append tries again
-        return status;
-      }
+      if (absl::Status status = CreateSpareBlocking(); !status.ok()) return status;
     }
     if (spare_fd_ >= 0) {
       SwitchToSpare();
