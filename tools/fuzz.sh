@@ -37,10 +37,12 @@ build_and_run auth_dialogue_fuzz src/smtp/*.cc "${auth_sources[@]}"
 build_and_run smtp_client_session_fuzz src/smtp/*.cc "${auth_sources[@]}"
 build_and_run metrics_http_request_fuzz src/metrics/http_request.cc
 build_and_run proxy_header_fuzz src/proxy/*.cc
-# The spool's pure parts: the ring reader (spool_reader.cc) needs a reactor.
+# The spool's pure parts: the ring reader and the group committer
+# (spool_reader.cc, group_commit.cc) need a reactor.
 spool_sources=()
 for f in src/spool/*.cc; do
-  [[ "${f}" == src/spool/spool_reader.cc ]] || spool_sources+=("${f}")
+  [[ "${f}" == src/spool/spool_reader.cc || "${f}" == src/spool/group_commit.cc ]] ||
+    spool_sources+=("${f}")
 done
 build_and_run spool_recovery_fuzz "${spool_sources[@]}"
 if [[ -f tests/fuzz/config_domains_table_fuzz.cc ]]; then

@@ -10,7 +10,6 @@
 #include "etrnd/common/log.h"
 #include "etrnd/delivery/dsn.h"
 #include "etrnd/qmgr/queue_service.h"
-#include "etrnd/server/core.h"
 #include "flush_job.h"
 #include "queue_service_internal.h"
 
@@ -69,7 +68,7 @@ void QueueService::QueueBounce(const spool::SpoolMessage& message,
     return;
   }
   delivery::BounceRequest request;
-  request.reporting_mta = core_.context().options.hostname;
+  request.reporting_mta = core_.options().hostname;
   request.original_sender = message.mail_from;
   request.original_message = message.data;
   request.arrival_time = absl::FromUnixMicros(message.arrival_unix_micros);
@@ -98,31 +97,28 @@ void QueueService::QueueBounce(const spool::SpoolMessage& message,
   dsn.recipients = {message.mail_from};
   dsn.data = std::move(*bounce);
   std::string original_id = message.queue_id;
-  core_.StoreMessage(
-      std::move(dsn), server::Core::MessageOrigin{},
-      [this, domain, location, failures, final_outcome, original_id, sender = message.mail_from,
-       parts, part_done](absl::StatusOr<std::string> queue_id) {
-        if (!queue_id.ok()) {
-          // The recipients stay queued; the next attempt bounces them again.
-          ETRND_LOG_ERROR("%s: bounce not queued: %s", original_id,
-                          std::string(queue_id.status().message()));
-          part_done();
-          return;
-        }
-        ETRND_LOG_INFO_EVENT("bounce",
-                             {{"id", original_id},
-                              {"bounce_id", *queue_id},
-                              {"to", sender},
-                              {"nrcpt", failures.size()}},
-                             "%s: bounce queued as %s, to=<%s>, nrcpt=%d", original_id, *queue_id,
-                             sender, failures.size());
-        ++core_.metrics().bounces_total;
-        for (const auto& failure : failures) {
-          ++*parts;
-          FinishRecipient(domain, location, failure.first, final_outcome, part_done);
-        }
-        part_done();
-      });
+  core_.StoreMessage(std::move(dsn), [this, domain, location, failures, final_outcome, original_id,
+                                      sender = message.mail_from, parts,
+                                      part_done](absl::StatusOr<std::string> queue_id) {
+    if (!queue_id.ok()) {
+      // The recipients stay queued; the next attempt bounces them again.
+      ETRND_LOG_ERROR("%s: bounce not queued: %s", original_id,
+                      std::string(queue_id.status().message()));
+      part_done();
+      return;
+    }
+    ETRND_LOG_INFO_EVENT(
+        "bounce",
+        {{"id", original_id}, {"bounce_id", *queue_id}, {"to", sender}, {"nrcpt", failures.size()}},
+        "%s: bounce queued as %s, to=<%s>, nrcpt=%d", original_id, *queue_id, sender,
+        failures.size());
+    ++core_.metrics().bounces_total;
+    for (const auto& failure : failures) {
+      ++*parts;
+      FinishRecipient(domain, location, failure.first, final_outcome, part_done);
+    }
+    part_done();
+  });
 }
 
 void QueueService::BounceExpired(DomainState* state, const spool::RecordLocation& location,
@@ -148,8 +144,7 @@ void QueueService::BounceExpired(DomainState* state, const spool::RecordLocation
                         {"domain", state->name},
                         {"nrcpt", failures.size()}},
                        "%s: expired after %s, bouncing %d recipients", message->queue_id,
-                       absl::FormatDuration(core_.context().options.max_queue_lifetime),
-                       failures.size());
+                       absl::FormatDuration(core_.options().max_queue_lifetime), failures.size());
   QueueBounce(*message, location, state->name, std::move(failures), "", /*expired=*/true, nullptr);
 }
 

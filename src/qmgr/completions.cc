@@ -8,7 +8,6 @@
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "etrnd/qmgr/queue_service.h"
-#include "etrnd/server/core.h"
 #include "etrnd/spool/spool_files.h"
 #include "queue_service_internal.h"
 
@@ -43,12 +42,11 @@ void QueueService::FinishRecipient(const std::string& domain, const spool::Recor
       auto state = domains_.find(domain);
       if (state != domains_.end()) state->second->routed_when_unserved.erase(key);
     }
-    server::Core& segment_core = core_.context().core(location.core);
-    if (&segment_core == &core_) {
+    if (static_cast<int>(location.core) == core_.index()) {
       SegmentRecipientFinished(location);
     } else {
-      core_.SendTo(segment_core, [&segment_core, location] {
-        segment_core.queue().SegmentRecipientFinished(location);
+      core_.SendToQueue(static_cast<int>(location.core), [location](QueueService& queue) {
+        queue.SegmentRecipientFinished(location);
       });
     }
   });
@@ -60,7 +58,7 @@ void QueueService::SegmentRecipientFinished(const spool::RecordLocation& locatio
 }
 
 void QueueService::CollectGarbage() {
-  const std::string& spool_dir = core_.context().options.spool_dir;
+  const std::string& spool_dir = core_.options().spool_dir;
   const std::vector<spool::SegmentKey> deletable = segments_.TakeDeletable();
   if (deletable.empty()) return;
   // Once every unlink is done and durable, the completion logs that pointed
@@ -75,13 +73,8 @@ void QueueService::CollectGarbage() {
     if (--unlinks->left > 0 || unlinks->removed.empty()) return;
     core_.SyncSpoolDirectoryThen([this, removed = unlinks->removed](bool synced) {
       if (!synced) return;  // the logs stay; recovery compacts them
-      for (size_t i = 0; i < core_.context().core_count(); ++i) {
-        server::Core& other = core_.context().core(i);
-        if (&other == &core_) {
-          core_.SegmentsRemoved(removed);
-        } else {
-          core_.SendTo(other, [&other, removed] { other.SegmentsRemoved(removed); });
-        }
+      for (int i = 0; i < static_cast<int>(core_.core_count()); ++i) {
+        core_.TellSegmentsRemoved(i, removed);
       }
     });
   };
@@ -89,10 +82,9 @@ void QueueService::CollectGarbage() {
     // Out of every core's read cache (this one's first), so no cached fd
     // keeps the deleted file's space.
     reader_.EvictSegment(segment);
-    for (size_t i = 0; i < core_.context().core_count(); ++i) {
-      server::Core& other = core_.context().core(i);
-      if (&other == &core_) continue;
-      core_.SendTo(other, [&other, segment] { other.queue().EvictSegment(segment); });
+    for (int i = 0; i < static_cast<int>(core_.core_count()); ++i) {
+      if (i == core_.index()) continue;
+      core_.SendToQueue(i, [segment](QueueService& queue) { queue.EvictSegment(segment); });
     }
     std::string path = spool::SegmentPath(spool_dir, segment.core, segment.segment_id);
     core_.reactor().Unlink(path, [path, segment, unlinked](int result) {

@@ -7,6 +7,7 @@
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "etrnd/common/strings.h"
+#include "etrnd/qmgr/core_services.h"
 
 namespace etrnd::qmgr {
 
@@ -121,6 +122,14 @@ void DeliveryConnection::ArmTimeout() {
     Pump();
     if (conn_ != nullptr) conn_->Abort();
   });
+}
+
+void ConnectDelivery(reactor::Reactor& reactor, DeliveryAttempt attempt) {
+  auto handler = std::make_unique<DeliveryConnection>(
+      reactor, std::move(attempt.client_options), std::move(attempt.messages),
+      std::move(attempt.outcomes), std::move(attempt.finished), attempt.timeout,
+      std::move(attempt.tls));
+  reactor.Connect(attempt.target, std::move(handler), attempt.timeout);
 }
 
 }  // namespace etrnd::qmgr

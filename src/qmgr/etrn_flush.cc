@@ -13,7 +13,6 @@
 #include "etrnd/delivery/retry_schedule.h"
 #include "etrnd/etrn/etrn_match.h"
 #include "etrnd/qmgr/queue_service.h"
-#include "etrnd/server/core.h"
 #include "queue_service_internal.h"
 
 namespace etrnd::qmgr {

@@ -5,7 +5,6 @@
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "etrnd/qmgr/queue_service.h"
-#include "etrnd/server/core.h"
 #include "queue_service_internal.h"
 
 namespace etrnd::qmgr {
@@ -17,7 +16,7 @@ void QueueService::SweepExpired() { SweepExpiredSlice(); }
 void QueueService::SweepExpiredSlice() {
   if (stopped_) return;
   ETRND_CHECK(expiry_reads_outstanding_ == 0);
-  const absl::Duration lifetime = core_.context().options.max_queue_lifetime;
+  const absl::Duration lifetime = core_.options().max_queue_lifetime;
   const int64_t cutoff = absl::ToUnixMicros(absl::Now() - lifetime);
   size_t taken = 0;
   while (taken < kExpirySweepSlice && !by_arrival_.empty() &&

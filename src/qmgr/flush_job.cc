@@ -16,7 +16,6 @@
 #include "etrnd/delivery/retry_schedule.h"
 #include "etrnd/qmgr/delivery_connection.h"
 #include "etrnd/qmgr/queue_service.h"
-#include "etrnd/server/core.h"
 #include "queue_service_internal.h"
 
 namespace etrnd::qmgr {
@@ -25,6 +24,7 @@ using namespace queue_detail;  // NOLINT: the queue service's own helpers
 
 void QueueService::SetUpFlushSlice(const std::shared_ptr<FlushJob>& job) {
   ETRND_CHECK(!job->setup_done);
+  ++flush_setup_slices_;
   if (job->finished || stopped_) {
     job->setup_done = true;
     MaybeFinishFlush(job);
@@ -196,7 +196,7 @@ void QueueService::LaunchConnections(const std::shared_ptr<FlushJob>& job) {
     LaunchTurnBatches(job);
     return;
   }
-  const server::ServerOptions& options = core_.context().options;
+  const QueueOptions& options = core_.options();
   if (job->targets.empty()) return;  // the route is not known yet
   while (!job->host_failed && !stopped_ &&
          job->connections_open < options.connections_per_destination) {
@@ -213,9 +213,7 @@ void QueueService::LaunchConnections(const std::shared_ptr<FlushJob>& job) {
                          : job->clear_text_target == job->target_index
                              ? smtp::TlsMode::kNever
                              : smtp::TlsMode::kOpportunistic;
-    DeliveryTls tls{.context = job->tls_policy == config::TlsPolicy::kVerify
-                                   ? core_.tls().client_verify
-                                   : core_.tls().client,
+    DeliveryTls tls{.context = core_.ClientTls(job->tls_policy == config::TlsPolicy::kVerify),
                     .peer_host = job->target_hosts[job->target_index]};
     auto tls_failed_at = std::make_shared<size_t>(std::string::npos);
     if (opportunistic) {
@@ -224,15 +222,15 @@ void QueueService::LaunchConnections(const std::shared_ptr<FlushJob>& job) {
       };
     }
     ++job->connections_open;
-    auto handler = std::make_unique<DeliveryConnection>(
-        core_.reactor(), client_options, std::move(batch),
-        [this, job](const smtp::RecipientOutcome& outcome) { OnOutcome(job, outcome); },
-        [this, job, tokens = std::move(tokens), tls_failed_at] {
-          OnConnectionFinished(job, tokens, *tls_failed_at);
-        },
-        options.delivery_timeout, std::move(tls));
-    core_.reactor().Connect(job->targets[job->target_index], std::move(handler),
-                            options.delivery_timeout);
+    core_.Deliver(DeliveryAttempt{
+        .target = job->targets[job->target_index],
+        .client_options = std::move(client_options),
+        .messages = std::move(batch),
+        .tls = std::move(tls),
+        .timeout = options.delivery_timeout,
+        .outcomes = [this, job](const smtp::RecipientOutcome& outcome) { OnOutcome(job, outcome); },
+        .finished = [this, job, tokens = std::move(tokens),
+                     tls_failed_at] { OnConnectionFinished(job, tokens, *tls_failed_at); }});
   }
 }
 
@@ -376,7 +374,7 @@ void QueueService::FinishFlush(const std::shared_ptr<FlushJob>& job) {
   bool failed = job->deferred > 0 || job->host_failed;
   state.last_error = failed ? job->last_error : "";
   delivery::RetrySchedule schedule(delivery::RetrySchedule::Options{
-      .initial = core_.context().options.retry_initial, .max = core_.context().options.retry_max});
+      .initial = core_.options().retry_initial, .max = core_.options().retry_max});
   if (failed) {
     schedule.RecordDeferral(&state.retry, absl::Now(), hold);
     if (!hold) ScheduleAttempt(job->domain, state.retry.next_attempt - absl::Now());

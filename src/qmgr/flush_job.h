@@ -62,12 +62,12 @@ struct QueueService::FlushJob {
 
   // ODMR: the batches go to this turn (on turn_core) instead of connections
   // to a next hop; the job is in QueueService::turn_jobs_ under turn_job_id.
-  server::Core* turn_core = nullptr;
+  int turn_core = -1;
   uint64_t turn_id = 0;
   uint64_t turn_job_id = 0;
 
   bool HasWork() const;
-  bool is_turn() const { return turn_core != nullptr; }
+  bool is_turn() const { return turn_core >= 0; }
 };
 
 }  // namespace etrnd::qmgr

@@ -13,7 +13,6 @@
 #include "etrnd/delivery/retry_schedule.h"
 #include "etrnd/qmgr/queue_service.h"
 #include "etrnd/qmgr/recovery_handoff.h"
-#include "etrnd/server/core.h"
 #include "queue_service_internal.h"
 
 namespace etrnd::qmgr {
@@ -66,7 +65,7 @@ void QueueService::LoadRecovered(const spool::RecoveryResult& recovered) {
   };
   core_.AdoptRecoveredCompletionLog(recovered);
   const uint32_t self = static_cast<uint32_t>(core_.index());
-  RecoveryHandOff hand_off(recovered, core_.context().core_count(), self);
+  RecoveryHandOff hand_off(recovered, core_.core_count(), self);
   Loader loader(*this, recovered.domains.size());
   // Before the reactor's first turn and before any core listens (see
   // recovery_handoff.h): the slices follow each other directly.
@@ -94,19 +93,19 @@ void QueueService::OnMessageDurable(const spool::RecordLocation& location,
   for (uint32_t i = 0; i < envelope.recipients.size(); ++i) {
     by_domain[DomainOf(envelope.recipients[i])].push_back(i);
   }
-  const size_t shards = core_.context().core_count();
+  const size_t shards = core_.core_count();
   int64_t arrival = envelope.arrival_unix_micros;
   const uint64_t queue_id = QueueIdKey(envelope.queue_id);
   for (auto& [domain, indexes] : by_domain) {
-    server::Core& owner = core_.context().core(queue::ShardForDomain(domain, shards));
+    const int owner = static_cast<int>(queue::ShardForDomain(domain, shards));
     const bool routed = RoutedWhenUnserved(envelope.mail_from, domain);
-    if (&owner == &core_) {
+    if (owner == core_.index()) {
       AddRecipients(domain, location, std::move(indexes), arrival, routed, queue_id);
       continue;
     }
-    core_.SendTo(owner, [&owner, domain = domain, location, indexes = std::move(indexes), arrival,
-                         routed, queue_id]() mutable {
-      owner.queue().AddRecipients(domain, location, std::move(indexes), arrival, routed, queue_id);
+    core_.SendToQueue(owner, [domain = domain, location, indexes = std::move(indexes), arrival,
+                              routed, queue_id](QueueService& queue) mutable {
+      queue.AddRecipients(domain, location, std::move(indexes), arrival, routed, queue_id);
     });
   }
 }

@@ -9,7 +9,6 @@
 #include "etrnd/common/log.h"
 #include "etrnd/delivery/retry_schedule.h"
 #include "etrnd/qmgr/queue_service.h"
-#include "etrnd/server/core.h"
 
 namespace etrnd::qmgr {
 

@@ -10,7 +10,6 @@
 #include "etrnd/common/log.h"
 #include "etrnd/config/domain_name.h"
 #include "etrnd/delivery/retry_schedule.h"
-#include "etrnd/server/core.h"
 #include "flush_job.h"
 #include "queue_service_internal.h"
 
@@ -18,11 +17,11 @@ namespace etrnd::qmgr {
 
 using namespace queue_detail;  // NOLINT: the queue service's own helpers
 
-QueueService::QueueService(server::Core& core)
+QueueService::QueueService(CoreServices& core)
     : core_(core),
-      reader_(core.reactor(), core.context().options.spool_dir),
-      postmaster_domain_(DomainOf(core.context().options.postmaster)) {
-  core_.reactor().RunAfter(ExpirySweepInterval(core_.context().options.max_queue_lifetime),
+      reader_(core.reactor(), core.options().spool_dir),
+      postmaster_domain_(DomainOf(core.options().postmaster)) {
+  core_.reactor().RunAfter(ExpirySweepInterval(core_.options().max_queue_lifetime),
                            [this] { SweepExpired(); });
 }
 

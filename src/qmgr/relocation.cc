@@ -9,7 +9,6 @@
 #include "domain_state.h"
 #include "etrnd/common/check.h"
 #include "etrnd/qmgr/queue_service.h"
-#include "etrnd/server/core.h"
 
 namespace etrnd::qmgr {
 namespace {
@@ -22,7 +21,7 @@ constexpr absl::Duration kRelocationExpiryMargin = absl::Minutes(1);
 
 bool QueueService::ExpiresSoon(int64_t arrival_unix_micros) const {
   const absl::Time cutoff =
-      absl::Now() - core_.context().options.max_queue_lifetime + kRelocationExpiryMargin;
+      absl::Now() - core_.options().max_queue_lifetime + kRelocationExpiryMargin;
   return absl::FromUnixMicros(arrival_unix_micros) <= cutoff;
 }
 

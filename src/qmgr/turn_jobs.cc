@@ -13,8 +13,6 @@
 #include "etrnd/common/log.h"
 #include "etrnd/etrn/atrn_policy.h"
 #include "etrnd/qmgr/queue_service.h"
-#include "etrnd/server/core.h"
-#include "etrnd/server/odmr_turn.h"
 #include "flush_job.h"
 #include "queue_service_internal.h"
 
@@ -32,7 +30,7 @@ constexpr size_t kTurnBatchesInFlight = 2;
 }  // namespace
 
 TurnShardResult QueueService::StartTurn(const etrn::AtrnPlan& plan, const std::string& user,
-                                        const std::string& client, server::Core& turn_core,
+                                        const std::string& client, int turn_core,
                                         uint64_t turn_id) {
   TurnShardResult result;
   ETRND_CHECK(!plan.refused());
@@ -72,8 +70,7 @@ TurnShardResult QueueService::StartTurn(const etrn::AtrnPlan& plan, const std::s
 }
 
 void QueueService::StartTurnJob(const std::string& domain, const std::string& user,
-                                const std::string& client, server::Core& turn_core,
-                                uint64_t turn_id) {
+                                const std::string& client, int turn_core, uint64_t turn_id) {
   DomainState& state = StateOf(domain);
   ETRND_CHECK(!state.flushing);
   auto job = std::make_shared<FlushJob>();
@@ -81,7 +78,7 @@ void QueueService::StartTurnJob(const std::string& domain, const std::string& us
   job->served = true;
   job->started = absl::Now();
   job->remote_mta = "odmr " + client;
-  job->turn_core = &turn_core;
+  job->turn_core = turn_core;
   job->turn_id = turn_id;
   job->turn_job_id = next_turn_job_id_++;
   turn_jobs_.emplace(job->turn_job_id, job);
@@ -104,7 +101,7 @@ void QueueService::StartTurnJob(const std::string& domain, const std::string& us
 
 void QueueService::LaunchTurnBatches(const std::shared_ptr<FlushJob>& job) {
   ETRND_CHECK(job->is_turn());
-  const size_t want = core_.context().options.messages_per_connection;
+  const size_t want = core_.options().messages_per_connection;
   while (!job->host_failed && !stopped_ && job->connections_open < kTurnBatchesInFlight) {
     std::vector<smtp::OutboundMessage> batch;
     std::vector<size_t> tokens;
@@ -113,11 +110,7 @@ void QueueService::LaunchTurnBatches(const std::shared_ptr<FlushJob>& job) {
     ++job->connections_open;
     // The bodies (views into job->items) stay here, untouched, until the
     // turn reports the batch done.
-    server::Core* turn_core = job->turn_core;
-    core_.SendTo(*turn_core, [turn_core, turn_id = job->turn_id, origin = core_.index(),
-                              job_id = job->turn_job_id, batch = std::move(batch)]() mutable {
-      DeliverTurnBatch(*turn_core, turn_id, origin, job_id, std::move(batch));
-    });
+    core_.SendTurnBatch(job->turn_core, job->turn_id, job->turn_job_id, std::move(batch));
   }
   ETRND_CHECK(job->connections_open <= kTurnBatchesInFlight);
 }
@@ -143,10 +136,7 @@ void QueueService::FinishTurnJob(const std::shared_ptr<FlushJob>& job) {
   ETRND_CHECK(job->is_turn() && job->connections_open == 0);
   const size_t erased = turn_jobs_.erase(job->turn_job_id);
   ETRND_CHECK(erased == 1);
-  server::Core* turn_core = job->turn_core;
-  core_.SendTo(*turn_core, [turn_core, turn_id = job->turn_id] {
-    server::DeliverTurnJobDone(*turn_core, turn_id);
-  });
+  core_.SendTurnJobDone(job->turn_core, job->turn_id);
 }
 
 }  // namespace etrnd::qmgr

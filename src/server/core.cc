@@ -15,6 +15,7 @@
 #include "etrnd/server/metrics_service.h"
 #include "etrnd/server/odmr_connection.h"
 #include "etrnd/server/odmr_turn.h"
+#include "etrnd/server/queue_core_services.h"
 #include "etrnd/server/segment_compactor.h"
 #include "etrnd/server/smtp_connection.h"
 
@@ -76,9 +77,9 @@ absl::Status Core::Init(uint64_t first_segment_id, uint64_t first_completion_log
   completions_ = std::move(*completions);
 
   segment_commits_ =
-      std::make_unique<GroupCommitter>(*reactor_, *segments_, context_.options.fsync);
+      std::make_unique<spool::GroupCommitter>(*reactor_, *segments_, context_.options.fsync);
   completion_commits_ =
-      std::make_unique<GroupCommitter>(*reactor_, *completions_, context_.options.fsync);
+      std::make_unique<spool::GroupCommitter>(*reactor_, *completions_, context_.options.fsync);
   auto resolver = delivery::DnsResolver::Create(*reactor_, context_.options.dns_server);
   if (!resolver.ok()) {
     // Next hops given as IP addresses still work; MX routes defer.
@@ -86,7 +87,8 @@ absl::Status Core::Init(uint64_t first_segment_id, uint64_t first_completion_log
   } else {
     resolver_ = std::move(*resolver);
   }
-  queue_ = std::make_unique<qmgr::QueueService>(*this);
+  queue_services_ = std::make_unique<QueueCoreServices>(*this);
+  queue_ = std::make_unique<qmgr::QueueService>(*queue_services_);
   compactor_ = std::make_unique<SegmentCompactor>(*this);
   compactor_->Start();
   peers_ = std::make_unique<peers::PeerFanout>(*reactor_, context_.options.peers,

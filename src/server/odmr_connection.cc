@@ -184,7 +184,7 @@ void OdmrConnection::StartAtrn(const std::string& argument) {
     Core* owner = &context.core(i);
     core_.SendTo(*owner, [owner, origin, turn_id, shared_plan, shared_user, client] {
       qmgr::TurnShardResult result =
-          owner->queue().StartTurn(*shared_plan, *shared_user, *client, *origin, turn_id);
+          owner->queue().StartTurn(*shared_plan, *shared_user, *client, origin->index(), turn_id);
       owner->SendTo(*origin, [origin, turn_id, result] {
         DeliverTurnCount(*origin, turn_id, result.messages, result.jobs);
       });

@@ -89,6 +89,7 @@ void SpoolReader::Pump() {
     active->bytes_done = std::move(queued_.front().bytes_done);
     queued_.pop_front();
     ++reads_in_flight_;
+    ++reads_started_;
     Start(std::move(active));
   }
   ETRND_CHECK(reads_in_flight_ <= options_.reads_in_flight_max);

@@ -8,7 +8,8 @@
 // A core's part of the queue: the shard of the domain queue index for the
 // domains this core owns (by hash), their delivery schedule, and the
 // delivery worker that flushes them to their next hop. Only the owner core
-// touches a domain's state; other cores send it work through Core::SendTo().
+// touches a domain's state; other cores send it work through
+// CoreServices::SendToQueue().
 #pragma once
 
 #include <cstdint>
@@ -27,6 +28,7 @@
 #include "etrnd/config/domains_table.h"
 #include "etrnd/etrn/atrn_policy.h"
 #include "etrnd/etrn/etrn_policy.h"
+#include "etrnd/qmgr/core_services.h"
 #include "etrnd/queue/domain_queue_index.h"
 #include "etrnd/reactor/reactor.h"
 #include "etrnd/smtp/client_session.h"
@@ -34,10 +36,6 @@
 #include "etrnd/spool/spool_reader.h"
 #include "etrnd/spool/spool_record.h"
 #include "etrnd/spool/spool_recovery.h"
-
-namespace etrnd::server {
-class Core;
-}  // namespace etrnd::server
 
 namespace etrnd::qmgr {
 
@@ -64,7 +62,7 @@ struct QueuedEntry {
 
 class QueueService {
  public:
-  explicit QueueService(server::Core& core);
+  explicit QueueService(CoreServices& core);
   ~QueueService();
 
   // Start-up: this core's domains and segments from the recovered spool.
@@ -85,13 +83,13 @@ class QueueService {
   // the plan's domains queued on this shard (not held, no flush running):
   // its batches go to the turn `turn_id` on `turn_core`.
   TurnShardResult StartTurn(const etrn::AtrnPlan& plan, const std::string& user,
-                            const std::string& client, server::Core& turn_core, uint64_t turn_id);
+                            const std::string& client, int turn_core, uint64_t turn_id);
   // From the turn's core: recipients answered by the customer (tokens are
   // the job's), then a batch the turn is done with (the job's bodies may go).
   void OnTurnOutcomes(uint64_t job_id, const std::vector<smtp::RecipientOutcome>& outcomes);
   void OnTurnBatchDone(uint64_t job_id, const std::vector<size_t>& tokens);
 
-  // Owner-core side (other cores reach it through Core::SendTo()).
+  // Owner-core side (other cores reach it through CoreServices::SendToQueue).
   // `routed_when_unserved`: a bounce or postmaster mail, which may go by MX
   // to a domain outside the table.
   void AddRecipients(const std::string& domain, const spool::RecordLocation& location,
@@ -157,6 +155,8 @@ class QueueService {
   size_t queued_domains() const;
   size_t queued_messages() const { return index_.queued_messages_count(); }
   size_t queued_recipients() const { return index_.queued_recipients_count(); }
+  // Flush set-up slices run (SetUpFlushSlice), ever.
+  uint64_t flush_setup_slices() const { return flush_setup_slices_; }
 
  private:
   struct DomainState;
@@ -194,7 +194,7 @@ class QueueService {
                  std::vector<smtp::OutboundMessage>* batch, std::vector<size_t>* tokens);
   // ODMR turns (queue_turn.cc).
   void StartTurnJob(const std::string& domain, const std::string& user, const std::string& client,
-                    server::Core& turn_core, uint64_t turn_id);
+                    int turn_core, uint64_t turn_id);
   void LaunchTurnBatches(const std::shared_ptr<FlushJob>& job);
   void FinishTurnJob(const std::shared_ptr<FlushJob>& job);
   // tls_failed_at: the target whose opportunistic TLS handshake failed on
@@ -225,7 +225,7 @@ class QueueService {
   // One kTableReindexSlice of OnTableChanged's walk; posts the next.
   void ReindexSlice();
 
-  server::Core& core_;
+  CoreServices& core_;
   queue::DomainQueueIndex index_;
   absl::flat_hash_map<std::string, std::unique_ptr<DomainState>> domains_;
   // The same states in creation order (never erased): a cursor into it
@@ -253,6 +253,7 @@ class QueueService {
   size_t expiry_reads_outstanding_ = 0;
   const std::string postmaster_domain_;  // lower case
   size_t flushes_running_ = 0;
+  uint64_t flush_setup_slices_ = 0;
   size_t etrn_walks_running_ = 0;
   // ODMR turn jobs running on this core, by job id (queue_turn.cc).
   absl::flat_hash_map<uint64_t, std::shared_ptr<FlushJob>> turn_jobs_;

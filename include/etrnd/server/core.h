@@ -22,11 +22,11 @@
 #include "etrnd/metrics/core_metrics.h"
 #include "etrnd/peers/peer_fanout.h"
 #include "etrnd/reactor/reactor.h"
-#include "etrnd/server/group_commit.h"
 #include "etrnd/server/server_context.h"
 #include "etrnd/server/tls_contexts.h"
 #include "etrnd/smtp/server_session.h"
 #include "etrnd/spool/completion_appender.h"
+#include "etrnd/spool/group_commit.h"
 #include "etrnd/spool/segment_appender.h"
 #include "etrnd/spool/spool_recovery.h"
 
@@ -38,6 +38,7 @@ namespace etrnd::server {
 
 class ControlService;
 class OdmrTurns;
+class QueueCoreServices;
 class SegmentCompactor;
 class SmtpConnection;
 
@@ -159,9 +160,10 @@ class Core {
   std::unique_ptr<reactor::Reactor> reactor_;
   std::unique_ptr<spool::SegmentAppender> segments_;
   std::unique_ptr<spool::CompletionAppender> completions_;
-  std::unique_ptr<GroupCommitter> segment_commits_;
-  std::unique_ptr<GroupCommitter> completion_commits_;
+  std::unique_ptr<spool::GroupCommitter> segment_commits_;
+  std::unique_ptr<spool::GroupCommitter> completion_commits_;
   std::unique_ptr<delivery::DnsResolver> resolver_;
+  std::unique_ptr<QueueCoreServices> queue_services_;  // what queue_ sees of this core
   std::unique_ptr<qmgr::QueueService> queue_;
   std::unique_ptr<SegmentCompactor> compactor_;
   std::unique_ptr<OdmrTurns> odmr_turns_;

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <list>
@@ -65,6 +66,7 @@ class SpoolReader {
 
   reactor::Reactor& reactor() { return reactor_; }
   size_t reads_in_flight() const { return reads_in_flight_; }
+  uint64_t reads_started() const { return reads_started_; }  // ever
   size_t reads_queued() const { return queued_.size(); }
   size_t open_segments() const { return segments_.size(); }
 
@@ -100,6 +102,7 @@ class SpoolReader {
   std::list<SegmentKey> lru_;  // front: most recently used
   std::deque<Request> queued_;
   size_t reads_in_flight_ = 0;
+  uint64_t reads_started_ = 0;
   bool shut_down_ = false;
 };
 

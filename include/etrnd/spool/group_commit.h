@@ -1,28 +1,47 @@
 // Group commit of one core's record log through its io_uring: everything
 // appended during a loop turn is written with one writev that is also its
 // fdatasync (RWF_DSYNC); the waiters of those records are told only after it
-// completes.
+// completes. The writes go through a CommitIo: the reactor's ring in etrnd,
+// a fake in tests.
 #pragma once
+
+#include <sys/uio.h>
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "etrnd/reactor/reactor.h"
 #include "etrnd/spool/record_log_appender.h"
 
-namespace etrnd::server {
+namespace etrnd::spool {
+
+// The asynchronous writes of a group commit (results as io_uring gives
+// them: bytes or -errno).
+class CommitIo {
+ public:
+  virtual ~CommitIo() = default;
+  virtual void WriteV(int fd, std::vector<iovec> iov, uint64_t offset,
+                      std::function<void(int res)> done) = 0;
+  // A write that is also its fdatasync (RWF_DSYNC).
+  virtual void WriteVDataSync(int fd, std::vector<iovec> iov, uint64_t offset,
+                              std::function<void(int res)> done) = 0;
+};
 
 class GroupCommitter {
  public:
   using DoneCallback = std::function<void(absl::Status)>;
 
   // With fsync=false a record counts as durable once written (page cache:
-  // survives kill -9, not a power cut).
+  // survives kill -9, not a power cut). Writes through the reactor's ring.
   GroupCommitter(reactor::Reactor& reactor, spool::RecordLogAppender& appender, bool fsync);
+  // Writes through `io` (which outlives the committer).
+  GroupCommitter(CommitIo& io, spool::RecordLogAppender& appender, bool fsync);
 
   // `location` was just returned by the appender.
   void AwaitDurable(const spool::RecordLocation& location, DoneCallback done);
@@ -40,7 +59,8 @@ class GroupCommitter {
   void Complete(const spool::RecordLocation& location, const absl::Status& status);
   void Fail(int error);
 
-  reactor::Reactor& reactor_;
+  std::unique_ptr<CommitIo> ring_io_;  // the reactor's, when constructed with one
+  CommitIo& io_;
   spool::RecordLogAppender& appender_;
   const bool fsync_;
   std::optional<spool::SpoolBatch> in_flight_;
@@ -48,4 +68,4 @@ class GroupCommitter {
   uint64_t batches_committed_ = 0;
 };
 
-}  // namespace etrnd::server
+}  // namespace etrnd::spool

@@ -1,18 +1,46 @@
-#include "etrnd/server/group_commit.h"
+#include "etrnd/spool/group_commit.h"
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 
-namespace etrnd::server {
+namespace etrnd::spool {
+
+namespace {
+
+class RingCommitIo : public CommitIo {
+ public:
+  explicit RingCommitIo(reactor::Reactor& reactor) : reactor_(reactor) {}
+  void WriteV(int fd, std::vector<iovec> iov, uint64_t offset,
+              std::function<void(int res)> done) override {
+    reactor_.WriteV(fd, std::move(iov), offset, std::move(done));
+  }
+  void WriteVDataSync(int fd, std::vector<iovec> iov, uint64_t offset,
+                      std::function<void(int res)> done) override {
+    reactor_.WriteVDataSync(fd, std::move(iov), offset, std::move(done));
+  }
+
+ private:
+  reactor::Reactor& reactor_;
+};
+
+}  // namespace
 
 GroupCommitter::GroupCommitter(reactor::Reactor& reactor, spool::RecordLogAppender& appender,
                                bool fsync)
-    : reactor_(reactor), appender_(appender), fsync_(fsync) {}
+    : ring_io_(std::make_unique<RingCommitIo>(reactor)),
+      io_(*ring_io_),
+      appender_(appender),
+      fsync_(fsync) {}
+
+GroupCommitter::GroupCommitter(CommitIo& io, spool::RecordLogAppender& appender, bool fsync)
+    : io_(io), appender_(appender), fsync_(fsync) {}
 
 void GroupCommitter::AwaitDurable(const spool::RecordLocation& location, DoneCallback done) {
   waiters_[Key(location.segment_id, location.offset)] = std::move(done);
@@ -41,10 +69,10 @@ void GroupCommitter::WriteFrom(size_t written) {
   if (fsync_) {
     // The write is its own fdatasync (RWF_DSYNC): what it reports written is
     // durable, and the batch costs one trip through the kernel's workers.
-    reactor_.WriteVDataSync(in_flight_->fd, std::move(iov), in_flight_->offset + written,
-                            std::move(done));
+    io_.WriteVDataSync(in_flight_->fd, std::move(iov), in_flight_->offset + written,
+                       std::move(done));
   } else {
-    reactor_.WriteV(in_flight_->fd, std::move(iov), in_flight_->offset + written, std::move(done));
+    io_.WriteV(in_flight_->fd, std::move(iov), in_flight_->offset + written, std::move(done));
   }
 }
 
@@ -101,4 +129,4 @@ void GroupCommitter::Complete(const spool::RecordLocation& location, const absl:
   done(status);
 }
 
-}  // namespace etrnd::server
+}  // namespace etrnd::spool

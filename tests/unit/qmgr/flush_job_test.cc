@@ -1,0 +1,413 @@
+// The flush job against a fake core (fake_core.h): real spool files written
+// by the real SegmentAppender, read back by the queue's real SpoolReader on a
+// real Reactor thread; routes, outbound connections, bounces and completion
+// records are the fake's.
+#include <unistd.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "etrnd/common/log.h"
+#include "etrnd/qmgr/queue_service.h"
+#include "etrnd/reactor/reactor.h"
+#include "etrnd/spool/segment_appender.h"
+#include "etrnd/spool/spool_reader.h"
+#include "fake_core.h"
+#include "gtest/gtest.h"
+#include "queue_service_internal.h"
+#include "temp_dir.h"
+
+namespace etrnd::qmgr {
+namespace {
+
+using queue_detail::kFlushReadAheadMessages;
+using queue_detail::kFlushSetupSlice;
+using smtp::RecipientOutcome;
+using testing::FakeCore;
+using testing::Outcome;
+
+constexpr char kDomain[] = "example.com";
+
+struct Written {
+  spool::RecordLocation location;
+  spool::SpoolMessage envelope;
+};
+
+// One message per entry of `recipients`, all in core 0's segments.
+std::vector<Written> WriteSpool(const std::string& dir,
+                                const std::vector<std::vector<std::string>>& recipients) {
+  std::vector<Written> written;
+  spool::AppenderOptions options;
+  options.spool_dir = dir;
+  options.core = 0;
+  auto appender = spool::SegmentAppender::Open(options);
+  EXPECT_TRUE(appender.ok()) << appender.status();
+  for (size_t i = 0; i < recipients.size(); ++i) {
+    spool::SpoolMessage message;
+    message.queue_id = absl::StrCat("Q", i);
+    message.arrival_unix_micros = absl::ToUnixMicros(absl::Now());
+    message.mail_from = "sender@example.org";
+    message.recipients = recipients[i];
+    message.data = absl::StrCat("Subject: ", i, "\r\n\r\nbody\r\n");
+    auto location = (*appender)->Append(message);
+    EXPECT_TRUE(location.ok());
+    auto batch = (*appender)->TakeBatch();
+    EXPECT_TRUE(batch.has_value());
+    EXPECT_EQ(::pwrite(batch->fd, batch->bytes.data(), batch->bytes.size(),
+                       static_cast<off_t>(batch->offset)),
+              static_cast<ssize_t>(batch->bytes.size()));
+    (*appender)->BatchDurable(*batch);
+    message.data.clear();
+    written.push_back(Written{*location, std::move(message)});
+  }
+  return written;
+}
+
+QueueOptions TestOptions(const std::string& spool_dir) {
+  QueueOptions options;
+  options.spool_dir = spool_dir;
+  options.hostname = "mx.test";
+  options.postmaster = "postmaster@mx.test";
+  options.retry_initial = absl::Milliseconds(30);
+  options.retry_max = absl::Milliseconds(30);
+  options.max_queue_lifetime = absl::Hours(24);
+  options.connections_per_destination = 4;
+  options.messages_per_connection = 100;
+  return options;
+}
+
+std::vector<delivery::RouteTarget> Targets(int count) {
+  std::vector<delivery::RouteTarget> targets;
+  for (int i = 0; i < count; ++i) {
+    targets.push_back({*SocketAddress::Parse(absl::StrCat("192.0.2.", i + 1, ":25")),
+                       absl::StrCat("mx", i + 1, ".example.com")});
+  }
+  return targets;
+}
+
+// Runs a queue over `written` on a reactor thread: `setup` prepares the
+// fake, then every message is handed to the queue (its domain is served and
+// not `hold`, so a flush starts), and `tick` runs every millisecond until it
+// returns true; `check` then looks at the fake and the queue, and the loop
+// ends.
+void RunQueue(const QueueOptions& options, const std::vector<Written>& written,
+              const std::function<void(FakeCore&)>& setup,
+              const std::function<bool(FakeCore&, QueueService&)>& tick,
+              const std::function<void(FakeCore&, QueueService&)>& check) {
+  SetLogLevel(LogLevel::kWarning);  // one line per outcome otherwise
+  std::thread thread([&] {
+    auto table = config::DomainsTable::Parse(absl::StrCat(kDomain, " 192.0.2.1:25\n"), "test");
+    ASSERT_TRUE(table.ok()) << table.status();
+    // Declared before the reactor: destroyed after it (pending closures
+    // point at them).
+    std::unique_ptr<FakeCore> fake;
+    std::unique_ptr<QueueService> queue;
+    auto created = reactor::Reactor::Create(0, reactor::ReactorOptions{});
+    ASSERT_TRUE(created.ok());
+    reactor::Reactor& r = **created;
+    fake = std::make_unique<FakeCore>(r, options, *table);
+    setup(*fake);
+    queue = std::make_unique<QueueService>(*fake);
+    fake->queue = queue.get();
+    int ticks = 0;
+    bool stopping = false;
+    std::function<void()> next_tick = [&] {
+      ++ticks;
+      if (!stopping && (tick(*fake, *queue) || ticks > 120000)) {
+        EXPECT_LE(ticks, 120000) << "the queue never got where the test waits for";
+        check(*fake, *queue);
+        stopping = true;
+        queue->Stop();
+      }
+      if (stopping && r.file_ops_in_flight() == 0 && queue->flushes_running() == 0) {
+        r.Stop();
+        return;
+      }
+      r.RunAfter(absl::Milliseconds(1), next_tick);
+    };
+    r.Post([&] {
+      for (const Written& w : written) queue->OnMessageDurable(w.location, w.envelope);
+      next_tick();
+    });
+    r.Run();
+  });
+  thread.join();
+}
+
+using RecipientKey = std::tuple<uint64_t, uint64_t, uint32_t>;  // segment, offset, index
+
+std::map<RecipientKey, std::vector<spool::RecipientOutcome>> CompletionsByRecipient(
+    const FakeCore& fake) {
+  std::map<RecipientKey, std::vector<spool::RecipientOutcome>> by_recipient;
+  for (const spool::SpoolCompletion& c : fake.completions) {
+    by_recipient[{c.segment_id, c.offset, c.recipient_index}].push_back(c.outcome);
+  }
+  return by_recipient;
+}
+
+// Each address's appearances across every connection the fake saw.
+std::map<std::string, int> Sightings(const FakeCore& fake) {
+  std::map<std::string, int> seen;
+  for (const auto& attempt : fake.attempts) {
+    for (const smtp::OutboundMessage& message : attempt->messages) {
+      for (const std::string& rcpt : message.recipients) ++seen[rcpt];
+    }
+  }
+  return seen;
+}
+
+TEST(FlushJobTest, EveryRecipientGetsExactlyOneOutcomeAndSetUpRunsInSlices) {
+  spool::testing::TempDir dir;
+  constexpr size_t kMessages = 2 * kFlushSetupSlice + 500;
+  std::vector<std::vector<std::string>> recipients;
+  size_t bouncing_messages = 0, deferring_messages = 0;
+  for (size_t i = 0; i < kMessages; ++i) {
+    const std::string n = std::to_string(i);
+    switch (i % 10) {
+      case 3:
+        recipients.push_back({"bounce" + n + "@example.com"});
+        ++bouncing_messages;
+        break;
+      case 5:
+        recipients.push_back({"ok" + n + "@example.com", "bounce" + n + "@example.com"});
+        ++bouncing_messages;
+        break;
+      case 7:
+        recipients.push_back({"defer" + n + "@example.com", "ok" + n + "b@example.com"});
+        ++deferring_messages;
+        break;
+      default:
+        recipients.push_back({"ok" + n + "@example.com"});
+    }
+  }
+  const std::vector<Written> written = WriteSpool(dir.path(), recipients);
+
+  std::set<std::string> deferred_once;
+  size_t read_ahead_max = 0;
+  RunQueue(
+      TestOptions(dir.path()), written,
+      [&](FakeCore& fake) {
+        fake.targets = Targets(1);
+        fake.on_deliver = [&fake, &deferred_once](DeliveryAttempt& attempt) {
+          fake.Answer(attempt, [&](const std::string& rcpt) {
+            if (absl::StartsWith(rcpt, "bounce")) {
+              return Outcome(RecipientOutcome::kBounced, "550 5.1.1 user unknown");
+            }
+            if (absl::StartsWith(rcpt, "defer") && deferred_once.insert(rcpt).second) {
+              return Outcome(RecipientOutcome::kDeferred, "451 4.3.0 try later");
+            }
+            return Outcome(RecipientOutcome::kDelivered, "250 2.0.0 ok");
+          });
+        };
+      },
+      [&](FakeCore& /*fake*/, QueueService& queue) {
+        spool::SpoolReader& reader = queue.spool_reader();
+        read_ahead_max = std::max(read_ahead_max, reader.reads_in_flight() + reader.reads_queued());
+        return queue.queued_recipients() == 0 && queue.flushes_running() == 0;
+      },
+      [&](FakeCore& fake, QueueService& queue) {
+        // One completion per recipient, never two: delivered, or bounced
+        // once its DSN was stored; the deferred ones at their next attempt.
+        const auto completions = CompletionsByRecipient(fake);
+        size_t delivered = 0, bounced = 0;
+        for (size_t i = 0; i < written.size(); ++i) {
+          const spool::RecordLocation& at = written[i].location;
+          for (uint32_t r = 0; r < recipients[i].size(); ++r) {
+            auto it = completions.find({at.segment_id, at.offset, r});
+            ASSERT_NE(it, completions.end()) << recipients[i][r] << " has no outcome";
+            ASSERT_EQ(it->second.size(), 1u) << recipients[i][r] << " finished twice";
+            const bool bounce = absl::StartsWith(recipients[i][r], "bounce");
+            EXPECT_EQ(it->second[0], bounce ? spool::RecipientOutcome::kBounced
+                                            : spool::RecipientOutcome::kDelivered)
+                << recipients[i][r];
+            ++(bounce ? bounced : delivered);
+          }
+        }
+        EXPECT_EQ(fake.completions.size(), delivered + bounced);
+        // One DSN per message with refused recipients, to its sender.
+        ASSERT_EQ(fake.stored.size(), bouncing_messages);
+        for (const spool::SpoolMessage& dsn : fake.stored) {
+          EXPECT_EQ(dsn.mail_from, "");
+          EXPECT_EQ(dsn.recipients, std::vector<std::string>{"sender@example.org"});
+        }
+        // A deferred recipient went out twice (deferred, then delivered at
+        // the rescheduled attempt); every other one once.
+        for (const auto& [rcpt, times] : Sightings(fake)) {
+          EXPECT_EQ(times, absl::StartsWith(rcpt, "defer") ? 2 : 1) << rcpt;
+        }
+        EXPECT_EQ(deferred_once.size(), deferring_messages);
+        EXPECT_EQ(queue.queued_messages(), 0u);
+        // Set-up in slices of kFlushSetupSlice: the first flush took the
+        // 2548 messages in 3, the retry of the deferred ones in 1.
+        EXPECT_EQ(queue.flush_setup_slices(), 3u + 1u);
+      });
+
+  EXPECT_LE(read_ahead_max, kFlushReadAheadMessages);
+}
+
+// With its one connection held, a flush reads ahead exactly
+// kFlushReadAheadMessages beyond what the connection took, then waits.
+TEST(FlushJobTest, ReadAheadStopsAtItsBoundWhileTheConnectionIsBusy) {
+  spool::testing::TempDir dir;
+  constexpr size_t kMessages = kFlushSetupSlice + 100;
+  constexpr size_t kPerConnection = 10;
+  std::vector<std::vector<std::string>> recipients;
+  for (size_t i = 0; i < kMessages; ++i)
+    recipients.push_back({absl::StrCat("ok", i, "@example.com")});
+  const std::vector<Written> written = WriteSpool(dir.path(), recipients);
+  QueueOptions options = TestOptions(dir.path());
+  options.connections_per_destination = 1;
+  options.messages_per_connection = kPerConnection;
+
+  DeliveryAttempt* held = nullptr;
+  uint64_t reads_while_held = 0;
+  RunQueue(
+      options, written,
+      [&](FakeCore& fake) {
+        fake.targets = Targets(1);
+        fake.on_deliver = [&fake, &held](DeliveryAttempt& attempt) {
+          if (fake.attempts.size() == 1) {
+            held = &attempt;  // answered by the tick below
+            return;
+          }
+          fake.Answer(attempt, [](const std::string&) {
+            return Outcome(RecipientOutcome::kDelivered, "250 ok");
+          });
+        };
+      },
+      [&](FakeCore& fake, QueueService& queue) {
+        spool::SpoolReader& reader = queue.spool_reader();
+        // Set-up done and no read outstanding: only the held connection can
+        // make the job read more.
+        if (held != nullptr && queue.flush_setup_slices() == 2 && reader.reads_in_flight() == 0 &&
+            reader.reads_queued() == 0 && reads_while_held == 0) {
+          reads_while_held = reader.reads_started();
+          EXPECT_EQ(held->messages.size(), kPerConnection);
+          fake.Answer(*held, [](const std::string&) {
+            return Outcome(RecipientOutcome::kDelivered, "250 ok");
+          });
+        }
+        return queue.queued_recipients() == 0 && queue.flushes_running() == 0;
+      },
+      [&](FakeCore& fake, QueueService&) {
+        EXPECT_EQ(fake.completions.size(), kMessages);
+        for (const auto& [rcpt, times] : Sightings(fake)) EXPECT_EQ(times, 1) << rcpt;
+        EXPECT_EQ(fake.attempts.size(), (kMessages + kPerConnection - 1) / kPerConnection);
+      });
+  EXPECT_EQ(reads_while_held, kPerConnection + kFlushReadAheadMessages);
+}
+
+// A connection lost before any answer: with one address its messages are
+// deferred (no completion) and the next attempt delivers them; with two,
+// the same messages go to the next address within the same flush.
+TEST(FlushJobTest, DroppedConnectionDefersItsMessages) {
+  for (int addresses : {1, 2}) {
+    SCOPED_TRACE(absl::StrCat(addresses, " addresses"));
+    spool::testing::TempDir dir;
+    std::vector<std::vector<std::string>> recipients;
+    for (int i = 0; i < 30; ++i) recipients.push_back({absl::StrCat("ok", i, "@example.com")});
+    const std::vector<Written> written = WriteSpool(dir.path(), recipients);
+    size_t completions_after_drop = 0;
+    RunQueue(
+        TestOptions(dir.path()), written,
+        [&](FakeCore& fake) {
+          fake.targets = Targets(addresses);
+          fake.on_deliver = [&fake, &completions_after_drop](DeliveryAttempt& attempt) {
+            if (fake.attempts.size() == 1) {
+              fake.Answer(attempt, [](const std::string&) {
+                return Outcome(RecipientOutcome::kDeferred, "421 4.4.2 connection lost",
+                               /*connection_level=*/true);
+              });
+              return;
+            }
+            completions_after_drop = fake.completions.size();
+            fake.Answer(attempt, [](const std::string&) {
+              return Outcome(RecipientOutcome::kDelivered, "250 ok");
+            });
+          };
+        },
+        [&](FakeCore&, QueueService& queue) {
+          return queue.queued_recipients() == 0 && queue.flushes_running() == 0;
+        },
+        [&](FakeCore& fake, QueueService& queue) {
+          ASSERT_EQ(fake.attempts.size(), 2u);
+          EXPECT_EQ(completions_after_drop, 0u) << "a dropped connection finished nothing";
+          EXPECT_EQ(fake.attempts[0]->target.ToString(), Targets(addresses)[0].address.ToString());
+          EXPECT_EQ(fake.attempts[1]->target.ToString(),
+                    Targets(addresses)[addresses - 1].address.ToString());
+          EXPECT_EQ(fake.attempts[1]->messages.size(), 30u);
+          EXPECT_EQ(fake.completions.size(), 30u);
+          // Two addresses: one flush (one set-up slice); one address: the
+          // retry is a second flush.
+          EXPECT_EQ(queue.flush_setup_slices(), addresses == 2 ? 1u : 2u);
+        });
+  }
+}
+
+// A route that cannot exist (no such domain): every message bounces as its
+// read comes back, with no connection opened; one DSN per message.
+TEST(FlushJobTest, NoSuchDomainBouncesEveryMessage) {
+  spool::testing::TempDir dir;
+  std::vector<std::vector<std::string>> recipients;
+  for (size_t i = 0; i < kFlushReadAheadMessages + 50; ++i) {
+    recipients.push_back(
+        {absl::StrCat("a", i, "@example.com"), absl::StrCat("b", i, "@example.com")});
+  }
+  const std::vector<Written> written = WriteSpool(dir.path(), recipients);
+  RunQueue(
+      TestOptions(dir.path()), written,
+      [&](FakeCore& fake) {
+        fake.route_error = absl::NotFoundError("example.com: no such domain");
+        fake.on_deliver = [](DeliveryAttempt&) { ADD_FAILURE() << "a connection to nowhere"; };
+      },
+      [&](FakeCore&, QueueService& queue) {
+        return queue.queued_recipients() == 0 && queue.flushes_running() == 0;
+      },
+      [&](FakeCore& fake, QueueService&) {
+        EXPECT_TRUE(fake.attempts.empty());
+        EXPECT_EQ(fake.stored.size(), recipients.size());
+        const auto completions = CompletionsByRecipient(fake);
+        EXPECT_EQ(completions.size(), 2 * recipients.size());
+        for (const auto& [key, outcomes] : completions) {
+          ASSERT_EQ(outcomes.size(), 1u);
+          EXPECT_EQ(outcomes[0], spool::RecipientOutcome::kBounced);
+        }
+      });
+}
+
+// A connection that reports one recipient's outcome twice breaks the flush
+// job's books: the process dies at the check instead of finishing twice.
+TEST(FlushJobDeathTest, SecondOutcomeForOneRecipientCrashes) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  spool::testing::TempDir dir;
+  const std::vector<Written> written = WriteSpool(dir.path(), {{"ok@example.com"}});
+  EXPECT_DEATH(RunQueue(
+                   TestOptions(dir.path()), written,
+                   [&](FakeCore& fake) {
+                     fake.targets = Targets(1);
+                     fake.on_deliver = [&fake](DeliveryAttempt& attempt) {
+                       smtp::RecipientOutcome twice =
+                           Outcome(RecipientOutcome::kDelivered, "250 ok");
+                       twice.token = attempt.messages[0].token;
+                       fake.reactor().Post([&attempt, twice] {
+                         attempt.outcomes(twice);
+                         attempt.outcomes(twice);
+                         attempt.finished();
+                       });
+                     };
+                   },
+                   [](FakeCore&, QueueService&) { return false; }, [](FakeCore&, QueueService&) {}),
+               "check failed");
+}
+
+}  // namespace
+}  // namespace etrnd::qmgr
