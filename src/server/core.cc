@@ -65,6 +65,7 @@ absl::Status Core::Init(uint64_t first_segment_id, uint64_t first_completion_log
   segment_options.core = static_cast<uint32_t>(index_);
   segment_options.first_file_id = first_segment_id;
   segment_options.file_bytes_max = context_.options.segment_bytes_max;
+  segment_options.roll_blocking = false;  // spares come through the ring
   auto segments = spool::SegmentAppender::Open(segment_options);
   if (!segments.ok()) return segments.status();
   segments_ = std::move(*segments);
@@ -139,6 +140,8 @@ void Core::Run() {
   // The reactor has returned with no write in flight: blocking is fine now.
   segments_->TrimZeroFill();
   completions_->TrimZeroFill();
+  segments_->DropSpare();
+  completions_->DropSpare();
   LogTurnHistogram();
 }
 
@@ -295,6 +298,8 @@ void Core::BeginShutdown() {
 void Core::OnLoopEnd() {
   segment_commits_->Flush();
   completion_commits_->Flush();
+  PrepareSpoolSpare(*segments_);
+  PrepareSpoolSpare(*completions_);
   for (uint64_t segment_id : segments_->TakeSealedFiles()) queue_->SealSegment(segment_id);
 }
 

@@ -15,6 +15,21 @@
 namespace etrnd::spool {
 namespace {
 
+// Blocking (start-up, tools): a new file whose name is durable on return.
+absl::StatusOr<int> CreateFileDurably(const std::string& spool_dir, const std::string& path) {
+  // O_EXCL: a name is never reused, so an existing file means a bug or a
+  // second process on the same spool; refuse rather than overwrite.
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  if (fd < 0) return ErrnoStatus(errno, "create", path);
+  // The file name must be durable before any record in it is acknowledged.
+  if (absl::Status status = FsyncDirectory(spool_dir); !status.ok()) {
+    ::close(fd);
+    ::unlink(path.c_str());
+    return status;
+  }
+  return fd;
+}
+
 constexpr uint64_t kZeroFillFileFraction = 16;
 constexpr uint64_t kZeroFillChunkBytesMin = 4096;  // a page
 
@@ -24,7 +39,7 @@ RecordLogAppender::RecordLogAppender(SpoolFileKind kind, AppenderOptions options
     : kind_(kind), options_(std::move(options)) {}
 
 RecordLogAppender::~RecordLogAppender() {
-  std::vector<int> fds = {current_fd_};
+  std::vector<int> fds = {current_fd_, spare_fd_};
   for (const SpoolBatch& batch : pending_) fds.push_back(batch.fd);
   if (in_flight_) fds.push_back(in_flight_->fd);
   std::sort(fds.begin(), fds.end());
@@ -39,31 +54,88 @@ absl::Status RecordLogAppender::OpenFirstFile() {
     return absl::InvalidArgumentError(
         absl::StrFormat("file_bytes_max must be in [1, %u]", kFileBytesMaxLimit));
   }
+  next_spare_id_ = options_.first_file_id + 1;
   return OpenFile(options_.first_file_id);
 }
 
-absl::Status RecordLogAppender::OpenFile(uint64_t id) {
-  const std::string path = SpoolFilePath(options_.spool_dir, kind_, options_.core, id);
-  // O_EXCL: a name is never reused, so an existing file means a bug or a
-  // second process on the same spool; refuse rather than overwrite.
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-  if (fd < 0) return ErrnoStatus(errno, "create", path);
-  // The file name must be durable before any record in it is acknowledged.
-  if (absl::Status status = FsyncDirectory(options_.spool_dir); !status.ok()) {
-    ::close(fd);
-    ::unlink(path.c_str());
-    return status;
+std::optional<SpareRequest> RecordLogAppender::TakeSpareRequest() {
+  if (current_fd_ < 0 || spare_fd_ >= 0 || spare_requested_) return std::nullopt;
+  if (current_end_ < spare_retry_end_) return std::nullopt;
+  next_spare_id_ = std::max(next_spare_id_, current_id_ + 1);
+  SpareRequest request;
+  request.file_id = next_spare_id_++;
+  request.path = SpoolFilePath(options_.spool_dir, kind_, options_.core, request.file_id);
+  spare_requested_ = true;
+  return request;
+}
+
+void RecordLogAppender::AdoptSpare(uint64_t file_id, int fd) {
+  ETRND_CHECK(spare_requested_ && spare_fd_ < 0 && fd >= 0 && file_id > current_id_);
+  spare_requested_ = false;
+  spare_fd_ = fd;
+  spare_id_ = file_id;
+  spare_retry_end_ = 0;
+  spare_failure_logged_ = false;
+}
+
+void RecordLogAppender::SpareFailed(uint64_t file_id, int error) {
+  ETRND_CHECK(spare_requested_);
+  spare_requested_ = false;
+  spare_retry_end_ = current_end_ + kSpareRetryGrowthBytes;
+  if (!spare_failure_logged_) {
+    spare_failure_logged_ = true;
+    ETRND_LOG_WARNING("spool: cannot prepare the next file %s: %s; %s keeps growing",
+                      SpoolFilePath(options_.spool_dir, kind_, options_.core, file_id),
+                      std::strerror(error), current_path_);
   }
+}
+
+void RecordLogAppender::DropSpare() {
+  if (spare_fd_ < 0) return;
+  ::close(spare_fd_);
+  spare_fd_ = -1;
+  const std::string path = SpoolFilePath(options_.spool_dir, kind_, options_.core, spare_id_);
+  // Harmless if it stays: recovery drops empty files.
+  if (::unlink(path.c_str()) != 0) {
+    ETRND_LOG_WARNING("spool: cannot remove the unused %s: %s", path, std::strerror(errno));
+  }
+}
+
+absl::Status RecordLogAppender::CreateSpareBlocking() {
+  std::optional<SpareRequest> request = TakeSpareRequest();
+  if (!request.has_value()) return absl::OkStatus();
+  absl::StatusOr<int> fd = CreateFileDurably(options_.spool_dir, request->path);
+  if (!fd.ok()) {
+    spare_requested_ = false;  // the caller gets the error; the next append retries
+    return fd.status();
+  }
+  AdoptSpare(request->file_id, *fd);
+  return absl::OkStatus();
+}
+
+void RecordLogAppender::SwitchToSpare() {
+  ETRND_CHECK(spare_fd_ >= 0);
   const int previous_fd = current_fd_;
   const uint64_t previous_id = current_id_;
-  current_fd_ = fd;
-  current_id_ = id;
-  current_path_ = path;
+  current_fd_ = spare_fd_;
+  current_id_ = spare_id_;
+  current_path_ = SpoolFilePath(options_.spool_dir, kind_, options_.core, spare_id_);
+  spare_fd_ = -1;
   current_end_ = 0;
   filled_end_ = 0;
   durable_end_ = 0;
   roll_required_ = false;
+  spare_retry_end_ = 0;
   if (previous_fd >= 0) CloseIfDone(previous_fd, previous_id);
+}
+
+absl::Status RecordLogAppender::OpenFile(uint64_t id) {
+  const std::string path = SpoolFilePath(options_.spool_dir, kind_, options_.core, id);
+  absl::StatusOr<int> fd = CreateFileDurably(options_.spool_dir, path);
+  if (!fd.ok()) return fd.status();
+  spare_fd_ = *fd;
+  spare_id_ = id;
+  SwitchToSpare();
   return absl::OkStatus();
 }
 
@@ -73,7 +145,15 @@ absl::StatusOr<RecordLocation> RecordLogAppender::AppendRecord(
     return absl::ResourceExhaustedError("spool write backlog over pending_bytes_max");
   }
   if (roll_required_ || current_end_ >= options_.file_bytes_max) {
-    if (absl::Status status = OpenFile(current_id_ + 1); !status.ok()) return status;
+    if (spare_fd_ < 0 && options_.roll_blocking) {
+      if (absl::Status status = CreateSpareBlocking(); !status.ok()) return status;
+    }
+    if (spare_fd_ >= 0) {
+      SwitchToSpare();
+    } else if (roll_required_ || current_end_ >= kFileBytesMaxLimit) {
+      // No spare yet and the current file cannot take more: back-pressure.
+      return absl::ResourceExhaustedError("spool file full and its successor not ready");
+    }
   }
   if (pending_.empty() || pending_.back().file_id != current_id_) {
     SpoolBatch batch;
@@ -173,6 +253,7 @@ std::vector<RecordLocation> RecordLogAppender::BatchFailed(const SpoolBatch& bat
     current_end_ = batch.offset;
     filled_end_ = batch.offset;
     roll_required_ = !truncated;
+    if (roll_required_) spare_retry_end_ = 0;  // appends wait for a spare now
   } else {
     current_end_ = 0;  // the current file never got a write
   }

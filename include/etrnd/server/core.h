@@ -145,6 +145,9 @@ class Core {
 
   void SweepIdleSessions();
   void OnLoopEnd();
+  // Creates the appender's next file through the ring if it asks for one
+  // (core_spool_spare.cc): the roll onto it is then no syscall.
+  void PrepareSpoolSpare(spool::RecordLogAppender& appender);
 
   const int index_;
   ServerContext& context_;

@@ -12,9 +12,17 @@
 //                          batch.offset so nothing already durable is harmed.
 // At most one batch is in flight; appends made meanwhile form the next batch
 // (that is the group commit). A new file's header (spool_file_header.h) is
-// the start of its first batch, so records start at kFileHeaderBytes. Files
-// roll when they reach file_bytes_max; the roll (open + fsync of the
-// directory) is synchronous and rare.
+// the start of its first batch, so records start at kFileHeaderBytes.
+//
+// Files roll when they reach file_bytes_max, onto a spare file made ahead of
+// need: the appender asks for one (TakeSpareRequest) and the server creates
+// it through its ring (open O_EXCL, then an fsync of the directory so the
+// name is durable) and hands it over (AdoptSpare); the roll itself is then
+// no syscall. Until the spare arrives the current file keeps growing past
+// file_bytes_max (a soft roll point; kFileBytesMaxLimit stays hard). Offline
+// users (tools, tests) set roll_blocking: the appender then makes the spare
+// itself, synchronously, at the roll point. An unused spare is an empty file
+// (recovery drops it quietly); a clean stop removes it (DropSpare).
 //
 // A file grows ahead of its records in chunks of written zeros (a batch that
 // crosses the filled end carries the next chunk, batch.zero_fill): the later
@@ -55,6 +63,18 @@ struct AppenderOptions {
   // Appends fail with ResourceExhausted beyond this much unwritten data
   // (back-pressure: the session answers 452 4.3.1).
   uint64_t pending_bytes_max = kPendingBytesMaxDefault;
+  // true: the roll creates the next file itself (blocking open + directory
+  // fsync; fine off a reactor). false: spares come from AdoptSpare.
+  bool roll_blocking = true;
+};
+
+// After a failed spare, the next try waits for this much more growth of the
+// current file (a full disk is not retried on every loop turn).
+inline constexpr uint64_t kSpareRetryGrowthBytes = kZeroFillChunkBytes;
+
+struct SpareRequest {
+  uint64_t file_id = 0;
+  std::string path;  // create with O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0640
 };
 
 struct SpoolBatch {
@@ -84,6 +104,18 @@ class RecordLogAppender {
   // written again (segment GC may delete them once nothing in them is live).
   std::vector<uint64_t> TakeSealedFiles();
 
+  // The next file to prepare, or nullopt when a spare is ready, one is being
+  // prepared, or a failed one is not due for a retry yet. Each request has a
+  // new id (never reused, even after a failure).
+  std::optional<SpareRequest> TakeSpareRequest();
+  // The requested file exists and its name is durable; the appender owns fd.
+  void AdoptSpare(uint64_t file_id, int fd);
+  // Creating it failed; the current file keeps growing (logged once).
+  void SpareFailed(uint64_t file_id, int error);
+  // Blocking: closes and unlinks an unused spare (clean stop).
+  void DropSpare();
+  bool spare_ready() const { return spare_fd_ >= 0; }
+
   // Cuts the current file's zero fill back to its last durable record. For a
   // clean stop, once the last batch finished: a blocking syscall.
   void TrimZeroFill();
@@ -108,6 +140,8 @@ class RecordLogAppender {
     uint64_t file_id;
   };
   absl::Status OpenFile(uint64_t id);
+  absl::Status CreateSpareBlocking();
+  void SwitchToSpare();
   void FinishInFlight(const SpoolBatch& batch);
   void CloseIfDone(int fd, uint64_t file_id);
 
@@ -120,6 +154,12 @@ class RecordLogAppender {
   uint64_t filled_end_ = 0;   // current file's size once taken batches land
   uint64_t durable_end_ = 0;  // current file: after its last durable record
   bool roll_required_ = false;
+  int spare_fd_ = -1;
+  uint64_t spare_id_ = 0;
+  bool spare_requested_ = false;
+  uint64_t next_spare_id_ = 0;    // ids handed out so far stay below it
+  uint64_t spare_retry_end_ = 0;  // after a failure: retry from this current_end_
+  bool spare_failure_logged_ = false;
   uint64_t next_sequence_ = 1;
   uint64_t pending_bytes_ = 0;
   std::deque<SpoolBatch> pending_;  // per file, oldest first

@@ -334,3 +334,40 @@ TEST(SpoolRecoveryTest, LargeRecordBetweenSmallOnes) {
 
 }  // namespace
 }  // namespace etrnd::spool
+
+namespace etrnd::spool {
+namespace {
+
+// A spare file made ahead of a roll and never written (crash, or a stop that
+// could not remove it) is empty: no damage, nothing moved aside, it goes,
+// and its id is not handed out again.
+TEST(SpoolRecoveryTest, UnusedEmptySparesGoQuietly) {
+  TempDir dir;
+  const std::vector<RecordLocation> locations = SpoolMessages(dir, 2);
+  {
+    auto completions = *CompletionAppender::Open(Options(dir));
+    completions->Append(CompletionOf(locations[0], 0)).IgnoreError();
+    Flush(*completions);
+  }
+  WriteFile(SegmentPath(dir.path(), 0, 1), "");
+  WriteFile(SegmentPath(dir.path(), 1, 6), "");
+  WriteFile(CompletionLogPath(dir.path(), 0, 1), "");
+  absl::StatusOr<RecoveryResult> result = RecoverSpool(dir.path());
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->messages.size(), 1u);
+  EXPECT_EQ(result->messages[0].location, locations[1]);
+  EXPECT_EQ(result->stats.damaged_ranges, 0u);
+  EXPECT_EQ(result->stats.corrupt_files, 0u);
+  EXPECT_EQ(result->stats.torn_tails_dropped, 0u);
+  EXPECT_EQ(result->stats.files_moved_aside, 0u);
+  EXPECT_FALSE(fs::exists(dir.path() + "/damaged"));
+  EXPECT_FALSE(fs::exists(SegmentPath(dir.path(), 0, 1)));
+  EXPECT_FALSE(fs::exists(SegmentPath(dir.path(), 1, 6)));
+  EXPECT_FALSE(fs::exists(CompletionLogPath(dir.path(), 0, 1)));
+  EXPECT_EQ(result->segments, (std::vector<SegmentKey>{SegmentKey{0, 0}}));
+  EXPECT_GE(result->next_segment_id, 7u);
+  EXPECT_GE(result->next_completion_id, 2u);
+}
+
+}  // namespace
+}  // namespace etrnd::spool
