@@ -266,16 +266,17 @@ TEST(SpoolReaderTest, ReadPrefixesGivesEachRecordsFirstBytesInOrder) {
   std::vector<absl::StatusOr<std::string>> prefixes;
   size_t asked_max = 0;
   std::shared_ptr<SpoolReader> owner;
+  // Sampled on every turn while the batch runs; it outlives the reactor run
+  // (a copy that held a reference to itself would never be freed).
+  std::function<void()> sample;
   RunOnReactor([&](reactor::Reactor& r, std::function<void()> finish) {
     owner = std::make_shared<SpoolReader>(r, dir.path());
     SpoolReader* reader = owner.get();
-    // Sampled on every turn while the batch runs.
-    auto sample = std::make_shared<std::function<void()>>();
-    *sample = [&, reader, sample] {
+    sample = [&, reader] {
       asked_max = std::max(asked_max, reader->reads_in_flight() + reader->reads_queued());
-      if (prefixes.empty()) r.Post(*sample);
+      if (prefixes.empty()) r.Post(sample);
     };
-    r.Post(*sample);
+    r.Post(sample);
     ReadPrefixes(*reader, locations, kPrefix,
                  [&, reader, finish](std::vector<absl::StatusOr<std::string>> results) {
                    prefixes = std::move(results);
