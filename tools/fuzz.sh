@@ -44,7 +44,10 @@ for f in src/spool/*.cc; do
   [[ "${f}" == src/spool/spool_reader.cc || "${f}" == src/spool/group_commit.cc ]] ||
     spool_sources+=("${f}")
 done
-build_and_run spool_recovery_fuzz "${spool_sources[@]}"
+# Recovery keys messages by queue id (control_request.cc) and interns
+# lower-case domains (domain_name.cc).
+build_and_run spool_recovery_fuzz "${spool_sources[@]}" src/control/control_request.cc \
+  src/config/domain_name.cc
 if [[ -f tests/fuzz/config_domains_table_fuzz.cc ]]; then
   # The table refuses public-suffix patterns through libpsl.
   build_and_run config_domains_table_fuzz src/config/*.cc "${auth_sources[@]}" \
