@@ -37,8 +37,7 @@ TEST(MessageKeyDeathTest, ALocationThatDoesNotFitThePackingCrashes) {
                "check failed");
   EXPECT_DEATH(MessageKey::FromLocation(spool::RecordLocation{0, kSegmentIdMask + 1, 0, 10}),
                "check failed");
-  EXPECT_DEATH(MessageKey::FromLocation(spool::RecordLocation{1u << 24, 1, 0, 10}),
-               "check failed");
+  EXPECT_DEATH(MessageKey::FromLocation(spool::RecordLocation{1u << 24, 1, 0, 10}), "check failed");
 }
 
 TEST(DomainQueueIndexTest, CountsMessagesPerDomainCaseInsensitively) {
