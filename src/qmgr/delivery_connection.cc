@@ -40,6 +40,11 @@ DeliveryConnection::~DeliveryConnection() {
 
 void DeliveryConnection::OnOpen(reactor::Connection& conn) {
   conn_ = &conn;
+  if (on_connected_) {
+    std::function<void()> connected = std::move(on_connected_);
+    on_connected_ = nullptr;
+    connected();
+  }
   Pump();
 }
 
@@ -129,6 +134,7 @@ void ConnectDelivery(reactor::Reactor& reactor, DeliveryAttempt attempt) {
       reactor, std::move(attempt.client_options), std::move(attempt.messages),
       std::move(attempt.outcomes), std::move(attempt.finished), attempt.timeout,
       std::move(attempt.tls));
+  handler->set_on_connected(std::move(attempt.connected));
   reactor.Connect(attempt.target, std::move(handler), attempt.timeout);
 }
 

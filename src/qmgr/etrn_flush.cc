@@ -2,6 +2,7 @@
 // aggregates (etrn/etrn_match.h), whatever is queued; then the flush of each
 // matched domain is started by a walk over the index in slices of
 // kEtrnFlushStartSlice domains per loop turn, continued by a Post to self.
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,13 +22,15 @@ using namespace queue_detail;  // NOLINT: the queue service's own helpers
 
 namespace {
 
-// Domains visited per loop turn by an ETRN walk (each visit: a table match,
-// and for a matched domain its schedule reset and a zero-delay timer).
-constexpr size_t kEtrnFlushStartSlice = 256;
+// Domains visited per loop turn by an ETRN walk. Each visit may start a
+// flush at once (its log line, route, first set-up slice and reads: ~15 us),
+// so a slice stays well under a millisecond.
+constexpr size_t kEtrnFlushStartSlice = 32;
 // Walks in progress on one core; past it an `@`/`#` ETRN is answered 458.
 constexpr size_t kEtrnWalksMax = 256;
-// Back-pressure: while the flushes running leave no room for one more
-// slice's, a walk waits this long and looks again.
+// Back-pressure: while kFlushesRunningMax flushes run, a walk waits this
+// long and looks again; with less room than a slice, it visits only as many
+// domains as there is room for, so the bound is never passed.
 constexpr absl::Duration kEtrnWalkPause = absl::Milliseconds(20);
 static_assert(kEtrnFlushStartSlice < kFlushesRunningMax);
 
@@ -87,19 +90,38 @@ void QueueService::FlushOnEtrn(const std::string& domain) {
   if (!state.flushing) ScheduleAttempt(domain, absl::ZeroDuration());
 }
 
+void QueueService::StartFlushForWalk(const std::string& domain) {
+  DomainState& state = StateOf(domain);
+  delivery::RetrySchedule::ResetForFlush(&state.retry, absl::Now());
+  if (state.flushing) return;
+  // Started here, not by a zero-delay timer, so flushes_running_ counts it
+  // before the walk looks at the room again.
+  if (state.timer != 0) {
+    core_.reactor().CancelTimer(state.timer);
+    state.timer = 0;
+  }
+  StartFlush(domain);
+}
+
 void QueueService::EtrnWalkSlice(const std::shared_ptr<EtrnWalk>& walk) {
   ETRND_CHECK(etrn_walks_running_ > 0);
-  if (!stopped_ && flushes_running_ + kEtrnFlushStartSlice > kFlushesRunningMax) {
+  const size_t room =
+      flushes_running_ < kFlushesRunningMax ? kFlushesRunningMax - flushes_running_ : 0;
+  if (!stopped_ && room == 0) {
     core_.reactor().RunAfter(kEtrnWalkPause, [this, walk] { EtrnWalkSlice(walk); });
     return;
   }
   const config::DomainsTable& table = core_.table();
-  size_t budget = kEtrnFlushStartSlice;
+  // A visit starts at most one flush: visiting no more than the room stops
+  // the walk exactly at kFlushesRunningMax.
+  size_t budget = std::min(kEtrnFlushStartSlice, room);
+  // Started once the index walk is over: a flush must not run inside it.
+  std::vector<std::string> matched;
   auto visit = [&](std::string_view domain, size_t /*messages*/) {
     --budget;
     if (index_.IsHeld(domain)) return;
     if (etrn::EtrnWalkTakes(table, walk->plan, walk->asker, domain)) {
-      FlushOnEtrn(std::string(domain));
+      matched.emplace_back(domain);
     }
   };
   while (!stopped_ && budget > 0 && walk->root < walk->roots.size()) {
@@ -122,6 +144,7 @@ void QueueService::EtrnWalkSlice(const std::shared_ptr<EtrnWalk>& walk) {
       budget -= budget > 0 ? 1 : 0;  // an empty root still costs a lookup
     }
   }
+  for (const std::string& domain : matched) StartFlushForWalk(domain);
   if (!stopped_ && walk->root < walk->roots.size()) {
     core_.reactor().Post([this, walk] { EtrnWalkSlice(walk); });
     return;

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/time/clock.h"
+#include "connect_gate.h"
 #include "domain_state.h"
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
@@ -222,7 +223,7 @@ void QueueService::LaunchConnections(const std::shared_ptr<FlushJob>& job) {
       };
     }
     ++job->connections_open;
-    core_.Deliver(DeliveryAttempt{
+    connect_gate_->Deliver(DeliveryAttempt{
         .target = job->targets[job->target_index],
         .client_options = std::move(client_options),
         .messages = std::move(batch),

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/time/clock.h"
+#include "connect_gate.h"
 #include "domain_state.h"
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
@@ -20,6 +21,8 @@ using namespace queue_detail;  // NOLINT: the queue service's own helpers
 QueueService::QueueService(CoreServices& core)
     : core_(core),
       reader_(core.reactor(), core.options().spool_dir),
+      connect_gate_(std::make_unique<ConnectGate>(
+          core.reactor(), [&core](DeliveryAttempt attempt) { core.Deliver(std::move(attempt)); })),
       postmaster_domain_(DomainOf(core.options().postmaster)) {
   core_.reactor().RunAfter(ExpirySweepInterval(core_.options().max_queue_lifetime),
                            [this] { SweepExpired(); });
@@ -72,6 +75,7 @@ void QueueService::EvictSegment(spool::SegmentKey segment) { reader_.EvictSegmen
 void QueueService::Stop() {
   stopped_ = true;
   reader_.Shutdown();
+  connect_gate_->Stop();
   for (auto& [domain, state] : domains_) {
     if (state->timer != 0) {
       core_.reactor().CancelTimer(state->timer);

@@ -6,7 +6,8 @@
 //
 // Recipients: --big=DOMAIN:COUNT,... messages first (one domain each, to
 // give probes for every size), then the rest spread round-robin over
-// --domains domains d<k>.test. Messages go round-robin to --cores cores'
+// --domains domains d<k>.test (or c<k>.PARENT with --parent=PARENT: the
+// subdomains one `ETRN @PARENT` flushes). Messages go round-robin to --cores cores'
 // segment files (seg-<core>-<id>.log), which roll at --segment_bytes_max
 // like etrnd's.
 #include <fcntl.h>
@@ -35,6 +36,9 @@
 ABSL_FLAG(std::string, spool_dir, "", "Spool directory to create (must not hold segment files).");
 ABSL_FLAG(uint64_t, messages, 10000, "Messages in all (the --big ones included).");
 ABSL_FLAG(uint64_t, domains, 1000, "Domains d<k>.test the other messages are spread over.");
+ABSL_FLAG(std::string, parent, "",
+          "If set, the spread domains are c<k>.PARENT (k zero-padded to 5 digits) instead of "
+          "d<k>.test: subdomains of one parent, for `ETRN @PARENT`.");
 ABSL_FLAG(std::string, big, "",
           "Comma-separated DOMAIN:COUNT: COUNT messages for DOMAIN each (probes of every size).");
 ABSL_FLAG(uint32_t, recipients, 1, "Recipients per message (in the same domain).");
@@ -199,8 +203,11 @@ int Run() {
       if (!generator.Add(b.name)) return 1;
     }
   }
+  const std::string parent = absl::GetFlag(FLAGS_parent);
   for (uint64_t i = 0; generator.written() < total; ++i) {
-    if (!generator.Add(absl::StrFormat("d%d.test", i % domains))) return 1;
+    const std::string domain = parent.empty() ? absl::StrFormat("d%d.test", i % domains)
+                                              : absl::StrFormat("c%05d.%s", i % domains, parent);
+    if (!generator.Add(domain)) return 1;
   }
   if (!generator.Finish()) return 1;
   if (absl::Status s = etrnd::spool::FsyncDirectory(dir); !s.ok()) {

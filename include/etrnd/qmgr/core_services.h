@@ -54,6 +54,8 @@ struct DeliveryAttempt {
   absl::Duration timeout;
   DeliveryConnection::OutcomeSink outcomes;  // one per recipient, as answered
   DeliveryConnection::Finished finished;     // once, after the last outcome
+  // Once the TCP connection is up (never when the connect fails); may be empty.
+  std::function<void()> connected = {};
 };
 
 class CoreServices {

@@ -38,6 +38,9 @@ class DeliveryConnection : public reactor::ConnectionHandler, private transport:
                      Finished finished, absl::Duration reply_timeout_max, DeliveryTls tls = {});
   ~DeliveryConnection() override;
 
+  // Runs once when the TCP connection is up (ConnectGate frees its slot).
+  void set_on_connected(std::function<void()> fn) { on_connected_ = std::move(fn); }
+
   void OnOpen(reactor::Connection& conn) override;
   void OnReceive(reactor::Connection& conn, std::string_view bytes) override;
   void OnClosed(reactor::Connection& conn, int error) override;
@@ -56,6 +59,7 @@ class DeliveryConnection : public reactor::ConnectionHandler, private transport:
   smtp::ClientSession session_;
   OutcomeSink outcomes_;
   Finished finished_;
+  std::function<void()> on_connected_;
   reactor::Connection* conn_ = nullptr;
   reactor::Reactor::TimerId timeout_timer_ = 0;
   const absl::Duration reply_timeout_max_;  // --delivery_timeout caps RFC 5321's

@@ -39,6 +39,8 @@
 
 namespace etrnd::qmgr {
 
+class ConnectGate;
+
 struct EtrnShardResult {
   size_t messages = 0;
   bool refused_for_resources = false;  // 458
@@ -139,6 +141,8 @@ class QueueService {
   bool IsHeld(std::string_view domain) const { return index_.IsHeld(domain); }
   size_t held_count() const { return index_.held_count(); }
   size_t flushes_running() const { return flushes_running_; }
+  // Every outbound connection of this core's flush jobs starts through it.
+  const ConnectGate& connect_gate() const { return *connect_gate_; }
   // Records the outcome durably, then drops the recipient from the index;
   // `settled` runs once the completion record is written (or failed).
   void FinishRecipient(const std::string& domain, const spool::RecordLocation& location,
@@ -177,6 +181,8 @@ class QueueService {
   // `@`/`#` walk over the matched domains, which posts the next.
   void FlushOnEtrn(const std::string& domain);
   void EtrnWalkSlice(const std::shared_ptr<EtrnWalk>& walk);
+  // A walk's matched domain: its flush starts now (the reply has left).
+  void StartFlushForWalk(const std::string& domain);
   void StartFlush(const std::string& domain);
   // Walks the domain's queued messages into the job, kFlushSetupSlice per
   // loop turn (continued by a Post to self).
@@ -250,6 +256,7 @@ class QueueService {
   absl::flat_hash_map<MovedKey, queue::MessageKey> moved_from_;  // the reverse
   spool::SegmentTracker segments_;
   spool::SpoolReader reader_;
+  std::unique_ptr<ConnectGate> connect_gate_;
   size_t expiry_reads_outstanding_ = 0;
   const std::string postmaster_domain_;  // lower case
   size_t flushes_running_ = 0;

@@ -74,6 +74,9 @@ class FakeCore : public CoreServices {
   }
   void Deliver(DeliveryAttempt attempt) override {
     attempts.push_back(std::make_unique<DeliveryAttempt>(std::move(attempt)));
+    // The TCP connection is up (ConnectGate's slot frees), unless the test
+    // plays a connect that fails.
+    if (connects && attempts.back()->connected) attempts.back()->connected();
     ASSERT_TRUE(on_deliver) << "a connection nobody answers";
     on_deliver(*attempts.back());
   }
@@ -105,6 +108,7 @@ class FakeCore : public CoreServices {
   std::vector<delivery::RouteTarget> targets;
   absl::Status route_error;  // not ok: ResolveNextHop answers it
   DeliverHandler on_deliver;
+  bool connects = true;  // false: attempts never connect (refused, unreachable)
   std::vector<std::unique_ptr<DeliveryAttempt>> attempts;  // every connection opened
   std::vector<spool::SpoolMessage> stored;                 // bounces
   std::vector<spool::SpoolCompletion> completions;

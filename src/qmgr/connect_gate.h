@@ -1,0 +1,73 @@
+// The way every flush job's outbound connection starts on a core. It bounds
+// the connection attempts in flight (connect not yet answered), so a storm
+// of jobs queues here instead of connecting all at once: at most
+// kConnectsInFlightMax connects are submitted, and fail, per loop turn. An
+// attempt to an address that failed a moment ago (DeadTargets) is not made:
+// its recipients are deferred at once, as if the connection had failed.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <string>
+
+#include "absl/time/time.h"
+#include "dead_targets.h"
+#include "etrnd/qmgr/core_services.h"
+#include "etrnd/reactor/reactor.h"
+
+namespace etrnd::qmgr {
+
+// Connects in flight per core. A refused connect costs its loop turn a
+// close, the job's deferrals and their log lines (~30 us): 32 of them keep
+// a turn well under 1 ms. A next hop that answers takes its slot only until
+// the TCP connection is up.
+inline constexpr size_t kConnectsInFlightMax = 32;
+// Attempts waiting for a slot (each running flush job has at most
+// --connections_per_destination); past it an attempt is deferred at once.
+inline constexpr size_t kConnectsWaitingMax = 65536;
+// Waiting attempts looked at per call when a slot frees: skipped ones take
+// no slot, so without this bound one call could defer them all.
+inline constexpr size_t kConnectWakeSlice = 64;
+
+class ConnectGate {
+ public:
+  using Connect = std::function<void(DeliveryAttempt)>;
+
+  // `connect` opens the connection (CoreServices::Deliver).
+  ConnectGate(reactor::Reactor& reactor, Connect connect);
+
+  // Starts the attempt now, when a slot is free and none waits; else it
+  // waits its turn (FIFO). A skipped or refused attempt reports, later from
+  // the loop, a connection-level deferral for every recipient, then
+  // `finished`, exactly like a failed connection.
+  void Deliver(DeliveryAttempt attempt);
+  // Shutdown: attempts still waiting are deferred, none starts any more.
+  void Stop();
+
+  size_t connecting() const { return connecting_; }
+  size_t waiting() const { return waiting_.size(); }
+  // Attempts deferred without connecting, ever.
+  uint64_t skipped() const { return skipped_; }
+  const DeadTargets& dead_targets() const { return dead_; }
+
+ private:
+  // Connects, or skips when the target is remembered dead.
+  void Dispatch(DeliveryAttempt attempt);
+  void Start(DeliveryAttempt attempt);
+  // Defers every recipient of the attempt (posted: the caller may be in
+  // the middle of launching the job's connections).
+  void Skip(DeliveryAttempt attempt, std::string reply);
+  void OnSlotFree();
+
+  reactor::Reactor& reactor_;
+  Connect connect_;
+  DeadTargets dead_;
+  std::deque<DeliveryAttempt> waiting_;
+  size_t connecting_ = 0;
+  uint64_t skipped_ = 0;
+  bool wake_posted_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace etrnd::qmgr
