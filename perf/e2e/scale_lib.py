@@ -48,8 +48,9 @@ def generate(spool, messages, domains, big, cores=2, body_bytes=300):
 class Server:
     """etrnd --threads=2 on a spool; logs turns over 1 ms."""
 
-    def __init__(self, tmp, spool, table, flags=()):
+    def __init__(self, tmp, spool, table, flags=(), binary=None):
         self.tmp, self.spool = tmp, spool
+        self.binary = binary or os.path.join(BUILD, "etrnd")
         self.domains_file = os.path.join(tmp, "domains.conf")
         with open(self.domains_file, "w") as f:
             f.write(table)
@@ -61,7 +62,7 @@ class Server:
         self.log = open(self.log_path, "w")
         t0 = time.monotonic()
         self.process = subprocess.Popen(
-            [os.path.join(BUILD, "etrnd"), f"--listen=127.0.0.1:{self.port}",
+            [self.binary, f"--listen=127.0.0.1:{self.port}",
              f"--spool_dir={self.spool}", f"--domains_file={self.domains_file}", "--threads=2",
              "--hostname=scale.e2e.test", "--etrn_rate=1000000", "--etrn_burst=1000000",
              "--log_turns_over=1ms"] + self.flags,
