@@ -24,6 +24,7 @@ namespace etrnd::qmgr {
 using namespace queue_detail;  // NOLINT: the queue service's own helpers
 
 void QueueService::SetUpFlushSlice(const std::shared_ptr<FlushJob>& job) {
+  static_assert(sizeof(FlushJob::Item) <= 64, "1e5 of them per big flush");
   ETRND_CHECK(!job->setup_done);
   ++flush_setup_slices_;
   if (job->finished || stopped_) {
@@ -42,7 +43,7 @@ void QueueService::SetUpFlushSlice(const std::shared_ptr<FlushJob>& job) {
           return;
         }
         FlushJob::Item& item = job->items.emplace_back();
-        item.location = key.ToLocation();
+        item.key = key;
         recipients.ForEach([&item](uint32_t index) { item.recipient_indexes.push_back(index); });
       });
   if (job->setup_cursor.has_value()) {
@@ -123,7 +124,7 @@ void QueueService::IssueReads(const std::shared_ptr<FlushJob>& job) {
     ETRND_CHECK(item.read == FlushJob::Item::Read::kNotRead);
     item.read = FlushJob::Item::Read::kReading;
     ++job->reads_outstanding;
-    reader_.Read(item.location, [this, job, token](absl::StatusOr<spool::SpoolMessage> message) {
+    reader_.Read(item.location(), [this, job, token](absl::StatusOr<spool::SpoolMessage> message) {
       OnItemRead(job, token, std::move(message));
     });
   }
@@ -143,8 +144,9 @@ void QueueService::OnItemRead(const std::shared_ptr<FlushJob>& job, size_t token
   } else {
     // Stays queued; recovery at the next start decides what the record holds.
     if (!absl::IsCancelled(message.status())) {
-      ETRND_LOG_ERROR("flush %s: cannot read message at %d/%d/%d: %s", job->domain,
-                      item.location.core, item.location.segment_id, item.location.offset,
+      const spool::RecordLocation location = item.location();
+      ETRND_LOG_ERROR("flush %s: cannot read message at %d/%d/%d: %s", job->domain, location.core,
+                      location.segment_id, location.offset,
                       std::string(message.status().message()));
     }
     item.read = FlushJob::Item::Read::kFailed;
@@ -315,7 +317,7 @@ void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
       // Info, as in Postfix: the line an operator looks for first.
       LogDelivery(item.message->queue_id, item.message->recipients[recipient_index], job->domain,
                   job->remote_mta, "sent", outcome.reply);
-      FinishRecipient(job->domain, item.location, recipient_index,
+      FinishRecipient(job->domain, item.location(), recipient_index,
                       spool::RecipientOutcome::kDelivered, Settler(job));
       break;
     }
@@ -336,15 +338,17 @@ void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
       ++metrics.deliveries_bounced;
       LogDelivery(item.message->queue_id, item.message->recipients[recipient_index], job->domain,
                   job->remote_mta, "bounced", outcome.reply);
-      item.failures.emplace_back(recipient_index, outcome.reply);
+      if (item.failures == nullptr)
+        item.failures = std::make_unique<decltype(item.failures)::element_type>();
+      item.failures->emplace_back(recipient_index, outcome.reply);
       break;
   }
   if (item.outcomes_seen < item.recipient_indexes.size()) return;
-  if (!item.failures.empty()) {
-    QueueBounce(*item.message, item.location, job->domain, std::move(item.failures),
+  if (item.failures != nullptr) {
+    QueueBounce(*item.message, item.location(), job->domain, std::move(*item.failures),
                 job->remote_mta,
                 /*expired=*/false, Settler(job));
-    item.failures.clear();
+    item.failures.reset();
   }
   // Every recipient has its answer: the body is no longer needed here
   // (unless the connection failed and the next address gets it).

@@ -26,7 +26,8 @@ struct QueueService::FlushJob {
   // One per message; a big customer's flush has 1e5 of them, so an item is
   // small and needs no allocation of its own until its message is read.
   struct Item {
-    spool::RecordLocation location;
+    queue::MessageKey key;  // half the size of the RecordLocation it packs
+    spool::RecordLocation location() const { return key.ToLocation(); }
     absl::InlinedVector<uint32_t, 2> recipient_indexes;  // this domain's recipients
     // Read from the spool ahead of its batch; freed once every recipient has
     // its outcome. Only kFlushReadAheadMessages are loaded at a time.
@@ -34,7 +35,8 @@ struct QueueService::FlushJob {
     enum class Read : uint8_t { kNotRead, kReading, kLoaded, kFailed } read = Read::kNotRead;
     bool connection_failed = false;  // deferred by the connection, not the message
     uint32_t outcomes_seen = 0;
-    std::vector<std::pair<uint32_t, std::string>> failures;  // bounced: index, reply
+    // Bounced recipients (index, reply), rare: allocated on the first one.
+    std::unique_ptr<std::vector<std::pair<uint32_t, std::string>>> failures;
   };
   std::string domain;
   std::vector<SocketAddress> targets;
