@@ -5,9 +5,7 @@
 namespace etrnd::reactor {
 namespace {
 
-std::string Ms(absl::Duration d) {
-  return absl::StrCat(absl::FDivDuration(d, absl::Milliseconds(1)), "ms");
-}
+std::string Ms(absl::Duration d) { return absl::FormatDuration(d); }
 
 std::string DescribePhase(const TurnPhase& phase, const char* noun) {
   std::string text = absl::StrCat(phase.count, " ", noun);

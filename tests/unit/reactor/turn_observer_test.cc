@@ -103,8 +103,8 @@ TEST(TurnProfileTest, DescribesEveryPhase) {
   turn.posted.Add(absl::Microseconds(500));
   turn.loop_end_hooks = absl::Milliseconds(1);
   EXPECT_EQ(turn.Describe(),
-            "2 completions 7ms (longest 5ms, file); 0 timers; 1 tasks 0.5ms (longest 0.5ms); "
-            "teardowns 0ms; hooks 1ms; sends 0ms");
+            "2 completions 7ms (longest 5ms, file); 0 timers; 1 tasks 500us (longest 500us); "
+            "teardowns 0; hooks 1ms; sends 0");
 }
 
 }  // namespace
