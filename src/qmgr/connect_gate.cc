@@ -86,21 +86,35 @@ void ConnectGate::Start(DeliveryAttempt attempt) {
 
 void ConnectGate::Skip(DeliveryAttempt attempt, std::string reply) {
   ++skipped_;
-  reactor_.Post(
-      [attempt = std::make_shared<DeliveryAttempt>(std::move(attempt)), reply = std::move(reply)] {
-        for (const smtp::OutboundMessage& message : attempt->messages) {
-          for (size_t i = 0; i < message.recipients.size(); ++i) {
-            smtp::RecipientOutcome outcome;
-            outcome.token = message.token;
-            outcome.recipient_index = i;
-            outcome.kind = smtp::RecipientOutcome::kDeferred;
-            outcome.reply = reply;
-            outcome.connection_level = true;
-            attempt->outcomes(outcome);
-          }
-        }
-        attempt->finished();
-      });
+  skipped_queue_.emplace_back(std::move(attempt), std::move(reply));
+  if (!report_posted_) {
+    report_posted_ = true;
+    reactor_.Post([this] { ReportSkipped(); });
+  }
+}
+
+void ConnectGate::ReportSkipped() {
+  report_posted_ = false;
+  for (size_t n = 0; n < kSkipsPerTurn && !skipped_queue_.empty(); ++n) {
+    auto [attempt, reply] = std::move(skipped_queue_.front());
+    skipped_queue_.pop_front();
+    for (const smtp::OutboundMessage& message : attempt.messages) {
+      for (size_t i = 0; i < message.recipients.size(); ++i) {
+        smtp::RecipientOutcome outcome;
+        outcome.token = message.token;
+        outcome.recipient_index = i;
+        outcome.kind = smtp::RecipientOutcome::kDeferred;
+        outcome.reply = reply;
+        outcome.connection_level = true;
+        attempt.outcomes(outcome);
+      }
+    }
+    attempt.finished();  // may Skip() again: queued behind the rest
+  }
+  if (!skipped_queue_.empty() && !report_posted_) {
+    report_posted_ = true;
+    reactor_.Post([this] { ReportSkipped(); });
+  }
 }
 
 void ConnectGate::OnSlotFree() {
