@@ -80,8 +80,7 @@ void SetLogLinesPerSecondMax(uint32_t lines_per_second_max) {
   g_rate_bound.SetLinesPerSecondMax(lines_per_second_max);
 }
 
-void WriteLogEvent(LogLevel level, std::string_view event, std::span<const LogField> fields,
-                   std::string_view message) {
+bool AdmitLogLine() {
   absl::Time now = absl::Now();
   LogRateBound::Verdict verdict = g_rate_bound.Admit(now);
   if (verdict.suppressed_to_report > 0) {
@@ -91,7 +90,17 @@ void WriteLogEvent(LogLevel level, std::string_view event, std::span<const LogFi
         absl::StrCat(verdict.suppressed_to_report, " log lines suppressed (over --log_rate_max)"),
         now);
   }
-  if (verdict.write) WriteFormatted(level, event, fields, message, now);
+  return verdict.write;
+}
+
+void WriteAdmittedLogEvent(LogLevel level, std::string_view event, std::span<const LogField> fields,
+                           std::string_view message) {
+  WriteFormatted(level, event, fields, message, absl::Now());
+}
+
+void WriteLogEvent(LogLevel level, std::string_view event, std::span<const LogField> fields,
+                   std::string_view message) {
+  if (AdmitLogLine()) WriteAdmittedLogEvent(level, event, fields, message);
 }
 
 void WriteLogLine(LogLevel level, std::string_view message) {

@@ -1,5 +1,7 @@
 #include "etrnd/common/log_line.h"
 
+#include <cstdint>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -166,9 +168,35 @@ void AppendLogText(std::string* out, std::string_view text) {
   }
 }
 
+namespace {
+
+// "2026-12-04T21:15:15.775Z". absl::FormatTime (cctz) costs microseconds a
+// call; a storm of flushes writes thousands of lines a second, so each
+// thread formats the date and time once per second and adds the
+// milliseconds itself.
+std::string LogTimestamp(absl::Time time) {
+  thread_local int64_t cached_second = INT64_MIN;
+  thread_local std::string cached_prefix;  // "2026-12-04T21:15:15."
+  const int64_t millis = absl::ToUnixMillis(time);
+  const int64_t second = millis >= 0 ? millis / 1000 : (millis - 999) / 1000;
+  if (second != cached_second) {
+    cached_second = second;
+    cached_prefix =
+        absl::FormatTime("%Y-%m-%dT%H:%M:%S.", absl::FromUnixSeconds(second), absl::UTCTimeZone());
+  }
+  const int64_t ms = millis - second * 1000;
+  std::string out = cached_prefix;
+  out.push_back(static_cast<char>('0' + ms / 100));
+  out.push_back(static_cast<char>('0' + ms / 10 % 10));
+  out.push_back(static_cast<char>('0' + ms % 10));
+  out.push_back('Z');
+  return out;
+}
+
+}  // namespace
+
 std::string FormatLogLine(LogFormat format, const LogLineParts& parts) {
-  const std::string time =
-      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", parts.time, absl::UTCTimeZone());
+  const std::string time = LogTimestamp(parts.time);
   std::string line;
   line.reserve(64 + parts.message.size() +
                (format == LogFormat::kJson ? 32 * parts.fields.size() : 0));

@@ -38,6 +38,12 @@ LogFormat GetLogFormat();
 void WriteLogLine(LogLevel level, std::string_view message);
 void WriteLogEvent(LogLevel level, std::string_view event, std::span<const LogField> fields,
                    std::string_view message);
+// The two halves of WriteLogEvent, so a line the rate bound drops is never
+// formatted: AdmitLogLine() counts it against --log_rate_max (writing a due
+// "N log lines suppressed" first) and says whether to write it.
+bool AdmitLogLine();
+void WriteAdmittedLogEvent(LogLevel level, std::string_view event, std::span<const LogField> fields,
+                           std::string_view message);
 // Index of the reactor thread shown in log lines (-1 = main thread).
 void SetLogThreadIndex(int index);
 // Global bound on lines written per second (0 = unbounded); over it lines
@@ -63,16 +69,18 @@ void WriteRepeatedLogEvent(LogLevel level, std::string_view event, std::span<con
 
 template <typename... Args>
 void Log(LogLevel level, const absl::FormatSpec<Args...>& format, const Args&... args) {
-  if (ShouldLog(level)) WriteLogLine(level, absl::StrFormat(format, args...));
+  if (ShouldLog(level) && AdmitLogLine()) {
+    WriteAdmittedLogEvent(level, "", {}, absl::StrFormat(format, args...));
+  }
 }
 
 // Like Log(), with an event name and structured fields (JSON only).
 template <typename... Args>
 void LogEvent(LogLevel level, std::string_view event, LogFields fields,
               const absl::FormatSpec<Args...>& format, const Args&... args) {
-  if (!ShouldLog(level)) return;
-  WriteLogEvent(level, event, std::span<const LogField>(fields.begin(), fields.size()),
-                absl::StrFormat(format, args...));
+  if (!ShouldLog(level) || !AdmitLogLine()) return;
+  WriteAdmittedLogEvent(level, event, std::span<const LogField>(fields.begin(), fields.size()),
+                        absl::StrFormat(format, args...));
 }
 
 // Like Log(), summarised per (repeat_key, client): see the file comment. In

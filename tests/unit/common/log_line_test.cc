@@ -71,6 +71,22 @@ TEST(LogJsonStringTest, EveryByteValueGivesPrintableAsciiOutsideUtf8) {
   }
 }
 
+// The timestamp's date and time are cached per second per thread: lines
+// within a second, across a second and across a day all match FormatTime.
+TEST(LogLineTest, TimestampMatchesFormatTimeAcrossSeconds) {
+  const absl::Time base = absl::FromUnixSeconds(1700006399);  // 23:59:59 UTC
+  for (int64_t ms : {0, 1, 9, 10, 99, 100, 998, 999, 1000, 1001, 1999, 2000, 86400 * 1000 + 7}) {
+    const absl::Time t = base + absl::Milliseconds(ms) + absl::Microseconds(999);
+    const std::string want =
+        absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone()) + " INFO [main] x\n";
+    EXPECT_EQ(
+        FormatLogLine(LogFormat::kText,
+                      {.time = t, .level = LogLevel::kInfo, .thread_index = -1, .message = "x"}),
+        want)
+        << ms;
+  }
+}
+
 TEST(LogLineTest, TextLineKeepsTodaysShape) {
   EXPECT_EQ(FormatLogLine(LogFormat::kText, {.time = kTime,
                                              .level = LogLevel::kInfo,
