@@ -85,12 +85,17 @@ void DeliveryConnection::StartTls() {
 }
 
 void DeliveryConnection::OnClosed(reactor::Connection&, int error) {
+  const bool opened = conn_ != nullptr;
   conn_ = nullptr;
   if (!session_.done()) {
-    if (error != 0) {
-      ETRND_LOG_INFO("delivery connection failed: %s", std::strerror(-error));
+    if (!opened && error != 0) {
+      // Refused, unreachable, timed out: each deferral (and the flush's
+      // "done" line) says so; no line of its own.
+      session_.OnConnectFailed(std::strerror(-error));
+    } else {
+      if (error != 0) ETRND_LOG_INFO("delivery connection failed: %s", std::strerror(-error));
+      session_.OnConnectionLost();
     }
-    session_.OnConnectionLost();
   }
   for (const auto& outcome : session_.TakeOutcomes()) outcomes_(outcome);
   if (timeout_timer_ != 0) {

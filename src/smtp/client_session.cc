@@ -127,6 +127,11 @@ void ClientSession::OnConnectionLost() {
   Fail(SessionFailure::Kind::kConnectionLost, 0, "connection lost " + DescribeWait());
 }
 
+void ClientSession::OnConnectFailed(std::string_view why) {
+  if (state_ == State::kDone) return;
+  Fail(SessionFailure::Kind::kConnectionLost, 0, "connect failed: " + std::string(why));
+}
+
 void ClientSession::OnTimeout() {
   if (state_ == State::kDone) return;
   if (state_ == State::kQuitting) {

@@ -107,6 +107,9 @@ class ClientSession {
   void OnBytes(std::string_view bytes);
   // The connection closed or broke: every unfinished recipient is deferred.
   void OnConnectionLost();
+  // The TCP connect itself failed (`why`: "Connection refused", ...): like
+  // a lost connection, with the reason in every deferral.
+  void OnConnectFailed(std::string_view why);
   // The reply did not come within reply_timeout(): same as a lost connection
   // (the glue closes it once done() is true).
   void OnTimeout();

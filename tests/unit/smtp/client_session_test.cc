@@ -282,6 +282,21 @@ TEST(ClientSessionTest, TimeoutWaitingForGreetingDefersAll) {
   EXPECT_EQ(session.reply_timeout(), absl::InfiniteDuration());
 }
 
+TEST(ClientSessionTest, FailedConnectDefersAllWithTheReason) {
+  ClientSession session("relay.test", 10);
+  ASSERT_TRUE(session.Enqueue(Message(1, {"a@b.test", "c@b.test"})));
+  session.OnConnectFailed("Connection refused");
+  EXPECT_TRUE(session.done());
+  const std::vector<RecipientOutcome> outcomes = session.TakeOutcomes();
+  ASSERT_EQ(outcomes.size(), 2u);
+  for (const RecipientOutcome& outcome : outcomes) {
+    EXPECT_EQ(outcome.kind, RecipientOutcome::kDeferred);
+    EXPECT_TRUE(outcome.connection_level);
+    EXPECT_EQ(outcome.reply, "connect failed: Connection refused");
+  }
+  EXPECT_EQ(session.TakeOutputAsString(), "");
+}
+
 TEST(ClientSessionTest, ConnectionLostAfterQuitIsClean) {
   ClientSession session = Started(kEhloPlain, {});
   EXPECT_EQ(session.TakeOutputAsString(), "QUIT\r\n");
