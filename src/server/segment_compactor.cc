@@ -96,23 +96,24 @@ void SegmentCompactor::Tick() {
   ETRND_CHECK(victim_ == nullptr);
   const absl::Time now = absl::Now();
   absl::erase_if(retry_after_, [now](const auto& entry) { return entry.second <= now; });
-  spool::SegmentTracker& tracker = core_.queue().segment_tracker();
-  const std::vector<spool::SegmentUsage> sealed = tracker.SealedUsage();
-  std::optional<spool::SegmentKey> chosen = spool::ChooseCompactionVictim(
-      sealed, policy_, now,
+  // One slice of the sealed segments per turn: O(kCompactionChooseSlice),
+  // whatever the spool holds.
+  const spool::CompactionVictimWalk::Step step = victim_walk_.Next(
+      core_.queue().segment_tracker(), policy_, now,
       [this](spool::SegmentKey segment) { return retry_after_.contains(segment); });
-  if (!chosen.has_value()) {
+  if (!step.pass_done) {
+    core_.reactor().Post([this] { Tick(); });
+    return;
+  }
+  if (!step.victim.has_value()) {
     core_.reactor().RunAfter(kCompactionInterval, [this] { Tick(); });
     return;
   }
   victim_ = std::make_unique<Victim>();
-  victim_->segment = *chosen;
+  victim_->segment = step.victim->segment;
   victim_->started = now;
-  for (const spool::SegmentUsage& usage : sealed) {
-    if (!(usage.segment == *chosen)) continue;
-    victim_->total_bytes = usage.total_bytes;
-    victim_->live_bytes = usage.live_bytes;
-  }
+  victim_->total_bytes = step.victim->total_bytes;
+  victim_->live_bytes = step.victim->live_bytes;
   Pump();
 }
 

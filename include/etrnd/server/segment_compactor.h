@@ -1,6 +1,7 @@
 // Compaction while running, on one core: a sealed segment of this core that
 // is mostly dead (a few messages of held or unreachable domains pinning it,
-// spool::ChooseCompactionVictim) has its live messages moved to the core's
+// spool::ChooseCompactionVictim, looked for kCompactionChooseSlice segments
+// per loop turn) has its live messages moved to the core's
 // current segment, so it and the completion logs that point into it can go.
 // Disk use then follows what is queued, not what has passed.
 //
@@ -83,7 +84,8 @@ class SegmentCompactor {
 
   Core& core_;
   const spool::CompactionPolicy policy_;
-  std::unique_ptr<Victim> victim_;  // the segment being compacted, if any
+  std::unique_ptr<Victim> victim_;           // the segment being compacted, if any
+  spool::CompactionVictimWalk victim_walk_;  // looking for the next one
   // Victims not to choose again before the given time.
   absl::flat_hash_map<spool::SegmentKey, absl::Time> retry_after_;
   const CrashPoint crash_point_;
