@@ -30,6 +30,14 @@ SegmentCompactor::CrashPoint CrashPointFromEnvironment() {
   return SegmentCompactor::CrashPoint::kNone;
 }
 
+// Test hook (test_compaction.py): the first move's swap is asked for this
+// long after its copy is durable, so a test can act (an etrnctl delete, a
+// kill -9) between the copy and the swap. Off unless the variable is set.
+absl::Duration SwapDelayFromEnvironment() {
+  const char* value = std::getenv("ETRND_TEST_COMPACTION_SWAP_DELAY_MS");
+  return value == nullptr ? absl::ZeroDuration() : absl::Milliseconds(std::atoi(value));
+}
+
 void CrashIf(bool crash, const char* where) {
   if (!crash) return;
   std::fprintf(stderr, "etrnd: ETRND_TEST_COMPACTION_ABORT: aborting %s\n", where);
@@ -82,7 +90,8 @@ SegmentCompactor::SegmentCompactor(Core& core)
       policy_(spool::CompactionPolicy{
           .live_percent_max = core.context().options.compaction_live_percent,
           .min_age = spool::kCompactionMinAge}),
-      crash_point_(CrashPointFromEnvironment()) {}
+      crash_point_(CrashPointFromEnvironment()),
+      test_swap_delay_(SwapDelayFromEnvironment()) {}
 
 SegmentCompactor::~SegmentCompactor() = default;
 
@@ -254,6 +263,20 @@ void SegmentCompactor::OnStored(const std::shared_ptr<Move>& move,
   size_t live = 0;
   for (const Move::Part& part : move->parts) live += part.new_indexes.size();
   core_.queue().segment_tracker().AddMessage(move->to, static_cast<uint32_t>(live));
+  if (test_swap_delay_ > absl::ZeroDuration()) {
+    const absl::Duration delay = std::exchange(test_swap_delay_, absl::ZeroDuration());
+    ETRND_LOG_WARNING(
+        "compaction: ETRND_TEST_COMPACTION_SWAP_DELAY_MS: copy of %s durable at "
+        "%d/%d/%d, swap in %s",
+        move->message.queue_id, move->to.core, move->to.segment_id, move->to.offset,
+        absl::FormatDuration(delay));
+    core_.reactor().RunAfter(delay, [this, move] { AskSwaps(move); });
+    return;
+  }
+  AskSwaps(move);
+}
+
+void SegmentCompactor::AskSwaps(const std::shared_ptr<Move>& move) {
   // Every part with recipients is asked to swap, even when stopping: the
   // copy is durable now and either it or the original must be finished.
   Core& home = core_;

@@ -110,6 +110,11 @@ class QueueService {
   std::optional<std::vector<uint32_t>> LiveForRelocation(const std::string& domain,
                                                          const spool::RecordLocation& location,
                                                          int64_t arrival_unix_micros) const;
+  // While the returned token lives, no message of this core's domains moves
+  // (LiveForRelocation says not now, SwapRelocated refuses): an operator's
+  // delete or bounce holds it from its scan until its completions are
+  // durable, so it finishes what it found where it found it.
+  std::shared_ptr<const void> PauseRelocations();
   // Moves the domain's entry from `from` to its durable copy `to`, where
   // recipient old_indexes[i] is new_indexes[i]. False (nothing changed) unless
   // exactly old_indexes are still queued and nothing is in flight; the
@@ -258,6 +263,8 @@ class QueueService {
   // ODMR turn jobs running on this core, by job id (queue_turn.cc).
   absl::flat_hash_map<uint64_t, std::shared_ptr<FlushJob>> turn_jobs_;
   uint64_t next_turn_job_id_ = 1;
+  // Live PauseRelocations() tokens (shared with them).
+  std::shared_ptr<size_t> relocation_pauses_ = std::make_shared<size_t>(0);
   bool stopped_ = false;
 };
 

@@ -61,6 +61,8 @@ class SegmentCompactor {
 
   // Where the environment's ETRND_TEST_COMPACTION_ABORT (copy, swap,
   // completion) makes the process abort: deterministic crash tests only.
+  // (ETRND_TEST_COMPACTION_SWAP_DELAY_MS=N, also for tests: the first
+  // move's swap waits N ms after its copy is durable.)
   enum class CrashPoint { kNone, kAfterCopy, kAfterSwap, kAfterFirstCompletion };
 
  private:
@@ -73,6 +75,8 @@ class SegmentCompactor {
   void Query(const std::shared_ptr<Move>& move);
   void OnQueried(const std::shared_ptr<Move>& move);
   void OnStored(const std::shared_ptr<Move>& move, absl::StatusOr<spool::RecordLocation> to);
+  // Step 4: each owner of a part with recipients swaps (or refuses).
+  void AskSwaps(const std::shared_ptr<Move>& move);
   void OnSwapped(const std::shared_ptr<Move>& move);
   enum class Outcome {
     kMoved,  // the message lives in its copy now
@@ -89,6 +93,9 @@ class SegmentCompactor {
   // Victims not to choose again before the given time.
   absl::flat_hash_map<spool::SegmentKey, absl::Time> retry_after_;
   const CrashPoint crash_point_;
+  // ETRND_TEST_COMPACTION_SWAP_DELAY_MS: the first move's swap waits this
+  // long (then zero: used once). Tests only.
+  absl::Duration test_swap_delay_;
   bool stopped_ = false;
 };
 
