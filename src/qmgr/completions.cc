@@ -60,6 +60,11 @@ void QueueService::SegmentRecipientFinished(const spool::RecordLocation& locatio
   CollectGarbage();
 }
 
+void QueueService::UnpinSegment(spool::SegmentKey segment) {
+  segments_.Unpin(segment);
+  CollectGarbage();
+}
+
 void QueueService::CollectGarbage() {
   const std::string& spool_dir = core_.options().spool_dir;
   const std::vector<spool::SegmentKey> deletable = segments_.TakeDeletable();

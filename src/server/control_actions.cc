@@ -1,5 +1,6 @@
 // The etrnctl commands that change something: flush, hold/release, delete,
 // bounce, reload. Each is logged with its ids.
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -35,6 +36,17 @@ namespace {
 
 // flush --all-nodes: how long the answer waits for the peers' counts.
 constexpr absl::Duration kOperatorPeerWait = absl::Seconds(2);
+
+// Test hook (test_compaction.py): `etrnctl delete <id>` waits this long
+// between finding the message and finishing it, so a test can land a
+// compaction swap in between. Off unless the variable is set.
+absl::Duration DeletePauseFromEnvironment() {
+  static const absl::Duration pause = [] {
+    const char* value = std::getenv("ETRND_TEST_DELETE_PAUSE_MS");
+    return value == nullptr ? absl::ZeroDuration() : absl::Milliseconds(std::atoi(value));
+  }();
+  return pause;
+}
 
 // `answer`, holding the owner's compaction still until it is called and
 // dropped: a delete or bounce finds messages in one loop turn and finishes
@@ -190,7 +202,19 @@ void ControlService::Delete(const control::Request& request, Reply reply) {
               owner, id,
               [&owner, id_text, finish_all, answer = PausingRelocations(owner, std::move(answer))](
                   std::vector<FoundEntry> found) mutable {
-                finish_all(owner, std::move(found), id_text, std::move(answer));
+                const absl::Duration pause = DeletePauseFromEnvironment();
+                if (pause == absl::ZeroDuration() || found.empty()) {
+                  return finish_all(owner, std::move(found), id_text, std::move(answer));
+                }
+                ETRND_LOG_WARNING(
+                    "etrnctl delete %s: ETRND_TEST_DELETE_PAUSE_MS: found, "
+                    "finishing in %s",
+                    id_text, absl::FormatDuration(pause));
+                owner.reactor().RunAfter(
+                    pause, [&owner, id_text, finish_all, found = std::move(found),
+                            answer = std::move(answer)]() mutable {
+                      finish_all(owner, std::move(found), id_text, std::move(answer));
+                    });
               });
         },
         [id_text, json, reply = std::move(reply)](std::vector<int64_t> counts) {

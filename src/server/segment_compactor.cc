@@ -44,6 +44,10 @@ void CrashIf(bool crash, const char* where) {
   std::abort();
 }
 
+spool::SegmentKey SegmentOf(const spool::RecordLocation& location) {
+  return spool::SegmentKey{location.core, location.segment_id};
+}
+
 std::string LowerDomainOf(std::string_view address) {
   const size_t at = address.rfind('@');
   return at == std::string_view::npos ? "" : config::AsciiLower(address.substr(at + 1));
@@ -68,6 +72,9 @@ struct SegmentCompactor::Move {
   std::vector<Part> parts;
   size_t replies_pending = 0;
   bool busy = false;  // some owner said not now
+  // kMoved completions not yet durable: the victim stays until they are.
+  size_t completions_pending = 0;
+  bool released = false;  // its hold on the victim (ReleaseMove)
 };
 
 struct SegmentCompactor::Victim {
@@ -120,6 +127,10 @@ void SegmentCompactor::Tick() {
   }
   victim_ = std::make_unique<Victim>();
   victim_->segment = step.victim->segment;
+  // Kept on disk, even once empty, until every move's outcome is durable
+  // (Hold/Release): a copy is only safe alone once it says it was moved.
+  core_.queue().segment_tracker().Pin(victim_->segment);
+  Hold(victim_->segment);
   victim_->started = now;
   victim_->total_bytes = step.victim->total_bytes;
   victim_->live_bytes = step.victim->live_bytes;
@@ -148,6 +159,7 @@ void SegmentCompactor::Pump() {
     auto move = std::make_shared<Move>();
     move->from = victim.live[victim.next++];
     ++victim.in_flight;
+    Hold(victim.segment);
     core_.queue().reader().Read(move->from,
                                 [this, move](absl::StatusOr<spool::SpoolMessage> message) {
                                   OnRead(move, std::move(message));
@@ -165,7 +177,7 @@ void SegmentCompactor::OnRead(const std::shared_ptr<Move>& move,
                       move->from.segment_id, move->from.offset,
                       std::string(message.status().message()));
     }
-    Finish(Outcome::kKept);
+    Finish(move, Outcome::kKept);
     return;
   }
   move->message = std::move(*message);
@@ -220,7 +232,7 @@ void SegmentCompactor::Query(const std::shared_ptr<Move>& move) {
 
 void SegmentCompactor::OnQueried(const std::shared_ptr<Move>& move) {
   if (move->busy || stopped_) {
-    Finish(Outcome::kKept);
+    Finish(move, Outcome::kKept);
     return;
   }
   spool::SpoolMessage copy;
@@ -234,7 +246,7 @@ void SegmentCompactor::OnQueried(const std::shared_ptr<Move>& move) {
     for (uint32_t index : part.old_indexes) live.emplace_back(index, &part);
   }
   if (live.empty()) {  // finished or moved meanwhile: nothing to do
-    Finish(Outcome::kGone);
+    Finish(move, Outcome::kGone);
     return;
   }
   std::sort(live.begin(), live.end());
@@ -255,7 +267,7 @@ void SegmentCompactor::OnStored(const std::shared_ptr<Move>& move,
   if (!to.ok()) {
     ETRND_LOG_WARNING("compaction: copy of %s not stored: %s", move->message.queue_id,
                       std::string(to.status().message()));
-    Finish(Outcome::kKept);
+    Finish(move, Outcome::kKept);
     return;
   }
   move->to = *to;
@@ -316,6 +328,9 @@ void SegmentCompactor::OnSwapped(const std::shared_ptr<Move>& move) {
   CrashIf(crash_point_ == CrashPoint::kAfterSwap, "after the index swap");
   bool any_swapped = false;
   for (const Move::Part& part : move->parts) {
+    move->completions_pending += (part.swapped ? part.old_indexes : part.new_indexes).size();
+  }
+  for (const Move::Part& part : move->parts) {
     // Moved: the original's recipients are finished; refused: the copy's.
     const spool::RecordLocation& finished = part.swapped ? move->from : move->to;
     const std::vector<uint32_t>& indexes = part.swapped ? part.old_indexes : part.new_indexes;
@@ -323,24 +338,44 @@ void SegmentCompactor::OnSwapped(const std::shared_ptr<Move>& move) {
     for (uint32_t index : indexes) {
       spool::SpoolCompletion completion{finished.core, finished.segment_id, finished.offset, index,
                                         spool::RecipientOutcome::kMoved};
-      core_.AppendCompletion(completion, [this, finished](absl::Status status) {
+      core_.AppendCompletion(completion, [this, move, finished](absl::Status status) {
         if (!status.ok()) {
-          // Both copies stay live on disk: recovery keeps one.
+          // Both copies stay live on disk, and the victim stays held (not
+          // released): recovery keeps one.
           ETRND_LOG_ERROR("compaction: completion log write failed: %s",
                           std::string(status.message()));
           return;
         }
         CrashIf(crash_point_ == CrashPoint::kAfterFirstCompletion, "after a kMoved completion");
         core_.queue().SegmentRecipientFinished(finished);
+        ETRND_CHECK(move->completions_pending > 0);
+        if (--move->completions_pending == 0) ReleaseMove(move);
       });
     }
   }
-  Finish(any_swapped ? Outcome::kMoved : Outcome::kKept);
+  Finish(move, any_swapped ? Outcome::kMoved : Outcome::kKept);
 }
 
-void SegmentCompactor::Finish(Outcome outcome) {
+void SegmentCompactor::Hold(spool::SegmentKey segment) { ++holds_[segment]; }
+
+void SegmentCompactor::Release(spool::SegmentKey segment) {
+  auto it = holds_.find(segment);
+  ETRND_CHECK(it != holds_.end() && it->second > 0);
+  if (--it->second > 0) return;
+  holds_.erase(it);
+  core_.queue().UnpinSegment(segment);
+}
+
+void SegmentCompactor::ReleaseMove(const std::shared_ptr<Move>& move) {
+  if (std::exchange(move->released, true)) return;
+  Release(SegmentOf(move->from));
+}
+
+void SegmentCompactor::Finish(const std::shared_ptr<Move>& move, Outcome outcome) {
   ETRND_CHECK(victim_ != nullptr && victim_->in_flight > 0);
   --victim_->in_flight;
+  // A move with completions on their way is released by the last of them.
+  if (move->completions_pending == 0) ReleaseMove(move);
   switch (outcome) {
     case Outcome::kMoved:
       ++victim_->moved;
@@ -373,7 +408,9 @@ void SegmentCompactor::FinishVictim() {
   // Not chosen again at once: its kMoved completions are still being
   // written (then GC removes it), or it kept messages that are in flight.
   retry_after_[victim.segment] = absl::Now() + kCompactionRetryDelay;
+  const spool::SegmentKey segment = victim.segment;
   victim_.reset();
+  Release(segment);
   if (stopped_) return;
   // The next victim, if any, in a later turn.
   core_.reactor().Post([this] { Tick(); });

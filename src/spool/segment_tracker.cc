@@ -72,8 +72,21 @@ void SegmentTracker::Seal(SegmentKey segment, absl::Time now) {
   ReportIfDeletable(segment, state);
 }
 
+void SegmentTracker::Pin(SegmentKey segment) {
+  auto it = segments_.find(segment);
+  ETRND_CHECK(it != segments_.end());
+  ++it->second.pins;
+}
+
+void SegmentTracker::Unpin(SegmentKey segment) {
+  auto it = segments_.find(segment);
+  ETRND_CHECK(it != segments_.end() && it->second.pins > 0);
+  --it->second.pins;
+  ReportIfDeletable(segment, it->second);
+}
+
 void SegmentTracker::ReportIfDeletable(SegmentKey segment, const State& state) {
-  if (!state.sealed || state.live_recipients != 0) return;
+  if (!state.sealed || state.live_recipients != 0 || state.pins > 0) return;
   sealed_.erase(segment);
   segments_.erase(segment);
   deletable_.push_back(segment);

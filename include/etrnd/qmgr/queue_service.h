@@ -122,6 +122,9 @@ class QueueService {
   bool SwapRelocated(const std::string& domain, const spool::RecordLocation& from,
                      const spool::RecordLocation& to, const std::vector<uint32_t>& old_indexes,
                      const std::vector<uint32_t>& new_indexes, int64_t arrival_unix_micros);
+  // The compactor's hold on its victim ends (SegmentTracker::Unpin): the
+  // segment goes if nothing in it is live.
+  void UnpinSegment(spool::SegmentKey segment);
   // The segment core's tracker and reader, for its compactor.
   spool::SegmentTracker& segment_tracker() { return segments_; }
   spool::SpoolReader& reader() { return reader_; }

@@ -83,7 +83,12 @@ class SegmentCompactor {
     kKept,   // stays where it is (in flight, about to expire, a failure)
     kGone,   // nothing of it was queued any more
   };
-  void Finish(Outcome outcome);
+  void Finish(const std::shared_ptr<Move>& move, Outcome outcome);
+  // The victim is pinned in the tracker while held: by itself until
+  // FinishVictim, and by each move until its outcome is durable.
+  void Hold(spool::SegmentKey segment);
+  void Release(spool::SegmentKey segment);
+  void ReleaseMove(const std::shared_ptr<Move>& move);  // once per move
   void FinishVictim();
 
   Core& core_;
@@ -92,6 +97,9 @@ class SegmentCompactor {
   spool::CompactionVictimWalk victim_walk_;  // looking for the next one
   // Victims not to choose again before the given time.
   absl::flat_hash_map<spool::SegmentKey, absl::Time> retry_after_;
+  // Holds on victims (this one, and earlier ones whose moves' completions
+  // are still being written); the tracker pin goes with the last.
+  absl::flat_hash_map<spool::SegmentKey, size_t> holds_;
   const CrashPoint crash_point_;
   // ETRND_TEST_COMPACTION_SWAP_DELAY_MS: the first move's swap waits this
   // long (then zero: used once). Tests only.

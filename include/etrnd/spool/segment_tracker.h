@@ -42,6 +42,12 @@ class SegmentTracker {
   // The segment will never be appended to again.
   void Seal(SegmentKey segment, absl::Time now = absl::InfinitePast());
 
+  // While pinned (a count), an empty sealed segment is kept: compaction
+  // holds its victim until every move's outcome is durable, or recovery
+  // could find a copy without the original that says it was finished.
+  void Pin(SegmentKey segment);
+  void Unpin(SegmentKey segment);
+
   // Segments that became deletable since the last call. The caller unlinks
   // them, then fsyncs the directory.
   std::vector<SegmentKey> TakeDeletable();
@@ -84,7 +90,8 @@ class SegmentTracker {
     uint64_t live_messages = 0;
     uint64_t total_bytes = 0;
     bool sealed = false;
-    bool sorted = true;  // messages in offset order (appends normally are)
+    bool sorted = true;
+    uint32_t pins = 0;  // messages in offset order (appends normally are)
     absl::Time sealed_at = absl::InfinitePast();
     std::vector<Message> messages;
   };

@@ -103,6 +103,26 @@ TEST(SegmentTrackerTest, FullyDeadAndCurrentSegmentsAreNoCandidates) {
   EXPECT_TRUE(tracker.SealedUsage().empty());  // deletable instead
 }
 
+// Compaction's victim: its original may be finished (an operator's delete)
+// while its copy's fate is not durable yet; the segment must stay on disk.
+TEST(SegmentTrackerTest, APinnedSegmentStaysUntilUnpinned) {
+  SegmentTracker tracker;
+  const SegmentKey a{0, 1};
+  tracker.AddMessage(At(a, 16), 1);
+  tracker.Seal(a);
+  tracker.Pin(a);
+  tracker.Pin(a);
+  tracker.FinishRecipient(At(a, 16));
+  EXPECT_TRUE(tracker.TakeDeletable().empty());
+  EXPECT_TRUE(tracker.Exists(a));
+  EXPECT_TRUE(tracker.SealedUsage().empty());  // nothing live: no candidate
+  tracker.Unpin(a);
+  EXPECT_TRUE(tracker.TakeDeletable().empty());
+  tracker.Unpin(a);
+  EXPECT_EQ(tracker.TakeDeletable(), std::vector<SegmentKey>{a});
+  EXPECT_FALSE(tracker.Exists(a));
+}
+
 TEST(SegmentTrackerTest, SealedWalkVisitsEachSegmentOnceInSlices) {
   SegmentTracker tracker;
   for (uint64_t id = 1; id <= 10; ++id) {
