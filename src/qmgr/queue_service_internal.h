@@ -36,6 +36,9 @@ inline constexpr size_t kFlushesRunningMax = 4096;
 // took 1 to 8 ms a turn for a 1e5-message domain, allocations and page
 // faults included).
 inline constexpr size_t kFlushSetupSlice = 256;
+// Domains an ATRN's walk looks at per loop turn (StartTurn); each may start
+// a turn job, whose own set-up runs in later turns.
+inline constexpr size_t kTurnStartSlice = 256;
 // Domains a table reload re-examines per loop turn (OnTableChanged).
 inline constexpr size_t kTableReindexSlice = 4096;
 // Reads a flush job keeps issued ahead of the messages handed to

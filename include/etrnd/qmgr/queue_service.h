@@ -45,7 +45,7 @@ struct EtrnShardResult {
   bool held = false;                   // (part of) the 458: etrnctl hold
 };
 
-// One shard's part of an ATRN: messages of the jobs started here.
+// (Part of) one shard's part of an ATRN: jobs started here, their messages.
 struct TurnShardResult {
   size_t messages = 0;
   size_t jobs = 0;
@@ -79,11 +79,15 @@ class QueueService {
   void OnTableChanged();
   void Stop();
 
-  // ODMR (queue_turn.cc), owner-core side. Starts a turn job for each of
+  // ODMR (turn_jobs.cc), owner-core side. Starts a turn job for each of
   // the plan's domains queued on this shard (not held, no flush running):
-  // its batches go to the turn `turn_id` on `turn_core`.
-  TurnShardResult StartTurn(const etrn::AtrnPlan& plan, const std::string& user,
-                            const std::string& client, int turn_core, uint64_t turn_id);
+  // its batches go to the turn `turn_id` on `turn_core`. The domains are
+  // walked kTurnStartSlice per loop turn; after each slice `counted` gets
+  // the jobs that slice started (and their messages), `last` on the final
+  // one, before any of those jobs can send a batch or end.
+  using TurnCounted = std::function<void(TurnShardResult started, bool last)>;
+  void StartTurn(const etrn::AtrnPlan& plan, const std::string& user, const std::string& client,
+                 int turn_core, uint64_t turn_id, TurnCounted counted);
   // From the turn's core: recipients answered by the customer (tokens are
   // the job's), then a batch the turn is done with (the job's bodies may go).
   void OnTurnOutcomes(uint64_t job_id, const std::vector<smtp::RecipientOutcome>& outcomes);
@@ -170,6 +174,7 @@ class QueueService {
   struct DomainState;
   struct FlushJob;
   struct EtrnWalk;
+  struct TurnWalk;
 
   struct ExpiryEntry {
     int64_t arrival_unix_micros;
@@ -200,7 +205,9 @@ class QueueService {
   // when the job should wait for more reads before sending one.
   bool TakeBatch(const std::shared_ptr<FlushJob>& job, size_t want,
                  std::vector<smtp::OutboundMessage>* batch, std::vector<size_t>* tokens);
-  // ODMR turns (queue_turn.cc).
+  // ODMR turns (turn_jobs.cc): one slice of StartTurn's walk, which posts
+  // the next; one domain's job.
+  void TurnWalkSlice(const std::shared_ptr<TurnWalk>& walk);
   void StartTurnJob(const std::string& domain, const std::string& user, const std::string& client,
                     int turn_core, uint64_t turn_id);
   void LaunchTurnBatches(const std::shared_ptr<FlushJob>& job);
