@@ -33,9 +33,9 @@ void QueueService::BounceLoaded(const std::shared_ptr<FlushJob>& job) {
     for (uint32_t index : item.recipient_indexes) failures.emplace_back(index, *job->bounce_reply);
     job->bounced += failures.size();
     core_.metrics().deliveries_bounced += failures.size();
-    QueueBounce(item.message, item.location, job->domain, std::move(failures), "", false,
+    QueueBounce(*item.message, item.location(), job->domain, std::move(failures), "", false,
                 Settler(job));
-    item.message = spool::SpoolMessage{};
+    item.message.reset();
   }
 }
 

@@ -17,12 +17,14 @@
 #include "etrnd/qmgr/delivery_connection.h"
 #include "etrnd/qmgr/queue_service.h"
 #include "queue_service_internal.h"
+#include "sliced_release.h"
 
 namespace etrnd::qmgr {
 
 using namespace queue_detail;  // NOLINT: the queue service's own helpers
 
 void QueueService::SetUpFlushSlice(const std::shared_ptr<FlushJob>& job) {
+  static_assert(sizeof(FlushJob::Item) <= 64, "1e5 of them per big flush");
   ETRND_CHECK(!job->setup_done);
   ++flush_setup_slices_;
   if (job->finished || stopped_) {
@@ -31,6 +33,8 @@ void QueueService::SetUpFlushSlice(const std::shared_ptr<FlushJob>& job) {
     return;
   }
   DomainState& state = StateOf(job->domain);
+  // One allocation, not a doubling series of copies of a growing vector.
+  if (job->items.empty()) job->items.reserve(index_.CountDomain(job->domain));
   job->setup_cursor = index_.ForEachMessageAfter(
       job->domain, job->setup_cursor, kFlushSetupSlice,
       [&](const queue::MessageKey& key, const queue::RecipientIndexSet& recipients) {
@@ -38,10 +42,9 @@ void QueueService::SetUpFlushSlice(const std::shared_ptr<FlushJob>& job) {
           ++job->held;
           return;
         }
-        FlushJob::Item item;
-        item.location = key.ToLocation();
-        item.recipient_indexes = recipients.ToVector();
-        job->items.push_back(std::move(item));
+        FlushJob::Item& item = job->items.emplace_back();
+        item.key = key;
+        recipients.ForEach([&item](uint32_t index) { item.recipient_indexes.push_back(index); });
       });
   if (job->setup_cursor.has_value()) {
     core_.reactor().Post([this, job] { SetUpFlushSlice(job); });
@@ -121,7 +124,7 @@ void QueueService::IssueReads(const std::shared_ptr<FlushJob>& job) {
     ETRND_CHECK(item.read == FlushJob::Item::Read::kNotRead);
     item.read = FlushJob::Item::Read::kReading;
     ++job->reads_outstanding;
-    reader_.Read(item.location, [this, job, token](absl::StatusOr<spool::SpoolMessage> message) {
+    reader_.Read(item.location(), [this, job, token](absl::StatusOr<spool::SpoolMessage> message) {
       OnItemRead(job, token, std::move(message));
     });
   }
@@ -136,13 +139,14 @@ void QueueService::OnItemRead(const std::shared_ptr<FlushJob>& job, size_t token
   FlushJob::Item& item = job->items[token];
   ETRND_CHECK(item.read == FlushJob::Item::Read::kReading);
   if (message.ok()) {
-    item.message = std::move(*message);
+    item.message = std::make_unique<spool::SpoolMessage>(std::move(*message));
     item.read = FlushJob::Item::Read::kLoaded;
   } else {
     // Stays queued; recovery at the next start decides what the record holds.
     if (!absl::IsCancelled(message.status())) {
-      ETRND_LOG_ERROR("flush %s: cannot read message at %d/%d/%d: %s", job->domain,
-                      item.location.core, item.location.segment_id, item.location.offset,
+      const spool::RecordLocation location = item.location();
+      ETRND_LOG_ERROR("flush %s: cannot read message at %d/%d/%d: %s", job->domain, location.core,
+                      location.segment_id, location.offset,
                       std::string(message.status().message()));
     }
     item.read = FlushJob::Item::Read::kFailed;
@@ -170,11 +174,11 @@ bool QueueService::TakeBatch(const std::shared_ptr<FlushJob>& job, size_t want,
     FlushJob::Item& item = job->items[token];
     smtp::OutboundMessage outbound;
     outbound.token = token;
-    outbound.mail_from = item.message.mail_from;
+    outbound.mail_from = item.message->mail_from;
     for (uint32_t index : item.recipient_indexes) {
-      outbound.recipients.push_back(item.message.recipients[index]);
+      outbound.recipients.push_back(item.message->recipients[index]);
     }
-    outbound.data = item.message.data;
+    outbound.data = item.message->data;
     batch->push_back(std::move(outbound));
     tokens->push_back(token);
   };
@@ -271,7 +275,7 @@ void QueueService::OnConnectionFinished(const std::shared_ptr<FlushJob>& job,
       job->retry_tokens.push_back(token);
     } else {
       job->deferred += item.recipient_indexes.size();
-      item.message = spool::SpoolMessage{};  // stays queued; free the body
+      item.message.reset();  // stays queued; free the body
     }
   }
   AdvanceFlush(job);
@@ -299,7 +303,7 @@ void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
                              const smtp::RecipientOutcome& outcome) {
   ETRND_CHECK(outcome.token < job->items.size());
   FlushJob::Item& item = job->items[outcome.token];
-  ETRND_CHECK(item.read == FlushJob::Item::Read::kLoaded);
+  ETRND_CHECK(item.read == FlushJob::Item::Read::kLoaded && item.message != nullptr);
   ETRND_CHECK(outcome.recipient_index < item.recipient_indexes.size());
   ETRND_CHECK(item.outcomes_seen < item.recipient_indexes.size());
   uint32_t recipient_index = item.recipient_indexes[outcome.recipient_index];
@@ -311,9 +315,9 @@ void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
       ++metrics.deliveries_delivered;
       metrics.delivery_seconds.Observe(absl::Now() - job->started);
       // Info, as in Postfix: the line an operator looks for first.
-      LogDelivery(item.message.queue_id, item.message.recipients[recipient_index], job->domain,
+      LogDelivery(item.message->queue_id, item.message->recipients[recipient_index], job->domain,
                   job->remote_mta, "sent", outcome.reply);
-      FinishRecipient(job->domain, item.location, recipient_index,
+      FinishRecipient(job->domain, item.location(), recipient_index,
                       spool::RecipientOutcome::kDelivered, Settler(job));
       break;
     }
@@ -326,29 +330,36 @@ void QueueService::OnOutcome(const std::shared_ptr<FlushJob>& job,
       } else {
         ++job->deferred;
       }
-      LogDelivery(item.message.queue_id, item.message.recipients[recipient_index], job->domain,
+      LogDelivery(item.message->queue_id, item.message->recipients[recipient_index], job->domain,
                   job->remote_mta, "deferred", outcome.reply);
       break;
     case smtp::RecipientOutcome::kBounced:
       ++job->bounced;
       ++metrics.deliveries_bounced;
-      LogDelivery(item.message.queue_id, item.message.recipients[recipient_index], job->domain,
+      LogDelivery(item.message->queue_id, item.message->recipients[recipient_index], job->domain,
                   job->remote_mta, "bounced", outcome.reply);
-      item.failures.emplace_back(recipient_index, outcome.reply);
+      if (item.failures == nullptr)
+        item.failures = std::make_unique<decltype(item.failures)::element_type>();
+      item.failures->emplace_back(recipient_index, outcome.reply);
       break;
   }
   if (item.outcomes_seen < item.recipient_indexes.size()) return;
-  if (!item.failures.empty()) {
-    QueueBounce(item.message, item.location, job->domain, std::move(item.failures), job->remote_mta,
+  if (item.failures != nullptr) {
+    QueueBounce(*item.message, item.location(), job->domain, std::move(*item.failures),
+                job->remote_mta,
                 /*expired=*/false, Settler(job));
-    item.failures.clear();
+    item.failures.reset();
   }
   // Every recipient has its answer: the body is no longer needed here
   // (unless the connection failed and the next address gets it).
-  if (!item.connection_failed) item.message = spool::SpoolMessage{};
+  if (!item.connection_failed) item.message.reset();
 }
 
 void QueueService::FinishFlush(const std::shared_ptr<FlushJob>& job) {
+  ETRND_CHECK(job->finished && job->reads_outstanding == 0 && job->connections_open == 0);
+  // The job itself may live on a while, in its last connection.
+  ReleaseInSlices(core_.reactor(), std::move(job->items), kFlushReleaseSlice);
+  job->items.clear();  // nothing reads them after this: the job is over
   if (job->is_turn()) FinishTurnJob(job);
   auto it = domains_.find(job->domain);
   if (it == domains_.end() || !it->second->flushing) return;

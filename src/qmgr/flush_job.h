@@ -5,11 +5,13 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/time/time.h"
 #include "etrnd/common/net_address.h"
 #include "etrnd/config/domains_table.h"
@@ -21,14 +23,20 @@ namespace etrnd::qmgr {
 
 // One run over a domain's queued messages towards its next hop.
 struct QueueService::FlushJob {
+  // One per message; a big customer's flush has 1e5 of them, so an item is
+  // small and needs no allocation of its own until its message is read.
   struct Item {
-    spool::RecordLocation location;
-    std::vector<uint32_t> recipient_indexes;  // this domain's recipients
-    spool::SpoolMessage message;              // read from the spool ahead of its batch
+    queue::MessageKey key;  // half the size of the RecordLocation it packs
+    spool::RecordLocation location() const { return key.ToLocation(); }
+    absl::InlinedVector<uint32_t, 2> recipient_indexes;  // this domain's recipients
+    // Read from the spool ahead of its batch; freed once every recipient has
+    // its outcome. Only kFlushReadAheadMessages are loaded at a time.
+    std::unique_ptr<spool::SpoolMessage> message;
     enum class Read : uint8_t { kNotRead, kReading, kLoaded, kFailed } read = Read::kNotRead;
-    size_t outcomes_seen = 0;
-    std::vector<std::pair<uint32_t, std::string>> failures;  // bounced: index, reply
     bool connection_failed = false;  // deferred by the connection, not the message
+    uint32_t outcomes_seen = 0;
+    // Bounced recipients (index, reply), rare: allocated on the first one.
+    std::unique_ptr<std::vector<std::pair<uint32_t, std::string>>> failures;
   };
   std::string domain;
   std::vector<SocketAddress> targets;

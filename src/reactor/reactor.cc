@@ -200,11 +200,15 @@ void Reactor::CancelTimer(TimerId id) {
 void Reactor::RunDueTimers() {
   const absl::Time now = absl::Now();
   const absl::Time stop_at = now + kTurnBudget;
+  absl::Time started = now;
   while (!impl_->timers.empty() && impl_->timers.begin()->first.first <= now) {
     auto node = impl_->timers.extract(impl_->timers.begin());
     impl_->timer_deadline.erase(node.key().second);
     node.mapped()();
-    if (absl::Now() >= stop_at) break;
+    const absl::Time ended = absl::Now();
+    impl_->turn.timers.Add(ended - started);
+    started = ended;
+    if (ended >= stop_at) break;
   }
 }
 
@@ -212,8 +216,36 @@ void Reactor::AddLoopEndHook(std::function<void()> fn) {
   impl_->loop_end_hooks.push_back(std::move(fn));
 }
 
-void Reactor::SetTurnObserver(std::function<void(absl::Duration)> fn) {
+void Reactor::SetTurnObserver(std::function<void(const TurnProfile&)> fn) {
   impl_->turn_observer = std::move(fn);
+}
+
+const char* OpKindName(OpKind kind) {
+  switch (kind) {
+    case OpKind::kAccept:
+      return "accept";
+    case OpKind::kRecv:
+      return "recv";
+    case OpKind::kSend:
+      return "send";
+    case OpKind::kConnect:
+      return "connect";
+    case OpKind::kCancel:
+      return "cancel";
+    case OpKind::kWake:
+      return "wake";
+    case OpKind::kFile:
+      return "file";
+    case OpKind::kPoll:
+      return "poll";
+    case OpKind::kPollRemove:
+      return "poll remove";
+    case OpKind::kCrossCoreWake:
+      return "cross-core wake";
+    case OpKind::kMsgRingSent:
+      return "msg ring sent";
+  }
+  return "unknown";
 }
 
 void Reactor::Dispatch(io_uring_cqe* cqe) {
@@ -281,14 +313,24 @@ void Reactor::Dispatch(io_uring_cqe* cqe) {
 
 void Reactor::Run() {
   absl::Time turn_started = absl::InfinitePast();  // none yet: the first wait
+  const bool profiling = static_cast<bool>(impl_->turn_observer);
   while (true) {
+    const absl::Time teardown_started = profiling ? absl::Now() : absl::InfinitePast();
     RunTeardownChecks();
+    const absl::Time hooks_started = profiling ? absl::Now() : absl::InfinitePast();
     for (auto& hook : impl_->loop_end_hooks) hook();
+    const absl::Time sends_started = profiling ? absl::Now() : absl::InfinitePast();
     FlushSends();
     FlushCrossCore();
-    if (impl_->turn_observer && turn_started != absl::InfinitePast()) {
-      impl_->turn_observer(absl::Now() - turn_started);
+    if (profiling && turn_started != absl::InfinitePast()) {
+      const absl::Time ended = absl::Now();
+      impl_->turn.teardowns = hooks_started - teardown_started;
+      impl_->turn.loop_end_hooks = sends_started - hooks_started;
+      impl_->turn.sends = ended - sends_started;
+      impl_->turn.total = ended - turn_started;
+      impl_->turn_observer(impl_->turn);
     }
+    impl_->turn = TurnProfile{};
     if (impl_->stopping && impl_->connections.empty() && impl_->file_ops_in_flight == 0 &&
         impl_->posted_ready.empty() && impl_->posted_local.empty()) {
       break;
@@ -313,7 +355,7 @@ void Reactor::Run() {
     }
     io_uring_cqe* cqe = nullptr;
     int result = io_uring_submit_and_wait_timeout(&impl_->ring, &cqe, 1, wait_ptr, nullptr);
-    if (impl_->turn_observer) turn_started = absl::Now();
+    if (profiling) turn_started = absl::Now();
     if (result == -EEXIST) {
       // IORING_SETUP_SINGLE_ISSUER: only the thread that created the ring
       // may use it. A programming error; spinning on it helps nobody.
@@ -326,9 +368,18 @@ void Reactor::Run() {
     }
     unsigned head;
     unsigned seen = 0;
+    absl::Time dispatch_started = turn_started;
     io_uring_for_each_cqe(&impl_->ring, head, cqe) {
+      // Read before Dispatch: a file op is freed by its completion.
+      auto* op = static_cast<const Operation*>(io_uring_cqe_get_data(cqe));
+      const char* kind = op == nullptr ? "ignored" : OpKindName(op->kind);
       Dispatch(cqe);
       ++seen;
+      if (profiling) {
+        const absl::Time ended = absl::Now();
+        impl_->turn.completions.Add(ended - dispatch_started, kind);
+        dispatch_started = ended;
+      }
     }
     io_uring_cq_advance(&impl_->ring, seen);
     RunDueTimers();

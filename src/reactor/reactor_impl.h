@@ -17,6 +17,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "etrnd/reactor/reactor.h"
+#include "etrnd/reactor/turn_profile.h"
 #include "provided_buffers.h"
 
 namespace etrnd::reactor {
@@ -46,6 +47,9 @@ struct Operation {
 };
 
 Operation& IgnoredCompletion();
+
+// For the turn profile: the op kind's name.
+const char* OpKindName(OpKind kind);
 
 inline std::string ErrnoText(int error) { return std::strerror(error); }
 
@@ -127,7 +131,8 @@ struct Reactor::Impl {
   bool msg_ring_failed_logged = false;
 
   std::vector<std::function<void()>> loop_end_hooks;
-  std::function<void(absl::Duration)> turn_observer;
+  std::function<void(const TurnProfile&)> turn_observer;
+  TurnProfile turn;  // the current turn's phases; filled only with an observer
   int file_ops_in_flight = 0;
   absl::flat_hash_map<uint64_t, Operation*> polls;  // PollId -> pending poll
   uint64_t next_poll_id = 1;

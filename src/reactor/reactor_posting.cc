@@ -133,10 +133,14 @@ bool Reactor::RunCrossCore(absl::Time stop_at) {
     // Cleared before draining: a task pushed after the drain finds the flag
     // false and sends a new wake.
     pair.receiver_notified.exchange(false, std::memory_order_acq_rel);
+    absl::Time started = absl::Now();
     while (pair.queue.TryPop(&task)) {
       task();
       task = nullptr;
-      if (absl::Now() >= stop_at) {
+      const absl::Time ended = absl::Now();
+      impl_->turn.posted.Add(ended - started);
+      started = ended;
+      if (ended >= stop_at) {
         impl_->cross_core_next_sender = sender;
         return true;
       }
@@ -157,12 +161,16 @@ void Reactor::RunPosted() {
   }
   for (auto& task : impl_->posted_local) impl_->posted_ready.push_back(std::move(task));
   impl_->posted_local.clear();
-  const absl::Time stop_at = absl::Now() + kTurnBudget;
+  absl::Time started = absl::Now();
+  const absl::Time stop_at = started + kTurnBudget;
   while (!impl_->posted_ready.empty()) {
     std::function<void()> task = std::move(impl_->posted_ready.front());
     impl_->posted_ready.pop_front();
     task();
-    if (absl::Now() >= stop_at) return;  // cross-core flags stay set for next turn
+    const absl::Time ended = absl::Now();
+    impl_->turn.posted.Add(ended - started);
+    started = ended;
+    if (ended >= stop_at) return;  // cross-core flags stay set for next turn
   }
   if (impl_->mesh != nullptr && (impl_->cross_core_seen || impl_->cross_core_left)) {
     impl_->cross_core_seen = false;

@@ -97,7 +97,7 @@ absl::Status Core::Init(uint64_t first_segment_id, uint64_t first_completion_log
   odmr_turns_ = std::make_unique<OdmrTurns>();
   for (const std::string& domain : context_.holds) queue_->SetHeld(domain, true);
   reactor_->AddLoopEndHook([this] { OnLoopEnd(); });
-  reactor_->SetTurnObserver([this](absl::Duration turn) { ObserveTurn(turn); });
+  reactor_->SetTurnObserver([this](const reactor::TurnProfile& turn) { ObserveTurn(turn); });
   reactor_->RunAfter(kIdleSweepInterval, [this] { SweepIdleSessions(); });
   return absl::OkStatus();
 }
@@ -147,14 +147,15 @@ void Core::Run() {
 
 // Every turn feeds the loop-turn histogram (metrics, and the exit summary);
 // the invariant to watch is no turn over a millisecond at any queue size.
-void Core::ObserveTurn(absl::Duration turn) {
-  metrics_.loop_turn_seconds.Observe(turn);
-  longest_turn_ = std::max(longest_turn_, turn);
+void Core::ObserveTurn(const reactor::TurnProfile& turn) {
+  metrics_.loop_turn_seconds.Observe(turn.total);
+  longest_turn_ = std::max(longest_turn_, turn.total);
   const absl::Duration threshold = context_.options.log_turns_over;
-  if (threshold > absl::ZeroDuration() && turn > threshold) {
+  if (threshold > absl::ZeroDuration() && turn.total > threshold) {
     ETRND_LOG_WARNING_REPEATED("slow loop turn", absl::StrCat("core ", index_),
-                               "core %d: loop turn of %s (over --log_turns_over=%s)", index_,
-                               absl::FormatDuration(turn), absl::FormatDuration(threshold));
+                               "core %d: loop turn of %s (over --log_turns_over=%s): %s", index_,
+                               absl::FormatDuration(turn.total), absl::FormatDuration(threshold),
+                               turn.Describe());
   }
 }
 
@@ -272,9 +273,9 @@ void Core::SweepIdleSessions() {
   for (SmtpConnection* session : sessions) {
     session->CheckDeadlines(now, context_.options.idle_timeout);
   }
-  // Give freed pages (closed sessions, drained outputs) back to the OS
-  // rather than only to this thread's heap: the memory bound is on RSS.
-  mi_collect(false);
+  // No mi_collect() here: on a heap that just freed a big flush it took
+  // 2-7 ms in one turn. mimalloc gives freed pages back by itself, a
+  // decommit delay after they are freed, in small steps.
   // A flood that stopped still gets its "N more" line within a second.
   FlushRepeatedLogEvents();
   if (!shutting_down_) reactor_->RunAfter(kIdleSweepInterval, [this] { SweepIdleSessions(); });

@@ -14,7 +14,13 @@ def test_each_core_logs_its_turn_histogram_at_exit_and_slow_turns(etrnd_factory)
     summaries = re.findall(r"core (\d): (\d+) loop turns, longest ([0-9.]+\w+);", log)
     assert sorted(core for core, _, _ in summaries) == ["0", "1"], log[-3000:]
     assert all(int(turns) > 0 for _, turns, _ in summaries)
-    assert re.search(r"loop turn of [0-9.]+\w+ \(over --log_turns_over=1us\)", log)
+    # Each slow turn says where its time went, phase by phase.
+    assert re.search(
+        r"loop turn of [0-9.]+\w+ \(over --log_turns_over=1us\): \d+ completions.*; "
+        r"\d+ timers.*; \d+ tasks.*; teardowns \S+; hooks \S+; sends \S+$",
+        log,
+        re.MULTILINE,
+    ), log[-3000:]
 
 
 def test_negative_threshold_is_refused(tmp_path):

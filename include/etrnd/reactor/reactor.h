@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "etrnd/common/net_address.h"
 #include "etrnd/reactor/connection.h"
+#include "etrnd/reactor/turn_profile.h"
 
 struct io_uring_cqe;
 
@@ -95,10 +96,11 @@ class Reactor {
   // Runs fn after each batch of completions, before the ring is submitted:
   // the place to batch work (group commit, coalesced sends).
   void AddLoopEndHook(std::function<void()> fn);
-  // Called once per loop turn with the time the turn worked (completions,
+  // Called once per loop turn with where the turn's time went (completions,
   // timers, posted work, hooks, sends; the ring wait excluded). One
-  // observer; none by default, and then the turn reads no clock.
-  void SetTurnObserver(std::function<void(absl::Duration)> fn);
+  // observer, set before Run(); none by default, and then the turn reads no
+  // clock.
+  void SetTurnObserver(std::function<void(const TurnProfile&)> fn);
 
   // File I/O through the ring. res is the syscall result (bytes or -errno).
   void WriteV(int fd, std::vector<iovec> iov, uint64_t offset, std::function<void(int res)> done);

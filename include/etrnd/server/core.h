@@ -140,7 +140,7 @@ class Core {
   size_t session_count() const { return sessions_.size(); }
 
  private:
-  void ObserveTurn(absl::Duration turn);
+  void ObserveTurn(const reactor::TurnProfile& turn);
   void LogTurnHistogram() const;
 
   void SweepIdleSessions();

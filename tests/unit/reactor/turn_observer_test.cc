@@ -1,5 +1,9 @@
 // The turn observer sees the work time of each loop turn, not the time the
-// loop sleeps in the ring.
+// loop sleeps in the ring, and which phase of the turn spent it.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <thread>
 #include <vector>
 
@@ -17,13 +21,13 @@ void Spin(absl::Duration d) {
 }
 
 TEST(ReactorTurnObserverTest, SeesWorkButNotTheWait) {
-  std::vector<absl::Duration> turns;
+  std::vector<TurnProfile> turns;
   absl::Duration wall;
   std::thread thread([&] {
     auto reactor = Reactor::Create(0, ReactorOptions{});
     ASSERT_TRUE(reactor.ok());
     Reactor* r = reactor->get();
-    r->SetTurnObserver([&turns](absl::Duration turn) { turns.push_back(turn); });
+    r->SetTurnObserver([&turns](const TurnProfile& turn) { turns.push_back(turn); });
     const absl::Time start = absl::Now();
     r->Post([] { Spin(absl::Milliseconds(3)); });
     // The loop sleeps ~60 ms in the ring before this timer.
@@ -33,13 +37,15 @@ TEST(ReactorTurnObserverTest, SeesWorkButNotTheWait) {
   });
   thread.join();
   ASSERT_GE(turns.size(), 2u);
-  absl::Duration longest, sum;
-  for (absl::Duration turn : turns) {
-    EXPECT_GE(turn, absl::ZeroDuration());
-    longest = std::max(longest, turn);
-    sum += turn;
+  absl::Duration longest, sum, longest_task;
+  for (const TurnProfile& turn : turns) {
+    EXPECT_GE(turn.total, absl::ZeroDuration());
+    longest = std::max(longest, turn.total);
+    longest_task = std::max(longest_task, turn.posted.longest);
+    sum += turn.total;
   }
-  EXPECT_GE(longest, absl::Milliseconds(3));  // the posted spin
+  EXPECT_GE(longest, absl::Milliseconds(3));       // the posted spin
+  EXPECT_GE(longest_task, absl::Milliseconds(3));  // ... counted as a task
   EXPECT_GE(wall, absl::Milliseconds(60));
   EXPECT_LT(sum, absl::Milliseconds(30)) << "the ring wait was counted as work";
 }
@@ -50,13 +56,55 @@ TEST(ReactorTurnObserverTest, NoObserverNoCalls) {
     auto reactor = Reactor::Create(0, ReactorOptions{});
     ASSERT_TRUE(reactor.ok());
     Reactor* r = reactor->get();
-    r->SetTurnObserver([&calls](absl::Duration) { ++calls; });
+    r->SetTurnObserver([&calls](const TurnProfile&) { ++calls; });
     r->SetTurnObserver(nullptr);
     r->Post([r] { r->Stop(); });
     r->Run();
   });
   thread.join();
   EXPECT_EQ(calls, 0);
+}
+
+// A slow completion handler and a slow timer are each charged to their own
+// phase, and the completion names its op kind.
+TEST(ReactorTurnObserverTest, ChargesEachPhase) {
+  char path[] = "/tmp/etrnd_turn_profile_XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  unlink(path);
+  TurnProfile file_turn, timer_turn;
+  std::thread thread([&] {
+    auto reactor = Reactor::Create(0, ReactorOptions{});
+    ASSERT_TRUE(reactor.ok());
+    Reactor* r = reactor->get();
+    r->SetTurnObserver([&](const TurnProfile& turn) {
+      if (turn.completions.longest > file_turn.completions.longest) file_turn = turn;
+      if (turn.timers.longest > timer_turn.timers.longest) timer_turn = turn;
+    });
+    r->Fdatasync(fd, [](int) { Spin(absl::Milliseconds(3)); });
+    r->RunAfter(absl::Milliseconds(20), [] { Spin(absl::Milliseconds(2)); });
+    r->RunAfter(absl::Milliseconds(40), [r] { r->Stop(); });
+    r->Run();
+  });
+  thread.join();
+  close(fd);
+  EXPECT_GE(file_turn.completions.longest, absl::Milliseconds(3));
+  EXPECT_STREQ(file_turn.completions.longest_kind, "file");
+  EXPECT_GE(timer_turn.timers.longest, absl::Milliseconds(2));
+  EXPECT_LT(timer_turn.completions.time, absl::Milliseconds(2));
+  EXPECT_NE(file_turn.Describe().find("completions"), std::string::npos);
+  EXPECT_NE(file_turn.Describe().find(", file)"), std::string::npos) << file_turn.Describe();
+}
+
+TEST(TurnProfileTest, DescribesEveryPhase) {
+  TurnProfile turn;
+  turn.completions.Add(absl::Milliseconds(2), "recv");
+  turn.completions.Add(absl::Milliseconds(5), "file");
+  turn.posted.Add(absl::Microseconds(500));
+  turn.loop_end_hooks = absl::Milliseconds(1);
+  EXPECT_EQ(turn.Describe(),
+            "2 completions 7ms (longest 5ms, file); 0 timers; 1 tasks 500us (longest 500us); "
+            "teardowns 0; hooks 1ms; sends 0");
 }
 
 }  // namespace
