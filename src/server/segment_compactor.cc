@@ -282,7 +282,13 @@ void SegmentCompactor::OnStored(const std::shared_ptr<Move>& move,
         "%d/%d/%d, swap in %s",
         move->message.queue_id, move->to.core, move->to.segment_id, move->to.offset,
         absl::FormatDuration(delay));
-    core_.reactor().RunAfter(delay, [this, move] { AskSwaps(move); });
+    core_.reactor().RunAfter(delay, [this, move] {
+      ETRND_LOG_WARNING(
+          "compaction: ETRND_TEST_COMPACTION_SWAP_DELAY_MS: asking for the swap "
+          "of %s",
+          move->message.queue_id);
+      AskSwaps(move);
+    });
     return;
   }
   AskSwaps(move);

@@ -70,8 +70,13 @@ def test_swap_between_the_deletes_find_and_finish_is_refused(etrnd_factory, sink
                                                 swap_delay_ms=2500, delete_pause_ms=5000)
     rc, out, err = server.etrnctl("delete", queue_id)
     assert rc == 0 and "1 recipients deleted" in out, (rc, out, err)
+    # The race happened: the delete found the message before the swap was
+    # asked for, and finished it after.
     log = server.log_text()
-    assert "ETRND_TEST_DELETE_PAUSE_MS: found" in log
+    found = log.index("etrnctl delete %s: ETRND_TEST_DELETE_PAUSE_MS: found" % queue_id)
+    swap = log.index("asking for the swap of %s" % queue_id)
+    finished = log.index("etrnctl delete %s: 1 recipients deleted" % queue_id)
+    assert found < swap < finished
     assert_deleted(server, queue_id, len(held))
     # The compactor is done with its victim: the refused copy is finished.
     wait_until(lambda: "compaction: seg-" in server.log_text(), 60, "the victim's end")
@@ -96,6 +101,6 @@ def test_kill_after_the_delete_before_the_swap_keeps_it_deleted(etrnd_factory, s
     assert rc == 0 and "1 recipients deleted" in out, (rc, out, err)
     server.kill()
     server.restart()
-    harness.wait_for_log(server, "queued in two places")
+    assert harness.wait_for_log(server, "queued in two places")  # both copies were there
     assert_deleted(server, queue_id, len(held))
     assert_rest_delivered_once(server, sink, held, len(live))
