@@ -194,12 +194,11 @@ void Reactor::CancelTimer(TimerId id) {
   impl_->timer_deadline.erase(it);
 }
 
-// Due timers run in deadline order, but only for kTurnBudget per loop turn:
-// the rest wait for the next turn (the ring wait does not block meanwhile),
-// so a burst of timers cannot starve the sockets.
-void Reactor::RunDueTimers() {
+// Due timers run in deadline order, but only within the turn's budget: the
+// rest wait for the next turn (the ring wait does not block meanwhile), so a
+// burst of timers cannot starve the sockets.
+void Reactor::RunDueTimers(absl::Time stop_at) {
   const absl::Time now = absl::Now();
-  const absl::Time stop_at = now + kTurnBudget;
   absl::Time started = now;
   while (!impl_->timers.empty() && impl_->timers.begin()->first.first <= now) {
     auto node = impl_->timers.extract(impl_->timers.begin());
@@ -368,7 +367,8 @@ void Reactor::Run() {
     }
     unsigned head;
     unsigned seen = 0;
-    absl::Time dispatch_started = turn_started;
+    absl::Time dispatch_started = profiling ? turn_started : absl::Now();
+    const absl::Time stop_at = dispatch_started + kTurnBudget;
     io_uring_for_each_cqe(&impl_->ring, head, cqe) {
       // Read before Dispatch: a file op is freed by its completion.
       auto* op = static_cast<const Operation*>(io_uring_cqe_get_data(cqe));
@@ -379,14 +379,17 @@ void Reactor::Run() {
         const absl::Time ended = absl::Now();
         impl_->turn.completions.Add(ended - dispatch_started, kind);
         dispatch_started = ended;
+        if (ended >= stop_at) break;
+      } else if (seen % kCompletionsPerClockRead == 0 && absl::Now() >= stop_at) {
+        break;  // the rest stay in the completion queue for the next turn
       }
     }
     io_uring_cq_advance(&impl_->ring, seen);
-    RunDueTimers();
+    RunDueTimers(stop_at);
     if (impl_->wake_seen || !impl_->posted_ready.empty() || !impl_->posted_local.empty() ||
         impl_->cross_core_seen || impl_->cross_core_left) {
       impl_->wake_seen = false;
-      RunPosted();
+      RunPosted(stop_at);
     }
   }
 }

@@ -53,8 +53,13 @@ const char* OpKindName(OpKind kind);
 
 inline std::string ErrnoText(int error) { return std::strerror(error); }
 
-// Posted work and due timers each run at most this long per loop turn.
-inline constexpr absl::Duration kTurnBudget = absl::Milliseconds(2);
+// One loop turn's completions, due timers and posted work together stop
+// taking more once this is spent (each phase still runs at least one item,
+// so none starves): the rest waits for the next turn, after the sends. The
+// goal is no turn over a millisecond.
+inline constexpr absl::Duration kTurnBudget = absl::Microseconds(500);
+// Completions handled between two looks at the clock.
+inline constexpr unsigned kCompletionsPerClockRead = 16;
 // While a sender holds tasks in an overflow list it waits at most this long
 // in the ring, then retries: the receiver does not tell it when slots free.
 inline constexpr absl::Duration kCrossCoreOverflowRetry = absl::Microseconds(200);

@@ -150,9 +150,9 @@ bool Reactor::RunCrossCore(absl::Time stop_at) {
   return false;
 }
 
-// Posted work also runs under kTurnBudget: what is left stays queued, in
-// order, ahead of anything posted later.
-void Reactor::RunPosted() {
+// Posted work also runs within the turn's budget: what is left stays
+// queued, in order, ahead of anything posted later.
+void Reactor::RunPosted(absl::Time stop_at) {
   {
     std::lock_guard<std::mutex> lock(impl_->posted_mutex);
     for (auto& task : impl_->posted) impl_->posted_ready.push_back(std::move(task));
@@ -162,7 +162,6 @@ void Reactor::RunPosted() {
   for (auto& task : impl_->posted_local) impl_->posted_ready.push_back(std::move(task));
   impl_->posted_local.clear();
   absl::Time started = absl::Now();
-  const absl::Time stop_at = started + kTurnBudget;
   while (!impl_->posted_ready.empty()) {
     std::function<void()> task = std::move(impl_->posted_ready.front());
     impl_->posted_ready.pop_front();

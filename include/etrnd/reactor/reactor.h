@@ -168,8 +168,10 @@ class Reactor {
   void FinishConnection(Connection& connection);
   void RunTeardownChecks();
   void FlushSends();
-  void RunDueTimers();
-  void RunPosted();
+  // Each runs at least one due item, then stops at stop_at (the turn's
+  // budget), leaving the rest for the next turn.
+  void RunDueTimers(absl::Time stop_at);
+  void RunPosted(absl::Time stop_at);
   bool OnOwnThread() const;
   void FlushCrossCore();
   void SendCrossCoreWake(Reactor& target);
