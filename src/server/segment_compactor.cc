@@ -30,7 +30,7 @@ SegmentCompactor::CrashPoint CrashPointFromEnvironment() {
   return SegmentCompactor::CrashPoint::kNone;
 }
 
-// Test hook (test_compaction.py): the first move's swap is asked for this
+// Test hook (test_compaction_delete.py): each core's first move's swap is asked for this
 // long after its copy is durable, so a test can act (an etrnctl delete, a
 // kill -9) between the copy and the swap. Off unless the variable is set.
 absl::Duration SwapDelayFromEnvironment() {

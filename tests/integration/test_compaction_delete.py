@@ -4,7 +4,7 @@ to the copy. A delete of that message in between must win: the copy never
 ends up queued, neither while running nor after a kill -9 and a restart.
 
 Two test hooks (off unless set) make the race land every time:
-ETRND_TEST_COMPACTION_SWAP_DELAY_MS holds the first move's swap after its
+ETRND_TEST_COMPACTION_SWAP_DELAY_MS holds each core's first move's swap after its
 copy is durable, and ETRND_TEST_DELETE_PAUSE_MS holds a delete between
 finding the message and finishing it."""
 

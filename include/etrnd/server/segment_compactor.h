@@ -101,8 +101,8 @@ class SegmentCompactor {
   // are still being written); the tracker pin goes with the last.
   absl::flat_hash_map<spool::SegmentKey, size_t> holds_;
   const CrashPoint crash_point_;
-  // ETRND_TEST_COMPACTION_SWAP_DELAY_MS: the first move's swap waits this
-  // long (then zero: used once). Tests only.
+  // ETRND_TEST_COMPACTION_SWAP_DELAY_MS: this core's first move's swap waits
+  // that long (then zero: used once). Tests only.
   absl::Duration test_swap_delay_;
   bool stopped_ = false;
 };
