@@ -75,7 +75,7 @@ def one_run(args, pristine, mode):
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(sink_port)
         table = f"big.test 127.0.0.1:{sink_port} hold\n.test 127.0.0.1:9 hold\n"
-        server = Server(tmp, spool, table).start()
+        server = Server(tmp, spool, table, flags=args.flag).start()
         if mode == "cold":
             drop_caches()
         samples = {"noop": [], "etrn": []}
@@ -140,6 +140,7 @@ def main():
     p.add_argument("--runs", type=int, default=1)
     p.add_argument("--modes", default="baseline,cold,warm")
     p.add_argument("--spools", default="/work/p4data")
+    p.add_argument("--flag", action="append", default=[], help="extra etrnd flag")
     p.add_argument("--json")
     args = p.parse_args()
     if os.geteuid() != 0:

@@ -3,6 +3,7 @@ spools made by spool-gen, etrnd started on them, loop-turn summaries."""
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,8 +62,10 @@ class Server:
         self.port = free_port()
         self.log = open(self.log_path, "w")
         t0 = time.monotonic()
+        # SCALE_WRAP="perf record -g -o perf.data --" runs etrnd under a tool.
+        wrap = os.environ.get("SCALE_WRAP", "").split()
         self.process = subprocess.Popen(
-            [self.binary, f"--listen=127.0.0.1:{self.port}",
+            wrap + [self.binary, f"--listen=127.0.0.1:{self.port}",
              f"--spool_dir={self.spool}", f"--domains_file={self.domains_file}", "--threads=2",
              "--hostname=scale.e2e.test", "--etrn_rate=1000000", "--etrn_burst=1000000",
              "--log_turns_over=1ms"] + self.flags,
@@ -86,6 +89,12 @@ class Server:
             self.process.kill()
             self.process.wait()
         self.log.close()
+        # SCALE_KEEP_LOGS=<dir>: keep each server's log (its slow-turn lines
+        # name the phase of every turn over 1 ms).
+        keep = os.environ.get("SCALE_KEEP_LOGS")
+        if keep:
+            os.makedirs(keep, exist_ok=True)
+            shutil.copy(self.log_path, os.path.join(keep, f"etrnd-{self.port}.log"))
         return turn_summary(open(self.log_path).read())
 
 

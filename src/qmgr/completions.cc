@@ -24,8 +24,12 @@ void QueueService::FinishRecipient(const std::string& domain, const spool::Recor
   completion.offset = location.offset;
   completion.recipient_index = recipient_index;
   completion.outcome = outcome;
-  core_.AppendCompletion(completion, [this, domain, location, recipient_index,
+  DomainState* state = &StateOf(domain);  // states are never erased
+  ++state->finishing;
+  core_.AppendCompletion(completion, [this, domain, state, location, recipient_index,
                                       settled = std::move(settled)](absl::Status status) {
+    ETRND_CHECK(state->finishing > 0);
+    --state->finishing;
     if (settled) settled();
     if (!status.ok()) {
       // Not recorded: the recipient stays queued and is delivered again
@@ -39,8 +43,7 @@ void QueueService::FinishRecipient(const std::string& domain, const spool::Recor
     if (!index_.FinishRecipient(domain, key, recipient_index)) return;
     if (index_.FindMessage(domain, key) == nullptr) {
       // Gone from the domain: an unserved domain's flush no longer routes it.
-      auto state = domains_.find(domain);
-      if (state != domains_.end()) state->second->routed_when_unserved.erase(key);
+      state->routed_when_unserved.erase(key);
     }
     if (static_cast<int>(location.core) == core_.index()) {
       SegmentRecipientFinished(location);
@@ -54,6 +57,11 @@ void QueueService::FinishRecipient(const std::string& domain, const spool::Recor
 
 void QueueService::SegmentRecipientFinished(const spool::RecordLocation& location) {
   segments_.FinishRecipient(location);
+  CollectGarbage();
+}
+
+void QueueService::UnpinSegment(spool::SegmentKey segment) {
+  segments_.Unpin(segment);
   CollectGarbage();
 }
 

@@ -23,7 +23,11 @@ struct QueueService::DomainState {
   reactor::Reactor::TimerId timer = 0;
   bool flushing = false;
   bool flush_again = false;  // mail arrived during the flush
-  std::string last_error;    // of the last flush that failed (etrnctl list)
+  // Completion records of this domain written but not yet durable (the
+  // index still lists their recipients): compaction must not move the
+  // domain's mail meanwhile, or the finish would land on the old copy.
+  uint32_t finishing = 0;
+  std::string last_error;  // of the last flush that failed (etrnctl list)
 };
 
 }  // namespace etrnd::qmgr

@@ -76,12 +76,9 @@ void QueueService::Stop() {
   stopped_ = true;
   reader_.Shutdown();
   connect_gate_->Stop();
-  for (auto& [domain, state] : domains_) {
-    if (state->timer != 0) {
-      core_.reactor().CancelTimer(state->timer);
-      state->timer = 0;
-    }
-  }
+  // Domain timers are left to fire: StartFlush does nothing once stopped_.
+  // Cancelling each one was a walk over every domain in one turn (5-6 ms
+  // with 1e5 domains).
 }
 
 }  // namespace etrnd::qmgr

@@ -36,6 +36,10 @@ inline constexpr size_t kFlushesRunningMax = 4096;
 // took 1 to 8 ms a turn for a 1e5-message domain, allocations and page
 // faults included).
 inline constexpr size_t kFlushSetupSlice = 256;
+// Domains an ATRN's walk looks at per loop turn (StartTurn); each may start
+// a turn job (its set-up runs in later turns). 256 took 2-5 ms a slice
+// (a log line per job started), 64 about 1 ms.
+inline constexpr size_t kTurnStartSlice = 64;
 // Items of a finished flush freed per loop turn: freeing 1e5 at once, when
 // the last connection let go of the job, was a 7-12 ms turn.
 inline constexpr size_t kFlushReleaseSlice = 4096;

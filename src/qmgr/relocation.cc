@@ -2,6 +2,7 @@
 // its segment core's compactor (segment_compactor.cc) takes its index
 // entries along, keeping its place in arrival order for expiry and etrnctl.
 #include <algorithm>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -29,9 +30,16 @@ std::optional<std::vector<uint32_t>> QueueService::LiveForRelocation(
     const std::string& domain, const spool::RecordLocation& location,
     int64_t arrival_unix_micros) const {
   if (stopped_ || ExpiresSoon(arrival_unix_micros)) return std::nullopt;
+  // An operator's delete or bounce is finding or finishing messages here:
+  // what it found must still be where it finishes it.
+  if (*relocation_pauses_ > 0) return std::nullopt;
   auto state = domains_.find(domain);
-  // In a flush job or ODMR turn: its connection may finish the old location.
-  if (state != domains_.end() && state->second->flushing) return std::nullopt;
+  if (state != domains_.end()) {
+    // In a flush job or ODMR turn: its connection may finish the old location.
+    if (state->second->flushing) return std::nullopt;
+    // A finish on its way to disk: the index still lists what it finishes.
+    if (state->second->finishing > 0) return std::nullopt;
+  }
   const queue::RecipientIndexSet* queued =
       index_.FindMessage(domain, queue::MessageKey::FromLocation(location));
   if (queued == nullptr) return std::vector<uint32_t>{};
@@ -47,7 +55,8 @@ bool QueueService::SwapRelocated(const std::string& domain, const spool::RecordL
                                  int64_t arrival_unix_micros) {
   ETRND_CHECK(old_indexes.size() == new_indexes.size() && !old_indexes.empty());
   // Anything that changed since the query (a flush started, a recipient
-  // finished) and the copy is dropped instead: the original stays.
+  // finished or is being finished, an operator's delete is running) and the
+  // copy is dropped instead: the original stays, and a delete wins.
   std::optional<std::vector<uint32_t>> live = LiveForRelocation(domain, from, arrival_unix_micros);
   if (!live.has_value() || *live != old_indexes) return false;
   const queue::MessageKey old_key = queue::MessageKey::FromLocation(from);
@@ -67,6 +76,13 @@ bool QueueService::SwapRelocated(const std::string& domain, const spool::RecordL
   moved_to_[MovedKey{&state, first}] = new_key;
   moved_from_[MovedKey{&state, new_key}] = first;
   return true;
+}
+
+std::shared_ptr<const void> QueueService::PauseRelocations() {
+  ++*relocation_pauses_;
+  // Shares the counter, not the service: a token may outlive it at shutdown.
+  return std::shared_ptr<const void>(nullptr,
+                                     [pauses = relocation_pauses_](const void*) { --*pauses; });
 }
 
 spool::RecordLocation QueueService::CurrentLocation(const ExpiryEntry& entry) const {

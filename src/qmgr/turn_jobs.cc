@@ -2,7 +2,10 @@
 // the ATRN connection's core instead of to connections of its own (see
 // odmr_turn.h). Outcomes come back here and are finished exactly as a
 // flush's are (completion record first, bounce on 5xx).
+#include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -29,23 +32,41 @@ constexpr size_t kTurnBatchesInFlight = 2;
 
 }  // namespace
 
-TurnShardResult QueueService::StartTurn(const etrn::AtrnPlan& plan, const std::string& user,
-                                        const std::string& client, int turn_core,
-                                        uint64_t turn_id) {
-  TurnShardResult result;
+// The plan's domains on this shard still to be looked at: named ones first,
+// then each subtree's queued domains from a cursor (a domain name, so
+// domains queued or gone between slices are found or skipped).
+struct QueueService::TurnWalk {
+  etrn::AtrnPlan plan;
+  std::string user, client;
+  int turn_core = -1;
+  uint64_t turn_id = 0;
+  TurnCounted counted;
+  size_t named = 0;                       // next of plan.domains
+  size_t root = 0;                        // the subtree being walked
+  std::optional<std::string> cursor;      // within it
+  absl::flat_hash_set<std::string> seen;  // named and under a root: one job
+};
+
+void QueueService::StartTurn(const etrn::AtrnPlan& plan, const std::string& user,
+                             const std::string& client, int turn_core, uint64_t turn_id,
+                             TurnCounted counted) {
   ETRND_CHECK(!plan.refused());
+  auto walk = std::make_shared<TurnWalk>();
+  walk->plan = plan;
+  walk->user = user;
+  walk->client = client;
+  walk->turn_core = turn_core;
+  walk->turn_id = turn_id;
+  walk->counted = std::move(counted);
+  TurnWalkSlice(walk);
+}
+
+void QueueService::TurnWalkSlice(const std::shared_ptr<TurnWalk>& walk) {
   const config::DomainsTable& table = core_.table();
-  absl::flat_hash_set<std::string> matched;
-  // O(named domains + queued domains under the user's subtrees).
-  for (const std::string& domain : plan.domains) {
-    if (index_.CountDomain(domain) > 0) matched.insert(domain);
-  }
-  for (const std::string& root : plan.subtrees) {
-    index_.ForEachQueuedDomainUnder(root, [&](std::string_view domain, size_t) {
-      if (domain != root && etrn::UserMayAtrn(table, user, domain)) matched.emplace(domain);
-    });
-  }
-  for (const std::string& domain : matched) {
+  TurnShardResult started;
+  size_t budget = kTurnStartSlice;
+  auto consider = [&](const std::string& domain) {
+    if (!walk->seen.insert(domain).second) return;
     DomainState& state = StateOf(domain);
     const char* skipped = nullptr;
     if (index_.IsHeld(domain)) {
@@ -59,14 +80,39 @@ TurnShardResult QueueService::StartTurn(const etrn::AtrnPlan& plan, const std::s
       skipped = "not in the domains table";
     }
     if (skipped != nullptr) {
-      ETRND_LOG_INFO("ATRN %s: %s not turned: %s", user, domain, skipped);
-      continue;
+      ETRND_LOG_INFO("ATRN %s: %s not turned: %s", walk->user, domain, skipped);
+      return;
     }
-    result.messages += index_.CountDomain(domain);
-    ++result.jobs;
-    StartTurnJob(domain, user, client, turn_core, turn_id);
+    started.messages += index_.CountDomain(domain);
+    ++started.jobs;
+    StartTurnJob(domain, walk->user, walk->client, walk->turn_core, walk->turn_id);
+  };
+  const std::vector<std::string>& named = walk->plan.domains;
+  while (!stopped_ && budget > 0 && walk->named < named.size()) {
+    const std::string& domain = named[walk->named++];
+    --budget;
+    if (index_.CountDomain(domain) > 0) consider(domain);
   }
-  return result;
+  const std::vector<std::string>& roots = walk->plan.subtrees;
+  while (!stopped_ && budget > 0 && walk->root < roots.size()) {
+    const std::string& root = roots[walk->root];
+    // Strict subdomains only: the walk starts after the root itself.
+    const std::optional<std::string> after = walk->cursor.has_value() ? walk->cursor : root;
+    walk->cursor = index_.ForEachQueuedDomainUnderAfter(
+        root, after, budget, [&](std::string_view domain, size_t /*messages*/) {
+          --budget;
+          if (etrn::UserMayAtrn(table, walk->user, domain)) consider(std::string(domain));
+        });
+    if (!walk->cursor.has_value()) {
+      ++walk->root;
+      budget -= budget > 0 ? 1 : 0;  // an empty root still costs a lookup
+    }
+  }
+  const bool last = stopped_ || (walk->named == named.size() && walk->root == roots.size());
+  // Before any job started here can send a batch or end: their first
+  // set-up slice runs in a later turn (StartTurnJob).
+  walk->counted(started, last);
+  if (!last) core_.reactor().Post([this, walk] { TurnWalkSlice(walk); });
 }
 
 void QueueService::StartTurnJob(const std::string& domain, const std::string& user,
@@ -96,7 +142,8 @@ void QueueService::StartTurnJob(const std::string& domain, const std::string& us
                         {"client", client}},
                        "ATRN %s from %s: turning %s, %d messages", user, client, domain,
                        index_.CountDomain(domain));
-  SetUpFlushSlice(job);
+  // The walk that started it reports it first (TurnWalkSlice).
+  core_.reactor().Post([this, job] { SetUpFlushSlice(job); });
 }
 
 void QueueService::LaunchTurnBatches(const std::shared_ptr<FlushJob>& job) {

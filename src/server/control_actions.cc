@@ -1,5 +1,7 @@
 // The etrnctl commands that change something: flush, hold/release, delete,
 // bounce, reload. Each is logged with its ids.
+#include <cstdlib>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -34,6 +36,26 @@ namespace {
 
 // flush --all-nodes: how long the answer waits for the peers' counts.
 constexpr absl::Duration kOperatorPeerWait = absl::Seconds(2);
+
+// Test hook (test_compaction.py): `etrnctl delete <id>` waits this long
+// between finding the message and finishing it, so a test can land a
+// compaction swap in between. Off unless the variable is set.
+absl::Duration DeletePauseFromEnvironment() {
+  static const absl::Duration pause = [] {
+    const char* value = std::getenv("ETRND_TEST_DELETE_PAUSE_MS");
+    return value == nullptr ? absl::ZeroDuration() : absl::Milliseconds(std::atoi(value));
+  }();
+  return pause;
+}
+
+// `answer`, holding the owner's compaction still until it is called and
+// dropped: a delete or bounce finds messages in one loop turn and finishes
+// them in later ones, and a message moved in between would come back.
+std::function<void(int64_t)> PausingRelocations(Core& owner, std::function<void(int64_t)> answer) {
+  return [pause = owner.queue().PauseRelocations(), answer = std::move(answer)](int64_t value) {
+    answer(value);
+  };
+}
 
 // peer_messages: the peers' 253 counts (flush --all-nodes), else none.
 void FlushDone(const std::string& argument, bool json, size_t messages,
@@ -176,11 +198,24 @@ void ControlService::Delete(const control::Request& request, Reply reply) {
     AskCores<int64_t>(
         core_, AllCores(core_),
         [id, id_text, finish_all](Core& owner, std::function<void(int64_t)> answer) {
-          FindById(owner, id,
-                   [&owner, id_text, finish_all,
-                    answer = std::move(answer)](std::vector<FoundEntry> found) mutable {
-                     finish_all(owner, std::move(found), id_text, std::move(answer));
-                   });
+          FindById(
+              owner, id,
+              [&owner, id_text, finish_all, answer = PausingRelocations(owner, std::move(answer))](
+                  std::vector<FoundEntry> found) mutable {
+                const absl::Duration pause = DeletePauseFromEnvironment();
+                if (pause == absl::ZeroDuration() || found.empty()) {
+                  return finish_all(owner, std::move(found), id_text, std::move(answer));
+                }
+                ETRND_LOG_WARNING(
+                    "etrnctl delete %s: ETRND_TEST_DELETE_PAUSE_MS: found, "
+                    "finishing in %s",
+                    id_text, absl::FormatDuration(pause));
+                owner.reactor().RunAfter(
+                    pause, [&owner, id_text, finish_all, found = std::move(found),
+                            answer = std::move(answer)]() mutable {
+                      finish_all(owner, std::move(found), id_text, std::move(answer));
+                    });
+              });
         },
         [id_text, json, reply = std::move(reply)](std::vector<int64_t> counts) {
           int64_t total = 0;
@@ -197,6 +232,7 @@ void ControlService::Delete(const control::Request& request, Reply reply) {
   AskCores<int64_t>(
       core_, OwnerOf(core_, domain),
       [domain, finish_all](Core& owner, std::function<void(int64_t)> answer) {
+        answer = PausingRelocations(owner, std::move(answer));
         struct Scan {
           uint64_t cursor = 0;
           std::vector<FoundEntry> entries;
@@ -231,46 +267,47 @@ void ControlService::Bounce(uint64_t id, bool json, Reply reply) {
   AskCores<int64_t>(
       core_, AllCores(core_),
       [id, id_text](Core& owner, std::function<void(int64_t)> answer) {
-        FindById(
-            owner, id,
-            [&owner, id_text, answer = std::move(answer)](std::vector<FoundEntry> found) mutable {
-              if (found.empty()) return answer(0);
-              auto entries = std::make_shared<std::vector<FoundEntry>>(std::move(found));
-              owner.queue().spool_reader().Read(
-                  entries->front().location, [&owner, entries, id_text, answer = std::move(answer)](
-                                                 absl::StatusOr<spool::SpoolMessage> read) {
-                    if (!read.ok()) {
-                      ETRND_LOG_ERROR("etrnctl bounce %s: cannot read the message", id_text);
-                      return answer(0);
-                    }
-                    const spool::SpoolMessage& message = *read;
-                    auto left = std::make_shared<size_t>(1);
-                    auto count = std::make_shared<int64_t>(0);
-                    auto settled = [left, count, answer] {
-                      if (--*left == 0) answer(*count);
-                    };
-                    for (const FoundEntry& entry : *entries) {
-                      std::vector<std::pair<uint32_t, std::string>> failures;
-                      for (uint32_t index : entry.recipient_indexes) {
-                        failures.emplace_back(index,
-                                              "550 5.0.0 Message returned by the postmaster");
-                      }
-                      ETRND_LOG_INFO_EVENT("etrnctl",
-                                           {{"action", "bounce"},
-                                            {"id", id_text},
-                                            {"domain", entry.domain},
-                                            {"count", failures.size()}},
-                                           "etrnctl bounce %s: %d recipients in %s bounced",
-                                           id_text, failures.size(), entry.domain);
-                      *count += static_cast<int64_t>(failures.size());
-                      ++*left;
-                      owner.queue().QueueBounce(message, entry.location, entry.domain,
-                                                std::move(failures), "", /*expired=*/false,
-                                                settled);
-                    }
-                    settled();
-                  });
-            });
+        FindById(owner, id,
+                 [&owner, id_text, answer = PausingRelocations(owner, std::move(answer))](
+                     std::vector<FoundEntry> found) mutable {
+                   if (found.empty()) return answer(0);
+                   auto entries = std::make_shared<std::vector<FoundEntry>>(std::move(found));
+                   owner.queue().spool_reader().Read(
+                       entries->front().location,
+                       [&owner, entries, id_text,
+                        answer = std::move(answer)](absl::StatusOr<spool::SpoolMessage> read) {
+                         if (!read.ok()) {
+                           ETRND_LOG_ERROR("etrnctl bounce %s: cannot read the message", id_text);
+                           return answer(0);
+                         }
+                         const spool::SpoolMessage& message = *read;
+                         auto left = std::make_shared<size_t>(1);
+                         auto count = std::make_shared<int64_t>(0);
+                         auto settled = [left, count, answer] {
+                           if (--*left == 0) answer(*count);
+                         };
+                         for (const FoundEntry& entry : *entries) {
+                           std::vector<std::pair<uint32_t, std::string>> failures;
+                           for (uint32_t index : entry.recipient_indexes) {
+                             failures.emplace_back(index,
+                                                   "550 5.0.0 Message returned by the postmaster");
+                           }
+                           ETRND_LOG_INFO_EVENT("etrnctl",
+                                                {{"action", "bounce"},
+                                                 {"id", id_text},
+                                                 {"domain", entry.domain},
+                                                 {"count", failures.size()}},
+                                                "etrnctl bounce %s: %d recipients in %s bounced",
+                                                id_text, failures.size(), entry.domain);
+                           *count += static_cast<int64_t>(failures.size());
+                           ++*left;
+                           owner.queue().QueueBounce(message, entry.location, entry.domain,
+                                                     std::move(failures), "", /*expired=*/false,
+                                                     settled);
+                         }
+                         settled();
+                       });
+                 });
       },
       [id_text, json, reply = std::move(reply)](std::vector<int64_t> counts) {
         int64_t total = 0;

@@ -183,11 +183,15 @@ void OdmrConnection::StartAtrn(const std::string& argument) {
   for (size_t i = 0; i < context.core_count(); ++i) {
     Core* owner = &context.core(i);
     core_.SendTo(*owner, [owner, origin, turn_id, shared_plan, shared_user, client] {
-      qmgr::TurnShardResult result =
-          owner->queue().StartTurn(*shared_plan, *shared_user, *client, origin->index(), turn_id);
-      owner->SendTo(*origin, [origin, turn_id, result] {
-        DeliverTurnCount(*origin, turn_id, result.messages, result.jobs);
-      });
+      // The owner walks its domains in slices; each slice's jobs are
+      // counted at the turn before their first batch gets there.
+      owner->queue().StartTurn(*shared_plan, *shared_user, *client, origin->index(), turn_id,
+                               [owner, origin, turn_id](qmgr::TurnShardResult started, bool last) {
+                                 owner->SendTo(*origin, [origin, turn_id, started, last] {
+                                   DeliverTurnCount(*origin, turn_id, started.messages,
+                                                    started.jobs, last);
+                                 });
+                               });
     });
   }
 }

@@ -39,13 +39,14 @@ OdmrTurn::~OdmrTurn() {
   if (timeout_timer_ != 0) core_.reactor().CancelTimer(timeout_timer_);
 }
 
-void OdmrTurn::OnShardCounted(size_t messages, size_t jobs) {
+void OdmrTurn::OnShardCounted(size_t messages, size_t jobs, bool last) {
   ETRND_CHECK(cores_left_ > 0);
-  --cores_left_;
   messages_ += messages;
   jobs_started_ += jobs;
   // A shard counts the messages of the jobs it started, and only those.
   ETRND_CHECK((messages == 0) == (jobs == 0));
+  if (!last) return;
+  --cores_left_;
   if (cores_left_ == 0 && counted_) {
     std::function<void(size_t)> counted = std::move(counted_);
     counted_ = nullptr;
@@ -253,10 +254,10 @@ void DeliverTurnBatch(Core& turn_core, uint64_t turn_id, int origin_core, uint64
   turn_core.odmr_turns().Reap(turn_id);
 }
 
-void DeliverTurnCount(Core& turn_core, uint64_t turn_id, size_t messages, size_t jobs) {
+void DeliverTurnCount(Core& turn_core, uint64_t turn_id, size_t messages, size_t jobs, bool last) {
   OdmrTurn* turn = turn_core.odmr_turns().Find(turn_id);
   ETRND_CHECK(turn != nullptr);
-  turn->OnShardCounted(messages, jobs);
+  turn->OnShardCounted(messages, jobs, last);
   turn_core.odmr_turns().Reap(turn_id);
 }
 

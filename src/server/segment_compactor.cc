@@ -30,10 +30,22 @@ SegmentCompactor::CrashPoint CrashPointFromEnvironment() {
   return SegmentCompactor::CrashPoint::kNone;
 }
 
+// Test hook (test_compaction_delete.py): each core's first move's swap is asked for this
+// long after its copy is durable, so a test can act (an etrnctl delete, a
+// kill -9) between the copy and the swap. Off unless the variable is set.
+absl::Duration SwapDelayFromEnvironment() {
+  const char* value = std::getenv("ETRND_TEST_COMPACTION_SWAP_DELAY_MS");
+  return value == nullptr ? absl::ZeroDuration() : absl::Milliseconds(std::atoi(value));
+}
+
 void CrashIf(bool crash, const char* where) {
   if (!crash) return;
   std::fprintf(stderr, "etrnd: ETRND_TEST_COMPACTION_ABORT: aborting %s\n", where);
   std::abort();
+}
+
+spool::SegmentKey SegmentOf(const spool::RecordLocation& location) {
+  return spool::SegmentKey{location.core, location.segment_id};
 }
 
 std::string LowerDomainOf(std::string_view address) {
@@ -60,6 +72,9 @@ struct SegmentCompactor::Move {
   std::vector<Part> parts;
   size_t replies_pending = 0;
   bool busy = false;  // some owner said not now
+  // kMoved completions not yet durable: the victim stays until they are.
+  size_t completions_pending = 0;
+  bool released = false;  // its hold on the victim (ReleaseMove)
 };
 
 struct SegmentCompactor::Victim {
@@ -82,7 +97,8 @@ SegmentCompactor::SegmentCompactor(Core& core)
       policy_(spool::CompactionPolicy{
           .live_percent_max = core.context().options.compaction_live_percent,
           .min_age = spool::kCompactionMinAge}),
-      crash_point_(CrashPointFromEnvironment()) {}
+      crash_point_(CrashPointFromEnvironment()),
+      test_swap_delay_(SwapDelayFromEnvironment()) {}
 
 SegmentCompactor::~SegmentCompactor() = default;
 
@@ -96,23 +112,28 @@ void SegmentCompactor::Tick() {
   ETRND_CHECK(victim_ == nullptr);
   const absl::Time now = absl::Now();
   absl::erase_if(retry_after_, [now](const auto& entry) { return entry.second <= now; });
-  spool::SegmentTracker& tracker = core_.queue().segment_tracker();
-  const std::vector<spool::SegmentUsage> sealed = tracker.SealedUsage();
-  std::optional<spool::SegmentKey> chosen = spool::ChooseCompactionVictim(
-      sealed, policy_, now,
+  // One slice of the sealed segments per turn: O(kCompactionChooseSlice),
+  // whatever the spool holds.
+  const spool::CompactionVictimWalk::Step step = victim_walk_.Next(
+      core_.queue().segment_tracker(), policy_, now,
       [this](spool::SegmentKey segment) { return retry_after_.contains(segment); });
-  if (!chosen.has_value()) {
+  if (!step.pass_done) {
+    core_.reactor().Post([this] { Tick(); });
+    return;
+  }
+  if (!step.victim.has_value()) {
     core_.reactor().RunAfter(kCompactionInterval, [this] { Tick(); });
     return;
   }
   victim_ = std::make_unique<Victim>();
-  victim_->segment = *chosen;
+  victim_->segment = step.victim->segment;
+  // Kept on disk, even once empty, until every move's outcome is durable
+  // (Hold/Release): a copy is only safe alone once it says it was moved.
+  core_.queue().segment_tracker().Pin(victim_->segment);
+  Hold(victim_->segment);
   victim_->started = now;
-  for (const spool::SegmentUsage& usage : sealed) {
-    if (!(usage.segment == *chosen)) continue;
-    victim_->total_bytes = usage.total_bytes;
-    victim_->live_bytes = usage.live_bytes;
-  }
+  victim_->total_bytes = step.victim->total_bytes;
+  victim_->live_bytes = step.victim->live_bytes;
   Pump();
 }
 
@@ -138,6 +159,7 @@ void SegmentCompactor::Pump() {
     auto move = std::make_shared<Move>();
     move->from = victim.live[victim.next++];
     ++victim.in_flight;
+    Hold(victim.segment);
     core_.queue().reader().Read(move->from,
                                 [this, move](absl::StatusOr<spool::SpoolMessage> message) {
                                   OnRead(move, std::move(message));
@@ -155,7 +177,7 @@ void SegmentCompactor::OnRead(const std::shared_ptr<Move>& move,
                       move->from.segment_id, move->from.offset,
                       std::string(message.status().message()));
     }
-    Finish(Outcome::kKept);
+    Finish(move, Outcome::kKept);
     return;
   }
   move->message = std::move(*message);
@@ -210,7 +232,7 @@ void SegmentCompactor::Query(const std::shared_ptr<Move>& move) {
 
 void SegmentCompactor::OnQueried(const std::shared_ptr<Move>& move) {
   if (move->busy || stopped_) {
-    Finish(Outcome::kKept);
+    Finish(move, Outcome::kKept);
     return;
   }
   spool::SpoolMessage copy;
@@ -224,7 +246,7 @@ void SegmentCompactor::OnQueried(const std::shared_ptr<Move>& move) {
     for (uint32_t index : part.old_indexes) live.emplace_back(index, &part);
   }
   if (live.empty()) {  // finished or moved meanwhile: nothing to do
-    Finish(Outcome::kGone);
+    Finish(move, Outcome::kGone);
     return;
   }
   std::sort(live.begin(), live.end());
@@ -245,7 +267,7 @@ void SegmentCompactor::OnStored(const std::shared_ptr<Move>& move,
   if (!to.ok()) {
     ETRND_LOG_WARNING("compaction: copy of %s not stored: %s", move->message.queue_id,
                       std::string(to.status().message()));
-    Finish(Outcome::kKept);
+    Finish(move, Outcome::kKept);
     return;
   }
   move->to = *to;
@@ -253,6 +275,26 @@ void SegmentCompactor::OnStored(const std::shared_ptr<Move>& move,
   size_t live = 0;
   for (const Move::Part& part : move->parts) live += part.new_indexes.size();
   core_.queue().segment_tracker().AddMessage(move->to, static_cast<uint32_t>(live));
+  if (test_swap_delay_ > absl::ZeroDuration()) {
+    const absl::Duration delay = std::exchange(test_swap_delay_, absl::ZeroDuration());
+    ETRND_LOG_WARNING(
+        "compaction: ETRND_TEST_COMPACTION_SWAP_DELAY_MS: copy of %s durable at "
+        "%d/%d/%d, swap in %s",
+        move->message.queue_id, move->to.core, move->to.segment_id, move->to.offset,
+        absl::FormatDuration(delay));
+    core_.reactor().RunAfter(delay, [this, move] {
+      ETRND_LOG_WARNING(
+          "compaction: ETRND_TEST_COMPACTION_SWAP_DELAY_MS: asking for the swap "
+          "of %s",
+          move->message.queue_id);
+      AskSwaps(move);
+    });
+    return;
+  }
+  AskSwaps(move);
+}
+
+void SegmentCompactor::AskSwaps(const std::shared_ptr<Move>& move) {
   // Every part with recipients is asked to swap, even when stopping: the
   // copy is durable now and either it or the original must be finished.
   Core& home = core_;
@@ -292,6 +334,9 @@ void SegmentCompactor::OnSwapped(const std::shared_ptr<Move>& move) {
   CrashIf(crash_point_ == CrashPoint::kAfterSwap, "after the index swap");
   bool any_swapped = false;
   for (const Move::Part& part : move->parts) {
+    move->completions_pending += (part.swapped ? part.old_indexes : part.new_indexes).size();
+  }
+  for (const Move::Part& part : move->parts) {
     // Moved: the original's recipients are finished; refused: the copy's.
     const spool::RecordLocation& finished = part.swapped ? move->from : move->to;
     const std::vector<uint32_t>& indexes = part.swapped ? part.old_indexes : part.new_indexes;
@@ -299,24 +344,44 @@ void SegmentCompactor::OnSwapped(const std::shared_ptr<Move>& move) {
     for (uint32_t index : indexes) {
       spool::SpoolCompletion completion{finished.core, finished.segment_id, finished.offset, index,
                                         spool::RecipientOutcome::kMoved};
-      core_.AppendCompletion(completion, [this, finished](absl::Status status) {
+      core_.AppendCompletion(completion, [this, move, finished](absl::Status status) {
         if (!status.ok()) {
-          // Both copies stay live on disk: recovery keeps one.
+          // Both copies stay live on disk, and the victim stays held (not
+          // released): recovery keeps one.
           ETRND_LOG_ERROR("compaction: completion log write failed: %s",
                           std::string(status.message()));
           return;
         }
         CrashIf(crash_point_ == CrashPoint::kAfterFirstCompletion, "after a kMoved completion");
         core_.queue().SegmentRecipientFinished(finished);
+        ETRND_CHECK(move->completions_pending > 0);
+        if (--move->completions_pending == 0) ReleaseMove(move);
       });
     }
   }
-  Finish(any_swapped ? Outcome::kMoved : Outcome::kKept);
+  Finish(move, any_swapped ? Outcome::kMoved : Outcome::kKept);
 }
 
-void SegmentCompactor::Finish(Outcome outcome) {
+void SegmentCompactor::Hold(spool::SegmentKey segment) { ++holds_[segment]; }
+
+void SegmentCompactor::Release(spool::SegmentKey segment) {
+  auto it = holds_.find(segment);
+  ETRND_CHECK(it != holds_.end() && it->second > 0);
+  if (--it->second > 0) return;
+  holds_.erase(it);
+  core_.queue().UnpinSegment(segment);
+}
+
+void SegmentCompactor::ReleaseMove(const std::shared_ptr<Move>& move) {
+  if (std::exchange(move->released, true)) return;
+  Release(SegmentOf(move->from));
+}
+
+void SegmentCompactor::Finish(const std::shared_ptr<Move>& move, Outcome outcome) {
   ETRND_CHECK(victim_ != nullptr && victim_->in_flight > 0);
   --victim_->in_flight;
+  // A move with completions on their way is released by the last of them.
+  if (move->completions_pending == 0) ReleaseMove(move);
   switch (outcome) {
     case Outcome::kMoved:
       ++victim_->moved;
@@ -349,7 +414,9 @@ void SegmentCompactor::FinishVictim() {
   // Not chosen again at once: its kMoved completions are still being
   // written (then GC removes it), or it kept messages that are in flight.
   retry_after_[victim.segment] = absl::Now() + kCompactionRetryDelay;
+  const spool::SegmentKey segment = victim.segment;
   victim_.reset();
+  Release(segment);
   if (stopped_) return;
   // The next victim, if any, in a later turn.
   core_.reactor().Post([this] { Tick(); });

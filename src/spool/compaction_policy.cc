@@ -33,4 +33,29 @@ std::optional<SegmentKey> ChooseCompactionVictim(std::span<const SegmentUsage> s
   return best->segment;
 }
 
+CompactionVictimWalk::Step CompactionVictimWalk::Next(const SegmentTracker& tracker,
+                                                      const CompactionPolicy& policy,
+                                                      absl::Time now,
+                                                      absl::FunctionRef<bool(SegmentKey)> excluded,
+                                                      size_t slice) {
+  slice_.clear();
+  const bool end = tracker.SealedUsageAfter(&cursor_, slice, &slice_);
+  // The best so far competes with this slice (ties: the lower id wins, as
+  // in one pass over everything).
+  if (best_.has_value()) slice_.push_back(*best_);
+  const std::optional<SegmentKey> chosen = ChooseCompactionVictim(slice_, policy, now, excluded);
+  best_.reset();
+  if (chosen.has_value()) {
+    for (const SegmentUsage& usage : slice_) {
+      if (usage.segment == *chosen) best_ = usage;
+    }
+  }
+  if (!end) return Step{};
+  Step step{.pass_done = true, .victim = std::move(best_)};
+  best_.reset();
+  // Found in an earlier slice, emptied since (GC removed it): no victim.
+  if (step.victim.has_value() && !tracker.Exists(step.victim->segment)) step.victim.reset();
+  return step;
+}
+
 }  // namespace etrnd::spool

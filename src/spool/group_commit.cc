@@ -25,6 +25,9 @@ class RingCommitIo : public CommitIo {
                       std::function<void(int res)> done) override {
     reactor_.WriteVDataSync(fd, std::move(iov), offset, std::move(done));
   }
+  void RunAfter(absl::Duration delay, std::function<void()> fn) override {
+    reactor_.RunAfter(delay, std::move(fn));
+  }
 
  private:
   reactor::Reactor& reactor_;
@@ -48,8 +51,24 @@ void GroupCommitter::AwaitDurable(const spool::RecordLocation& location, DoneCal
 
 void GroupCommitter::Flush() {
   if (in_flight_.has_value()) return;
+  if (batch_interval_ > absl::ZeroDuration() && appender_.pending_bytes() > 0) {
+    if (interval_timer_armed_) return;
+    const absl::Time due = last_batch_started_ + batch_interval_;
+    const absl::Time now = absl::Now();
+    if (now < due) {
+      // The timer, not the next loop turn: an idle core has none.
+      interval_timer_armed_ = true;
+      io_.RunAfter(due - now, [this] {
+        interval_timer_armed_ = false;
+        last_batch_started_ = absl::InfinitePast();
+        Flush();
+      });
+      return;
+    }
+  }
   in_flight_ = appender_.TakeBatch();
   if (!in_flight_.has_value()) return;
+  if (batch_interval_ > absl::ZeroDuration()) last_batch_started_ = absl::Now();
   WriteFrom(0);
 }
 

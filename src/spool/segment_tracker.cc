@@ -68,11 +68,26 @@ void SegmentTracker::Seal(SegmentKey segment, absl::Time now) {
   State& state = segments_[segment];
   state.sealed = true;
   state.sealed_at = now;
+  sealed_.insert(segment);
   ReportIfDeletable(segment, state);
 }
 
+void SegmentTracker::Pin(SegmentKey segment) {
+  auto it = segments_.find(segment);
+  ETRND_CHECK(it != segments_.end());
+  ++it->second.pins;
+}
+
+void SegmentTracker::Unpin(SegmentKey segment) {
+  auto it = segments_.find(segment);
+  ETRND_CHECK(it != segments_.end() && it->second.pins > 0);
+  --it->second.pins;
+  ReportIfDeletable(segment, it->second);
+}
+
 void SegmentTracker::ReportIfDeletable(SegmentKey segment, const State& state) {
-  if (!state.sealed || state.live_recipients != 0) return;
+  if (!state.sealed || state.live_recipients != 0 || state.pins > 0) return;
+  sealed_.erase(segment);
   segments_.erase(segment);
   deletable_.push_back(segment);
 }
@@ -93,14 +108,33 @@ uint64_t SegmentTracker::LiveBytes(SegmentKey segment) const {
   return it == segments_.end() ? 0 : it->second.live_bytes;
 }
 
+SegmentUsage SegmentTracker::UsageOf(SegmentKey segment, const State& state) const {
+  return SegmentUsage{segment, state.total_bytes, state.live_bytes, state.live_messages,
+                      state.sealed_at};
+}
+
 std::vector<SegmentUsage> SegmentTracker::SealedUsage() const {
   std::vector<SegmentUsage> usage;
   for (const auto& [segment, state] : segments_) {
     if (!state.sealed || state.live_recipients == 0) continue;
-    usage.push_back(SegmentUsage{segment, state.total_bytes, state.live_bytes, state.live_messages,
-                                 state.sealed_at});
+    usage.push_back(UsageOf(segment, state));
   }
   return usage;
+}
+
+bool SegmentTracker::SealedUsageAfter(std::optional<SegmentKey>* cursor, size_t budget,
+                                      std::vector<SegmentUsage>* out) const {
+  ETRND_CHECK(budget > 0);
+  auto it = cursor->has_value() ? sealed_.upper_bound(**cursor) : sealed_.begin();
+  for (; it != sealed_.end() && budget > 0; ++it, --budget) {
+    const State& state = segments_.at(*it);
+    ETRND_CHECK(state.sealed);
+    if (state.live_recipients > 0) out->push_back(UsageOf(*it, state));
+    *cursor = *it;
+  }
+  if (it != sealed_.end()) return false;
+  cursor->reset();
+  return true;
 }
 
 bool SegmentTracker::ScanLiveMessages(SegmentKey segment, size_t* cursor, size_t scan_max,

@@ -47,7 +47,7 @@ struct EtrnShardResult {
   bool held = false;                   // (part of) the 458: etrnctl hold
 };
 
-// One shard's part of an ATRN: messages of the jobs started here.
+// (Part of) one shard's part of an ATRN: jobs started here, their messages.
 struct TurnShardResult {
   size_t messages = 0;
   size_t jobs = 0;
@@ -81,11 +81,15 @@ class QueueService {
   void OnTableChanged();
   void Stop();
 
-  // ODMR (queue_turn.cc), owner-core side. Starts a turn job for each of
+  // ODMR (turn_jobs.cc), owner-core side. Starts a turn job for each of
   // the plan's domains queued on this shard (not held, no flush running):
-  // its batches go to the turn `turn_id` on `turn_core`.
-  TurnShardResult StartTurn(const etrn::AtrnPlan& plan, const std::string& user,
-                            const std::string& client, int turn_core, uint64_t turn_id);
+  // its batches go to the turn `turn_id` on `turn_core`. The domains are
+  // walked kTurnStartSlice per loop turn; after each slice `counted` gets
+  // the jobs that slice started (and their messages), `last` on the final
+  // one, before any of those jobs can send a batch or end.
+  using TurnCounted = std::function<void(TurnShardResult started, bool last)>;
+  void StartTurn(const etrn::AtrnPlan& plan, const std::string& user, const std::string& client,
+                 int turn_core, uint64_t turn_id, TurnCounted counted);
   // From the turn's core: recipients answered by the customer (tokens are
   // the job's), then a batch the turn is done with (the job's bodies may go).
   void OnTurnOutcomes(uint64_t job_id, const std::vector<smtp::RecipientOutcome>& outcomes);
@@ -112,6 +116,11 @@ class QueueService {
   std::optional<std::vector<uint32_t>> LiveForRelocation(const std::string& domain,
                                                          const spool::RecordLocation& location,
                                                          int64_t arrival_unix_micros) const;
+  // While the returned token lives, no message of this core's domains moves
+  // (LiveForRelocation says not now, SwapRelocated refuses): an operator's
+  // delete or bounce holds it from its scan until its completions are
+  // durable, so it finishes what it found where it found it.
+  std::shared_ptr<const void> PauseRelocations();
   // Moves the domain's entry from `from` to its durable copy `to`, where
   // recipient old_indexes[i] is new_indexes[i]. False (nothing changed) unless
   // exactly old_indexes are still queued and nothing is in flight; the
@@ -119,6 +128,9 @@ class QueueService {
   bool SwapRelocated(const std::string& domain, const spool::RecordLocation& from,
                      const spool::RecordLocation& to, const std::vector<uint32_t>& old_indexes,
                      const std::vector<uint32_t>& new_indexes, int64_t arrival_unix_micros);
+  // The compactor's hold on its victim ends (SegmentTracker::Unpin): the
+  // segment goes if nothing in it is live.
+  void UnpinSegment(spool::SegmentKey segment);
   // The segment core's tracker and reader, for its compactor.
   spool::SegmentTracker& segment_tracker() { return segments_; }
   spool::SpoolReader& reader() { return reader_; }
@@ -166,6 +178,7 @@ class QueueService {
   struct DomainState;
   struct FlushJob;
   struct EtrnWalk;
+  struct TurnWalk;
 
   struct ExpiryEntry {
     int64_t arrival_unix_micros;
@@ -198,7 +211,9 @@ class QueueService {
   // when the job should wait for more reads before sending one.
   bool TakeBatch(const std::shared_ptr<FlushJob>& job, size_t want,
                  std::vector<smtp::OutboundMessage>* batch, std::vector<size_t>* tokens);
-  // ODMR turns (queue_turn.cc).
+  // ODMR turns (turn_jobs.cc): one slice of StartTurn's walk, which posts
+  // the next; one domain's job.
+  void TurnWalkSlice(const std::shared_ptr<TurnWalk>& walk);
   void StartTurnJob(const std::string& domain, const std::string& user, const std::string& client,
                     int turn_core, uint64_t turn_id);
   void LaunchTurnBatches(const std::shared_ptr<FlushJob>& job);
@@ -265,6 +280,8 @@ class QueueService {
   // ODMR turn jobs running on this core, by job id (queue_turn.cc).
   absl::flat_hash_map<uint64_t, std::shared_ptr<FlushJob>> turn_jobs_;
   uint64_t next_turn_job_id_ = 1;
+  // Live PauseRelocations() tokens (shared with them).
+  std::shared_ptr<size_t> relocation_pauses_ = std::make_shared<size_t>(0);
   bool stopped_ = false;
 };
 

@@ -37,8 +37,9 @@ class OdmrTurn {
   uint64_t id() const { return id_; }
   const std::string& user() const { return user_; }
 
-  // Count phase: one answer per core (its TurnShardResult).
-  void OnShardCounted(size_t messages, size_t jobs);
+  // Count phase: each core's walk reports the jobs it started slice by
+  // slice (TurnShardResult), `last` on its final slice.
+  void OnShardCounted(size_t messages, size_t jobs, bool last);
   // Runs once every core has answered, with the total (cleared when the
   // connection goes first).
   void SetCountedCallback(std::function<void(size_t messages)> counted) {
@@ -119,6 +120,6 @@ class OdmrTurns {
 void DeliverTurnBatch(Core& turn_core, uint64_t turn_id, int origin_core, uint64_t job_id,
                       std::vector<smtp::OutboundMessage> batch);
 void DeliverTurnJobDone(Core& turn_core, uint64_t turn_id);
-void DeliverTurnCount(Core& turn_core, uint64_t turn_id, size_t messages, size_t jobs);
+void DeliverTurnCount(Core& turn_core, uint64_t turn_id, size_t messages, size_t jobs, bool last);
 
 }  // namespace etrnd::server

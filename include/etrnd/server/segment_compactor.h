@@ -1,6 +1,7 @@
 // Compaction while running, on one core: a sealed segment of this core that
 // is mostly dead (a few messages of held or unreachable domains pinning it,
-// spool::ChooseCompactionVictim) has its live messages moved to the core's
+// spool::ChooseCompactionVictim, looked for kCompactionChooseSlice segments
+// per loop turn) has its live messages moved to the core's
 // current segment, so it and the completion logs that point into it can go.
 // Disk use then follows what is queued, not what has passed.
 //
@@ -60,6 +61,8 @@ class SegmentCompactor {
 
   // Where the environment's ETRND_TEST_COMPACTION_ABORT (copy, swap,
   // completion) makes the process abort: deterministic crash tests only.
+  // (ETRND_TEST_COMPACTION_SWAP_DELAY_MS=N, also for tests: the first
+  // move's swap waits N ms after its copy is durable.)
   enum class CrashPoint { kNone, kAfterCopy, kAfterSwap, kAfterFirstCompletion };
 
  private:
@@ -72,21 +75,35 @@ class SegmentCompactor {
   void Query(const std::shared_ptr<Move>& move);
   void OnQueried(const std::shared_ptr<Move>& move);
   void OnStored(const std::shared_ptr<Move>& move, absl::StatusOr<spool::RecordLocation> to);
+  // Step 4: each owner of a part with recipients swaps (or refuses).
+  void AskSwaps(const std::shared_ptr<Move>& move);
   void OnSwapped(const std::shared_ptr<Move>& move);
   enum class Outcome {
     kMoved,  // the message lives in its copy now
     kKept,   // stays where it is (in flight, about to expire, a failure)
     kGone,   // nothing of it was queued any more
   };
-  void Finish(Outcome outcome);
+  void Finish(const std::shared_ptr<Move>& move, Outcome outcome);
+  // The victim is pinned in the tracker while held: by itself until
+  // FinishVictim, and by each move until its outcome is durable.
+  void Hold(spool::SegmentKey segment);
+  void Release(spool::SegmentKey segment);
+  void ReleaseMove(const std::shared_ptr<Move>& move);  // once per move
   void FinishVictim();
 
   Core& core_;
   const spool::CompactionPolicy policy_;
-  std::unique_ptr<Victim> victim_;  // the segment being compacted, if any
+  std::unique_ptr<Victim> victim_;           // the segment being compacted, if any
+  spool::CompactionVictimWalk victim_walk_;  // looking for the next one
   // Victims not to choose again before the given time.
   absl::flat_hash_map<spool::SegmentKey, absl::Time> retry_after_;
+  // Holds on victims (this one, and earlier ones whose moves' completions
+  // are still being written); the tracker pin goes with the last.
+  absl::flat_hash_map<spool::SegmentKey, size_t> holds_;
   const CrashPoint crash_point_;
+  // ETRND_TEST_COMPACTION_SWAP_DELAY_MS: this core's first move's swap waits
+  // that long (then zero: used once). Tests only.
+  absl::Duration test_swap_delay_;
   bool stopped_ = false;
 };
 

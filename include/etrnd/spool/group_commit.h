@@ -16,6 +16,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "etrnd/reactor/reactor.h"
 #include "etrnd/spool/record_log_appender.h"
 
@@ -31,6 +32,8 @@ class CommitIo {
   // A write that is also its fdatasync (RWF_DSYNC).
   virtual void WriteVDataSync(int fd, std::vector<iovec> iov, uint64_t offset,
                               std::function<void(int res)> done) = 0;
+  // Runs fn once, after delay (on the committer's thread).
+  virtual void RunAfter(absl::Duration delay, std::function<void()> fn) = 0;
 };
 
 class GroupCommitter {
@@ -45,8 +48,13 @@ class GroupCommitter {
 
   // `location` was just returned by the appender.
   void AwaitDurable(const spool::RecordLocation& location, DoneCallback done);
-  // Starts the next batch if none is in flight (the reactor's loop-end hook).
+  // Starts the next batch if none is in flight (the reactor's loop-end hook)
+  // and the last one started at least the batch interval ago.
   void Flush();
+  // Batches start at most this often (0, the default: every Flush()). A
+  // record then waits up to this long for its batch; fewer, bigger syncs
+  // leave the disk to the log whose writers wait (segments: clients' DATA).
+  void set_batch_interval(absl::Duration interval) { batch_interval_ = interval; }
   bool idle() const { return !in_flight_.has_value() && waiters_.empty(); }
   uint64_t batches_committed() const { return batches_committed_; }
 
@@ -64,6 +72,9 @@ class GroupCommitter {
   spool::RecordLogAppender& appender_;
   const bool fsync_;
   std::optional<spool::SpoolBatch> in_flight_;
+  absl::Duration batch_interval_ = absl::ZeroDuration();
+  absl::Time last_batch_started_ = absl::InfinitePast();
+  bool interval_timer_armed_ = false;
   absl::flat_hash_map<Key, DoneCallback> waiters_;
   uint64_t batches_committed_ = 0;
 };

@@ -8,8 +8,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
 #include "etrnd/spool/spool_files.h"
@@ -40,6 +42,12 @@ class SegmentTracker {
   // The segment will never be appended to again.
   void Seal(SegmentKey segment, absl::Time now = absl::InfinitePast());
 
+  // While pinned (a count), an empty sealed segment is kept: compaction
+  // holds its victim until every move's outcome is durable, or recovery
+  // could find a copy without the original that says it was finished.
+  void Pin(SegmentKey segment);
+  void Unpin(SegmentKey segment);
+
   // Segments that became deletable since the last call. The caller unlinks
   // them, then fsyncs the directory.
   std::vector<SegmentKey> TakeDeletable();
@@ -50,8 +58,16 @@ class SegmentTracker {
   uint64_t LiveBytes(SegmentKey segment) const;
   size_t segment_count() const { return segments_.size(); }
   // Sealed segments that still hold live mail: the compaction candidates.
-  // O(segments), which the disk bounds (--segment_bytes_max each).
+  // O(segments) at once (tests); the compactor walks them with
+  // SealedUsageAfter instead.
   std::vector<SegmentUsage> SealedUsage() const;
+  // One slice of a walk over the sealed segments in key order: looks at up
+  // to `budget` of them after *cursor (nullopt: from the first) and appends
+  // those still holding live mail to `out`. Returns true once the walk has
+  // reached the end (*cursor is nullopt again). Segments sealed or removed
+  // between slices are found or skipped, never visited twice in one walk.
+  bool SealedUsageAfter(std::optional<SegmentKey>* cursor, size_t budget,
+                        std::vector<SegmentUsage>* out) const;
   // Looks at up to `scan_max` of the segment's records from *cursor (a
   // position in offset order) and appends the live ones to `out`; false
   // once the end is reached. A sealed segment's records do not change
@@ -74,7 +90,8 @@ class SegmentTracker {
     uint64_t live_messages = 0;
     uint64_t total_bytes = 0;
     bool sealed = false;
-    bool sorted = true;  // messages in offset order (appends normally are)
+    bool sorted = true;
+    uint32_t pins = 0;  // messages in offset order (appends normally are)
     absl::Time sealed_at = absl::InfinitePast();
     std::vector<Message> messages;
   };
@@ -82,7 +99,15 @@ class SegmentTracker {
   static Message* FindMessage(State& state, uint64_t offset);
   static void SortMessages(State& state);
 
+  struct KeyOrder {
+    bool operator()(const SegmentKey& a, const SegmentKey& b) const {
+      return a.core != b.core ? a.core < b.core : a.segment_id < b.segment_id;
+    }
+  };
+  SegmentUsage UsageOf(SegmentKey segment, const State& state) const;
+
   absl::flat_hash_map<SegmentKey, State> segments_;
+  absl::btree_set<SegmentKey, KeyOrder> sealed_;  // the sealed ones of segments_
   std::vector<SegmentKey> deletable_;
 };
 

@@ -80,10 +80,18 @@ class FakeCore : public CoreServices {
     ASSERT_TRUE(on_deliver) << "a connection nobody answers";
     on_deliver(*attempts.back());
   }
-  void SendTurnBatch(int, uint64_t, uint64_t, std::vector<smtp::OutboundMessage>) override {
-    ADD_FAILURE() << "no ODMR turn in these tests";
+  // ODMR: batches for a turn (on this one core); `on_turn_batch` answers.
+  void SendTurnBatch(int turn_core, uint64_t /*turn_id*/, uint64_t job_id,
+                     std::vector<smtp::OutboundMessage> batch) override {
+    EXPECT_EQ(turn_core, 0);
+    turn_batches.push_back(batch);
+    ASSERT_TRUE(on_turn_batch) << "a turn batch nobody answers";
+    on_turn_batch(job_id, std::move(batch));
   }
-  void SendTurnJobDone(int, uint64_t) override { ADD_FAILURE() << "no ODMR turn in these tests"; }
+  void SendTurnJobDone(int turn_core, uint64_t /*turn_id*/) override {
+    EXPECT_EQ(turn_core, 0);
+    ++turn_jobs_done;
+  }
 
   // Answers every recipient of `attempt` (later, from the loop), then ends
   // the connection; kind_of decides each recipient's outcome.
@@ -109,6 +117,9 @@ class FakeCore : public CoreServices {
   absl::Status route_error;  // not ok: ResolveNextHop answers it
   DeliverHandler on_deliver;
   bool connects = true;  // false: attempts never connect (refused, unreachable)
+  std::function<void(uint64_t job_id, std::vector<smtp::OutboundMessage>)> on_turn_batch;
+  std::vector<std::vector<smtp::OutboundMessage>> turn_batches;  // every batch sent to a turn
+  size_t turn_jobs_done = 0;
   std::vector<std::unique_ptr<DeliveryAttempt>> attempts;  // every connection opened
   std::vector<spool::SpoolMessage> stored;                 // bounces
   std::vector<spool::SpoolCompletion> completions;

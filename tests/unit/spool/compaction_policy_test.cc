@@ -57,5 +57,57 @@ TEST(CompactionPolicyTest, ExcludedAndUnqualifiedAreSkipped) {
   EXPECT_EQ(ChooseCompactionVictim({}, policy, kNow, None), std::nullopt);
 }
 
+// The walk in slices picks what one choice over every segment picks, and
+// takes one step per slice.
+TEST(CompactionPolicyTest, WalkInSlicesChoosesLikeOneChoice) {
+  const CompactionPolicy policy;
+  SegmentTracker tracker;
+  constexpr uint64_t kSegments = 50;
+  for (uint64_t id = 1; id <= kSegments; ++id) {
+    // Live fractions 20%..: the smallest (id 37, 3%) and a tie (id 41).
+    const uint32_t live = id == 37 || id == 41 ? 30 : 200 + static_cast<uint32_t>(id);
+    tracker.AddMessage(RecordLocation{0, id, 16, live}, 1);
+    tracker.NoteFileBytes(SegmentKey{0, id}, 1000);
+    tracker.Seal(SegmentKey{0, id}, absl::FromUnixSeconds(0));
+  }
+  const std::optional<SegmentKey> expected =
+      ChooseCompactionVictim(tracker.SealedUsage(), policy, kNow, None);
+  ASSERT_EQ(expected, (SegmentKey{0, 37}));
+  CompactionVictimWalk walk;
+  size_t steps = 0;
+  CompactionVictimWalk::Step step;
+  do {
+    step = walk.Next(tracker, policy, kNow, None, /*slice=*/8);
+    ++steps;
+  } while (!step.pass_done);
+  EXPECT_EQ(steps, (kSegments + 7) / 8);
+  ASSERT_TRUE(step.victim.has_value());
+  EXPECT_EQ(step.victim->segment, *expected);
+  EXPECT_EQ(step.victim->live_bytes, 30u);
+  EXPECT_EQ(step.victim->total_bytes, 1000u);
+  // The next pass starts over; excluded segments lose.
+  auto no_37 = [](SegmentKey key) { return key.segment_id == 37; };
+  do {
+    step = walk.Next(tracker, policy, kNow, no_37, 8);
+  } while (!step.pass_done);
+  EXPECT_EQ(step.victim->segment, (SegmentKey{0, 41}));
+}
+
+TEST(CompactionPolicyTest, WalkForgetsAVictimRemovedDuringThePass) {
+  const CompactionPolicy policy;
+  SegmentTracker tracker;
+  for (uint64_t id = 1; id <= 4; ++id) {
+    tracker.AddMessage(RecordLocation{0, id, 16, id == 1 ? 10u : 900u}, 1);
+    tracker.NoteFileBytes(SegmentKey{0, id}, 1000);
+    tracker.Seal(SegmentKey{0, id}, absl::FromUnixSeconds(0));
+  }
+  CompactionVictimWalk walk;
+  EXPECT_FALSE(walk.Next(tracker, policy, kNow, None, 2).pass_done);  // best: 1
+  tracker.FinishRecipient(RecordLocation{0, 1, 16, 10});              // GC takes it
+  const CompactionVictimWalk::Step step = walk.Next(tracker, policy, kNow, None, 2);
+  EXPECT_TRUE(step.pass_done);
+  EXPECT_FALSE(step.victim.has_value());
+}
+
 }  // namespace
 }  // namespace etrnd::spool

@@ -62,7 +62,19 @@ class FakeCommitIo : public CommitIo {
   }
   bool next_is_sync() const { return !ops.empty() && ops.front().sync; }
 
+  void RunAfter(absl::Duration delay, std::function<void()> fn) override {
+    timers.push_back({delay, std::move(fn)});
+  }
+  // Fires the oldest timer (whatever its delay: the test is the clock).
+  void FireTimer() {
+    ASSERT_FALSE(timers.empty());
+    std::function<void()> fn = std::move(timers.front().second);
+    timers.pop_front();
+    fn();
+  }
+
   std::deque<Op> ops;
+  std::deque<std::pair<absl::Duration, std::function<void()>>> timers;
 };
 
 SpoolMessage MakeMessage(int n) {
@@ -197,6 +209,61 @@ TEST(GroupCommitTest, FailedWriteAnswersTheWholeBatchAndKeepsEarlierRecords) {
   kept = f.FileMessages();
   ASSERT_EQ(kept.size(), 3u);
   EXPECT_EQ(kept[2], MakeMessage(7));
+}
+
+// With a batch interval, records appended soon after a batch started wait
+// for the interval's timer (not for a loop turn that may never come).
+TEST(GroupCommitTest, BatchIntervalDefersTheNextBatchToItsTimer) {
+  Fixture f;
+  f.committer->set_batch_interval(absl::Hours(1));
+  f.Append(0);
+  f.committer->Flush();  // the first batch goes at once
+  ASSERT_EQ(f.io.ops.size(), 1u);
+  f.io.CompleteNext();
+  EXPECT_TRUE(f.answered(0));
+  f.Append(1);
+  f.Append(2);
+  f.committer->Flush();
+  f.committer->Flush();  // more loop turns within the interval
+  EXPECT_TRUE(f.io.ops.empty()) << "a second batch inside the interval";
+  ASSERT_EQ(f.io.timers.size(), 1u) << "one timer, however many turns";
+  EXPECT_GT(f.io.timers.front().first, absl::Minutes(59));
+  f.io.FireTimer();
+  ASSERT_EQ(f.io.ops.size(), 1u) << "the timer starts the batch";
+  f.io.CompleteNext();
+  EXPECT_TRUE(f.answered(1) && f.answered(2));
+  EXPECT_EQ(f.FileMessages().size(), 3u);
+}
+
+TEST(GroupCommitTest, NothingPendingArmsNoTimer) {
+  Fixture f;
+  f.committer->set_batch_interval(absl::Hours(1));
+  f.Append(0);
+  f.committer->Flush();
+  f.io.CompleteNext();  // its own Flush() finds nothing more
+  f.committer->Flush();
+  EXPECT_TRUE(f.io.timers.empty());
+  EXPECT_TRUE(f.io.ops.empty());
+}
+
+// A clean stop sets the interval back to zero: the pending records go with
+// the next Flush(), even while the interval's timer is still armed.
+TEST(GroupCommitTest, ZeroIntervalFlushesAtOnceDespiteAnArmedTimer) {
+  Fixture f;
+  f.committer->set_batch_interval(absl::Hours(1));
+  f.Append(0);
+  f.committer->Flush();
+  f.io.CompleteNext();
+  f.Append(1);
+  f.committer->Flush();
+  ASSERT_EQ(f.io.timers.size(), 1u);
+  f.committer->set_batch_interval(absl::ZeroDuration());
+  f.committer->Flush();
+  ASSERT_EQ(f.io.ops.size(), 1u);
+  f.io.CompleteNext();
+  EXPECT_TRUE(f.answered(1));
+  f.io.FireTimer();  // late and harmless
+  EXPECT_TRUE(f.io.ops.empty());
 }
 
 }  // namespace

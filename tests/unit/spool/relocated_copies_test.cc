@@ -108,6 +108,56 @@ TEST(RelocatedCopiesTest, RefusedSwapKeepsTheOriginal) {
   EXPECT_EQ(messages[1].live_recipients, 0u);
 }
 
+// etrnctl delete racing a move (segment_compactor.cc, relocation.cc): what
+// recovery finds after a kill -9 at each step, and in each the deleted
+// recipient stays finished in every copy.
+TEST(RelocatedCopiesTest, DeleteWinsAtEveryCrashPoint) {
+  // Killed after the copy and the delete were durable, before the swap (or
+  // its refusal's kMoved): the original says deleted, the copy is live.
+  {
+    Copies messages;
+    Copy(messages, 1, 160, {"a@x", "b@x"}, false);
+    Copy(messages, 4, 160, {"a@x", "b@x"}, true);
+    messages.FinishAt(0, 0);
+    messages.FinishAt(0, 1);
+    MovedRecipients moved;
+    messages.Resolve(&moved);
+    EXPECT_EQ(messages[0].live_recipients, 0u);
+    EXPECT_EQ(messages[1].live_recipients, 0u);
+    EXPECT_TRUE(moved.empty());  // the compacted log says done, not moved
+  }
+  // The swap was refused (the delete had finished the original first): the
+  // copy's recipients got kMoved.
+  {
+    Copies messages;
+    Copy(messages, 1, 160, {"a@x"}, false);
+    Copy(messages, 4, 160, {"a@x"}, true);
+    messages.FinishAt(0, 0);
+    messages.FinishAt(1, 0);
+    MovedRecipients moved = {MovedRecipient{1, 0}};
+    messages.Resolve(&moved);
+    EXPECT_EQ(messages[0].live_recipients, 0u);
+    EXPECT_EQ(messages[1].live_recipients, 0u);
+    EXPECT_TRUE(moved.empty());
+  }
+  // The swap came first and the delete found the copy: the original says
+  // moved (or nothing yet, killed before its kMoved), the copy deleted.
+  for (bool original_moved : {true, false}) {
+    Copies messages;
+    Copy(messages, 1, 160, {"a@x"}, false);
+    Copy(messages, 4, 160, {"a@x"}, true);
+    MovedRecipients moved;
+    if (original_moved) {
+      messages.FinishAt(0, 0);
+      moved.insert(MovedRecipient{0, 0});
+    }
+    messages.FinishAt(1, 0);
+    messages.Resolve(&moved);
+    EXPECT_EQ(messages[0].live_recipients, 0u) << original_moved;
+    EXPECT_EQ(messages[1].live_recipients, 0u) << original_moved;
+  }
+}
+
 TEST(RelocatedCopiesTest, ChainKeepsTheNewestLiveCopy) {
   // Moved twice; the second move's kMoved was not durable at the crash.
   Copies messages;

@@ -1,5 +1,8 @@
 #include "etrnd/spool/segment_tracker.h"
 
+#include <optional>
+#include <vector>
+
 #include "gtest/gtest.h"
 
 namespace etrnd::spool {
@@ -98,6 +101,70 @@ TEST(SegmentTrackerTest, FullyDeadAndCurrentSegmentsAreNoCandidates) {
   EXPECT_EQ(tracker.SealedUsage().size(), 1u);
   tracker.FinishRecipient(At(sealed, 16));
   EXPECT_TRUE(tracker.SealedUsage().empty());  // deletable instead
+}
+
+// Compaction's victim: its original may be finished (an operator's delete)
+// while its copy's fate is not durable yet; the segment must stay on disk.
+TEST(SegmentTrackerTest, APinnedSegmentStaysUntilUnpinned) {
+  SegmentTracker tracker;
+  const SegmentKey a{0, 1};
+  tracker.AddMessage(At(a, 16), 1);
+  tracker.Seal(a);
+  tracker.Pin(a);
+  tracker.Pin(a);
+  tracker.FinishRecipient(At(a, 16));
+  EXPECT_TRUE(tracker.TakeDeletable().empty());
+  EXPECT_TRUE(tracker.Exists(a));
+  EXPECT_TRUE(tracker.SealedUsage().empty());  // nothing live: no candidate
+  tracker.Unpin(a);
+  EXPECT_TRUE(tracker.TakeDeletable().empty());
+  tracker.Unpin(a);
+  EXPECT_EQ(tracker.TakeDeletable(), std::vector<SegmentKey>{a});
+  EXPECT_FALSE(tracker.Exists(a));
+}
+
+TEST(SegmentTrackerTest, SealedWalkVisitsEachSegmentOnceInSlices) {
+  SegmentTracker tracker;
+  for (uint64_t id = 1; id <= 10; ++id) {
+    tracker.AddMessage(At(SegmentKey{0, id}, 16), 1);
+    tracker.Seal(SegmentKey{0, id});
+  }
+  tracker.AddMessage(At(SegmentKey{0, 11}, 16), 1);  // current: never visited
+  std::optional<SegmentKey> cursor;
+  std::vector<SegmentUsage> seen;
+  EXPECT_FALSE(tracker.SealedUsageAfter(&cursor, 4, &seen));
+  EXPECT_EQ(seen.size(), 4u);
+  // Between slices: one segment ahead of the cursor empties (removed), one
+  // behind it too, and a new one is sealed ahead.
+  tracker.FinishRecipient(At(SegmentKey{0, 6}, 16));
+  tracker.FinishRecipient(At(SegmentKey{0, 2}, 16));
+  tracker.AddMessage(At(SegmentKey{0, 12}, 16), 1);
+  tracker.Seal(SegmentKey{0, 12});
+  EXPECT_FALSE(tracker.SealedUsageAfter(&cursor, 4, &seen));
+  EXPECT_EQ(seen.size(), 8u);
+  EXPECT_TRUE(tracker.SealedUsageAfter(&cursor, 4, &seen));
+  EXPECT_FALSE(cursor.has_value());  // the next walk starts over
+  std::vector<uint64_t> ids;
+  for (const SegmentUsage& usage : seen) ids.push_back(usage.segment.segment_id);
+  EXPECT_EQ(ids, (std::vector<uint64_t>{1, 2, 3, 4, 5, 7, 8, 9, 10, 12}));
+}
+
+TEST(SegmentTrackerTest, SealedWalkSkipsSegmentsWithNothingLive) {
+  SegmentTracker tracker;
+  tracker.AddMessage(At(SegmentKey{0, 1}, 16), 1);
+  tracker.Seal(SegmentKey{0, 1});
+  tracker.AddMessage(At(SegmentKey{1, 1}, 16), 1);
+  tracker.Seal(SegmentKey{1, 1});
+  std::optional<SegmentKey> cursor;
+  std::vector<SegmentUsage> seen;
+  EXPECT_TRUE(tracker.SealedUsageAfter(&cursor, 100, &seen));
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].segment, (SegmentKey{0, 1}));
+  EXPECT_EQ(seen[1].segment, (SegmentKey{1, 1}));
+  seen.clear();
+  tracker.FinishRecipient(At(SegmentKey{0, 1}, 16));
+  EXPECT_TRUE(tracker.SealedUsageAfter(&cursor, 100, &seen));
+  EXPECT_EQ(seen.size(), 1u);
 }
 
 }  // namespace
