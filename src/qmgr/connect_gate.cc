@@ -38,7 +38,9 @@ void ConnectGate::Stop() {
 
 void ConnectGate::Dispatch(DeliveryAttempt attempt) {
   const absl::Time now = absl::Now();
-  if (std::optional<DeadTargets::Failure> failure = dead_.Find(attempt.target, now)) {
+  std::optional<DeadTargets::Failure> failure;
+  if (!attempt.retry_dead_target) failure = dead_.Find(attempt.target, now);
+  if (failure.has_value()) {
     Skip(std::move(attempt), absl::StrCat("not tried: ", attempt.target.ToString(), " failed ",
                                           absl::ToInt64Milliseconds(now - failure->at), " ms ago (",
                                           failure->why, ")"));

@@ -19,11 +19,14 @@
 
 namespace etrnd::qmgr {
 
-// Connects in flight per core. A refused connect costs its loop turn a
-// close, the job's deferrals and their log lines (~30 us): 32 of them keep
-// a turn well under 1 ms. A next hop that answers takes its slot only until
-// the TCP connection is up.
-inline constexpr size_t kConnectsInFlightMax = 32;
+// Connects in flight per core. A refused connect costs a close, the job's
+// deferrals and their log lines (~30 us), spread over turns by the turn
+// budget. A next hop that answers takes its slot only until the TCP
+// connection is up; one that drops SYNs holds it up to kConnectTimeoutMax,
+// so the bound is wide enough for many offline customers at once (Postfix
+// runs 100 smtp clients by default).
+inline constexpr size_t kConnectsInFlightMax = 128;
+
 // Attempts waiting for a slot (each running flush job has at most
 // --connections_per_destination); past it an attempt is deferred at once.
 inline constexpr size_t kConnectsWaitingMax = 65536;

@@ -140,7 +140,9 @@ void ConnectDelivery(reactor::Reactor& reactor, DeliveryAttempt attempt) {
       std::move(attempt.outcomes), std::move(attempt.finished), attempt.timeout,
       std::move(attempt.tls));
   handler->set_on_connected(std::move(attempt.connected));
-  reactor.Connect(attempt.target, std::move(handler), attempt.timeout);
+  // A host that drops SYNs holds a ConnectGate slot until this passes.
+  reactor.Connect(attempt.target, std::move(handler),
+                  std::min(attempt.timeout, kConnectTimeoutMax));
 }
 
 }  // namespace etrnd::qmgr

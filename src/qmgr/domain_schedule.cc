@@ -55,6 +55,8 @@ void QueueService::StartFlush(const std::string& domain) {
   job->started = absl::Now();
   state.flushing = true;
   state.flush_again = false;
+  job->retry_dead_targets = state.etrn_named;
+  state.etrn_named = false;
   ++flushes_running_;
   ETRND_LOG_INFO_EVENT("flush", {{"domain", domain}, {"messages", queued}}, "flush %s: %d messages",
                        domain, queued);

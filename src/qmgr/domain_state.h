@@ -23,6 +23,9 @@ struct QueueService::DomainState {
   reactor::Reactor::TimerId timer = 0;
   bool flushing = false;
   bool flush_again = false;  // mail arrived during the flush
+  // The customer asked for this domain by name (ETRN host): its next flush
+  // connects even to an address that just failed (ConnectGate).
+  bool etrn_named = false;
   // Completion records of this domain written but not yet durable (the
   // index still lists their recipients): compaction must not move the
   // domain's mail meanwhile, or the finish would land on the old copy.

@@ -86,6 +86,7 @@ EtrnShardResult QueueService::FlushForEtrn(const etrn::EtrnPlan& plan, const IpA
 void QueueService::FlushOnEtrn(const std::string& domain) {
   DomainState& state = StateOf(domain);
   delivery::RetrySchedule::ResetForFlush(&state.retry, absl::Now());
+  state.etrn_named = true;
   // A running flush is not started twice; the count is still reported.
   if (!state.flushing) ScheduleAttempt(domain, absl::ZeroDuration());
 }

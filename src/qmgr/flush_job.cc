@@ -235,7 +235,8 @@ void QueueService::LaunchConnections(const std::shared_ptr<FlushJob>& job) {
         .timeout = options.delivery_timeout,
         .outcomes = [this, job](const smtp::RecipientOutcome& outcome) { OnOutcome(job, outcome); },
         .finished = [this, job, tokens = std::move(tokens),
-                     tls_failed_at] { OnConnectionFinished(job, tokens, *tls_failed_at); }});
+                     tls_failed_at] { OnConnectionFinished(job, tokens, *tls_failed_at); },
+        .retry_dead_target = job->retry_dead_targets});
   }
 }
 

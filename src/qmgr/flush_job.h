@@ -47,8 +47,9 @@ struct QueueService::FlushJob {
   std::string remote_mta;
   // Outbound TLS (table tls=); target_hosts say what a certificate must match.
   config::TlsPolicy tls_policy = config::TlsPolicy::kOpportunistic;
-  std::vector<Item> items;  // grows slice by slice while setting up
-  bool served = true;       // the domain has a table entry
+  std::vector<Item> items;          // grows slice by slice while setting up
+  bool served = true;               // the domain has a table entry
+  bool retry_dead_targets = false;  // asked for by name: see DomainState::etrn_named
   bool setup_done = false;
   std::optional<queue::MessageKey> setup_cursor;  // last key taken from the index
   size_t held = 0;       // unserved domain: customers' mail that stays queued

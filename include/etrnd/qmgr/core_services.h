@@ -56,6 +56,9 @@ struct DeliveryAttempt {
   DeliveryConnection::Finished finished;     // once, after the last outcome
   // Once the TCP connection is up (never when the connect fails); may be empty.
   std::function<void()> connected = {};
+  // Connect even if this address failed a moment ago (ConnectGate's dead
+  // targets): the customer's own ETRN says its host is up now.
+  bool retry_dead_target = false;
 };
 
 class CoreServices {

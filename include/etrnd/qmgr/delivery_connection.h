@@ -16,6 +16,10 @@
 
 namespace etrnd::qmgr {
 
+// The longest a connect may take (Postfix's smtp_connect_timeout), however
+// long --delivery_timeout gives a reply.
+inline constexpr absl::Duration kConnectTimeoutMax = absl::Seconds(30);
+
 // How a connection may use STARTTLS (options.tls says whether it must).
 struct DeliveryTls {
   std::shared_ptr<const transport::TlsContext> context;  // null: never

@@ -176,6 +176,30 @@ TEST(ConnectGateTest, AnAddressThatRefusedIsNotTriedAgainForAWhile) {
   }
 }
 
+// A customer's own ETRN for its domain says its host is up now: that
+// attempt connects even though the address refused a moment ago.
+TEST(ConnectGateTest, AnAttemptAskedForByNameRetriesADeadAddress) {
+  Ended first, skipped, named;
+  size_t connects_before = 0, connects_after = 0;
+  WithGate(
+      [](const DeliveryAttempt&) { return Peer::kRefuse; },
+      [&](ConnectGate& gate, Connects&) { gate.Deliver(MakeAttempt("127.0.0.1:9", 1, &first)); },
+      [&](ConnectGate&) { return first.finished == 1; },
+      [&](ConnectGate& gate, Connects& connects) {
+        connects_before = connects.size();
+        gate.Deliver(MakeAttempt("127.0.0.1:9", 1, &skipped));
+        DeliveryAttempt asked = MakeAttempt("127.0.0.1:9", 1, &named);
+        asked.retry_dead_target = true;
+        gate.Deliver(std::move(asked));
+        connects_after = connects.size();
+      });
+  EXPECT_EQ(connects_before, 1u);
+  EXPECT_EQ(connects_after, 2u) << "only the attempt asked for by name connects";
+  EXPECT_EQ(skipped.finished, 1);
+  ASSERT_EQ(skipped.outcomes.size(), 1u);
+  EXPECT_TRUE(absl::StrContains(skipped.outcomes[0].reply, "not tried"));
+}
+
 TEST(ConnectGateTest, StopDefersWhatWaitsAndStartsNothingMore) {
   constexpr size_t kAttempts = kConnectsInFlightMax + 10;
   std::vector<Ended> ended(kAttempts + 1);
