@@ -19,6 +19,7 @@ delivery, polled from `etrnctl stats`), the longest loop turn per core. Root is 
 drop_caches and smtp-sink (-u nobody).
 
   perf/e2e/big_flush.py [--runs 1] [--big 200000] [--rate 2000] [--duration 20]
+      [--etrnd old/etrnd --etrnd build/etrnd]
 """
 
 import argparse
@@ -64,7 +65,7 @@ def watch_flush(server, big, started, out):
         time.sleep(0.1)  # etrnctl costs ~2 % of the CPU at this rate
 
 
-def one_run(args, pristine, mode):
+def one_run(args, pristine, mode, binary):
     tmp = tempfile.mkdtemp(prefix="big-flush-")
     try:
         spool = os.path.join(tmp, "spool")
@@ -75,7 +76,7 @@ def one_run(args, pristine, mode):
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(sink_port)
         table = f"big.test 127.0.0.1:{sink_port} hold\n.test 127.0.0.1:9 hold\n"
-        server = Server(tmp, spool, table, flags=args.flag).start()
+        server = Server(tmp, spool, table, flags=args.flag, binary=binary).start()
         if mode == "cold":
             drop_caches()
         samples = {"noop": [], "etrn": []}
@@ -141,6 +142,8 @@ def main():
     p.add_argument("--modes", default="baseline,cold,warm")
     p.add_argument("--spools", default="/work/p4data")
     p.add_argument("--flag", action="append", default=[], help="extra etrnd flag")
+    p.add_argument("--etrnd", action="append",
+                   help="etrnd binary (repeat to compare, alternating; default build/etrnd)")
     p.add_argument("--json")
     args = p.parse_args()
     if os.geteuid() != 0:
@@ -148,10 +151,14 @@ def main():
     pristine = os.path.join(args.spools, f"big-flush-{args.big}")
     generate(pristine, args.big + args.others, args.domains, f"big.test:{args.big}")
     rows = []
+    binaries = args.etrnd or [None]
     for run in range(args.runs):
-        for mode in args.modes.split(","):
-            row = one_run(args, pristine, mode)
+        for binary, mode in [(b, m) for b in binaries for m in args.modes.split(",")]:
+            row = one_run(args, pristine, mode, binary)
+            row["etrnd"] = binary or "build/etrnd"
             rows.append(row)
+            if len(binaries) > 1:
+                print(f"[{row['etrnd']}]")
             flush = (f"flush {row['flush_s']:.2f} s = {row['flush_rate']:.0f} msg/s; "
                      if row["flush_s"] else "")
             big = f"big ETRN {row['big_etrn_us']:.0f} us; " if row["big_etrn_us"] else ""
