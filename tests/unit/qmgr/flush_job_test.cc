@@ -2,7 +2,6 @@
 // by the real SegmentAppender, read back by the queue's real SpoolReader on a
 // real Reactor thread; routes, outbound connections, bounces and completion
 // records are the fake's.
-#include <unistd.h>
 
 #include <algorithm>
 #include <functional>
@@ -19,11 +18,11 @@
 #include "etrnd/common/log.h"
 #include "etrnd/qmgr/queue_service.h"
 #include "etrnd/reactor/reactor.h"
-#include "etrnd/spool/segment_appender.h"
 #include "etrnd/spool/spool_reader.h"
 #include "fake_core.h"
 #include "gtest/gtest.h"
 #include "queue_service_internal.h"
+#include "spool_writer.h"
 #include "temp_dir.h"
 
 namespace etrnd::qmgr {
@@ -37,39 +36,12 @@ using testing::Outcome;
 
 constexpr char kDomain[] = "example.com";
 
-struct Written {
-  spool::RecordLocation location;
-  spool::SpoolMessage envelope;
-};
+using Written = testing::WrittenMessage;
 
 // One message per entry of `recipients`, all in core 0's segments.
 std::vector<Written> WriteSpool(const std::string& dir,
                                 const std::vector<std::vector<std::string>>& recipients) {
-  std::vector<Written> written;
-  spool::AppenderOptions options;
-  options.spool_dir = dir;
-  options.core = 0;
-  auto appender = spool::SegmentAppender::Open(options);
-  EXPECT_TRUE(appender.ok()) << appender.status();
-  for (size_t i = 0; i < recipients.size(); ++i) {
-    spool::SpoolMessage message;
-    message.queue_id = absl::StrCat("Q", i);
-    message.arrival_unix_micros = absl::ToUnixMicros(absl::Now());
-    message.mail_from = "sender@example.org";
-    message.recipients = recipients[i];
-    message.data = absl::StrCat("Subject: ", i, "\r\n\r\nbody\r\n");
-    auto location = (*appender)->Append(message);
-    EXPECT_TRUE(location.ok());
-    auto batch = (*appender)->TakeBatch();
-    EXPECT_TRUE(batch.has_value());
-    EXPECT_EQ(::pwrite(batch->fd, batch->bytes.data(), batch->bytes.size(),
-                       static_cast<off_t>(batch->offset)),
-              static_cast<ssize_t>(batch->bytes.size()));
-    (*appender)->BatchDurable(*batch);
-    message.data.clear();
-    written.push_back(Written{*location, std::move(message)});
-  }
-  return written;
+  return testing::WriteMessages(dir, recipients);
 }
 
 QueueOptions TestOptions(const std::string& spool_dir) {
