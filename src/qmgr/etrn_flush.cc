@@ -47,7 +47,7 @@ struct QueueService::EtrnWalk {
   std::optional<std::string> cursor;  // within it; nullopt: from its start
 };
 
-EtrnShardResult QueueService::FlushForEtrn(const etrn::EtrnPlan& plan, const IpAddress& client,
+EtrnShardResult QueueService::CountForEtrn(const etrn::EtrnPlan& plan, const IpAddress& client,
                                            bool operator_request) {
   EtrnShardResult result;
   const config::DomainsTable& table = core_.table();
@@ -69,14 +69,22 @@ EtrnShardResult QueueService::FlushForEtrn(const etrn::EtrnPlan& plan, const IpA
     result.refused_for_resources = true;
     return result;
   }
-  if (node) {
+  result.starts = true;
+  return result;
+}
+
+EtrnShardResult QueueService::FlushForEtrn(const etrn::EtrnPlan& plan, const IpAddress& client,
+                                           bool operator_request) {
+  const EtrnShardResult result = CountForEtrn(plan, client, operator_request);
+  if (!result.starts) return result;
+  if (plan.argument.form == etrn::EtrnForm::kNode) {
     FlushOnEtrn(plan.argument.name);
     return result;
   }
   auto walk = std::make_shared<EtrnWalk>();
   walk->plan = plan;
-  walk->asker = asker;
-  walk->roots = etrn::EtrnWalkRoots(table, plan);
+  walk->asker = etrn::EtrnAsker{client, operator_request};
+  walk->roots = etrn::EtrnWalkRoots(core_.table(), plan);
   ++etrn_walks_running_;
   // The reply leaves before any of the walk runs.
   core_.reactor().Post([this, walk] { EtrnWalkSlice(walk); });

@@ -31,6 +31,10 @@ struct EtrnGather {
   bool from_peer = false;
   bool answered = false;
   std::function<void(std::string)> reply;
+  // Counted while the client's bucket is asked (CountWhileLimiting).
+  bool limiter_pending = false;
+  bool allowed = false;
+  std::string argument;  // as the session gave it: the 458's text
 };
 
 void Answer(const EtrnGather& gather) {
@@ -70,20 +74,37 @@ void AnswerWhenComplete(EtrnGather& gather) {
   Answer(gather);
 }
 
+void ReplyRateLimited(const std::string& argument, const IpAddress& client,
+                      const std::function<void(std::string)>& reply) {
+  std::string line = etrn::ReplyUnableToQueue(argument);
+  // A client can send thousands a second: summarised per client.
+  std::string client_text = client.ToString();
+  ETRND_LOG_WARNING_REPEATED_EVENT(
+      "ETRN rate limited (458)", client_text, "etrn",
+      {{"client", client_text}, {"argument", argument}, {"code", 458}, {"reply", line}},
+      "ETRN %s from %s: 458 rate limited", argument, client_text);
+  reply(std::move(line));
+}
+
+// The cores that hold the plan's domains: a node lives on one shard; @domain
+// and #queue members are spread over all of them by the domain hash.
+std::vector<size_t> OwnersOf(const etrn::EtrnPlan& plan, size_t core_count) {
+  std::vector<size_t> owners;
+  if (plan.argument.form == etrn::EtrnForm::kNode) {
+    owners.push_back(queue::ShardForDomain(plan.argument.name, core_count));
+  } else {
+    for (size_t i = 0; i < core_count; ++i) owners.push_back(i);
+  }
+  return owners;
+}
+
 // On the origin core, once the client's bucket has answered.
 void ContinueEtrn(Core& origin, std::string argument, const IpAddress& client,
                   const std::string& auth_user, bool allowed, bool from_peer,
                   std::function<void(std::string)> reply) {
   ServerContext& context = origin.context();
   if (!allowed) {
-    std::string line = etrn::ReplyUnableToQueue(argument);
-    // A client can send thousands a second: summarised per client.
-    std::string client_text = client.ToString();
-    ETRND_LOG_WARNING_REPEATED_EVENT(
-        "ETRN rate limited (458)", client_text, "etrn",
-        {{"client", client_text}, {"argument", argument}, {"code", 458}, {"reply", line}},
-        "ETRN %s from %s: 458 rate limited", argument, client_text);
-    reply(std::move(line));
+    ReplyRateLimited(argument, client, reply);
     return;
   }
   etrn::EtrnPlan plan = etrn::PlanEtrn(origin.table(), argument, client, auth_user, from_peer);
@@ -104,14 +125,7 @@ void ContinueEtrn(Core& origin, std::string argument, const IpAddress& client,
   gather->client = client.ToString();
   gather->reply = std::move(reply);
   gather->from_peer = from_peer;
-  // A node lives on one shard; @domain and #queue members are spread over
-  // all of them by the domain hash.
-  std::vector<size_t> targets;
-  if (plan.argument.form == etrn::EtrnForm::kNode) {
-    targets.push_back(queue::ShardForDomain(plan.argument.name, context.core_count()));
-  } else {
-    for (size_t i = 0; i < context.core_count(); ++i) targets.push_back(i);
-  }
+  const std::vector<size_t> targets = OwnersOf(plan, context.core_count());
   gather->cores_left = targets.size();
   // Past this node's policy: every peer flushes too (never an ETRN that a
   // peer forwarded: no loops). Started first, the peers get a head start.
@@ -141,6 +155,63 @@ void ContinueEtrn(Core& origin, std::string argument, const IpAddress& client,
   }
 }
 
+// On the origin core, after each answer of CountWhileLimiting: the last one
+// replies, and starts the flushes if the bucket allowed the ETRN.
+void FinishCounted(Core& origin, const std::shared_ptr<EtrnGather>& gather,
+                   const std::shared_ptr<const etrn::EtrnPlan>& plan, const IpAddress& client) {
+  if (gather->cores_left > 0 || gather->limiter_pending) return;
+  ETRND_CHECK(!gather->answered);
+  gather->answered = true;
+  if (!gather->allowed) {
+    ReplyRateLimited(gather->argument, client, gather->reply);
+    return;
+  }
+  // Counted again there, now: what changed meanwhile is what gets flushed.
+  for (size_t target : OwnersOf(*plan, origin.context().core_count())) {
+    Core* owner = &origin.context().core(target);
+    origin.SendTo(*owner, [owner, plan, client] { owner->queue().FlushForEtrn(*plan, client); });
+  }
+  Answer(*gather);
+}
+
+// The client's bucket is on another core: the plan's owner cores count while
+// it answers, one round trip instead of two in a row. Nothing starts before
+// the bucket allows it.
+void CountWhileLimiting(Core& origin, Core& limiter, std::string argument, etrn::EtrnPlan plan,
+                        const IpAddress& client, std::function<void(std::string)> reply) {
+  auto gather = std::make_shared<EtrnGather>();
+  gather->argument = std::move(argument);
+  gather->as_sent = plan.argument.as_sent;
+  gather->client = client.ToString();
+  gather->reply = std::move(reply);
+  gather->limiter_pending = true;
+  const std::vector<size_t> targets = OwnersOf(plan, origin.context().core_count());
+  gather->cores_left = targets.size();
+  auto shared_plan = std::make_shared<const etrn::EtrnPlan>(std::move(plan));
+  Core* origin_core = &origin;
+  Core* limiter_core = &limiter;
+  origin.SendTo(limiter, [limiter_core, origin_core, client, gather, shared_plan] {
+    const bool allowed = limiter_core->etrn_limiter().Allow(client, absl::Now());
+    limiter_core->SendTo(*origin_core, [origin_core, gather, shared_plan, client, allowed] {
+      gather->allowed = allowed;
+      gather->limiter_pending = false;
+      FinishCounted(*origin_core, gather, shared_plan, client);
+    });
+  });
+  for (size_t target : targets) {
+    Core* owner = &origin.context().core(target);
+    origin.SendTo(*owner, [owner, origin_core, shared_plan, client, gather] {
+      qmgr::EtrnShardResult result = owner->queue().CountForEtrn(*shared_plan, client);
+      owner->SendTo(*origin_core, [origin_core, gather, shared_plan, client, result] {
+        gather->messages += result.messages;
+        gather->refused_for_resources |= result.refused_for_resources;
+        --gather->cores_left;
+        FinishCounted(*origin_core, gather, shared_plan, client);
+      });
+    });
+  }
+}
+
 }  // namespace
 
 // The client's token bucket lives on one core (by address), so the rate is
@@ -161,6 +232,16 @@ void StartEtrnRequest(Core& origin, std::string argument, const IpAddress& clien
     ContinueEtrn(origin, std::move(argument), client, auth_user, allowed, /*from_peer=*/false,
                  std::move(reply));
     return;
+  }
+  if (origin.peers().empty()) {
+    // (With peers the forward waits for the bucket: below, as before.)
+    etrn::EtrnPlan plan = etrn::PlanEtrn(origin.table(), argument, client, auth_user,
+                                         /*from_peer=*/false);
+    if (!plan.refused()) {
+      CountWhileLimiting(origin, *owner, std::move(argument), std::move(plan), client,
+                         std::move(reply));
+      return;
+    }
   }
   Core* origin_core = &origin;
   origin.SendTo(*owner, [owner, origin_core, client, argument = std::move(argument),

@@ -187,6 +187,23 @@ def test_etrn_flood_gets_25x_or_458_and_session_stays(server):
         assert c.cmd("NOOP").code == 250
 
 
+def test_rate_limit_is_exact_across_sessions_on_both_cores(etrnd_factory):
+    """The client's bucket lives on one core; sessions on the other core count
+    while it answers. Either way a refused ETRN starts nothing and the
+    burst is exact: 12 sessions (spread over both cores), 3 allowed."""
+    server = etrnd_factory(flags=["--threads=2", "--etrn_burst=3", "--etrn_rate=0.001"])
+    send_messages(server.port, 2)
+    replies = [server.etrn("example.com")[1] for _ in range(12)]
+    rate_limited = "458 4.3.0 Unable to queue messages for node example.com"
+    assert replies.count(started(2, "example.com")) == 3, replies
+    assert replies.count(rate_limited) == 9, replies
+    log = server.log_text()
+    assert log.count("ETRN example.com from 127.0.0.1: 253 count=2") == 3, log[-4000:]
+    # Only the allowed ETRNs start the flush (it is not started twice while
+    # it runs, and the next hop refuses, so between 1 and 3 starts).
+    assert 1 <= log.count("flush example.com: 2 messages") <= 3, log[-4000:]
+
+
 # ----------------------------------------------------------- fetchmail ----
 
 def run_fetchmail(port, domain, home):

@@ -45,6 +45,7 @@ struct EtrnShardResult {
   size_t messages = 0;
   bool refused_for_resources = false;  // 458
   bool held = false;                   // (part of) the 458: etrnctl hold
+  bool starts = false;                 // FlushForEtrn starts flushes for it
 };
 
 // (Part of) one shard's part of an ATRN: jobs started here, their messages.
@@ -77,6 +78,11 @@ class QueueService {
   // matched domains' flushes start afterwards, in slices.
   // `operator_request` (etrnctl flush): no etrn= list applies.
   EtrnShardResult FlushForEtrn(const etrn::EtrnPlan& plan, const IpAddress& client,
+                               bool operator_request = false);
+  // What FlushForEtrn would answer, starting nothing: an ETRN is counted
+  // while the client's rate limit is checked on another core, and flushed
+  // once it is allowed.
+  EtrnShardResult CountForEtrn(const etrn::EtrnPlan& plan, const IpAddress& client,
                                bool operator_request = false);
   void OnTableChanged();
   void Stop();

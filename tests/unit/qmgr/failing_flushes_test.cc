@@ -147,10 +147,19 @@ TEST(FailingFlushesTest, EtrnWalkStopsAtTheBoundAndADeadNextHopIsTriedOnce) {
         const IpAddress client = *IpAddress::Parse("192.0.2.99");
         etrn::EtrnPlan plan = etrn::PlanEtrn(fake->table(), "@parent.test", client);
         ASSERT_FALSE(plan.reply.has_value()) << *plan.reply;
-        EtrnShardResult result = queue->FlushForEtrn(plan, client, /*operator_request=*/true);
-        EXPECT_FALSE(result.refused_for_resources);
-        etrn_messages = result.messages;
-        tick();
+        // Counting (while the client's bucket is asked elsewhere) starts
+        // nothing; the flush, once allowed, answers the same count.
+        const EtrnShardResult counted = queue->CountForEtrn(plan, client, true);
+        EXPECT_TRUE(counted.starts);
+        r.RunAfter(absl::Milliseconds(20), [&, plan, client, counted] {
+          EXPECT_EQ(queue->flushes_running(), 0u) << "CountForEtrn started a flush";
+          EXPECT_TRUE(fake->attempts.empty());
+          EtrnShardResult result = queue->FlushForEtrn(plan, client, /*operator_request=*/true);
+          EXPECT_FALSE(result.refused_for_resources);
+          EXPECT_EQ(result.messages, counted.messages);
+          etrn_messages = result.messages;
+          tick();
+        });
       });
     });
     r.Run();
