@@ -57,6 +57,29 @@ def measure(port, probes, seed):
     return noop_us, etrn_us, by_class, codes
 
 
+def one_size(args, size, domains, spool, gen_s, probes, binary):
+    with tempfile.TemporaryDirectory(prefix="etrn-scale-") as tmp:
+        server = Server(tmp, spool, ".test 127.0.0.1:9 hold\n", args.flag, binary=binary).start()
+        try:
+            noop, etrn, by_class, codes = measure(server.port, probes, args.seed)
+        finally:
+            turns = server.stop()
+    row = {"queued": size, "domains": domains, "generate_s": gen_s,
+           "start_s": server.start_s, "noop_p50": percentile(noop, 0.5),
+           "noop_p99": percentile(noop, 0.99), "etrn_p50": percentile(etrn, 0.5),
+           "etrn_p99": percentile(etrn, 0.99),
+           "etrn_p99_by_class": {c: percentile(v, 0.99) for c, v in by_class.items()},
+           "codes": codes, "turns": turns, "load": loadavg(), "etrnd": binary}
+    print(f"{size:>9} queued ({domains} domains): start {server.start_s:.1f} s; "
+          f"NOOP p50 {row['noop_p50']:.0f} p99 {row['noop_p99']:.0f} us; "
+          f"ETRN p50 {row['etrn_p50']:.0f} p99 {row['etrn_p99']:.0f} us; codes {codes}; "
+          f"load {row['load']}", flush=True)
+    print("    ETRN p99 by class: " + ", ".join(
+        f"{c} {v:.0f}" for c, v in sorted(row["etrn_p99_by_class"].items())))
+    print("    loop turns: " + turns_text(turns), flush=True)
+    return row
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--sizes", default="10000,1000000,10000000")
@@ -64,6 +87,10 @@ def main():
     p.add_argument("--spools", default="/work/p4data")
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--flag", action="append", default=[], help="extra etrnd flag")
+    p.add_argument("--etrnd", action="append",
+                   help="etrnd binary (repeat to compare, alternating; default build/etrnd)")
+    p.add_argument("--runs", type=int, default=1,
+                   help="runs per size and binary (the one session lands on either core)")
     p.add_argument("--json")
     args = p.parse_args()
     results = []
@@ -78,26 +105,12 @@ def main():
         for _ in range(args.etrns):
             cls = rng.choice(classes)
             probes.append((cls, f"{cls}.test" if cls != "d" else f"d{rng.randrange(domains)}.test"))
-        with tempfile.TemporaryDirectory(prefix="etrn-scale-") as tmp:
-            server = Server(tmp, spool, ".test 127.0.0.1:9 hold\n", args.flag).start()
-            try:
-                noop, etrn, by_class, codes = measure(server.port, probes, args.seed)
-            finally:
-                turns = server.stop()
-        row = {"queued": size, "domains": domains, "generate_s": gen_s,
-               "start_s": server.start_s, "noop_p50": percentile(noop, 0.5),
-               "noop_p99": percentile(noop, 0.99), "etrn_p50": percentile(etrn, 0.5),
-               "etrn_p99": percentile(etrn, 0.99),
-               "etrn_p99_by_class": {c: percentile(v, 0.99) for c, v in by_class.items()},
-               "codes": codes, "turns": turns, "load": loadavg()}
-        results.append(row)
-        print(f"{size:>9} queued ({domains} domains): start {server.start_s:.1f} s; "
-              f"NOOP p50 {row['noop_p50']:.0f} p99 {row['noop_p99']:.0f} us; "
-              f"ETRN p50 {row['etrn_p50']:.0f} p99 {row['etrn_p99']:.0f} us; codes {codes}; "
-              f"load {row['load']}", flush=True)
-        print("    ETRN p99 by class: " + ", ".join(
-            f"{c} {v:.0f}" for c, v in sorted(row["etrn_p99_by_class"].items())))
-        print("    loop turns: " + turns_text(turns), flush=True)
+        for run in range(args.runs):
+            for binary in args.etrnd or [None]:
+                row = one_size(args, size, domains, spool, gen_s, probes, binary)
+                results.append(row)
+                if args.etrnd:
+                    print(f"    [run {run}, {binary}]")
     if len(results) > 1:
         first, last = results[0], results[-1]
         print(f"growth {first['queued']} -> {last['queued']}: ETRN p99 x"
