@@ -58,20 +58,28 @@ def _ephemeral_range():
         return 32768, 60999
 
 
+_ports_handed_out = set()
+
+
 def free_port(host=LOOPBACK):
     """A port that was free a moment ago, chosen BELOW the kernel's ephemeral
     range: a server restarted on its port after kill -9 must not find it
     taken as the source port of some client's connection meanwhile (a
-    TIME-WAIT of such a connection blocks the bind despite SO_REUSEADDR)."""
+    TIME-WAIT of such a connection blocks the bind despite SO_REUSEADDR).
+    Never the same port twice in one run: two ports asked for before either
+    is bound (a node and its peers) must differ."""
     low, _ = _ephemeral_range()
     candidates = list(range(max(1024, low - 12000), low))
     random.shuffle(candidates)
     for port in candidates[:200]:
+        if port in _ports_handed_out:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind((host, port))
             except OSError:
                 continue
+            _ports_handed_out.add(port)
             return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
