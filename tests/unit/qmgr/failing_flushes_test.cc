@@ -52,8 +52,8 @@ TEST(FailingFlushesTest, EtrnWalkStopsAtTheBoundAndADeadNextHopIsTriedOnce) {
   enum class Phase { kWalking, kRefusing, kDone } phase = Phase::kWalking;
   int quiet_ticks = 0;
   size_t last_running = 0;
-  // One tick of the storm: the walk, then the refusals, then every domain
-  // scheduled again.
+  // Looked at once a millisecond: the walk until it waits at the bound,
+  // then every connect refused, then every domain scheduled again.
   auto storm_is_over = [&](FakeCore& fake, QueueService& queue) {
     most_running = std::max(most_running, queue.flushes_running());
     most_connecting = std::max(most_connecting, queue.connect_gate().connecting());
@@ -86,38 +86,39 @@ TEST(FailingFlushesTest, EtrnWalkStopsAtTheBoundAndADeadNextHopIsTriedOnce) {
     }
     return phase == Phase::kDone;
   };
+  // ETRN @parent.test once every message is queued: counted first, then
+  // flushed, then watched until the storm is over.
+  auto etrn_storm = [&](QueueOnReactor& core) {
+    testing::QueueWritten(core.queue, written);
+    core.reactor.RunAfter(absl::Milliseconds(50), [&] {
+      const IpAddress client = *IpAddress::Parse("192.0.2.99");
+      etrn::EtrnPlan plan = etrn::PlanEtrn(core.fake.table(), "@parent.test", client);
+      ASSERT_FALSE(plan.reply.has_value()) << *plan.reply;
+      // Counting (while the client's bucket is asked elsewhere) starts
+      // nothing; the flush, once allowed, answers the same count.
+      const EtrnShardResult counted = core.queue.CountForEtrn(plan, client, true);
+      EXPECT_TRUE(counted.starts);
+      core.reactor.RunAfter(absl::Milliseconds(20), [&, plan, client, counted] {
+        EXPECT_EQ(core.queue.flushes_running(), 0u) << "CountForEtrn started a flush";
+        EXPECT_TRUE(core.fake.attempts.empty());
+        EtrnShardResult result = core.queue.FlushForEtrn(plan, client, /*operator_request=*/true);
+        EXPECT_FALSE(result.refused_for_resources);
+        EXPECT_EQ(result.messages, counted.messages);
+        etrn_messages = result.messages;
+        testing::PollEveryMillisecond(
+            core.reactor, kTicksMax, "the storm never ended",
+            [&] { return storm_is_over(core.fake, core.queue); }, [&] { core.Stop(); });
+      });
+    });
+  };
+  auto next_hop_down = [](FakeCore& fake) {
+    fake.targets = {{*SocketAddress::Parse("192.0.2.1:25"), "192.0.2.1"}};
+    fake.connects = false;                      // the next hop is down ...
+    fake.on_deliver = [](DeliveryAttempt&) {};  // ... and answers only when told
+  };
   testing::RunQueueOnReactorThread(
       testing::BaseQueueOptions(dir.path()),
-      "parent.test 192.0.2.1:25 hold\n.parent.test 192.0.2.1:25 hold\n",
-      [](FakeCore& fake) {
-        fake.targets = {{*SocketAddress::Parse("192.0.2.1:25"), "192.0.2.1"}};
-        fake.connects = false;                      // the next hop is down ...
-        fake.on_deliver = [](DeliveryAttempt&) {};  // ... and answers only when told
-      },
-      [&](QueueOnReactor& core) {
-        testing::QueueWritten(core.queue, written);
-        core.reactor.RunAfter(absl::Milliseconds(50), [&] {
-          const IpAddress client = *IpAddress::Parse("192.0.2.99");
-          etrn::EtrnPlan plan = etrn::PlanEtrn(core.fake.table(), "@parent.test", client);
-          ASSERT_FALSE(plan.reply.has_value()) << *plan.reply;
-          // Counting (while the client's bucket is asked elsewhere) starts
-          // nothing; the flush, once allowed, answers the same count.
-          const EtrnShardResult counted = core.queue.CountForEtrn(plan, client, true);
-          EXPECT_TRUE(counted.starts);
-          core.reactor.RunAfter(absl::Milliseconds(20), [&, plan, client, counted] {
-            EXPECT_EQ(core.queue.flushes_running(), 0u) << "CountForEtrn started a flush";
-            EXPECT_TRUE(core.fake.attempts.empty());
-            EtrnShardResult result =
-                core.queue.FlushForEtrn(plan, client, /*operator_request=*/true);
-            EXPECT_FALSE(result.refused_for_resources);
-            EXPECT_EQ(result.messages, counted.messages);
-            etrn_messages = result.messages;
-            testing::PollEveryMillisecond(
-                core.reactor, kTicksMax, "the storm never ended",
-                [&] { return storm_is_over(core.fake, core.queue); }, [&] { core.Stop(); });
-          });
-        });
-      });
+      "parent.test 192.0.2.1:25 hold\n.parent.test 192.0.2.1:25 hold\n", next_hop_down, etrn_storm);
 
   EXPECT_EQ(etrn_messages, kDomains);
   EXPECT_EQ(most_running, kFlushesRunningMax) << "the walk stops exactly at the bound";

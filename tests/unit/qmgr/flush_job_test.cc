@@ -57,35 +57,37 @@ std::vector<delivery::RouteTarget> Targets(int count) {
   return targets;
 }
 
+// Stops the queue, then its loop once the reads and connections still out
+// (they call back into the queue) have ended.
+void StopOnceReadsAndFlushesEnd(QueueOnReactor& core) {
+  core.queue.Stop();
+  testing::PollEveryMillisecond(
+      core.reactor, kTicksMax, "the queue's reads and flushes never ended",
+      [&] { return core.reactor.file_ops_in_flight() == 0 && core.queue.flushes_running() == 0; },
+      [&] { core.reactor.Stop(); });
+}
+
 // Runs a queue over `written` on a reactor thread: `setup` prepares the
 // fake, then every message is handed to the queue (its domain is served and
 // not `hold`, so a flush starts), and `tick` runs every millisecond until it
 // returns true; `check` then looks at the fake and the queue, and the loop
-// ends once the queue's reads and flushes have.
+// ends.
 void RunQueue(const QueueOptions& options, const std::vector<Written>& written,
               const std::function<void(FakeCore&)>& setup,
               const std::function<bool(FakeCore&, QueueService&)>& tick,
               const std::function<void(FakeCore&, QueueService&)>& check) {
-  testing::RunQueueOnReactorThread(
-      options, absl::StrCat(kDomain, " 192.0.2.1:25\n"), setup, [&](QueueOnReactor& core) {
-        testing::QueueWritten(core.queue, written);
-        testing::PollEveryMillisecond(
-            core.reactor, kTicksMax, "the queue never got where the test waits for",
-            [&] { return tick(core.fake, core.queue); },
-            [&] {
-              check(core.fake, core.queue);
-              core.queue.Stop();
-              // Reads and connections still out call back into the queue:
-              // the loop ends only once they have.
-              testing::PollEveryMillisecond(
-                  core.reactor, kTicksMax, "the queue's reads and flushes never ended",
-                  [&] {
-                    return core.reactor.file_ops_in_flight() == 0 &&
-                           core.queue.flushes_running() == 0;
-                  },
-                  [&] { core.reactor.Stop(); });
-            });
-      });
+  auto queue_and_wait = [&](QueueOnReactor& core) {
+    testing::QueueWritten(core.queue, written);
+    testing::PollEveryMillisecond(
+        core.reactor, kTicksMax, "the queue never got where the test waits for",
+        [&] { return tick(core.fake, core.queue); },
+        [&] {
+          check(core.fake, core.queue);
+          StopOnceReadsAndFlushesEnd(core);
+        });
+  };
+  testing::RunQueueOnReactorThread(options, absl::StrCat(kDomain, " 192.0.2.1:25\n"), setup,
+                                   queue_and_wait);
 }
 
 using RecipientKey = std::tuple<uint64_t, uint64_t, uint32_t>;  // segment, offset, index

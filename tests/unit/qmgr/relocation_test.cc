@@ -28,18 +28,17 @@ void RunSteps(const std::vector<Step>& steps) {
   QueueOptions options = testing::BaseQueueOptions("/nonexistent");
   options.max_queue_lifetime = absl::Hours(24);
   size_t next = 0;
+  auto run_steps = [&](QueueOnReactor& core) {
+    auto run_next_step = [&] {
+      if (next == steps.size()) return true;
+      steps[next++](core.fake, core.queue);
+      return false;
+    };
+    testing::PollEveryMillisecond(core.reactor, static_cast<int>(steps.size()) + 1,
+                                  "a step never ran", run_next_step, [&] { core.Stop(); });
+  };
   testing::RunQueueOnReactorThread(options, absl::StrCat(kHeld, " 192.0.2.1:25 hold\n"),
-                                   /*prepare_fake=*/nullptr, [&](QueueOnReactor& core) {
-                                     testing::PollEveryMillisecond(
-                                         core.reactor, static_cast<int>(steps.size()) + 1,
-                                         "a step never ran",
-                                         [&] {
-                                           if (next == steps.size()) return true;
-                                           steps[next++](core.fake, core.queue);
-                                           return false;
-                                         },
-                                         [&] { core.Stop(); });
-                                   });
+                                   /*prepare_fake=*/nullptr, run_steps);
 }
 
 const spool::RecordLocation kOriginal{0, 3, 4096, 900};

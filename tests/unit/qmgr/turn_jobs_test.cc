@@ -45,6 +45,31 @@ struct TurnRun {
   size_t completions = 0;
 };
 
+// Answers every batch sent to the turn as its core would: each recipient
+// delivered, then the batch done; `sightings` counts each recipient.
+void DeliverTurnBatches(QueueOnReactor& core, std::map<std::string, int>& sightings) {
+  core.fake.on_turn_batch = [&](uint64_t job_id, std::vector<smtp::OutboundMessage> batch) {
+    std::vector<smtp::RecipientOutcome> outcomes;
+    std::vector<size_t> tokens;
+    for (const smtp::OutboundMessage& message : batch) {
+      tokens.push_back(message.token);
+      for (size_t i = 0; i < message.recipients.size(); ++i) {
+        ++sightings[message.recipients[i]];
+        smtp::RecipientOutcome outcome =
+            testing::Outcome(smtp::RecipientOutcome::kDelivered, "250 2.0.0 ok");
+        outcome.token = message.token;
+        outcome.recipient_index = i;
+        outcomes.push_back(std::move(outcome));
+      }
+    }
+    core.reactor.Post(
+        [&queue = core.queue, job_id, outcomes = std::move(outcomes), tokens = std::move(tokens)] {
+          queue.OnTurnOutcomes(job_id, outcomes);
+          queue.OnTurnBatchDone(job_id, tokens);
+        });
+  };
+}
+
 // Queues `written` on a held (ETRN/ATRN-only) table, then runs one ATRN of
 // `plan` whose turn delivers everything it is sent.
 TurnRun RunTurn(const std::string& table_text, const std::vector<WrittenMessage>& written,
@@ -54,54 +79,34 @@ TurnRun RunTurn(const std::string& table_text, const std::vector<WrittenMessage>
   options.max_queue_lifetime = absl::Hours(24);
   options.messages_per_connection = 100;
   bool started = false;
-  testing::RunQueueOnReactorThread(
-      options, table_text, /*prepare_fake=*/nullptr, [&](QueueOnReactor& core) {
-        core.fake.on_turn_batch = [&](uint64_t job_id, std::vector<smtp::OutboundMessage> batch) {
-          std::vector<smtp::RecipientOutcome> outcomes;
-          std::vector<size_t> tokens;
-          for (const smtp::OutboundMessage& message : batch) {
-            tokens.push_back(message.token);
-            for (size_t i = 0; i < message.recipients.size(); ++i) {
-              ++run.sightings[message.recipients[i]];
-              smtp::RecipientOutcome outcome =
-                  testing::Outcome(smtp::RecipientOutcome::kDelivered, "250 2.0.0 ok");
-              outcome.token = message.token;
-              outcome.recipient_index = i;
-              outcomes.push_back(std::move(outcome));
-            }
-          }
-          // As the turn's core would: the answers, then the batch done.
-          core.reactor.Post([&queue = core.queue, job_id, outcomes = std::move(outcomes),
-                             tokens = std::move(tokens)] {
-            queue.OnTurnOutcomes(job_id, outcomes);
-            queue.OnTurnBatchDone(job_id, tokens);
-          });
-        };
-        testing::QueueWritten(core.queue, written);
-        testing::PollEveryMillisecond(
-            core.reactor, kTicksMax, "the turn never ended",
-            [&] {
-              if (!started && core.queue.queued_messages() == written.size()) {
-                started = true;
-                run.slices_before = core.queue.flush_setup_slices();
-                core.queue.StartTurn(plan, kUser, "192.0.2.9", /*turn_core=*/0, /*turn_id=*/1,
-                                     [&](TurnShardResult counted, bool last) {
-                                       run.counted.push_back(Counted{counted, last});
-                                     });
-                run.slices_in_atrn_turn = core.queue.flush_setup_slices() - run.slices_before;
-              }
-              size_t jobs = 0;
-              for (const Counted& counted : run.counted) jobs += counted.started.jobs;
-              return started && !run.counted.empty() && run.counted.back().last &&
-                     core.queue.flushes_running() == 0 && core.fake.turn_jobs_done == jobs;
-            },
-            [&] {
-              run.slices_after = core.queue.flush_setup_slices();
-              run.jobs_done = core.fake.turn_jobs_done;
-              run.completions = core.fake.completions.size();
-              core.Stop();
-            });
-      });
+  auto turn_is_over = [&](QueueOnReactor& core) {
+    if (!started && core.queue.queued_messages() == written.size()) {
+      started = true;
+      run.slices_before = core.queue.flush_setup_slices();
+      core.queue.StartTurn(plan, kUser, "192.0.2.9", /*turn_core=*/0, /*turn_id=*/1,
+                           [&](TurnShardResult counted, bool last) {
+                             run.counted.push_back(Counted{counted, last});
+                           });
+      run.slices_in_atrn_turn = core.queue.flush_setup_slices() - run.slices_before;
+    }
+    size_t jobs = 0;
+    for (const Counted& counted : run.counted) jobs += counted.started.jobs;
+    return started && !run.counted.empty() && run.counted.back().last &&
+           core.queue.flushes_running() == 0 && core.fake.turn_jobs_done == jobs;
+  };
+  auto queue_and_turn = [&](QueueOnReactor& core) {
+    DeliverTurnBatches(core, run.sightings);
+    testing::QueueWritten(core.queue, written);
+    testing::PollEveryMillisecond(
+        core.reactor, kTicksMax, "the turn never ended", [&] { return turn_is_over(core); },
+        [&] {
+          run.slices_after = core.queue.flush_setup_slices();
+          run.jobs_done = core.fake.turn_jobs_done;
+          run.completions = core.fake.completions.size();
+          core.Stop();
+        });
+  };
+  testing::RunQueueOnReactorThread(options, table_text, /*prepare_fake=*/nullptr, queue_and_turn);
   return run;
 }
 
