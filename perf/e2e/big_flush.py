@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 from scale_lib import (BUILD, Server, drop_caches, free_port, generate, loadavg, percentile,
                        turns_text, wait_port)
@@ -65,6 +66,23 @@ def watch_flush(server, big, started, out):
         time.sleep(0.1)  # etrnctl costs ~2 % of the CPU at this rate
 
 
+def commit_shares(metrics_port):
+    """Server side: the share of DATA commits (final dot to reply) over 1 ms
+    and over 2.5 ms, from etrnd_data_commit_seconds. Set against the client's
+    ingest p99, it tells the server's own waiting from the machine's."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read()
+    buckets = {}
+    for line in text.decode().splitlines():
+        if line.startswith("etrnd_data_commit_seconds_bucket"):
+            le = line.split('le="')[1].split('"')[0]
+            buckets[le] = float(line.rsplit(" ", 1)[1])
+    total = buckets.get("+Inf", 0)
+    if not total:
+        return None, None
+    return ((total - buckets.get("0.001", 0)) / total * 100,
+            (total - buckets.get("0.0025", 0)) / total * 100)
+
+
 def one_run(args, pristine, mode, binary):
     tmp = tempfile.mkdtemp(prefix="big-flush-")
     try:
@@ -76,7 +94,9 @@ def one_run(args, pristine, mode, binary):
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(sink_port)
         table = f"big.test 127.0.0.1:{sink_port} hold\n.test 127.0.0.1:9 hold\n"
-        server = Server(tmp, spool, table, flags=args.flag, binary=binary).start()
+        metrics_port = free_port()
+        server = Server(tmp, spool, table, binary=binary,
+                        flags=args.flag + [f"--metrics_listen=127.0.0.1:{metrics_port}"]).start()
         if mode == "cold":
             drop_caches()
         samples = {"noop": [], "etrn": []}
@@ -110,6 +130,7 @@ def one_run(args, pristine, mode, binary):
         if watcher is not None:
             watcher.join(timeout=600)
         flush_s, delivered = flush.get("s"), flush.get("delivered", 0)
+        commits_over_1ms, commits_over_2500us = commit_shares(metrics_port)
         turns = server.stop()
         sink.terminate()
         sink.wait()
@@ -122,6 +143,8 @@ def one_run(args, pristine, mode, binary):
                "noop_p99_us": percentile(samples["noop"], 0.99), "etrns": len(samples["etrn"]),
                "big_etrn_us": big_etrn_us, "flush_s": flush_s,
                "flush_rate": (delivered / flush_s) if flush_s else None,
+               "commits_over_1ms_pct": commits_over_1ms,
+               "commits_over_2500us_pct": commits_over_2500us,
                "turns": turns, "load": loadavg()}
         return row
     finally:
@@ -168,6 +191,9 @@ def main():
                   f"{row['etrn_p99_us']:.0f} us, NOOP p99 {row['noop_p99_us']:.0f} us "
                   f"({row['etrns']}); {big}{flush}load {row['load']}", flush=True)
             print("    loop turns: " + turns_text(row["turns"]), flush=True)
+            if row["commits_over_1ms_pct"] is not None:
+                print(f"    server side: DATA commits over 1 ms {row['commits_over_1ms_pct']:.2f} %,"
+                      f" over 2.5 ms {row['commits_over_2500us_pct']:.2f} %", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

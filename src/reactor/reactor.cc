@@ -349,7 +349,7 @@ void Reactor::RunBackground(bool profiling) {
     }
   }
   impl_->dispatching_background = false;
-  impl_->pacing.Ran(slice_started, absl::Now());
+  impl_->pacing.Ran(slice_started, absl::Now(), !impl_->background.empty());
 }
 
 void Reactor::Run() {

@@ -14,7 +14,7 @@ TEST(BackgroundPacingTest, WithoutClientsBackgroundRunsWholeTurnsAndNeverRests) 
   EXPECT_FALSE(pacing.clients_active(kStart));
   EXPECT_TRUE(pacing.MayRun(kStart));
   EXPECT_EQ(pacing.SliceEnd(kStart), kStart + kIdleSlice);
-  pacing.Ran(kStart, kStart + absl::Milliseconds(3));
+  pacing.Ran(kStart, kStart + absl::Milliseconds(3), /*work_left=*/true);
   EXPECT_TRUE(pacing.MayRun(kStart + absl::Milliseconds(3)));
   EXPECT_EQ(pacing.WaitBeforeNext(kStart + absl::Milliseconds(3)), absl::ZeroDuration());
 }
@@ -25,11 +25,20 @@ TEST(BackgroundPacingTest, WhileClientsAreActiveEachSliceIsFollowedByAsLongARest
   EXPECT_TRUE(pacing.MayRun(kStart));
   EXPECT_EQ(pacing.SliceEnd(kStart), kStart + BackgroundPacing::kSlice);
   const absl::Time ended = kStart + absl::Microseconds(120);  // one item ran over
-  pacing.Ran(kStart, ended);
+  pacing.Ran(kStart, ended, /*work_left=*/true);
   EXPECT_FALSE(pacing.MayRun(ended));
   EXPECT_EQ(pacing.WaitBeforeNext(ended), absl::Microseconds(120));
   EXPECT_FALSE(pacing.MayRun(ended + absl::Microseconds(119)));
   EXPECT_TRUE(pacing.MayRun(ended + absl::Microseconds(120)));
+}
+
+TEST(BackgroundPacingTest, ASliceThatEmptiedTheQueueNeedsNoRest) {
+  BackgroundPacing pacing(kIdleSlice);
+  pacing.ClientSeen(kStart);
+  const absl::Time ended = kStart + absl::Microseconds(30);
+  pacing.Ran(kStart, ended, /*work_left=*/false);
+  EXPECT_TRUE(pacing.MayRun(ended));
+  EXPECT_EQ(pacing.WaitBeforeNext(ended), absl::ZeroDuration());
 }
 
 TEST(BackgroundPacingTest, ClientsCountAsActiveForALittleWhile) {
@@ -39,7 +48,7 @@ TEST(BackgroundPacingTest, ClientsCountAsActiveForALittleWhile) {
   EXPECT_TRUE(pacing.clients_active(later - absl::Microseconds(1)));
   EXPECT_FALSE(pacing.clients_active(later));
   // A rest that began while they were active ends when they go quiet.
-  pacing.Ran(later - absl::Milliseconds(2), later - absl::Microseconds(1));
+  pacing.Ran(later - absl::Milliseconds(2), later - absl::Microseconds(1), /*work_left=*/true);
   EXPECT_FALSE(pacing.MayRun(later - absl::Microseconds(1)));
   EXPECT_TRUE(pacing.MayRun(later));
   EXPECT_EQ(pacing.SliceEnd(later), later + kIdleSlice);
