@@ -31,10 +31,12 @@ class BackgroundPacing {
   absl::Time SliceEnd(absl::Time now) const {
     return now + (clients_active(now) ? kSlice : idle_slice_);
   }
-  // A slice ran from started to ended.
-  void Ran(absl::Time started, absl::Time ended) {
-    resume_at_ =
-        clients_active(started) ? ended + (ended - started) * kRestPerSlice : absl::InfinitePast();
+  // A slice ran from started to ended; work_left: it stopped at its end with
+  // background work still held (only then is the flush CPU-bound and made
+  // to rest: a slice that emptied the queue leaves the CPU by itself).
+  void Ran(absl::Time started, absl::Time ended, bool work_left) {
+    resume_at_ = clients_active(started) && work_left ? ended + (ended - started) * kRestPerSlice
+                                                      : absl::InfinitePast();
   }
   // How long the ring may sleep before held background work may run.
   absl::Duration WaitBeforeNext(absl::Time now) const {
