@@ -9,12 +9,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <future>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "etrnd/reactor/reactor.h"
 #include "gtest/gtest.h"
 
@@ -27,7 +30,14 @@ struct Shared {
   Connection* background = nullptr;  // the background connection, once known
   std::string file;                  // a regular file to read through the ring
   std::vector<TurnProfile> turns;
+  std::vector<std::pair<absl::Time, absl::Time>> spins;  // background work items
 };
+
+void Spin(absl::Duration d) {
+  const absl::Time until = absl::Now() + d;
+  while (absl::Now() < until) {
+  }
+}
 
 // The first byte says what the connection is: 'B' background, 'F' not.
 // Later bytes are recorded; "kill" aborts the background connection; "read"
@@ -50,6 +60,22 @@ class ClassifyingHandler : public ConnectionHandler {
     if (bytes == "kill" && shared_.background != nullptr) {
       shared_.background->Abort();
       shared_.background = nullptr;
+    }
+    if (bytes == "spin") {
+      // Twenty file reads whose completions (background: submitted here)
+      // each take longer than a background slice.
+      for (int i = 0; i < 20; ++i) {
+        int fd = open(shared_.file.c_str(), O_RDONLY | O_CLOEXEC);
+        ASSERT_GE(fd, 0);
+        conn.reactor().Read(fd, buffer_, sizeof(buffer_), 0, [this, fd, &conn](int) {
+          close(fd);
+          const absl::Time started = absl::Now();
+          Spin(absl::Microseconds(300));
+          shared_.spins.emplace_back(started, absl::Now());
+          if (shared_.spins.size() == 20) conn.Send(std::string("spun\n"));
+        });
+      }
+      return;
     }
     if (bytes == "read") {
       int fd = open(shared_.file.c_str(), O_RDONLY | O_CLOEXEC);
@@ -240,6 +266,41 @@ TEST(ReactorBackgroundTest, AbortWhileItsCompletionsAreHeldDropsThemSafely) {
   EXPECT_EQ(BackgroundLoop::Read(foreground, 2), "f2");
   loop.Join();
   EXPECT_EQ(loop.shared().handled, (std::vector<std::string>{"F:kill", "F:f2"}));
+  close(background);
+  close(foreground);
+}
+
+TEST(ReactorBackgroundTest, WhileAClientIsActiveBackgroundWorkRestsBetweenSlices) {
+  BackgroundLoop loop;
+  int background = loop.Connect('B');
+  int foreground = loop.Connect('F');
+  ASSERT_GE(background, 0);
+  ASSERT_GE(foreground, 0);
+  std::atomic<bool> done{false};
+  std::thread client([&] {  // keeps the foreground connection active
+    char echo[8];
+    while (!done) {
+      if (write(foreground, "f", 1) != 1 || read(foreground, echo, sizeof(echo)) <= 0) break;
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(write(background, "spin", 4), 4);
+  EXPECT_EQ(BackgroundLoop::Read(background, 5), "spun\n");
+  done = true;
+  client.join();
+  loop.Join();
+  const auto& spins = loop.shared().spins;
+  ASSERT_EQ(spins.size(), 20u);
+  // Each 300 us item overruns its 100 us slice, so a rest at least as long
+  // follows it (a late thread only makes the gap longer). Without pacing
+  // they would run back to back. Half, not all: the client's thread may be
+  // descheduled for longer than kClientsRecent on a busy machine.
+  int rested = 0;
+  for (size_t i = 1; i < spins.size(); ++i) {
+    if (spins[i].first - spins[i - 1].second >= absl::Microseconds(290)) ++rested;
+  }
+  EXPECT_GE(rested, 10) << "of 19 gaps";
   close(background);
   close(foreground);
 }
