@@ -83,6 +83,19 @@ def commit_shares(metrics_port):
             (total - buckets.get("0.0025", 0)) / total * 100)
 
 
+def runqueue_wait_s(pid):
+    """Seconds the process's threads have waited on a run queue (ready to run,
+    no CPU free): /proc/<pid>/task/*/schedstat, second field, in ns."""
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[1])
+    except OSError:
+        pass
+    return total / 1e9
+
+
 def one_run(args, pristine, mode, binary):
     tmp = tempfile.mkdtemp(prefix="big-flush-")
     try:
@@ -111,6 +124,8 @@ def one_run(args, pristine, mode, binary):
              "--domain_pattern=o%d.test", "--json", "--progress=false"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         timer.start()
+        waits_before = (runqueue_wait_s(blaster.pid), runqueue_wait_s(server.process.pid))
+        started = time.monotonic()
         big_etrn_us, watcher, flush = None, None, {}
         if mode != "baseline":
             time.sleep(args.flush_at)
@@ -124,6 +139,12 @@ def one_run(args, pristine, mode, binary):
             watcher.start()
             print(f"    [{mode}] ETRN big.test: {code} {reply.decode()} in {big_etrn_us:.0f} us",
                   flush=True)
+        # Sampled just before the blaster exits (its /proc entry goes with it).
+        while blaster.poll() is None and time.monotonic() - started < args.duration - 0.5:
+            time.sleep(0.1)
+        elapsed = time.monotonic() - started
+        waits = [(after - before) / elapsed * 1000 for before, after in zip(
+            waits_before, (runqueue_wait_s(blaster.pid), runqueue_wait_s(server.process.pid)))]
         out, err = blaster.communicate(timeout=args.duration + 120)
         stop.set()
         timer.join()
@@ -144,6 +165,7 @@ def one_run(args, pristine, mode, binary):
                "big_etrn_us": big_etrn_us, "flush_s": flush_s,
                "flush_rate": (delivered / flush_s) if flush_s else None,
                "commits_over_1ms_pct": commits_over_1ms,
+               "runqueue_ms_per_s_blaster": waits[0], "runqueue_ms_per_s_etrnd": waits[1],
                "commits_over_2500us_pct": commits_over_2500us,
                "turns": turns, "load": loadavg()}
         return row
@@ -193,7 +215,9 @@ def main():
             print("    loop turns: " + turns_text(row["turns"]), flush=True)
             if row["commits_over_1ms_pct"] is not None:
                 print(f"    server side: DATA commits over 1 ms {row['commits_over_1ms_pct']:.2f} %,"
-                      f" over 2.5 ms {row['commits_over_2500us_pct']:.2f} %", flush=True)
+                      f" over 2.5 ms {row['commits_over_2500us_pct']:.2f} %; waiting for a CPU:"
+                      f" smtp-blaster {row['runqueue_ms_per_s_blaster']:.0f} ms/s, etrnd"
+                      f" {row['runqueue_ms_per_s_etrnd']:.0f} ms/s (all threads)", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

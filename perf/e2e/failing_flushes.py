@@ -12,7 +12,10 @@ each core (exit histogram). Runs alternate between the binaries; medians of
 --runs per binary.
 
   perf/e2e/failing_flushes.py --bin old=/path/to/old/etrnd --bin new=build/etrnd \\
-      [--runs 3] [--domains 20000] [--per-domain 3]
+      [--runs 3] [--domains 20000] [--per-domain 3] [--next-hop refusing|sink]
+
+With --next-hop sink the subdomains' mail goes to Postfix's smtp-sink
+instead (many flushes at once that all deliver; root needed for -u nobody).
 """
 
 import argparse
@@ -26,7 +29,7 @@ import tempfile
 import threading
 import time
 
-from scale_lib import BUILD, Server, duration_ms, free_port, loadavg, percentile
+from scale_lib import BUILD, Server, duration_ms, free_port, loadavg, percentile, wait_port
 
 DONE = re.compile(r"^(\S+) INFO \[t\d\] flush c\d+\.parent\.test done in", re.M)
 
@@ -65,12 +68,20 @@ def log_time(stamp):
     return t + float("0." + frac)
 
 
-def one_run(binary, pristine, domains):
+def one_run(binary, pristine, domains, next_hop):
     tmp = tempfile.mkdtemp(prefix="failing-flushes-")
+    sink = None
     try:
         spool = os.path.join(tmp, "spool")
         shutil.copytree(pristine, spool)
-        table = f".parent.test 127.0.0.1:{free_port()} hold\n"
+        port = free_port()
+        if next_hop == "sink":
+            import subprocess
+            sink = subprocess.Popen(["/usr/sbin/smtp-sink", "-u", "nobody", "-c",
+                                     f"127.0.0.1:{port}", "1000"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_port(port)
+        table = f".parent.test 127.0.0.1:{port} hold\n"
         server = Server(tmp, spool, table, flags=["--log_rate_max=0"], binary=binary).start()
         samples, stop = [], threading.Event()
 
@@ -113,6 +124,9 @@ def one_run(binary, pristine, domains):
                 "max": max(storm) if storm else float("nan"),
                 "turn_max": max(ms for _, ms in cores.values()), "slow": slow, "over_1ms": over_1ms}
     finally:
+        if sink is not None:
+            sink.terminate()
+            sink.wait()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -124,6 +138,7 @@ def main():
     parser.add_argument("--domains", type=int, default=20000)
     parser.add_argument("--per-domain", type=int, default=3)
     parser.add_argument("--spool-cache", default="/tmp/failing-flushes-spool")
+    parser.add_argument("--next-hop", choices=["refusing", "sink"], default="refusing")
     args = parser.parse_args()
     bins = [b.split("=", 1) for b in args.bin]
     generate(args.spool_cache, args.domains, args.per_domain)
@@ -131,7 +146,7 @@ def main():
     results = {name: [] for name, _ in bins}
     for run in range(args.runs):
         for name, path in bins:
-            r = one_run(path, args.spool_cache, args.domains)
+            r = one_run(path, args.spool_cache, args.domains, args.next_hop)
             results[name].append(r)
             print(f"run {run + 1} {name}: storm {r['storm_s']:.2f} s, NOOP n={r['n']} "
                   f"idle p50 {r['idle_p50']:.2f} ms, storm p50 {r['p50']:.2f} ms "
@@ -139,7 +154,7 @@ def main():
                   f"{r['turn_max']:.2f} ms, {r['over_1ms']} turns over 1 ms; load {loadavg()}",
                   flush=True)
     print(f"\nmedians of {args.runs} ({args.domains} subdomains x {args.per_domain} messages, "
-          f"next hop refusing); load after: {loadavg()}")
+          f"next hop {args.next_hop}); load after: {loadavg()}")
     print("| binary | storm (s) | NOOP p50 (ms) | NOOP p99 (ms) | NOOP max (ms) | longest turn (ms) | turns > 1 ms |")
     print("|---|---|---|---|---|---|---|")
     for name, _ in bins:

@@ -40,8 +40,6 @@ DeliveryConnection::~DeliveryConnection() {
 
 void DeliveryConnection::OnOpen(reactor::Connection& conn) {
   conn_ = &conn;
-  // A flush yields to the core's sessions (see Connection::SetBackground).
-  conn.SetBackground(true);
   if (on_connected_) {
     std::function<void()> connected = std::move(on_connected_);
     on_connected_ = nullptr;
@@ -143,8 +141,10 @@ void ConnectDelivery(reactor::Reactor& reactor, DeliveryAttempt attempt) {
       std::move(attempt.tls));
   handler->set_on_connected(std::move(attempt.connected));
   // A host that drops SYNs holds a ConnectGate slot until this passes.
-  reactor.Connect(attempt.target, std::move(handler),
-                  std::min(attempt.timeout, kConnectTimeoutMax));
+  // Background: a flush yields to the core's client sessions, from its
+  // connect on (a storm of refused connects too).
+  reactor.Connect(attempt.target, std::move(handler), std::min(attempt.timeout, kConnectTimeoutMax),
+                  /*background=*/true);
 }
 
 }  // namespace etrnd::qmgr

@@ -72,11 +72,12 @@ void Reactor::HandleAccept(Listener& listener, int result, bool more) {
 }
 
 void Reactor::Connect(const SocketAddress& addr, std::unique_ptr<ConnectionHandler> handler,
-                      absl::Duration timeout) {
+                      absl::Duration timeout, bool background) {
   sockaddr_storage storage;
   socklen_t length = addr.ToSockaddr(&storage);
   int fd = socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   Connection* connection = AddConnection(fd, addr, SocketAddress(), std::move(handler));
+  connection->SetBackground(background);
   if (fd < 0) {
     connection->closed_ = true;
     connection->close_error_ = -errno;

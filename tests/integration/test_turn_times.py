@@ -17,7 +17,8 @@ def test_each_core_logs_its_turn_histogram_at_exit_and_slow_turns(etrnd_factory)
     # Each slow turn says where its time went, phase by phase.
     assert re.search(
         r"loop turn of [0-9.]+\w+ \(over --log_turns_over=1us\): \d+ completions.*; "
-        r"\d+ timers.*; \d+ tasks.*; teardowns \S+; hooks \S+; sends \S+$",
+        r"\d+ timers.*; \d+ tasks.*; \d+ background.*; teardowns \S+; hooks \S+; sends \S+; "
+        r"cpu \S+$",
         log,
         re.MULTILINE,
     ), log[-3000:]

@@ -68,9 +68,10 @@ class Reactor {
   // The bound addresses of the TCP listening sockets (port 0 resolved).
   std::vector<SocketAddress> ListeningAddresses() const;
   // Opens an outbound connection; handler->OnOpen on success, else OnClosed
-  // with the error (-ETIMEDOUT when `timeout` passes first).
+  // with the error (-ETIMEDOUT when `timeout` passes first). A background
+  // connection (Connection::SetBackground) is one from its connect on.
   void Connect(const SocketAddress& addr, std::unique_ptr<ConnectionHandler> handler,
-               absl::Duration timeout = absl::Seconds(30));
+               absl::Duration timeout = absl::Seconds(30), bool background = false);
 
   TimerId RunAfter(absl::Duration delay, std::function<void()> fn);
   void CancelTimer(TimerId id);

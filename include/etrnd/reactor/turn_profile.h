@@ -29,6 +29,7 @@ struct TurnPhase {
 
 struct TurnProfile {
   absl::Duration total = absl::ZeroDuration();  // the ring wait excluded
+  absl::Duration cpu = absl::ZeroDuration();    // the thread's CPU time in it
   TurnPhase completions;
   TurnPhase timers;
   TurnPhase posted;                                 // posted and cross-core tasks
@@ -39,7 +40,7 @@ struct TurnProfile {
 
   // "12 completions 8.1ms (longest 7.9ms, file); 0 timers; 3 tasks 200us
   // (longest 100us); 5 background 90us (longest 40us, recv); teardowns 0;
-  // hooks 300us; sends 100us"
+  // hooks 300us; sends 100us; cpu 9ms"
   std::string Describe() const;
 };
 

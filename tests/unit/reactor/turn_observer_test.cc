@@ -37,9 +37,12 @@ TEST(ReactorTurnObserverTest, SeesWorkButNotTheWait) {
   });
   thread.join();
   ASSERT_GE(turns.size(), 2u);
-  absl::Duration longest, sum, longest_task;
+  absl::Duration longest, sum, longest_task, cpu;
   for (const TurnProfile& turn : turns) {
     EXPECT_GE(turn.total, absl::ZeroDuration());
+    // The thread's CPU time is part of the turn's (not the ring wait's).
+    EXPECT_LE(turn.cpu, turn.total + absl::Microseconds(50));
+    cpu += turn.cpu;
     longest = std::max(longest, turn.total);
     longest_task = std::max(longest_task, turn.posted.longest);
     sum += turn.total;
@@ -48,6 +51,7 @@ TEST(ReactorTurnObserverTest, SeesWorkButNotTheWait) {
   EXPECT_GE(longest_task, absl::Milliseconds(3));  // ... counted as a task
   EXPECT_GE(wall, absl::Milliseconds(60));
   EXPECT_LT(sum, absl::Milliseconds(30)) << "the ring wait was counted as work";
+  EXPECT_GT(cpu, absl::ZeroDuration());
 }
 
 TEST(ReactorTurnObserverTest, NoObserverNoCalls) {
@@ -143,7 +147,7 @@ TEST(TurnProfileTest, DescribesEveryPhase) {
   turn.loop_end_hooks = absl::Milliseconds(1);
   EXPECT_EQ(turn.Describe(),
             "2 completions 7ms (longest 5ms, file); 0 timers; 1 tasks 500us (longest 500us); "
-            "1 background 90us (longest 90us, recv); teardowns 0; hooks 1ms; sends 0");
+            "1 background 90us (longest 90us, recv); teardowns 0; hooks 1ms; sends 0; cpu 0");
 }
 
 }  // namespace
