@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -320,6 +321,14 @@ absl::Duration ThreadCpuTime() {
   return absl::DurationFromTimespec(now);
 }
 
+// This thread's context switches so far: involuntary (preempted) and
+// voluntary (it slept in the kernel: a blocking call or a page fault's I/O).
+std::pair<int64_t, int64_t> ThreadSwitches() {
+  rusage usage{};
+  getrusage(RUSAGE_THREAD, &usage);
+  return {usage.ru_nivcsw, usage.ru_nvcsw};
+}
+
 }  // namespace
 
 bool Reactor::IsBackground(const Operation* op) const {
@@ -369,6 +378,7 @@ void Reactor::RunBackground(bool profiling) {
 void Reactor::Run() {
   absl::Time turn_started = absl::InfinitePast();  // none yet: the first wait
   absl::Duration turn_cpu_started;
+  std::pair<int64_t, int64_t> turn_switches_started;
   const bool profiling = static_cast<bool>(impl_->turn_observer);
   while (true) {
     const absl::Time teardown_started = profiling ? absl::Now() : absl::InfinitePast();
@@ -385,6 +395,9 @@ void Reactor::Run() {
       impl_->turn.sends = ended - sends_started;
       impl_->turn.total = ended - turn_started;
       impl_->turn.cpu = ThreadCpuTime() - turn_cpu_started;
+      const auto [preempted, slept] = ThreadSwitches();
+      impl_->turn.preempted = preempted - turn_switches_started.first;
+      impl_->turn.slept = slept - turn_switches_started.second;
       impl_->turn_observer(impl_->turn);
     }
     impl_->turn = TurnProfile{};
@@ -417,6 +430,7 @@ void Reactor::Run() {
     if (profiling) {
       turn_started = absl::Now();
       turn_cpu_started = ThreadCpuTime();
+      turn_switches_started = ThreadSwitches();
     }
     if (result == -EEXIST) {
       // IORING_SETUP_SINGLE_ISSUER: only the thread that created the ring

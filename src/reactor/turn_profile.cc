@@ -22,7 +22,8 @@ std::string TurnProfile::Describe() const {
   return absl::StrCat(DescribePhase(completions, "completions"), "; ",
                       DescribePhase(timers, "timers"), "; ", DescribePhase(posted, "tasks"), "; ",
                       DescribePhase(background, "background"), "; teardowns ", Ms(teardowns),
-                      "; hooks ", Ms(loop_end_hooks), "; sends ", Ms(sends), "; cpu ", Ms(cpu));
+                      "; hooks ", Ms(loop_end_hooks), "; sends ", Ms(sends), "; cpu ", Ms(cpu),
+                      " (preempted ", preempted, ", slept ", slept, ")");
 }
 
 }  // namespace etrnd::reactor

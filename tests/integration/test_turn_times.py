@@ -18,7 +18,7 @@ def test_each_core_logs_its_turn_histogram_at_exit_and_slow_turns(etrnd_factory)
     assert re.search(
         r"loop turn of [0-9.]+\w+ \(over --log_turns_over=1us\): \d+ completions.*; "
         r"\d+ timers.*; \d+ tasks.*; \d+ background.*; teardowns \S+; hooks \S+; sends \S+; "
-        r"cpu \S+$",
+        r"cpu \S+ \(preempted \d+, slept \d+\)$",
         log,
         re.MULTILINE,
     ), log[-3000:]

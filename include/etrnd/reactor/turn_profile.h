@@ -30,6 +30,8 @@ struct TurnPhase {
 struct TurnProfile {
   absl::Duration total = absl::ZeroDuration();  // the ring wait excluded
   absl::Duration cpu = absl::ZeroDuration();    // the thread's CPU time in it
+  int64_t preempted = 0;                        // involuntary context switches in it
+  int64_t slept = 0;  // voluntary ones (a blocking call, a page fault's I/O)
   TurnPhase completions;
   TurnPhase timers;
   TurnPhase posted;                                 // posted and cross-core tasks
@@ -40,7 +42,7 @@ struct TurnProfile {
 
   // "12 completions 8.1ms (longest 7.9ms, file); 0 timers; 3 tasks 200us
   // (longest 100us); 5 background 90us (longest 40us, recv); teardowns 0;
-  // hooks 300us; sends 100us; cpu 9ms"
+  // hooks 300us; sends 100us; cpu 9ms (preempted 0, slept 0)"
   std::string Describe() const;
 };
 

@@ -147,7 +147,8 @@ TEST(TurnProfileTest, DescribesEveryPhase) {
   turn.loop_end_hooks = absl::Milliseconds(1);
   EXPECT_EQ(turn.Describe(),
             "2 completions 7ms (longest 5ms, file); 0 timers; 1 tasks 500us (longest 500us); "
-            "1 background 90us (longest 90us, recv); teardowns 0; hooks 1ms; sends 0; cpu 0");
+            "1 background 90us (longest 90us, recv); teardowns 0; hooks 1ms; sends 0; cpu 0 "
+            "(preempted 0, slept 0)");
 }
 
 }  // namespace
