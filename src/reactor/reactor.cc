@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "absl/time/clock.h"
+#include "completion_wait.h"
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "etrnd/reactor/reactor_mesh.h"
@@ -335,25 +336,19 @@ void Reactor::Run() {
       break;
     }
 
-    __kernel_timespec wait{};
-    __kernel_timespec* wait_ptr = nullptr;
-    if (!impl_->posted_ready.empty() || !impl_->posted_local.empty() || impl_->cross_core_seen ||
-        impl_->cross_core_left) {
-      // Work left over from the last turn's budget: poll, do not sleep.
-      wait_ptr = &wait;
-    } else if (!impl_->timers.empty() || impl_->overflow_tasks > 0) {
+    const bool poll = !impl_->posted_ready.empty() || !impl_->posted_local.empty() ||
+                      impl_->cross_core_seen || impl_->cross_core_left ||
+                      io_uring_cq_ready(&impl_->ring) > 0;  // work left over: do not sleep
+    std::optional<absl::Duration> until_timer;
+    if (!impl_->timers.empty() || impl_->overflow_tasks > 0) {
       absl::Duration left = impl_->timers.empty()
                                 ? kCrossCoreOverflowRetry
                                 : impl_->timers.begin()->first.first - absl::Now();
       if (impl_->overflow_tasks > 0) left = std::min(left, kCrossCoreOverflowRetry);
-      if (left < absl::ZeroDuration()) left = absl::ZeroDuration();
-      wait = absl::ToTimespec(left).tv_sec >= 0
-                 ? __kernel_timespec{absl::ToTimespec(left).tv_sec, absl::ToTimespec(left).tv_nsec}
-                 : __kernel_timespec{0, 0};
-      wait_ptr = &wait;
+      until_timer = std::max(left, absl::ZeroDuration());
     }
-    io_uring_cqe* cqe = nullptr;
-    int result = io_uring_submit_and_wait_timeout(&impl_->ring, &cqe, 1, wait_ptr, nullptr);
+    const int result = SubmitAndWait(
+        &impl_->ring, PlanWait(poll, until_timer, CountInlineCompletions(impl_->ring)));
     if (profiling) turn_started = absl::Now();
     if (result == -EEXIST) {
       // IORING_SETUP_SINGLE_ISSUER: only the thread that created the ring
@@ -365,6 +360,7 @@ void Reactor::Run() {
         result != -EBUSY) {
       ETRND_LOG_ERROR("io_uring wait failed: %s", ErrnoText(-result));
     }
+    io_uring_cqe* cqe = nullptr;
     unsigned head;
     unsigned seen = 0;
     absl::Time dispatch_started = profiling ? turn_started : absl::Now();
