@@ -1,79 +1,76 @@
 #include "completion_wait.h"
 
 #include <linux/time_types.h>
-#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+
+#include "etrnd/common/check.h"
 
 namespace etrnd::reactor {
+namespace {
 
-bool CompletesInline(const QueuedSqe& sqe) {
-  // A link's members complete together or get cancelled; a skipped CQE never
-  // shows up to be counted.
-  if ((sqe.flags & (IOSQE_IO_LINK | IOSQE_IO_HARDLINK | IOSQE_CQE_SKIP_SUCCESS | IOSQE_ASYNC)) !=
-      0) {
-    return false;
-  }
-  switch (sqe.opcode) {
-    case IORING_OP_SENDMSG:
-    case IORING_OP_SEND:
-      return sqe.bytes <= kInlineSendBytesMax;
-    case IORING_OP_MSG_RING:
-    case IORING_OP_ASYNC_CANCEL:
-    case IORING_OP_POLL_REMOVE:
-    case IORING_OP_NOP:
-      return true;
-    default:
-      return false;
-  }
+constexpr unsigned kFeatMinTimeout = 1U << 15;  // IORING_FEAT_MIN_TIMEOUT, 6.12
+constexpr unsigned kEnterExtArg = 1U << 3;      // IORING_ENTER_EXT_ARG
+
+__kernel_timespec ToKernelTimespec(absl::Duration d) {
+  const timespec ts = absl::ToTimespec(std::max(d, absl::ZeroDuration()));
+  return __kernel_timespec{ts.tv_sec, ts.tv_nsec};
 }
 
-unsigned CountInlineCompletions(const io_uring& ring) {
-  const io_uring_sq& sq = ring.sq;
-  unsigned count = 0;
-  // Queued since the last submit: from what the kernel has consumed up to
-  // what io_uring_get_sqe handed out.
-  for (unsigned i = __atomic_load_n(sq.khead, __ATOMIC_ACQUIRE); i != sq.sqe_tail; ++i) {
-    const io_uring_sqe& sqe = sq.sqes[sq.array[i & *sq.kring_mask] & *sq.kring_mask];
-    QueuedSqe queued;
-    queued.opcode = sqe.opcode;
-    queued.flags = sqe.flags;
-    if (sqe.opcode == IORING_OP_SENDMSG) {
-      const auto* msg = reinterpret_cast<const msghdr*>(sqe.addr);
-      for (size_t piece = 0; piece < msg->msg_iovlen; ++piece) {
-        queued.bytes += msg->msg_iov[piece].iov_len;
-      }
-    } else if (sqe.opcode == IORING_OP_SEND) {
-      queued.bytes = sqe.len;
-    }
-    if (CompletesInline(queued)) ++count;
+// liburing's __io_uring_flush_sq, which 2.3 does not export (no SQPOLL here).
+unsigned FlushSubmissions(io_uring* ring) {
+  io_uring_sq& sq = ring->sq;
+  const unsigned tail = sq.sqe_tail;
+  if (sq.sqe_head != tail) {
+    sq.sqe_head = tail;
+    __atomic_store_n(sq.ktail, tail, __ATOMIC_RELEASE);
   }
-  return count;
+  return tail - __atomic_load_n(sq.khead, __ATOMIC_ACQUIRE);
 }
 
-WaitPlan PlanWait(bool poll, std::optional<absl::Duration> until_timer,
-                  unsigned inline_completions) {
+}  // namespace
+
+WaitPlan PlanWait(bool poll, std::optional<absl::Duration> until_timer, unsigned last_completions,
+                  bool batching) {
   WaitPlan plan;
   if (poll) {
     plan.timeout = absl::ZeroDuration();
     return plan;
   }
   plan.timeout = until_timer;
-  if (inline_completions == 0) return plan;
-  plan.wait_nr = inline_completions + 1;
-  plan.timeout = std::min(until_timer.value_or(absl::InfiniteDuration()), kInlineGuessWaitMax);
+  if (!batching || last_completions < 2) return plan;
+  if (until_timer.has_value() && *until_timer <= kBatchMinWait) return plan;
+  plan.wait_nr = std::min(last_completions, kMaxWaitBatch);
+  plan.min_wait = kBatchMinWait;
+  if (!plan.timeout.has_value()) plan.timeout = kBatchIdleTimeout;
   return plan;
 }
 
+bool BatchingSupported(const io_uring& ring) {
+  return (ring.features & kFeatMinTimeout) != 0 && (ring.flags & IORING_SETUP_DEFER_TASKRUN) != 0;
+}
+
 int SubmitAndWait(io_uring* ring, const WaitPlan& plan) {
-  __kernel_timespec ts{};
-  if (plan.timeout.has_value()) {
-    const timespec t = absl::ToTimespec(std::max(*plan.timeout, absl::ZeroDuration()));
-    ts = __kernel_timespec{t.tv_sec, t.tv_nsec};
+  if (plan.min_wait == absl::ZeroDuration()) {
+    io_uring_cqe* cqe = nullptr;
+    __kernel_timespec ts{};
+    if (plan.timeout.has_value()) ts = ToKernelTimespec(*plan.timeout);
+    return io_uring_submit_and_wait_timeout(ring, &cqe, plan.wait_nr,
+                                            plan.timeout.has_value() ? &ts : nullptr, nullptr);
   }
-  io_uring_cqe* cqe = nullptr;
-  return io_uring_submit_and_wait_timeout(ring, &cqe, plan.wait_nr,
-                                          plan.timeout.has_value() ? &ts : nullptr, nullptr);
+  ETRND_CHECK(plan.timeout.has_value());
+  ETRND_CHECK(ring->enter_ring_fd == ring->ring_fd);
+  __kernel_timespec ts = ToKernelTimespec(*plan.timeout);
+  io_uring_getevents_arg arg{};
+  arg.pad = static_cast<uint32_t>(absl::ToInt64Microseconds(plan.min_wait));  // min_wait_usec
+  arg.ts = reinterpret_cast<uint64_t>(&ts);
+  const unsigned to_submit = FlushSubmissions(ring);
+  const long result = syscall(__NR_io_uring_enter, ring->ring_fd, to_submit, plan.wait_nr,
+                              IORING_ENTER_GETEVENTS | kEnterExtArg, &arg, sizeof(arg));
+  return result < 0 ? -errno : static_cast<int>(result);
 }
 
 }  // namespace etrnd::reactor

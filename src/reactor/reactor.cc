@@ -74,6 +74,7 @@ absl::StatusOr<std::unique_ptr<Reactor>> Reactor::Create(int index, const Reacto
     return absl::UnavailableError("io_uring_queue_init: " + ErrnoText(-result));
   }
   impl->ring_ready = true;
+  impl->batched_waits = BatchingSupported(impl->ring);
   auto buffers = ProvidedBuffers::Create(&impl->ring, kReceiveBufferGroup,
                                          options.recv_buffer_count, options.recv_buffer_bytes);
   if (!buffers.ok()) return buffers.status();
@@ -314,6 +315,7 @@ void Reactor::Dispatch(io_uring_cqe* cqe) {
 void Reactor::Run() {
   absl::Time turn_started = absl::InfinitePast();  // none yet: the first wait
   const bool profiling = static_cast<bool>(impl_->turn_observer);
+  unsigned last_completions = 0;  // the size of the next wait's batch
   while (true) {
     const absl::Time teardown_started = profiling ? absl::Now() : absl::InfinitePast();
     RunTeardownChecks();
@@ -348,7 +350,7 @@ void Reactor::Run() {
       until_timer = std::max(left, absl::ZeroDuration());
     }
     const int result = SubmitAndWait(
-        &impl_->ring, PlanWait(poll, until_timer, CountInlineCompletions(impl_->ring)));
+        &impl_->ring, PlanWait(poll, until_timer, last_completions, impl_->batched_waits));
     if (profiling) turn_started = absl::Now();
     if (result == -EEXIST) {
       // IORING_SETUP_SINGLE_ISSUER: only the thread that created the ring
@@ -381,6 +383,7 @@ void Reactor::Run() {
       }
     }
     io_uring_cq_advance(&impl_->ring, seen);
+    last_completions = seen;
     RunDueTimers(stop_at);
     if (impl_->wake_seen || !impl_->posted_ready.empty() || !impl_->posted_local.empty() ||
         impl_->cross_core_seen || impl_->cross_core_left) {
