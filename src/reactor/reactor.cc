@@ -16,7 +16,6 @@
 #include <thread>
 
 #include "absl/time/clock.h"
-#include "completion_wait.h"
 #include "etrnd/common/check.h"
 #include "etrnd/common/log.h"
 #include "etrnd/reactor/reactor_mesh.h"
@@ -74,7 +73,6 @@ absl::StatusOr<std::unique_ptr<Reactor>> Reactor::Create(int index, const Reacto
     return absl::UnavailableError("io_uring_queue_init: " + ErrnoText(-result));
   }
   impl->ring_ready = true;
-  impl->batched_waits = BatchingSupported(impl->ring);
   auto buffers = ProvidedBuffers::Create(&impl->ring, kReceiveBufferGroup,
                                          options.recv_buffer_count, options.recv_buffer_bytes);
   if (!buffers.ok()) return buffers.status();
@@ -315,7 +313,6 @@ void Reactor::Dispatch(io_uring_cqe* cqe) {
 void Reactor::Run() {
   absl::Time turn_started = absl::InfinitePast();  // none yet: the first wait
   const bool profiling = static_cast<bool>(impl_->turn_observer);
-  unsigned last_completions = 0;  // the size of the next wait's batch
   while (true) {
     const absl::Time teardown_started = profiling ? absl::Now() : absl::InfinitePast();
     RunTeardownChecks();
@@ -338,19 +335,25 @@ void Reactor::Run() {
       break;
     }
 
-    const bool poll = !impl_->posted_ready.empty() || !impl_->posted_local.empty() ||
-                      impl_->cross_core_seen || impl_->cross_core_left ||
-                      io_uring_cq_ready(&impl_->ring) > 0;  // work left over: do not sleep
-    std::optional<absl::Duration> until_timer;
-    if (!impl_->timers.empty() || impl_->overflow_tasks > 0) {
+    __kernel_timespec wait{};
+    __kernel_timespec* wait_ptr = nullptr;
+    if (!impl_->posted_ready.empty() || !impl_->posted_local.empty() || impl_->cross_core_seen ||
+        impl_->cross_core_left) {
+      // Work left over from the last turn's budget: poll, do not sleep.
+      wait_ptr = &wait;
+    } else if (!impl_->timers.empty() || impl_->overflow_tasks > 0) {
       absl::Duration left = impl_->timers.empty()
                                 ? kCrossCoreOverflowRetry
                                 : impl_->timers.begin()->first.first - absl::Now();
       if (impl_->overflow_tasks > 0) left = std::min(left, kCrossCoreOverflowRetry);
-      until_timer = std::max(left, absl::ZeroDuration());
+      if (left < absl::ZeroDuration()) left = absl::ZeroDuration();
+      wait = absl::ToTimespec(left).tv_sec >= 0
+                 ? __kernel_timespec{absl::ToTimespec(left).tv_sec, absl::ToTimespec(left).tv_nsec}
+                 : __kernel_timespec{0, 0};
+      wait_ptr = &wait;
     }
-    const int result = SubmitAndWait(
-        &impl_->ring, PlanWait(poll, until_timer, last_completions, impl_->batched_waits));
+    io_uring_cqe* cqe = nullptr;
+    int result = io_uring_submit_and_wait_timeout(&impl_->ring, &cqe, 1, wait_ptr, nullptr);
     if (profiling) turn_started = absl::Now();
     if (result == -EEXIST) {
       // IORING_SETUP_SINGLE_ISSUER: only the thread that created the ring
@@ -362,7 +365,6 @@ void Reactor::Run() {
         result != -EBUSY) {
       ETRND_LOG_ERROR("io_uring wait failed: %s", ErrnoText(-result));
     }
-    io_uring_cqe* cqe = nullptr;
     unsigned head;
     unsigned seen = 0;
     absl::Time dispatch_started = profiling ? turn_started : absl::Now();
@@ -383,7 +385,6 @@ void Reactor::Run() {
       }
     }
     io_uring_cq_advance(&impl_->ring, seen);
-    last_completions = seen;
     RunDueTimers(stop_at);
     if (impl_->wake_seen || !impl_->posted_ready.empty() || !impl_->posted_local.empty() ||
         impl_->cross_core_seen || impl_->cross_core_left) {

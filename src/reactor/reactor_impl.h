@@ -91,7 +91,6 @@ struct ConnectionOps {
 struct Reactor::Impl {
   io_uring ring{};
   bool ring_ready = false;
-  bool batched_waits = false;  // the kernel can batch the loop's wake-ups
   ReactorOptions options;
   ProvidedBuffers* buffers = nullptr;
 
