@@ -40,6 +40,8 @@ DeliveryConnection::~DeliveryConnection() {
 
 void DeliveryConnection::OnOpen(reactor::Connection& conn) {
   conn_ = &conn;
+  // A flush yields to the core's sessions (see Connection::SetBackground).
+  conn.SetBackground(true);
   if (on_connected_) {
     std::function<void()> connected = std::move(on_connected_);
     on_connected_ = nullptr;

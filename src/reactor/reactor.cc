@@ -247,22 +247,21 @@ const char* OpKindName(OpKind kind) {
   return "unknown";
 }
 
-void Reactor::Dispatch(io_uring_cqe* cqe) {
-  auto* op = static_cast<Operation*>(io_uring_cqe_get_data(cqe));
+void Reactor::Dispatch(uint64_t user_data, int32_t res, uint32_t flags) {
+  auto* op = reinterpret_cast<Operation*>(static_cast<uintptr_t>(user_data));
   if (op == nullptr) return;
   switch (op->kind) {
     case OpKind::kAccept:
-      HandleAccept(*static_cast<Listener*>(op->owner), cqe->res,
-                   (cqe->flags & IORING_CQE_F_MORE) != 0);
+      HandleAccept(*static_cast<Listener*>(op->owner), res, (flags & IORING_CQE_F_MORE) != 0);
       break;
     case OpKind::kRecv:
-      HandleRecv(*static_cast<Connection*>(op->owner), cqe->res, cqe->flags);
+      HandleRecv(*static_cast<Connection*>(op->owner), res, flags);
       break;
     case OpKind::kSend:
-      HandleSend(*static_cast<Connection*>(op->owner), cqe->res);
+      HandleSend(*static_cast<Connection*>(op->owner), res);
       break;
     case OpKind::kConnect:
-      HandleConnect(*static_cast<Connection*>(op->owner), cqe->res);
+      HandleConnect(*static_cast<Connection*>(op->owner), res);
       break;
     case OpKind::kCancel: {
       auto* connection = static_cast<Connection*>(op->owner);
@@ -279,7 +278,7 @@ void Reactor::Dispatch(io_uring_cqe* cqe) {
       impl_->polls.erase(op->poll_id);
       std::function<void(int)> done = std::move(op->file_done);
       delete op;
-      if (done) done(cqe->res);
+      if (done) done(res);
       break;
     }
     case OpKind::kPollRemove:
@@ -288,12 +287,12 @@ void Reactor::Dispatch(io_uring_cqe* cqe) {
       impl_->cross_core_seen = true;  // drained once, at the turn's end
       break;
     case OpKind::kMsgRingSent:
-      if (cqe->res < 0) {
+      if (res < 0) {
         // No MSG_RING (old kernel, seccomp): wake through the eventfd.
         if (!impl_->msg_ring_failed_logged) {
           impl_->msg_ring_failed_logged = true;
           ETRND_LOG_WARNING("IORING_OP_MSG_RING failed (%s); cross-core wakes use the eventfd",
-                            ErrnoText(-cqe->res));
+                            ErrnoText(-res));
         }
         auto* target = static_cast<Reactor*>(op->owner);
         uint64_t one = 1;
@@ -304,10 +303,51 @@ void Reactor::Dispatch(io_uring_cqe* cqe) {
       impl_->file_ops_in_flight--;
       std::function<void(int)> done = std::move(op->file_done);
       delete op;
-      if (done) done(cqe->res);
+      if (done) done(res);
       break;
     }
   }
+}
+
+bool Reactor::IsBackground(const Operation* op) const {
+  if (op == nullptr) return false;
+  switch (op->kind) {
+    case OpKind::kRecv:
+    case OpKind::kSend:
+    case OpKind::kCancel:
+      return static_cast<const Connection*>(op->owner)->background();
+    case OpKind::kFile:
+      return op->background;
+    default:
+      return false;  // accepts, connects, wakes, polls: foreground
+  }
+}
+
+void Reactor::RunBackground(bool profiling) {
+  if (impl_->background.empty()) return;
+  absl::Time started = absl::Now();
+  const bool sessions_active = started - impl_->foreground_seen < kForegroundRecent;
+  const absl::Time stop_at = started + (sessions_active ? kBackgroundSlice : kTurnBudget);
+  impl_->dispatching_background = true;
+  unsigned handled = 0;
+  while (!impl_->background.empty()) {
+    const DeferredCompletion completion = impl_->background.front();
+    impl_->background.pop_front();
+    const auto* op =
+        reinterpret_cast<const Operation*>(static_cast<uintptr_t>(completion.user_data));
+    const char* kind = profiling ? OpKindName(op->kind) : "";
+    Dispatch(completion.user_data, completion.res, completion.flags);
+    ++handled;
+    if (profiling) {
+      const absl::Time ended = absl::Now();
+      impl_->turn.background.Add(ended - started, kind);
+      started = ended;
+      if (ended >= stop_at) break;
+    } else if (handled % kCompletionsPerClockRead == 0 && absl::Now() >= stop_at) {
+      break;
+    }
+  }
+  impl_->dispatching_background = false;
 }
 
 void Reactor::Run() {
@@ -331,14 +371,14 @@ void Reactor::Run() {
     }
     impl_->turn = TurnProfile{};
     if (impl_->stopping && impl_->connections.empty() && impl_->file_ops_in_flight == 0 &&
-        impl_->posted_ready.empty() && impl_->posted_local.empty()) {
+        impl_->posted_ready.empty() && impl_->posted_local.empty() && impl_->background.empty()) {
       break;
     }
 
     __kernel_timespec wait{};
     __kernel_timespec* wait_ptr = nullptr;
     if (!impl_->posted_ready.empty() || !impl_->posted_local.empty() || impl_->cross_core_seen ||
-        impl_->cross_core_left) {
+        impl_->cross_core_left || !impl_->background.empty()) {
       // Work left over from the last turn's budget: poll, do not sleep.
       wait_ptr = &wait;
     } else if (!impl_->timers.empty() || impl_->overflow_tasks > 0) {
@@ -366,21 +406,33 @@ void Reactor::Run() {
       ETRND_LOG_ERROR("io_uring wait failed: %s", ErrnoText(-result));
     }
     unsigned head;
-    unsigned seen = 0;
+    unsigned seen = 0;     // taken from the ring
+    unsigned handled = 0;  // of those, dispatched now (the rest are background)
     absl::Time dispatch_started = profiling ? turn_started : absl::Now();
     const absl::Time stop_at = dispatch_started + kTurnBudget;
     io_uring_for_each_cqe(&impl_->ring, head, cqe) {
       // Read before Dispatch: a file op is freed by its completion.
       auto* op = static_cast<const Operation*>(io_uring_cqe_get_data(cqe));
+      if (IsBackground(op)) {
+        // Kept in ring order; when the hold is full the ring waits.
+        if (impl_->background.size() >= kBackgroundCompletionsMax) break;
+        impl_->background.push_back({cqe->user_data, cqe->res, cqe->flags});
+        ++seen;
+        continue;
+      }
+      if (op != nullptr && (op->kind == OpKind::kRecv || op->kind == OpKind::kAccept)) {
+        impl_->foreground_seen = dispatch_started;  // a client is talking to us
+      }
       const char* kind = op == nullptr ? "ignored" : OpKindName(op->kind);
-      Dispatch(cqe);
+      Dispatch(cqe->user_data, cqe->res, cqe->flags);
       ++seen;
+      ++handled;
       if (profiling) {
         const absl::Time ended = absl::Now();
         impl_->turn.completions.Add(ended - dispatch_started, kind);
         dispatch_started = ended;
         if (ended >= stop_at) break;
-      } else if (seen % kCompletionsPerClockRead == 0 && absl::Now() >= stop_at) {
+      } else if (handled % kCompletionsPerClockRead == 0 && absl::Now() >= stop_at) {
         break;  // the rest stay in the completion queue for the next turn
       }
     }
@@ -391,6 +443,7 @@ void Reactor::Run() {
       impl_->wake_seen = false;
       RunPosted(stop_at);
     }
+    RunBackground(profiling);
   }
 }
 

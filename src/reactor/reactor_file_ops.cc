@@ -21,7 +21,7 @@ namespace etrnd::reactor {
 
 void Reactor::WriteV(int fd, std::vector<iovec> iov, uint64_t offset,
                      std::function<void(int res)> done) {
-  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), std::move(iov), 0, {}};
+  auto* op = impl_->NewFileOp(std::move(done), std::move(iov));
   io_uring_sqe* sqe = impl_->GetSqe();
   io_uring_prep_writev(sqe, fd, op->file_iov.data(), static_cast<unsigned>(op->file_iov.size()),
                        offset);
@@ -31,7 +31,7 @@ void Reactor::WriteV(int fd, std::vector<iovec> iov, uint64_t offset,
 
 void Reactor::WriteVDataSync(int fd, std::vector<iovec> iov, uint64_t offset,
                              std::function<void(int res)> done) {
-  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), std::move(iov), 0, {}};
+  auto* op = impl_->NewFileOp(std::move(done), std::move(iov));
   io_uring_sqe* sqe = impl_->GetSqe();
   io_uring_prep_writev2(sqe, fd, op->file_iov.data(), static_cast<unsigned>(op->file_iov.size()),
                         offset, RWF_DSYNC);
@@ -40,7 +40,7 @@ void Reactor::WriteVDataSync(int fd, std::vector<iovec> iov, uint64_t offset,
 }
 
 void Reactor::Fdatasync(int fd, std::function<void(int res)> done) {
-  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0, {}};
+  auto* op = impl_->NewFileOp(std::move(done));
   io_uring_sqe* sqe = impl_->GetSqe();
   io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
   io_uring_sqe_set_data(sqe, op);
@@ -48,7 +48,7 @@ void Reactor::Fdatasync(int fd, std::function<void(int res)> done) {
 }
 
 void Reactor::Fsync(int fd, std::function<void(int res)> done) {
-  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0, {}};
+  auto* op = impl_->NewFileOp(std::move(done));
   io_uring_sqe* sqe = impl_->GetSqe();
   io_uring_prep_fsync(sqe, fd, 0);
   io_uring_sqe_set_data(sqe, op);
@@ -57,7 +57,7 @@ void Reactor::Fsync(int fd, std::function<void(int res)> done) {
 
 void Reactor::Read(int fd, void* buffer, size_t bytes, uint64_t offset,
                    std::function<void(int res)> done) {
-  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0, {}};
+  auto* op = impl_->NewFileOp(std::move(done));
   io_uring_sqe* sqe = impl_->GetSqe();
   io_uring_prep_read(sqe, fd, buffer, static_cast<unsigned>(bytes), offset);
   io_uring_sqe_set_data(sqe, op);
@@ -65,7 +65,7 @@ void Reactor::Read(int fd, void* buffer, size_t bytes, uint64_t offset,
 }
 
 void Reactor::OpenAt(std::string path, int flags, mode_t mode, std::function<void(int res)> done) {
-  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0, std::move(path)};
+  auto* op = impl_->NewFileOp(std::move(done), {}, std::move(path));
   io_uring_sqe* sqe = impl_->GetSqe();
   io_uring_prep_openat(sqe, AT_FDCWD, op->path.c_str(), flags | O_CLOEXEC, mode);
   io_uring_sqe_set_data(sqe, op);
@@ -73,7 +73,7 @@ void Reactor::OpenAt(std::string path, int flags, mode_t mode, std::function<voi
 }
 
 void Reactor::Unlink(std::string path, std::function<void(int res)> done) {
-  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0, std::move(path)};
+  auto* op = impl_->NewFileOp(std::move(done), {}, std::move(path));
   io_uring_sqe* sqe = impl_->GetSqe();
   io_uring_prep_unlinkat(sqe, AT_FDCWD, op->path.c_str(), 0);
   io_uring_sqe_set_data(sqe, op);
@@ -83,14 +83,11 @@ void Reactor::Unlink(std::string path, std::function<void(int res)> done) {
 void Reactor::RenameAt(std::string from, std::string to, std::function<void(int res)> done) {
   // The new name lives in the completion callback until the kernel is done.
   auto new_name = std::make_shared<std::string>(std::move(to));
-  auto* op = new Operation{OpKind::kFile,
-                           nullptr,
-                           [new_name, done = std::move(done)](int res) {
-                             if (done) done(res);
-                           },
-                           {},
-                           0,
-                           std::move(from)};
+  auto* op = impl_->NewFileOp(
+      [new_name, done = std::move(done)](int res) {
+        if (done) done(res);
+      },
+      {}, std::move(from));
   io_uring_sqe* sqe = impl_->GetSqe();
   io_uring_prep_renameat(sqe, AT_FDCWD, op->path.c_str(), AT_FDCWD, new_name->c_str(), 0);
   io_uring_sqe_set_data(sqe, op);
@@ -98,7 +95,7 @@ void Reactor::RenameAt(std::string from, std::string to, std::function<void(int 
 }
 
 void Reactor::Ftruncate(int fd, uint64_t length, std::function<void(int res)> done) {
-  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0, {}};
+  auto* op = impl_->NewFileOp(std::move(done));
   io_uring_sqe* sqe = impl_->GetSqe();
   // IORING_OP_FTRUNCATE (Linux 6.9) has no helper in liburing 2.3.
   io_uring_prep_rw(kOpFtruncate, sqe, fd, nullptr, 0, length);
@@ -107,7 +104,7 @@ void Reactor::Ftruncate(int fd, uint64_t length, std::function<void(int res)> do
 }
 
 void Reactor::CloseFile(int fd, std::function<void(int res)> done) {
-  auto* op = new Operation{OpKind::kFile, nullptr, std::move(done), {}, 0, {}};
+  auto* op = impl_->NewFileOp(std::move(done));
   io_uring_sqe* sqe = impl_->GetSqe();
   io_uring_prep_close(sqe, fd);
   io_uring_sqe_set_data(sqe, op);

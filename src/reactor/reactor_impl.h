@@ -44,6 +44,15 @@ struct Operation {
   std::vector<iovec> file_iov;         // kFile writev: kept alive until completion
   uint64_t poll_id = 0;                // kPoll
   std::string path;                    // kFile openat/unlinkat: kept alive until completion
+  bool background = false;             // kFile: submitted while handling background work
+};
+
+// A background completion taken from the ring and held for the turn's
+// background slice (the CQE's fields; the Operation stays in flight).
+struct DeferredCompletion {
+  uint64_t user_data;
+  int32_t res;
+  uint32_t flags;
 };
 
 Operation& IgnoredCompletion();
@@ -58,6 +67,16 @@ inline std::string ErrnoText(int error) { return std::strerror(error); }
 // so none starves): the rest waits for the next turn, after the sends. The
 // goal is no turn over a millisecond.
 inline constexpr absl::Duration kTurnBudget = absl::Microseconds(500);
+// Background work (see Connection::SetBackground) gets this much of a turn,
+// after everything else, while foreground connections were active within
+// kForegroundRecent: an inbound command then waits at most about this long
+// for flush work. Without foreground activity it gets the whole kTurnBudget.
+inline constexpr absl::Duration kBackgroundSlice = absl::Microseconds(100);
+inline constexpr absl::Duration kForegroundRecent = absl::Milliseconds(10);
+// Background completions held for their slice. When full, the ring is not
+// read further this turn (their order must be kept); each held receive also
+// holds one provided buffer, which sessions need too.
+inline constexpr size_t kBackgroundCompletionsMax = 256;
 // Completions handled between two looks at the clock.
 inline constexpr unsigned kCompletionsPerClockRead = 16;
 // While a sender holds tasks in an overflow list it waits at most this long
@@ -139,12 +158,25 @@ struct Reactor::Impl {
   std::function<void(const TurnProfile&)> turn_observer;
   TurnProfile turn;  // the current turn's phases; filled only with an observer
   int file_ops_in_flight = 0;
-  absl::flat_hash_map<uint64_t, Operation*> polls;  // PollId -> pending poll
+  // Background completions waiting for this turn's background slice, in
+  // ring order; and whether the one being handled is one (its file ops are).
+  std::deque<DeferredCompletion> background;
+  bool dispatching_background = false;
+  absl::Time foreground_seen = absl::InfinitePast();  // last foreground completion
+  absl::flat_hash_map<uint64_t, Operation*> polls;    // PollId -> pending poll
   uint64_t next_poll_id = 1;
   bool stopping = false;
   bool accepting = true;
 
   io_uring_sqe* GetSqe();
+  // A file operation's record (freed by its completion).
+  Operation* NewFileOp(std::function<void(int)> done, std::vector<iovec> iov = {},
+                       std::string path = {}) {
+    auto* op =
+        new Operation{OpKind::kFile, nullptr, std::move(done), std::move(iov), 0, std::move(path)};
+    op->background = dispatching_background;
+    return op;
+  }
 };
 
 }  // namespace etrnd::reactor

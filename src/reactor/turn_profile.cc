@@ -20,9 +20,9 @@ std::string DescribePhase(const TurnPhase& phase, const char* noun) {
 
 std::string TurnProfile::Describe() const {
   return absl::StrCat(DescribePhase(completions, "completions"), "; ",
-                      DescribePhase(timers, "timers"), "; ", DescribePhase(posted, "tasks"),
-                      "; teardowns ", Ms(teardowns), "; hooks ", Ms(loop_end_hooks), "; sends ",
-                      Ms(sends));
+                      DescribePhase(timers, "timers"), "; ", DescribePhase(posted, "tasks"), "; ",
+                      DescribePhase(background, "background"), "; teardowns ", Ms(teardowns),
+                      "; hooks ", Ms(loop_end_hooks), "; sends ", Ms(sends));
 }
 
 }  // namespace etrnd::reactor

@@ -62,6 +62,12 @@ class Connection {
   // a pause it can still hand over everything the peer pushed meanwhile;
   // one-shot recvs bound that to one buffer. Takes effect at the next arm.
   void SetMultishotReceive(bool on) { multishot_recv_ = on; }
+  // Background work (outbound deliveries) yields to everything else: its
+  // completions, and the file operations submitted while handling them, run
+  // after the turn's other work in a short slice of their own (the reactor's
+  // kBackgroundSlice), so a big flush cannot make sessions wait a full turn.
+  void SetBackground(bool on) { background_ = on; }
+  bool background() const { return background_; }
 
   size_t pending_output_bytes() const { return pending_bytes_; }
   bool closing() const { return closing_; }
@@ -99,6 +105,7 @@ class Connection {
   bool cancel_sent_ = false;  // recv cancel submitted (teardown)
   bool receive_paused_ = false;
   bool multishot_recv_ = true;
+  bool background_ = false;
   bool pause_cancel_sent_ = false;  // recv cancel submitted (PauseReceive)
   bool send_cancel_sent_ = false;   // in-flight send cancelled (teardown)
   bool aborted_ = false;            // Abort(): reset rather than FIN

@@ -20,11 +20,10 @@
 #include "etrnd/reactor/connection.h"
 #include "etrnd/reactor/turn_profile.h"
 
-struct io_uring_cqe;
-
 namespace etrnd::reactor {
 
 struct Listener;
+struct Operation;
 class ReactorMesh;
 
 struct ReactorOptions {
@@ -155,7 +154,11 @@ class Reactor {
                              HandlerFactory factory);
   void ArmRecv(Connection& connection);
   void SubmitSend(Connection& connection);
-  void Dispatch(::io_uring_cqe* cqe);
+  void Dispatch(uint64_t user_data, int32_t res, uint32_t flags);
+  bool IsBackground(const Operation* op) const;
+  // The held background completions, for kBackgroundSlice while sessions
+  // are active (else the turn budget); at least one.
+  void RunBackground(bool profiling);
   void HandleAccept(Listener& listener, int result, bool more);
   void HandleConnect(Connection& connection, int result);
   void HandleRecv(Connection& connection, int result, uint32_t flags);

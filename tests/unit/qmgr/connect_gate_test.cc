@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "etrnd/reactor/reactor.h"
 #include "gtest/gtest.h"
+#include "qmgr_test_harness.h"
 
 namespace etrnd::qmgr {
 namespace {
@@ -38,6 +39,8 @@ DeliveryAttempt MakeAttempt(const std::string& target, int recipients, Ended* en
   attempt.finished = [ended] { ++ended->finished; };
   return attempt;
 }
+
+constexpr int kTicksMax = 20000;  // how long a test waits, in one-millisecond ticks
 
 // What the "network" does with one connect.
 enum class Peer { kRefuse, kAccept, kHold };
@@ -78,19 +81,14 @@ void WithGate(const std::function<Peer(const DeliveryAttempt&)>& peer, const Ste
         break;
     }
   });
-  int ticks = 0;
-  std::function<void()> tick = [&] {
-    if (done(gate) || ++ticks > 20000) {
-      EXPECT_LE(ticks, 20000) << "never got where the test waits for";
-      finish(gate, connects);
-      r.Stop();
-      return;
-    }
-    r.RunAfter(absl::Milliseconds(1), tick);
-  };
   r.Post([&] {
     start(gate, connects);
-    tick();
+    testing::PollEveryMillisecond(
+        r, kTicksMax, "never got where the test waits for", [&] { return done(gate); },
+        [&] {
+          finish(gate, connects);
+          r.Stop();
+        });
   });
   r.Run();
 }

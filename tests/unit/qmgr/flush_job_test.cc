@@ -6,21 +6,19 @@
 #include <algorithm>
 #include <functional>
 #include <map>
-#include <memory>
 #include <set>
 #include <string>
-#include <thread>
 #include <tuple>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "etrnd/common/log.h"
 #include "etrnd/qmgr/queue_service.h"
 #include "etrnd/reactor/reactor.h"
 #include "etrnd/spool/spool_reader.h"
 #include "fake_core.h"
 #include "gtest/gtest.h"
+#include "qmgr_test_harness.h"
 #include "queue_service_internal.h"
 #include "spool_writer.h"
 #include "temp_dir.h"
@@ -33,22 +31,15 @@ using queue_detail::kFlushSetupSlice;
 using smtp::RecipientOutcome;
 using testing::FakeCore;
 using testing::Outcome;
-
-constexpr char kDomain[] = "example.com";
-
+using testing::QueueOnReactor;
+using testing::WriteMessages;
 using Written = testing::WrittenMessage;
 
-// One message per entry of `recipients`, all in core 0's segments.
-std::vector<Written> WriteSpool(const std::string& dir,
-                                const std::vector<std::vector<std::string>>& recipients) {
-  return testing::WriteMessages(dir, recipients);
-}
+constexpr char kDomain[] = "example.com";
+constexpr int kTicksMax = 120000;  // how long a test waits, in one-millisecond ticks
 
 QueueOptions TestOptions(const std::string& spool_dir) {
-  QueueOptions options;
-  options.spool_dir = spool_dir;
-  options.hostname = "mx.test";
-  options.postmaster = "postmaster@mx.test";
+  QueueOptions options = testing::BaseQueueOptions(spool_dir);
   options.retry_initial = absl::Milliseconds(30);
   options.retry_max = absl::Milliseconds(30);
   options.max_queue_lifetime = absl::Hours(24);
@@ -66,6 +57,16 @@ std::vector<delivery::RouteTarget> Targets(int count) {
   return targets;
 }
 
+// Stops the queue, then its loop once the reads and connections still out
+// (they call back into the queue) have ended.
+void StopOnceReadsAndFlushesEnd(QueueOnReactor& core) {
+  core.queue.Stop();
+  testing::PollEveryMillisecond(
+      core.reactor, kTicksMax, "the queue's reads and flushes never ended",
+      [&] { return core.reactor.file_ops_in_flight() == 0 && core.queue.flushes_running() == 0; },
+      [&] { core.reactor.Stop(); });
+}
+
 // Runs a queue over `written` on a reactor thread: `setup` prepares the
 // fake, then every message is handed to the queue (its domain is served and
 // not `hold`, so a flush starts), and `tick` runs every millisecond until it
@@ -75,44 +76,18 @@ void RunQueue(const QueueOptions& options, const std::vector<Written>& written,
               const std::function<void(FakeCore&)>& setup,
               const std::function<bool(FakeCore&, QueueService&)>& tick,
               const std::function<void(FakeCore&, QueueService&)>& check) {
-  SetLogLevel(LogLevel::kWarning);  // one line per outcome otherwise
-  std::thread thread([&] {
-    auto table = config::DomainsTable::Parse(absl::StrCat(kDomain, " 192.0.2.1:25\n"), "test");
-    ASSERT_TRUE(table.ok()) << table.status();
-    // Declared before the reactor: destroyed after it (pending closures
-    // point at them).
-    std::unique_ptr<FakeCore> fake;
-    std::unique_ptr<QueueService> queue;
-    auto created = reactor::Reactor::Create(0, reactor::ReactorOptions{});
-    ASSERT_TRUE(created.ok());
-    reactor::Reactor& r = **created;
-    fake = std::make_unique<FakeCore>(r, options, *table);
-    setup(*fake);
-    queue = std::make_unique<QueueService>(*fake);
-    fake->queue = queue.get();
-    int ticks = 0;
-    bool stopping = false;
-    std::function<void()> next_tick = [&] {
-      ++ticks;
-      if (!stopping && (tick(*fake, *queue) || ticks > 120000)) {
-        EXPECT_LE(ticks, 120000) << "the queue never got where the test waits for";
-        check(*fake, *queue);
-        stopping = true;
-        queue->Stop();
-      }
-      if (stopping && r.file_ops_in_flight() == 0 && queue->flushes_running() == 0) {
-        r.Stop();
-        return;
-      }
-      r.RunAfter(absl::Milliseconds(1), next_tick);
-    };
-    r.Post([&] {
-      for (const Written& w : written) queue->OnMessageDurable(w.location, w.envelope);
-      next_tick();
-    });
-    r.Run();
-  });
-  thread.join();
+  auto queue_and_wait = [&](QueueOnReactor& core) {
+    testing::QueueWritten(core.queue, written);
+    testing::PollEveryMillisecond(
+        core.reactor, kTicksMax, "the queue never got where the test waits for",
+        [&] { return tick(core.fake, core.queue); },
+        [&] {
+          check(core.fake, core.queue);
+          StopOnceReadsAndFlushesEnd(core);
+        });
+  };
+  testing::RunQueueOnReactorThread(options, absl::StrCat(kDomain, " 192.0.2.1:25\n"), setup,
+                                   queue_and_wait);
 }
 
 using RecipientKey = std::tuple<uint64_t, uint64_t, uint32_t>;  // segment, offset, index
@@ -161,7 +136,7 @@ TEST(FlushJobTest, EveryRecipientGetsExactlyOneOutcomeAndSetUpRunsInSlices) {
         recipients.push_back({"ok" + n + "@example.com"});
     }
   }
-  const std::vector<Written> written = WriteSpool(dir.path(), recipients);
+  const std::vector<Written> written = WriteMessages(dir.path(), recipients);
 
   std::set<std::string> deferred_once;
   size_t read_ahead_max = 0;
@@ -239,7 +214,7 @@ TEST(FlushJobTest, ReadAheadStopsAtItsBoundWhileTheConnectionIsBusy) {
   std::vector<std::vector<std::string>> recipients;
   for (size_t i = 0; i < kMessages; ++i)
     recipients.push_back({absl::StrCat("ok", i, "@example.com")});
-  const std::vector<Written> written = WriteSpool(dir.path(), recipients);
+  const std::vector<Written> written = WriteMessages(dir.path(), recipients);
   QueueOptions options = TestOptions(dir.path());
   options.connections_per_destination = 1;
   options.messages_per_connection = kPerConnection;
@@ -291,7 +266,7 @@ TEST(FlushJobTest, DroppedConnectionDefersItsMessages) {
     spool::testing::TempDir dir;
     std::vector<std::vector<std::string>> recipients;
     for (int i = 0; i < 30; ++i) recipients.push_back({absl::StrCat("ok", i, "@example.com")});
-    const std::vector<Written> written = WriteSpool(dir.path(), recipients);
+    const std::vector<Written> written = WriteMessages(dir.path(), recipients);
     size_t completions_after_drop = 0;
     RunQueue(
         TestOptions(dir.path()), written,
@@ -338,7 +313,7 @@ TEST(FlushJobTest, NoSuchDomainBouncesEveryMessage) {
     recipients.push_back(
         {absl::StrCat("a", i, "@example.com"), absl::StrCat("b", i, "@example.com")});
   }
-  const std::vector<Written> written = WriteSpool(dir.path(), recipients);
+  const std::vector<Written> written = WriteMessages(dir.path(), recipients);
   RunQueue(
       TestOptions(dir.path()), written,
       [&](FakeCore& fake) {
@@ -365,7 +340,7 @@ TEST(FlushJobTest, NoSuchDomainBouncesEveryMessage) {
 TEST(FlushJobDeathTest, SecondOutcomeForOneRecipientCrashes) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   spool::testing::TempDir dir;
-  const std::vector<Written> written = WriteSpool(dir.path(), {{"ok@example.com"}});
+  const std::vector<Written> written = WriteMessages(dir.path(), {{"ok@example.com"}});
   EXPECT_DEATH(RunQueue(
                    TestOptions(dir.path()), written,
                    [&](FakeCore& fake) {

@@ -4,20 +4,19 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "etrnd/common/log.h"
 #include "etrnd/qmgr/queue_service.h"
-#include "etrnd/reactor/reactor.h"
 #include "fake_core.h"
 #include "gtest/gtest.h"
+#include "qmgr_test_harness.h"
 
 namespace etrnd::qmgr {
 namespace {
 
 using testing::FakeCore;
+using testing::QueueOnReactor;
 
 constexpr char kHeld[] = "held.example";
 
@@ -26,37 +25,20 @@ using Step = std::function<void(FakeCore&, QueueService&)>;
 // Runs each step in its own loop turn, a millisecond apart, so the fake's
 // completion callbacks (posted) have run between two steps.
 void RunSteps(const std::vector<Step>& steps) {
-  SetLogLevel(LogLevel::kWarning);
-  std::thread thread([&] {
-    auto table = config::DomainsTable::Parse(absl::StrCat(kHeld, " 192.0.2.1:25 hold\n"), "test");
-    ASSERT_TRUE(table.ok()) << table.status();
-    std::unique_ptr<FakeCore> fake;
-    std::unique_ptr<QueueService> queue;
-    auto created = reactor::Reactor::Create(0, reactor::ReactorOptions{});
-    ASSERT_TRUE(created.ok());
-    reactor::Reactor& r = **created;
-    QueueOptions options;
-    options.spool_dir = "/nonexistent";
-    options.hostname = "mx.test";
-    options.postmaster = "postmaster@mx.test";
-    options.max_queue_lifetime = absl::Hours(24);
-    fake = std::make_unique<FakeCore>(r, options, *table);
-    queue = std::make_unique<QueueService>(*fake);
-    fake->queue = queue.get();
-    size_t next = 0;
-    std::function<void()> run = [&] {
-      if (next == steps.size()) {
-        queue->Stop();
-        r.Stop();
-        return;
-      }
-      steps[next++](*fake, *queue);
-      r.RunAfter(absl::Milliseconds(1), run);
+  QueueOptions options = testing::BaseQueueOptions("/nonexistent");
+  options.max_queue_lifetime = absl::Hours(24);
+  size_t next = 0;
+  auto run_steps = [&](QueueOnReactor& core) {
+    auto run_next_step = [&] {
+      if (next == steps.size()) return true;
+      steps[next++](core.fake, core.queue);
+      return false;
     };
-    r.Post(run);
-    r.Run();
-  });
-  thread.join();
+    testing::PollEveryMillisecond(core.reactor, static_cast<int>(steps.size()) + 1,
+                                  "a step never ran", run_next_step, [&] { core.Stop(); });
+  };
+  testing::RunQueueOnReactorThread(options, absl::StrCat(kHeld, " 192.0.2.1:25 hold\n"),
+                                   /*prepare_fake=*/nullptr, run_steps);
 }
 
 const spool::RecordLocation kOriginal{0, 3, 4096, 900};

@@ -4,19 +4,16 @@
 // the turn once.
 #include <functional>
 #include <map>
-#include <memory>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "etrnd/common/log.h"
 #include "etrnd/etrn/atrn_policy.h"
 #include "etrnd/qmgr/queue_service.h"
-#include "etrnd/reactor/reactor.h"
 #include "fake_core.h"
 #include "gtest/gtest.h"
+#include "qmgr_test_harness.h"
 #include "queue_service_internal.h"
 #include "spool_writer.h"
 #include "temp_dir.h"
@@ -26,11 +23,12 @@ namespace {
 
 using queue_detail::kFlushSetupSlice;
 using queue_detail::kTurnStartSlice;
-using testing::FakeCore;
+using testing::QueueOnReactor;
 using testing::WriteMessages;
 using testing::WrittenMessage;
 
 constexpr char kUser[] = "alice";
+constexpr int kTicksMax = 60000;  // how long a turn may take, in one-millisecond ticks
 
 struct Counted {
   TurnShardResult started;
@@ -47,84 +45,68 @@ struct TurnRun {
   size_t completions = 0;
 };
 
+// Answers every batch sent to the turn as its core would: each recipient
+// delivered, then the batch done; `sightings` counts each recipient.
+void DeliverTurnBatches(QueueOnReactor& core, std::map<std::string, int>& sightings) {
+  core.fake.on_turn_batch = [&](uint64_t job_id, std::vector<smtp::OutboundMessage> batch) {
+    std::vector<smtp::RecipientOutcome> outcomes;
+    std::vector<size_t> tokens;
+    for (const smtp::OutboundMessage& message : batch) {
+      tokens.push_back(message.token);
+      for (size_t i = 0; i < message.recipients.size(); ++i) {
+        ++sightings[message.recipients[i]];
+        smtp::RecipientOutcome outcome =
+            testing::Outcome(smtp::RecipientOutcome::kDelivered, "250 2.0.0 ok");
+        outcome.token = message.token;
+        outcome.recipient_index = i;
+        outcomes.push_back(std::move(outcome));
+      }
+    }
+    core.reactor.Post(
+        [&queue = core.queue, job_id, outcomes = std::move(outcomes), tokens = std::move(tokens)] {
+          queue.OnTurnOutcomes(job_id, outcomes);
+          queue.OnTurnBatchDone(job_id, tokens);
+        });
+  };
+}
+
 // Queues `written` on a held (ETRN/ATRN-only) table, then runs one ATRN of
 // `plan` whose turn delivers everything it is sent.
 TurnRun RunTurn(const std::string& table_text, const std::vector<WrittenMessage>& written,
                 const etrn::AtrnPlan& plan, const std::string& spool_dir) {
-  SetLogLevel(LogLevel::kWarning);
   TurnRun run;
-  std::thread thread([&] {
-    auto table = config::DomainsTable::Parse(table_text, "test");
-    ASSERT_TRUE(table.ok()) << table.status();
-    std::unique_ptr<FakeCore> fake;
-    std::unique_ptr<QueueService> queue;
-    auto created = reactor::Reactor::Create(0, reactor::ReactorOptions{});
-    ASSERT_TRUE(created.ok());
-    reactor::Reactor& r = **created;
-    QueueOptions options;
-    options.spool_dir = spool_dir;
-    options.hostname = "mx.test";
-    options.postmaster = "postmaster@mx.test";
-    options.max_queue_lifetime = absl::Hours(24);
-    options.messages_per_connection = 100;
-    fake = std::make_unique<FakeCore>(r, options, *table);
-    fake->on_turn_batch = [&](uint64_t job_id, std::vector<smtp::OutboundMessage> batch) {
-      std::vector<smtp::RecipientOutcome> outcomes;
-      std::vector<size_t> tokens;
-      for (const smtp::OutboundMessage& message : batch) {
-        tokens.push_back(message.token);
-        for (size_t i = 0; i < message.recipients.size(); ++i) {
-          ++run.sightings[message.recipients[i]];
-          smtp::RecipientOutcome outcome =
-              testing::Outcome(smtp::RecipientOutcome::kDelivered, "250 2.0.0 ok");
-          outcome.token = message.token;
-          outcome.recipient_index = i;
-          outcomes.push_back(std::move(outcome));
-        }
-      }
-      // As the turn's core would: the answers, then the batch done.
-      r.Post([&queue, job_id, outcomes = std::move(outcomes), tokens = std::move(tokens)] {
-        queue->OnTurnOutcomes(job_id, outcomes);
-        queue->OnTurnBatchDone(job_id, tokens);
-      });
-    };
-    queue = std::make_unique<QueueService>(*fake);
-    fake->queue = queue.get();
-    bool started = false;
-    int ticks = 0;
-    std::function<void()> tick = [&] {
-      ++ticks;
-      if (!started && queue->queued_messages() == written.size()) {
-        started = true;
-        run.slices_before = queue->flush_setup_slices();
-        queue->StartTurn(plan, kUser, "192.0.2.9", /*turn_core=*/0, /*turn_id=*/1,
-                         [&](TurnShardResult counted, bool last) {
-                           run.counted.push_back(Counted{counted, last});
-                         });
-        run.slices_in_atrn_turn = queue->flush_setup_slices() - run.slices_before;
-      }
-      size_t jobs = 0;
-      for (const Counted& counted : run.counted) jobs += counted.started.jobs;
-      const bool over = started && !run.counted.empty() && run.counted.back().last &&
-                        queue->flushes_running() == 0 && fake->turn_jobs_done == jobs;
-      if (over || ticks > 60000) {
-        EXPECT_LE(ticks, 60000) << "the turn never ended";
-        run.slices_after = queue->flush_setup_slices();
-        run.jobs_done = fake->turn_jobs_done;
-        run.completions = fake->completions.size();
-        queue->Stop();
-        r.Stop();
-        return;
-      }
-      r.RunAfter(absl::Milliseconds(1), tick);
-    };
-    r.Post([&] {
-      for (const WrittenMessage& w : written) queue->OnMessageDurable(w.location, w.envelope);
-      tick();
-    });
-    r.Run();
-  });
-  thread.join();
+  QueueOptions options = testing::BaseQueueOptions(spool_dir);
+  options.max_queue_lifetime = absl::Hours(24);
+  options.messages_per_connection = 100;
+  bool started = false;
+  auto turn_is_over = [&](QueueOnReactor& core) {
+    if (!started && core.queue.queued_messages() == written.size()) {
+      started = true;
+      run.slices_before = core.queue.flush_setup_slices();
+      core.queue.StartTurn(plan, kUser, "192.0.2.9", /*turn_core=*/0, /*turn_id=*/1,
+                           [&](TurnShardResult counted, bool last) {
+                             run.counted.push_back(Counted{counted, last});
+                           });
+      run.slices_in_atrn_turn = core.queue.flush_setup_slices() - run.slices_before;
+    }
+    size_t jobs = 0;
+    for (const Counted& counted : run.counted) jobs += counted.started.jobs;
+    return started && !run.counted.empty() && run.counted.back().last &&
+           core.queue.flushes_running() == 0 && core.fake.turn_jobs_done == jobs;
+  };
+  auto queue_and_turn = [&](QueueOnReactor& core) {
+    DeliverTurnBatches(core, run.sightings);
+    testing::QueueWritten(core.queue, written);
+    testing::PollEveryMillisecond(
+        core.reactor, kTicksMax, "the turn never ended", [&] { return turn_is_over(core); },
+        [&] {
+          run.slices_after = core.queue.flush_setup_slices();
+          run.jobs_done = core.fake.turn_jobs_done;
+          run.completions = core.fake.completions.size();
+          core.Stop();
+        });
+  };
+  testing::RunQueueOnReactorThread(options, table_text, /*prepare_fake=*/nullptr, queue_and_turn);
   return run;
 }
 

@@ -139,10 +139,11 @@ TEST(TurnProfileTest, DescribesEveryPhase) {
   turn.completions.Add(absl::Milliseconds(2), "recv");
   turn.completions.Add(absl::Milliseconds(5), "file");
   turn.posted.Add(absl::Microseconds(500));
+  turn.background.Add(absl::Microseconds(90), "recv");
   turn.loop_end_hooks = absl::Milliseconds(1);
   EXPECT_EQ(turn.Describe(),
             "2 completions 7ms (longest 5ms, file); 0 timers; 1 tasks 500us (longest 500us); "
-            "teardowns 0; hooks 1ms; sends 0");
+            "1 background 90us (longest 90us, recv); teardowns 0; hooks 1ms; sends 0");
 }
 
 }  // namespace

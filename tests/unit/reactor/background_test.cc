@@ -1,0 +1,248 @@
+// Background connections (outbound deliveries) yield to everything else:
+// their completions, and the file operations submitted while handling them,
+// run after the turn's foreground work. Checked on a real reactor on
+// loopback, with the reactor held busy while both kinds of data arrive so
+// that they are in the same turn's completions.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "etrnd/reactor/reactor.h"
+#include "gtest/gtest.h"
+
+namespace etrnd::reactor {
+namespace {
+
+// What the handlers saw, in order (reactor thread only until joined).
+struct Shared {
+  std::vector<std::string> handled;  // "F:<bytes>" or "B:<bytes>"
+  Connection* background = nullptr;  // the background connection, once known
+  std::string file;                  // a regular file to read through the ring
+  std::vector<TurnProfile> turns;
+};
+
+// The first byte says what the connection is: 'B' background, 'F' not.
+// Later bytes are recorded; "kill" aborts the background connection; "read"
+// reads the file through the ring and records the completion.
+class ClassifyingHandler : public ConnectionHandler {
+ public:
+  explicit ClassifyingHandler(Shared& shared) : shared_(shared) {}
+  void OnOpen(Connection&) override {}
+  void OnReceive(Connection& conn, std::string_view bytes) override {
+    if (!classified_) {
+      classified_ = true;
+      background_ = bytes.substr(0, 1) == "B";
+      conn.SetBackground(background_);
+      if (background_) shared_.background = &conn;
+      conn.Send(std::string("ok\n"));
+      return;
+    }
+    const std::string tag = background_ ? "B:" : "F:";
+    shared_.handled.push_back(tag + std::string(bytes));
+    if (bytes == "kill" && shared_.background != nullptr) {
+      shared_.background->Abort();
+      shared_.background = nullptr;
+    }
+    if (bytes == "read") {
+      int fd = open(shared_.file.c_str(), O_RDONLY | O_CLOEXEC);
+      ASSERT_GE(fd, 0);
+      conn.reactor().Read(fd, buffer_, sizeof(buffer_), 0, [this, fd, tag, &conn](int res) {
+        close(fd);
+        shared_.handled.push_back(tag + "read " + std::to_string(res));
+        conn.Send(std::string("read\n"));
+      });
+      return;
+    }
+    conn.Send(std::string(bytes));
+  }
+  void OnClosed(Connection& conn, int) override {
+    if (shared_.background == &conn) shared_.background = nullptr;
+  }
+
+ private:
+  Shared& shared_;
+  bool classified_ = false;
+  bool background_ = false;
+  char buffer_[64];
+};
+
+class BackgroundLoop {
+ public:
+  BackgroundLoop() {
+    char path[] = "/tmp/etrnd-background-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd >= 0) {
+      [[maybe_unused]] ssize_t n = write(fd, "0123456789", 10);
+      close(fd);
+    }
+    shared_.file = path;
+    std::promise<Reactor*> ready;
+    auto future = ready.get_future();
+    thread_ = std::thread([this, &ready] {
+      auto created = Reactor::Create(0, ReactorOptions{});
+      if (!created.ok()) {
+        ready.set_value(nullptr);
+        return;
+      }
+      reactor_ = std::move(*created);
+      reactor_->SetTurnObserver([this](const TurnProfile& turn) {
+        if (turn.background.count > 0 || turn.completions.count > 0) shared_.turns.push_back(turn);
+      });
+      auto status = reactor_->Listen(*SocketAddress::Parse("127.0.0.1:0"),
+                                     [this](Reactor&, const SocketAddress&, const SocketAddress&) {
+                                       return std::make_unique<ClassifyingHandler>(shared_);
+                                     });
+      address_ = reactor_->ListeningAddresses().at(0);
+      ready.set_value(status.ok() ? reactor_.get() : nullptr);
+      reactor_->Run();
+    });
+    reactor_raw_ = future.get();
+  }
+  ~BackgroundLoop() { Join(); }
+
+  // Stops the loop; shared() may be read afterwards.
+  void Join() {
+    if (!thread_.joinable()) return;
+    if (reactor_raw_ != nullptr) {
+      reactor_raw_->Post(
+          [r = reactor_raw_] { r->ForEachConnection([](Connection& c) { c.Abort(); }); });
+      reactor_raw_->Stop();
+    }
+    thread_.join();
+    unlink(shared_.file.c_str());
+  }
+
+  // A client connection classified by its first byte (after "ok\n").
+  int Connect(char kind) {
+    sockaddr_storage storage;
+    socklen_t length = address_.ToSockaddr(&storage);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    timeval timeout{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    if (connect(fd, reinterpret_cast<sockaddr*>(&storage), length) != 0) {
+      close(fd);
+      return -1;
+    }
+    if (write(fd, &kind, 1) != 1 || Read(fd, 3) != "ok\n") {
+      close(fd);
+      return -1;
+    }
+    return fd;
+  }
+
+  // Holds the reactor's thread in a posted task until the returned release
+  // is called, so that what the test sends meanwhile lands in one turn.
+  std::function<void()> HoldLoop() {
+    auto held = std::make_shared<std::promise<void>>();
+    auto release = std::make_shared<std::promise<void>>();
+    auto released = release->get_future().share();
+    reactor_raw_->Post([held, released] {
+      held->set_value();
+      released.wait_for(std::chrono::seconds(10));
+    });
+    held->get_future().wait();
+    return [release] { release->set_value(); };
+  }
+
+  static std::string Read(int fd, size_t bytes) {
+    std::string out;
+    char buffer[256];
+    while (out.size() < bytes) {
+      ssize_t n = read(fd, buffer, std::min(sizeof(buffer), bytes - out.size()));
+      if (n <= 0) break;
+      out.append(buffer, static_cast<size_t>(n));
+    }
+    return out;
+  }
+
+  Shared& shared() { return shared_; }
+
+ private:
+  Shared shared_;
+  std::thread thread_;
+  std::unique_ptr<Reactor> reactor_;
+  Reactor* reactor_raw_ = nullptr;
+  SocketAddress address_;
+};
+
+TEST(ReactorBackgroundTest, ForegroundDataOfTheSameTurnIsHandledFirst) {
+  BackgroundLoop loop;
+  int background = loop.Connect('B');
+  int foreground = loop.Connect('F');
+  ASSERT_GE(background, 0);
+  ASSERT_GE(foreground, 0);
+  auto release = loop.HoldLoop();
+  ASSERT_EQ(write(background, "b1", 2), 2);  // arrives first ...
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_EQ(write(foreground, "f1", 2), 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  release();
+  EXPECT_EQ(BackgroundLoop::Read(foreground, 2), "f1");
+  EXPECT_EQ(BackgroundLoop::Read(background, 2), "b1");
+  loop.Join();
+  // ... but is handled after the foreground data of the same turn.
+  EXPECT_EQ(loop.shared().handled, (std::vector<std::string>{"F:f1", "B:b1"}));
+  close(background);
+  close(foreground);
+}
+
+TEST(ReactorBackgroundTest, FileOpsSubmittedByBackgroundWorkAreBackground) {
+  BackgroundLoop loop;
+  int background = loop.Connect('B');
+  int foreground = loop.Connect('F');
+  ASSERT_GE(background, 0);
+  ASSERT_GE(foreground, 0);
+  ASSERT_EQ(write(background, "read", 4), 4);
+  EXPECT_EQ(BackgroundLoop::Read(background, 5), "read\n");
+  ASSERT_EQ(write(foreground, "read", 4), 4);
+  EXPECT_EQ(BackgroundLoop::Read(foreground, 5), "read\n");
+  loop.Join();
+  EXPECT_EQ(loop.shared().handled,
+            (std::vector<std::string>{"B:read", "B:read 10", "F:read", "F:read 10"}));
+  // The background connection's receive and its file read ran in the
+  // background phase; the foreground ones among the ordinary completions.
+  int background_files = 0;
+  int foreground_files = 0;
+  for (const TurnProfile& turn : loop.shared().turns) {
+    if (std::string(turn.background.longest_kind) == "file") ++background_files;
+    if (std::string(turn.completions.longest_kind) == "file") ++foreground_files;
+  }
+  EXPECT_GE(background_files, 1);
+  EXPECT_GE(foreground_files, 1);
+  close(background);
+  close(foreground);
+}
+
+TEST(ReactorBackgroundTest, AbortWhileItsCompletionsAreHeldDropsThemSafely) {
+  BackgroundLoop loop;
+  int background = loop.Connect('B');
+  int foreground = loop.Connect('F');
+  ASSERT_GE(background, 0);
+  ASSERT_GE(foreground, 0);
+  auto release = loop.HoldLoop();
+  ASSERT_EQ(write(background, "b2", 2), 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_EQ(write(foreground, "kill", 4), 4);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  release();
+  EXPECT_EQ(BackgroundLoop::Read(foreground, 4), "kill");
+  char byte;
+  EXPECT_LE(read(background, &byte, 1), 0);  // reset: the held data never reached it
+  ASSERT_EQ(write(foreground, "f2", 2), 2);  // and the loop goes on
+  EXPECT_EQ(BackgroundLoop::Read(foreground, 2), "f2");
+  loop.Join();
+  EXPECT_EQ(loop.shared().handled, (std::vector<std::string>{"F:kill", "F:f2"}));
+  close(background);
+  close(foreground);
+}
+
+}  // namespace
+}  // namespace etrnd::reactor
