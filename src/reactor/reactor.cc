@@ -326,8 +326,9 @@ bool Reactor::IsBackground(const Operation* op) const {
 void Reactor::RunBackground(bool profiling) {
   if (impl_->background.empty()) return;
   absl::Time started = absl::Now();
-  const bool sessions_active = started - impl_->foreground_seen < kForegroundRecent;
-  const absl::Time stop_at = started + (sessions_active ? kBackgroundSlice : kTurnBudget);
+  if (!impl_->pacing.MayRun(started)) return;  // resting: clients first
+  const absl::Time slice_started = started;
+  const absl::Time stop_at = impl_->pacing.SliceEnd(started);
   impl_->dispatching_background = true;
   unsigned handled = 0;
   while (!impl_->background.empty()) {
@@ -348,6 +349,7 @@ void Reactor::RunBackground(bool profiling) {
     }
   }
   impl_->dispatching_background = false;
+  impl_->pacing.Ran(slice_started, absl::Now());
 }
 
 void Reactor::Run() {
@@ -378,18 +380,20 @@ void Reactor::Run() {
     __kernel_timespec wait{};
     __kernel_timespec* wait_ptr = nullptr;
     if (!impl_->posted_ready.empty() || !impl_->posted_local.empty() || impl_->cross_core_seen ||
-        impl_->cross_core_left || !impl_->background.empty()) {
+        impl_->cross_core_left) {
       // Work left over from the last turn's budget: poll, do not sleep.
       wait_ptr = &wait;
-    } else if (!impl_->timers.empty() || impl_->overflow_tasks > 0) {
-      absl::Duration left = impl_->timers.empty()
-                                ? kCrossCoreOverflowRetry
-                                : impl_->timers.begin()->first.first - absl::Now();
+    } else if (!impl_->timers.empty() || impl_->overflow_tasks > 0 || !impl_->background.empty()) {
+      const absl::Time now = absl::Now();
+      absl::Duration left = impl_->timers.empty() ? absl::InfiniteDuration()
+                                                  : impl_->timers.begin()->first.first - now;
       if (impl_->overflow_tasks > 0) left = std::min(left, kCrossCoreOverflowRetry);
+      // Held background work resumes when its share allows (at once if no
+      // client is active); a client's data wakes the ring before that.
+      if (!impl_->background.empty()) left = std::min(left, impl_->pacing.WaitBeforeNext(now));
       if (left < absl::ZeroDuration()) left = absl::ZeroDuration();
-      wait = absl::ToTimespec(left).tv_sec >= 0
-                 ? __kernel_timespec{absl::ToTimespec(left).tv_sec, absl::ToTimespec(left).tv_nsec}
-                 : __kernel_timespec{0, 0};
+      const timespec spec = absl::ToTimespec(left);
+      wait = __kernel_timespec{spec.tv_sec, spec.tv_nsec};
       wait_ptr = &wait;
     }
     io_uring_cqe* cqe = nullptr;
@@ -421,7 +425,7 @@ void Reactor::Run() {
         continue;
       }
       if (op != nullptr && (op->kind == OpKind::kRecv || op->kind == OpKind::kAccept)) {
-        impl_->foreground_seen = dispatch_started;  // a client is talking to us
+        impl_->pacing.ClientSeen(dispatch_started);
       }
       const char* kind = op == nullptr ? "ignored" : OpKindName(op->kind);
       Dispatch(cqe->user_data, cqe->res, cqe->flags);

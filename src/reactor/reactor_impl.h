@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "etrnd/reactor/background_pacing.h"
 #include "etrnd/reactor/reactor.h"
 #include "etrnd/reactor/turn_profile.h"
 #include "provided_buffers.h"
@@ -67,12 +68,6 @@ inline std::string ErrnoText(int error) { return std::strerror(error); }
 // so none starves): the rest waits for the next turn, after the sends. The
 // goal is no turn over a millisecond.
 inline constexpr absl::Duration kTurnBudget = absl::Microseconds(500);
-// Background work (see Connection::SetBackground) gets this much of a turn,
-// after everything else, while foreground connections were active within
-// kForegroundRecent: an inbound command then waits at most about this long
-// for flush work. Without foreground activity it gets the whole kTurnBudget.
-inline constexpr absl::Duration kBackgroundSlice = absl::Microseconds(100);
-inline constexpr absl::Duration kForegroundRecent = absl::Milliseconds(10);
 // Background completions held for their slice. When full, the ring is not
 // read further this turn (their order must be kept); each held receive also
 // holds one provided buffer, which sessions need too.
@@ -162,8 +157,8 @@ struct Reactor::Impl {
   // ring order; and whether the one being handled is one (its file ops are).
   std::deque<DeferredCompletion> background;
   bool dispatching_background = false;
-  absl::Time foreground_seen = absl::InfinitePast();  // last foreground completion
-  absl::flat_hash_map<uint64_t, Operation*> polls;    // PollId -> pending poll
+  BackgroundPacing pacing{kTurnBudget};
+  absl::flat_hash_map<uint64_t, Operation*> polls;  // PollId -> pending poll
   uint64_t next_poll_id = 1;
   bool stopping = false;
   bool accepting = true;

@@ -64,8 +64,8 @@ class Connection {
   void SetMultishotReceive(bool on) { multishot_recv_ = on; }
   // Background work (outbound deliveries) yields to everything else: its
   // completions, and the file operations submitted while handling them, run
-  // after the turn's other work in a short slice of their own (the reactor's
-  // kBackgroundSlice), so a big flush cannot make sessions wait a full turn.
+  // after the turn's other work, paced by BackgroundPacing while clients are
+  // active, so a big flush cannot make sessions wait for it.
   void SetBackground(bool on) { background_ = on; }
   bool background() const { return background_; }
 

@@ -156,8 +156,8 @@ class Reactor {
   void SubmitSend(Connection& connection);
   void Dispatch(uint64_t user_data, int32_t res, uint32_t flags);
   bool IsBackground(const Operation* op) const;
-  // The held background completions, for kBackgroundSlice while sessions
-  // are active (else the turn budget); at least one.
+  // The held background completions, paced by BackgroundPacing (at least
+  // one when it lets them run).
   void RunBackground(bool profiling);
   void HandleAccept(Listener& listener, int result, bool more);
   void HandleConnect(Connection& connection, int result);
