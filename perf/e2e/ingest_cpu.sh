@@ -27,6 +27,9 @@
 #     PERF_CLIENTS (default blaster_reuse) under `perf record -g`; the top of
 #     `perf report` goes to PERF_DIR/LABEL-CLIENT.txt (not in the medians:
 #     sampling costs the server CPU too).
+# A second table splits the server CPU between the etrnd threads (reactors)
+# and io_uring's io-wq workers, and gives the whole machine's busy CPU per
+# message (the client included).
 set -euo pipefail
 CLIENT_BLASTER="${BLASTER_BIN:-}" # lib.sh sets its own default
 # shellcheck source=perf/e2e/lib.sh
@@ -95,6 +98,18 @@ client_cmd() {
 # command name, "etrnd") has no spaces, so a plain split is safe.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
+# The same for PID's threads named etrnd (the reactors, the main thread): the
+# rest of the process is io_uring's io-wq workers (iou-wrk-*), which do the
+# spool's fdatasync'ed writes and may come and go during a run.
+etrnd_thread_ticks() {
+  { cat "/proc/$1"/task/*/stat 2>/dev/null || true; } | # a thread may exit meanwhile
+    awk '$2 == "(etrnd)" {t += $14 + $15} END {print t + 0}'
+}
+
+# Non-idle clock ticks of the whole machine so far (every process and kernel
+# thread, the client too): what a change moved out of the process shows here.
+system_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+
 accepted_total() {
   curl -s --max-time 10 "http://127.0.0.1:$1/metrics" |
     awk '$1 == "etrnd_messages_accepted_total" {printf "%d\n", $2; found = 1}
@@ -106,6 +121,7 @@ accepted_total() {
 run_one() {
   local label="$1" client="$2" round="$3" profile="${4:-}"
   local n port mport cmd before after start end ok client_ok rc=0 load perf_pid=""
+  local before_threads after_threads before_system after_system
   local log="$E2E_TMP/$label-$client-$round"
   n="$(messages_for "$client")"
   port="$(e2e_free_port)"
@@ -124,12 +140,16 @@ run_one() {
     sleep 0.5
   fi
   before="$(cpu_ticks "$ETRND_PID")"
+  before_threads="$(etrnd_thread_ticks "$ETRND_PID")"
+  before_system="$(system_ticks)"
   start="$EPOCHREALTIME"
   # shellcheck disable=SC2086 # cmd is a plain word list
   timeout -k 5 "$RUN_TIMEOUT_S" $cmd >"$log.out" 2>"$log.err" || rc=$?
   end="$EPOCHREALTIME"
   sleep 0.2 # the last connections' teardown belongs to the run
   after="$(cpu_ticks "$ETRND_PID")"
+  after_threads="$(etrnd_thread_ticks "$ETRND_PID")"
+  after_system="$(system_ticks)"
   if [ -n "$perf_pid" ]; then
     kill -INT "$perf_pid" 2>/dev/null || true
     wait "$perf_pid" 2>/dev/null || true
@@ -150,10 +170,13 @@ run_one() {
   local line
   line="$(awk -v label="$label" -v client="$client" -v round="$round" -v n="$n" -v ok="$ok" \
     -v t0="$before" -v t1="$after" -v hz="$CLK_TCK" -v s="$start" -v e="$end" -v load="$load" \
+    -v r0="$before_threads" -v r1="$after_threads" -v y0="$before_system" -v y1="$after_system" \
     'BEGIN {
       cpu = (t1 - t0) / hz
-      printf "%s\t%s\t%s\t%d\t%d\t%.2f\t%.1f\t%.2f\t%.0f\t%s\n", label, client, round, n, ok,
-        cpu, (ok > 0 ? cpu * 1e6 / ok : 0), e - s, (e > s ? ok / (e - s) : 0), load
+      per = (ok > 0 ? 1e6 / ok / hz : 0)
+      printf "%s\t%s\t%s\t%d\t%d\t%.2f\t%.1f\t%.2f\t%.0f\t%s\t%.1f\t%.1f\t%.1f\n", label, client,
+        round, n, ok, cpu, (ok > 0 ? cpu * 1e6 / ok : 0), e - s, (e > s ? ok / (e - s) : 0), load,
+        (r1 - r0) * per, (t1 - t0 - (r1 - r0)) * per, (y1 - y0) * per
     }')"
   if [ -n "$profile" ]; then
     echo "# profiled: $line" >&2
@@ -171,8 +194,9 @@ echo "# etrnd --threads=2 --fsync=true --max_connections_per_ip=1000, .test hold
 for client in $CLIENTS; do
   echo "# $client: $(client_cmd "$client" N PORT)" >&2
 done
-printf 'build\tclient\tround\tmessages\taccepted\tcpu_s\tcpu_us_per_msg\twall_s\tmsgs_per_s\tloadavg1\n' \
-  >"$OUT"
+printf '%s\t' build client round messages accepted cpu_s cpu_us_per_msg wall_s msgs_per_s loadavg1 \
+  reactor_us_per_msg iowq_us_per_msg >"$OUT"
+printf 'system_us_per_msg\n' >>"$OUT"
 
 read -ra client_list <<<"$CLIENTS"
 # Every (client, build) pair once per round, the order rotated each round.
@@ -214,6 +238,19 @@ for client in "${client_list[@]}"; do
   if [ "${#LABELS[@]}" -eq 2 ]; then
     awk -v a="${cpus[0]}" -v b="${cpus[1]}" 'BEGIN {printf " %10s", (a > 0 ? sprintf("%.2f", b / a) : "-")}'
   fi
+  echo
+done
+echo
+echo "# medians: of that, etrnd threads (reactors) + io-wq workers; and the whole machine's busy"
+echo "# CPU per message (the client and everything else running too: compare at low load)"
+printf '%-15s' client
+for label in "${LABELS[@]}"; do printf ' %26s' "$label"; done
+echo
+for client in "${client_list[@]}"; do
+  printf '%-15s' "$client"
+  for label in "${LABELS[@]}"; do
+    printf ' %26s' "$(column_median "$label" "$client" 11) + $(column_median "$label" "$client" 12), sys $(column_median "$label" "$client" 13)"
+  done
   echo
 done
 echo "# loadavg at the end: $(cut -d' ' -f1-3 /proc/loadavg); raw results: $OUT" >&2
