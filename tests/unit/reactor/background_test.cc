@@ -199,98 +199,94 @@ class BackgroundLoop {
   SocketAddress address_;
 };
 
-TEST(ReactorBackgroundTest, ForegroundDataOfTheSameTurnIsHandledFirst) {
-  BackgroundLoop loop;
-  int background = loop.Connect('B');
-  int foreground = loop.Connect('F');
-  ASSERT_GE(background, 0);
-  ASSERT_GE(foreground, 0);
-  auto release = loop.HoldLoop();
-  ASSERT_EQ(write(background, "b1", 2), 2);  // arrives first ...
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  ASSERT_EQ(write(foreground, "f1", 2), 2);
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  release();
-  EXPECT_EQ(BackgroundLoop::Read(foreground, 2), "f1");
-  EXPECT_EQ(BackgroundLoop::Read(background, 2), "b1");
-  loop.Join();
-  // ... but is handled after the foreground data of the same turn.
-  EXPECT_EQ(loop.shared().handled, (std::vector<std::string>{"F:f1", "B:b1"}));
-  close(background);
-  close(foreground);
+// One background and one foreground client connection on a fresh loop.
+class ReactorBackgroundTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    background_ = loop_.Connect('B');
+    foreground_ = loop_.Connect('F');
+    ASSERT_GE(background_, 0);
+    ASSERT_GE(foreground_, 0);
+  }
+  void TearDown() override {
+    loop_.Join();
+    close(background_);
+    close(foreground_);
+  }
+  // Background bytes first, then foreground ones, while the loop is held:
+  // both are in the same turn's completions, in that order.
+  void SendInOneTurn(std::string_view to_background, std::string_view to_foreground) {
+    auto release = loop_.HoldLoop();
+    ASSERT_EQ(write(background_, to_background.data(), to_background.size()),
+              static_cast<ssize_t>(to_background.size()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_EQ(write(foreground_, to_foreground.data(), to_foreground.size()),
+              static_cast<ssize_t>(to_foreground.size()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    release();
+  }
+
+  BackgroundLoop loop_;
+  int background_ = -1;
+  int foreground_ = -1;
+};
+
+TEST_F(ReactorBackgroundTest, ForegroundDataOfTheSameTurnIsHandledFirst) {
+  SendInOneTurn("b1", "f1");
+  EXPECT_EQ(BackgroundLoop::Read(foreground_, 2), "f1");
+  EXPECT_EQ(BackgroundLoop::Read(background_, 2), "b1");
+  loop_.Join();
+  // The background data arrived first but is handled after the foreground.
+  EXPECT_EQ(loop_.shared().handled, (std::vector<std::string>{"F:f1", "B:b1"}));
 }
 
-TEST(ReactorBackgroundTest, FileOpsSubmittedByBackgroundWorkAreBackground) {
-  BackgroundLoop loop;
-  int background = loop.Connect('B');
-  int foreground = loop.Connect('F');
-  ASSERT_GE(background, 0);
-  ASSERT_GE(foreground, 0);
-  ASSERT_EQ(write(background, "read", 4), 4);
-  EXPECT_EQ(BackgroundLoop::Read(background, 5), "read\n");
-  ASSERT_EQ(write(foreground, "read", 4), 4);
-  EXPECT_EQ(BackgroundLoop::Read(foreground, 5), "read\n");
-  loop.Join();
-  EXPECT_EQ(loop.shared().handled,
+TEST_F(ReactorBackgroundTest, FileOpsSubmittedByBackgroundWorkAreBackground) {
+  ASSERT_EQ(write(background_, "read", 4), 4);
+  EXPECT_EQ(BackgroundLoop::Read(background_, 5), "read\n");
+  ASSERT_EQ(write(foreground_, "read", 4), 4);
+  EXPECT_EQ(BackgroundLoop::Read(foreground_, 5), "read\n");
+  loop_.Join();
+  EXPECT_EQ(loop_.shared().handled,
             (std::vector<std::string>{"B:read", "B:read 10", "F:read", "F:read 10"}));
   // The background connection's receive and its file read ran in the
   // background phase; the foreground ones among the ordinary completions.
   int background_files = 0;
   int foreground_files = 0;
-  for (const TurnProfile& turn : loop.shared().turns) {
+  for (const TurnProfile& turn : loop_.shared().turns) {
     if (std::string(turn.background.longest_kind) == "file") ++background_files;
     if (std::string(turn.completions.longest_kind) == "file") ++foreground_files;
   }
   EXPECT_GE(background_files, 1);
   EXPECT_GE(foreground_files, 1);
-  close(background);
-  close(foreground);
 }
 
-TEST(ReactorBackgroundTest, AbortWhileItsCompletionsAreHeldDropsThemSafely) {
-  BackgroundLoop loop;
-  int background = loop.Connect('B');
-  int foreground = loop.Connect('F');
-  ASSERT_GE(background, 0);
-  ASSERT_GE(foreground, 0);
-  auto release = loop.HoldLoop();
-  ASSERT_EQ(write(background, "b2", 2), 2);
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  ASSERT_EQ(write(foreground, "kill", 4), 4);
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  release();
-  EXPECT_EQ(BackgroundLoop::Read(foreground, 4), "kill");
+TEST_F(ReactorBackgroundTest, AbortWhileItsCompletionsAreHeldDropsThemSafely) {
+  SendInOneTurn("b2", "kill");
+  EXPECT_EQ(BackgroundLoop::Read(foreground_, 4), "kill");
   char byte;
-  EXPECT_LE(read(background, &byte, 1), 0);  // reset: the held data never reached it
-  ASSERT_EQ(write(foreground, "f2", 2), 2);  // and the loop goes on
-  EXPECT_EQ(BackgroundLoop::Read(foreground, 2), "f2");
-  loop.Join();
-  EXPECT_EQ(loop.shared().handled, (std::vector<std::string>{"F:kill", "F:f2"}));
-  close(background);
-  close(foreground);
+  EXPECT_LE(read(background_, &byte, 1), 0);  // reset: the held data never reached it
+  ASSERT_EQ(write(foreground_, "f2", 2), 2);  // and the loop goes on
+  EXPECT_EQ(BackgroundLoop::Read(foreground_, 2), "f2");
+  loop_.Join();
+  EXPECT_EQ(loop_.shared().handled, (std::vector<std::string>{"F:kill", "F:f2"}));
 }
 
-TEST(ReactorBackgroundTest, WhileAClientIsActiveBackgroundWorkRestsBetweenSlices) {
-  BackgroundLoop loop;
-  int background = loop.Connect('B');
-  int foreground = loop.Connect('F');
-  ASSERT_GE(background, 0);
-  ASSERT_GE(foreground, 0);
+TEST_F(ReactorBackgroundTest, WhileAClientIsActiveBackgroundWorkRestsBetweenSlices) {
   std::atomic<bool> done{false};
   std::thread client([&] {  // keeps the foreground connection active
     char echo[8];
     while (!done) {
-      if (write(foreground, "f", 1) != 1 || read(foreground, echo, sizeof(echo)) <= 0) break;
+      if (write(foreground_, "f", 1) != 1 || read(foreground_, echo, sizeof(echo)) <= 0) break;
       std::this_thread::sleep_for(std::chrono::microseconds(500));
     }
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  ASSERT_EQ(write(background, "spin", 4), 4);
-  EXPECT_EQ(BackgroundLoop::Read(background, 5), "spun\n");
+  ASSERT_EQ(write(background_, "spin", 4), 4);
+  EXPECT_EQ(BackgroundLoop::Read(background_, 5), "spun\n");
   done = true;
   client.join();
-  loop.Join();
-  const auto& spins = loop.shared().spins;
+  loop_.Join();
+  const auto& spins = loop_.shared().spins;
   ASSERT_EQ(spins.size(), 20u);
   // Each 300 us item overruns its 100 us slice, so a rest at least as long
   // follows it (a late thread only makes the gap longer). Without pacing
@@ -301,8 +297,6 @@ TEST(ReactorBackgroundTest, WhileAClientIsActiveBackgroundWorkRestsBetweenSlices
     if (spins[i].first - spins[i - 1].second >= absl::Microseconds(290)) ++rested;
   }
   EXPECT_GE(rested, 10) << "of 19 gaps";
-  close(background);
-  close(foreground);
 }
 
 }  // namespace
