@@ -7,6 +7,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
+#include "etrnd/common/log_writer.h"
 #include "etrnd/server/server.h"
 #include "etrnd_version.h"
 
@@ -30,5 +31,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "etrnd: %s\n", std::string(options.status().message()).c_str());
     return 2;
   }
-  return etrnd::server::RunServer(std::move(*options));
+  // Reactor threads log through the writer thread (no write(2) on them).
+  etrnd::StartLogWriter();
+  const int code = etrnd::server::RunServer(std::move(*options));
+  etrnd::StopLogWriter();
+  return code;
 }

@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "etrnd/common/log_rate_bound.h"
+#include "etrnd/common/log_writer.h"
 #include "etrnd/common/repeat_summarizer.h"
 #include "etrnd/common/strings.h"
 
@@ -54,6 +55,8 @@ LogFormat GetLogFormat() {
 
 void SetLogThreadIndex(int index) { t_thread_index = index; }
 
+int LogThreadIndex() { return t_thread_index; }
+
 namespace {
 
 void WriteFormatted(LogLevel level, std::string_view event, std::span<const LogField> fields,
@@ -65,8 +68,10 @@ void WriteFormatted(LogLevel level, std::string_view event, std::span<const LogF
                                                  .event = event,
                                                  .fields = fields,
                                                  .message = message});
-  // A single write keeps lines whole across threads; a short write of a log
-  // line is not worth retrying.
+  // A reactor hands the line to the log writer thread; elsewhere a single
+  // write keeps lines whole across threads (a short write of a log line is
+  // not worth retrying).
+  if (QueueLogLine(line)) return;
   [[maybe_unused]] ssize_t written = ::write(STDERR_FILENO, line.data(), line.size());
 }
 

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -435,7 +436,10 @@ void Reactor::Run() {
     if (result == -EEXIST) {
       // IORING_SETUP_SINGLE_ISSUER: only the thread that created the ring
       // may use it. A programming error; spinning on it helps nobody.
-      ETRND_LOG_ERROR("reactor %d used from a thread other than the one that created it", index_);
+      // Written directly: a queued log line would die with the process.
+      std::fprintf(stderr,
+                   "etrnd: reactor %d used from a thread other than the one that created it\n",
+                   index_);
       std::abort();
     }
     if (result < 0 && result != -ETIME && result != -EINTR && result != -EAGAIN &&

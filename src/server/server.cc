@@ -21,6 +21,7 @@
 
 #include "absl/time/clock.h"
 #include "etrnd/common/log.h"
+#include "etrnd/common/log_writer.h"
 #include "etrnd/config/domains_table.h"
 #include "etrnd/qmgr/queue_service.h"
 #include "etrnd/reactor/reactor.h"
@@ -365,6 +366,7 @@ int RunServer(ServerOptions options) {
   core_threads.JoinAll();
   // Every reactor has returned: the main thread may block now.
   unlink(context.options.control_socket.c_str());
+  StopLogWriter();  // the reactors' last lines (exit summaries) come first
   ETRND_LOG_INFO("etrnd stopped cleanly");
   std::fflush(stderr);
   std::_Exit(0);  // the detached watchdog may still be sleeping

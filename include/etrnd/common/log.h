@@ -46,6 +46,8 @@ void WriteAdmittedLogEvent(LogLevel level, std::string_view event, std::span<con
                            std::string_view message);
 // Index of the reactor thread shown in log lines (-1 = main thread).
 void SetLogThreadIndex(int index);
+// This thread's index (-1: not a reactor).
+int LogThreadIndex();
 // Global bound on lines written per second (0 = unbounded); over it lines
 // are dropped and "N log lines suppressed" is written once a second.
 void SetLogLinesPerSecondMax(uint32_t lines_per_second_max);
