@@ -43,6 +43,7 @@ Writer& TheWriter() {
 }
 
 thread_local std::shared_ptr<LineQueue> t_queue;
+thread_local bool t_unannounced = false;  // lines queued since the last wake
 
 void WriteAll(const char* data, size_t size) {
   while (size > 0) {
@@ -136,9 +137,16 @@ bool QueueLogLine(std::string_view line) {
   std::memcpy(queue.bytes.get() + start, line.data(), first);
   std::memcpy(queue.bytes.get(), line.data() + first, line.size() - first);
   queue.head.store(head + line.size(), std::memory_order_release);
+  t_unannounced = true;
+  return true;
+}
+
+void WakeLogWriter() {
+  if (!t_unannounced) return;
+  t_unannounced = false;
+  Writer& writer = TheWriter();
   writer.wakes.fetch_add(1, std::memory_order_release);
   writer.wakes.notify_one();
-  return true;
 }
 
 }  // namespace etrnd

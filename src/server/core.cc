@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "etrnd/common/log.h"
+#include "etrnd/common/log_writer.h"
 #include "etrnd/delivery/next_hop_resolver.h"
 #include "etrnd/qmgr/queue_service.h"
 #include "etrnd/server/control_service.h"
@@ -163,6 +164,7 @@ void Core::ObserveTurn(const reactor::TurnProfile& turn) {
                                "core %d: loop turn of %s (over --log_turns_over=%s): %s", index_,
                                absl::FormatDuration(turn.total), absl::FormatDuration(threshold),
                                turn.Describe());
+    WakeLogWriter();  // logged after the loop-end hook: do not wait a turn
   }
 }
 
@@ -311,6 +313,7 @@ void Core::OnLoopEnd() {
   PrepareSpoolSpare(*segments_);
   PrepareSpoolSpare(*completions_);
   for (uint64_t segment_id : segments_->TakeSealedFiles()) queue_->SealSegment(segment_id);
+  WakeLogWriter();  // this turn's log lines
 }
 
 void Core::ResolveNextHop(

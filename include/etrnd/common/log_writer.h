@@ -24,5 +24,9 @@ void StopLogWriter();
 // Queues a whole line for the writer when the writer runs and this thread is
 // a reactor (SetLogThreadIndex); false: the caller writes it itself.
 bool QueueLogLine(std::string_view line);
+// Wakes the writer if this thread queued lines since its last call: a
+// reactor calls it at the end of each loop turn, so a busy turn costs one
+// wake (a futex call), not one per line.
+void WakeLogWriter();
 
 }  // namespace etrnd

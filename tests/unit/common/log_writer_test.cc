@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -94,6 +95,35 @@ TEST(LogWriterTest, AReactorThreadDoesNotWaitForABlockedStderr) {
   const size_t whole = text.size() / 1001;
   EXPECT_GE(whole, 1000u);  // the queue's worth and the pipe's came through
   EXPECT_LT(whole, 3000u);
+}
+
+TEST(LogWriterTest, AWakeAtTheTurnsEndWritesWhatTheTurnQueued) {
+  char path[] = "/tmp/etrnd-log-writer-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  std::string text;
+  {
+    StderrTo redirect(fd);
+    StartLogWriter();
+    std::thread reactor([] {
+      SetLogThreadIndex(0);
+      EXPECT_TRUE(QueueLogLine("first\n"));
+      EXPECT_TRUE(QueueLogLine("second\n"));
+      WakeLogWriter();  // the loop-end hook
+    });
+    reactor.join();
+    // Written while the writer still runs, not only by the stop's drain.
+    for (int i = 0; i < 5000 && text.size() < 13; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      char buffer[64];
+      ssize_t n = pread(fd, buffer, sizeof(buffer), 0);
+      text.assign(buffer, n > 0 ? static_cast<size_t>(n) : 0);
+    }
+    StopLogWriter();
+  }
+  close(fd);
+  unlink(path);
+  EXPECT_EQ(text, "first\nsecond\n");
 }
 
 TEST(LogWriterTest, OtherThreadsAndAStoppedWriterWriteDirectly) {
