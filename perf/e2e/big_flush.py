@@ -96,7 +96,7 @@ def runqueue_wait_s(pid):
     return total / 1e9
 
 
-def one_run(args, pristine, mode, binary):
+def one_run(args, pristine, mode, binary, extra_flags):
     tmp = tempfile.mkdtemp(prefix="big-flush-")
     try:
         spool = os.path.join(tmp, "spool")
@@ -109,7 +109,7 @@ def one_run(args, pristine, mode, binary):
         table = f"big.test 127.0.0.1:{sink_port} hold\n.test 127.0.0.1:9 hold\n"
         metrics_port = free_port()
         server = Server(tmp, spool, table, binary=binary,
-                        flags=args.flag + [f"--metrics_listen=127.0.0.1:{metrics_port}"]).start()
+                        flags=args.flag + extra_flags + [f"--metrics_listen=127.0.0.1:{metrics_port}"]).start()
         if mode == "cold":
             drop_caches()
         samples = {"noop": [], "etrn": []}
@@ -189,6 +189,9 @@ def main():
     p.add_argument("--flag", action="append", default=[], help="extra etrnd flag")
     p.add_argument("--etrnd", action="append",
                    help="etrnd binary (repeat to compare, alternating; default build/etrnd)")
+    p.add_argument("--variant", action="append", default=[],
+                   help="LABEL=FLAG[,FLAG...]: compare flag sets on one binary, alternating "
+                        "(e.g. --variant half=--delivery_cpu_share_while_busy=50)")
     p.add_argument("--json")
     args = p.parse_args()
     if os.geteuid() != 0:
@@ -196,14 +199,18 @@ def main():
     pristine = os.path.join(args.spools, f"big-flush-{args.big}")
     generate(pristine, args.big + args.others, args.domains, f"big.test:{args.big}")
     rows = []
-    binaries = args.etrnd or [None]
+    variants = [(b or "build/etrnd", b, []) for b in (args.etrnd or [None])]
+    if args.variant:
+        variants = [(v.split("=", 1)[0], variants[0][1], v.split("=", 1)[1].split(","))
+                    for v in args.variant]
     for run in range(args.runs):
-        for binary, mode in [(b, m) for b in binaries for m in args.modes.split(",")]:
-            row = one_run(args, pristine, mode, binary)
-            row["etrnd"] = binary or "build/etrnd"
+        for (label, binary, flags), mode in [(v, m) for v in variants
+                                             for m in args.modes.split(",")]:
+            row = one_run(args, pristine, mode, binary, flags)
+            row["etrnd"] = label
             rows.append(row)
-            if len(binaries) > 1:
-                print(f"[{row['etrnd']}]")
+            if len(variants) > 1:
+                print(f"[{label}]")
             flush = (f"flush {row['flush_s']:.2f} s = {row['flush_rate']:.0f} msg/s; "
                      if row["flush_s"] else "")
             big = f"big ETRN {row['big_etrn_us']:.0f} us; " if row["big_etrn_us"] else ""

@@ -157,7 +157,7 @@ struct Reactor::Impl {
   // ring order; and whether the one being handled is one (its file ops are).
   std::deque<DeferredCompletion> background;
   bool dispatching_background = false;
-  BackgroundPacing pacing{kTurnBudget};
+  BackgroundPacing pacing{kTurnBudget, BackgroundPacing::kDefaultBusySharePercent};
   absl::flat_hash_map<uint64_t, Operation*> polls;  // PollId -> pending poll
   uint64_t next_poll_id = 1;
   bool stopping = false;

@@ -60,6 +60,7 @@ absl::Status Core::Init(uint64_t first_segment_id, uint64_t first_completion_log
   // A session is read one buffer at a time until it has shown itself a mail
   // client (SmtpConnection enables multishot after its first message).
   reactor_options.accepted_multishot_recv = false;
+  reactor_options.background_busy_share_percent = context_.options.delivery_cpu_share_while_busy;
   auto reactor = reactor::Reactor::Create(index_, reactor_options);
   if (!reactor.ok()) return reactor.status();
   reactor_ = std::move(*reactor);

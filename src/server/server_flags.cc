@@ -76,6 +76,9 @@ ABSL_FLAG(absl::Duration, delivery_timeout, absl::Seconds(60),
           "Outbound SMTP: time allowed for each reply from the next hop.");
 ABSL_FLAG(int64_t, connections_per_destination, 4,
           "Outbound SMTP connections opened in parallel to one next hop.");
+ABSL_FLAG(int64_t, delivery_cpu_share_while_busy, 50,
+          "Percent of a core its deliveries (flushes) may use while clients are sending to "
+          "it (1..100; 100 = no limit); with no client active they use the whole core.");
 ABSL_FLAG(int64_t, messages_per_connection, 100,
           "Messages sent over one outbound connection before it is closed.");
 ABSL_FLAG(std::string, dns_server, "",
@@ -256,6 +259,11 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
       static_cast<size_t>(absl::GetFlag(FLAGS_connections_per_destination));
   options.messages_per_connection =
       static_cast<size_t>(absl::GetFlag(FLAGS_messages_per_connection));
+  const int64_t delivery_share = absl::GetFlag(FLAGS_delivery_cpu_share_while_busy);
+  if (delivery_share < 1 || delivery_share > 100) {
+    return absl::InvalidArgumentError("--delivery_cpu_share_while_busy must be 1..100");
+  }
+  options.delivery_cpu_share_while_busy = static_cast<int>(delivery_share);
   options.etrn_burst = absl::GetFlag(FLAGS_etrn_burst);
   options.etrn_rate_per_second = absl::GetFlag(FLAGS_etrn_rate);
   if (options.etrn_rate_per_second <= 0) {

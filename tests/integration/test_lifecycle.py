@@ -50,6 +50,8 @@ def test_shutdown_keeps_accepted_messages(server):
     ("--max_recipients=lots", "max_recipients"),
     ("--listen=not-an-address", "listen"),
     ("--threads=-3", "threads"),
+    ("--delivery_cpu_share_while_busy=0", "delivery_cpu_share_while_busy"),
+    ("--delivery_cpu_share_while_busy=101", "delivery_cpu_share_while_busy"),
 ])
 def test_bad_flag_exits_nonzero_with_reason(tmp_path, flag, name):
     domains = tmp_path / "domains.conf"

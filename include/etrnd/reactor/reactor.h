@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "etrnd/common/net_address.h"
+#include "etrnd/reactor/background_pacing.h"
 #include "etrnd/reactor/connection.h"
 #include "etrnd/reactor/turn_profile.h"
 
@@ -41,6 +42,9 @@ struct ReactorOptions {
   // cancelled, so a paused connection can still deliver many buffers; a
   // one-shot recv per buffer bounds that to one buffer.
   bool accepted_multishot_recv = true;
+  // At most this share of the core goes to background work (deliveries)
+  // while clients are active (see BackgroundPacing).
+  int background_busy_share_percent = BackgroundPacing::kDefaultBusySharePercent;
 };
 
 class Reactor {

@@ -55,6 +55,8 @@ struct ServerOptions {
   absl::Duration delivery_timeout = absl::Seconds(60);
   size_t connections_per_destination = 4;
   size_t messages_per_connection = 100;
+  // Percent of a core deliveries may take while clients are active.
+  int delivery_cpu_share_while_busy = 50;
   std::string dns_server;  // "" = /etc/resolv.conf
   uint16_t mx_port = 25;   // SMTP port of MX hosts (tests point it elsewhere)
   // etrnctl's Unix socket (default <spool_dir>/control.sock).

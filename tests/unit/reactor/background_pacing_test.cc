@@ -9,47 +9,95 @@ namespace {
 const absl::Time kStart = absl::FromUnixSeconds(1000);
 const absl::Duration kIdleSlice = absl::Microseconds(500);
 
-TEST(BackgroundPacingTest, WithoutClientsBackgroundRunsWholeTurnsAndNeverRests) {
-  BackgroundPacing pacing(kIdleSlice);
+TEST(BackgroundPacingTest, WithoutClientsBackgroundRunsWholeTurnsAndNeverWaits) {
+  BackgroundPacing pacing(kIdleSlice, 50);
   EXPECT_FALSE(pacing.clients_active(kStart));
   EXPECT_TRUE(pacing.MayRun(kStart));
   EXPECT_EQ(pacing.SliceEnd(kStart), kStart + kIdleSlice);
-  pacing.Ran(kStart, kStart + absl::Milliseconds(3), /*work_left=*/true);
+  pacing.Ran(kStart, kStart + absl::Milliseconds(3));
   EXPECT_TRUE(pacing.MayRun(kStart + absl::Milliseconds(3)));
   EXPECT_EQ(pacing.WaitBeforeNext(kStart + absl::Milliseconds(3)), absl::ZeroDuration());
 }
 
-TEST(BackgroundPacingTest, WhileClientsAreActiveEachSliceIsFollowedByAsLongARest) {
-  BackgroundPacing pacing(kIdleSlice);
+TEST(BackgroundPacingTest, WhileClientsAreActiveASliceOverTheBudgetIsRepaidAtTheShare) {
+  BackgroundPacing pacing(kIdleSlice, 50);
   pacing.ClientSeen(kStart);
   EXPECT_TRUE(pacing.MayRun(kStart));
   EXPECT_EQ(pacing.SliceEnd(kStart), kStart + BackgroundPacing::kSlice);
-  const absl::Time ended = kStart + absl::Microseconds(120);  // one item ran over
-  pacing.Ran(kStart, ended, /*work_left=*/true);
+  // Items ran far over the slice: 250 us of work against a full slice plus
+  // half of the 250 us the slice took leaves 25 us to repay.
+  const absl::Time ended = kStart + absl::Microseconds(250);
+  pacing.Ran(kStart, ended);
   EXPECT_FALSE(pacing.MayRun(ended));
-  EXPECT_EQ(pacing.WaitBeforeNext(ended), absl::Microseconds(120));
-  EXPECT_FALSE(pacing.MayRun(ended + absl::Microseconds(119)));
-  EXPECT_TRUE(pacing.MayRun(ended + absl::Microseconds(120)));
+  // Repaid at half the clock.
+  EXPECT_EQ(pacing.WaitBeforeNext(ended), absl::Microseconds(50) + absl::Nanoseconds(1));
+  EXPECT_FALSE(pacing.MayRun(ended + absl::Microseconds(50)));
+  const absl::Time resumed = ended + absl::Microseconds(52);
+  EXPECT_TRUE(pacing.MayRun(resumed));
+  EXPECT_EQ(pacing.SliceEnd(resumed), resumed + absl::Microseconds(1));  // what was refilled
 }
 
-TEST(BackgroundPacingTest, ASliceThatEmptiedTheQueueNeedsNoRest) {
-  BackgroundPacing pacing(kIdleSlice);
+TEST(BackgroundPacingTest, ManyShortSlicesAreChargedToo) {
+  // A flush whose every slice empties the queue still spends the budget:
+  // 10 us of work in every 12 us is well over a 25 % share.
+  BackgroundPacing pacing(kIdleSlice, 25);
+  absl::Time now = kStart;
+  int slices = 0;
+  while (pacing.MayRun(now) && slices < 100) {
+    pacing.ClientSeen(now);
+    pacing.Ran(now, now + absl::Microseconds(10));
+    now += absl::Microseconds(12);
+    ++slices;
+  }
+  EXPECT_LT(slices, 100);
+  EXPECT_GT(pacing.WaitBeforeNext(now), absl::ZeroDuration());
+}
+
+TEST(BackgroundPacingTest, OverABusyPeriodBackgroundGetsItsShare) {
+  for (int share : {10, 25, 50, 90}) {
+    BackgroundPacing pacing(kIdleSlice, share);
+    absl::Time now = kStart;
+    absl::Duration ran;
+    const absl::Time end = kStart + absl::Milliseconds(8);
+    while (now < end) {
+      pacing.ClientSeen(now);
+      if (pacing.MayRun(now)) {
+        // Work items of 30 us; a slice runs whole items past its end.
+        const absl::Time slice_end = pacing.SliceEnd(now);
+        absl::Time t = now;
+        do t += absl::Microseconds(30);
+        while (t < slice_end);
+        pacing.Ran(now, t);
+        ran += t - now;
+        now = t + absl::Microseconds(5);  // the turn's foreground work
+      } else {
+        now += pacing.WaitBeforeNext(now);
+      }
+    }
+    const double taken = absl::FDivDuration(ran, now - kStart) * 100;
+    EXPECT_NEAR(taken, share, 5) << "share " << share;
+  }
+}
+
+TEST(BackgroundPacingTest, AFullShareNeverWaits) {
+  BackgroundPacing pacing(kIdleSlice, 100);
   pacing.ClientSeen(kStart);
-  const absl::Time ended = kStart + absl::Microseconds(30);
-  pacing.Ran(kStart, ended, /*work_left=*/false);
-  EXPECT_TRUE(pacing.MayRun(ended));
-  EXPECT_EQ(pacing.WaitBeforeNext(ended), absl::ZeroDuration());
+  pacing.Ran(kStart, kStart + absl::Milliseconds(1));
+  EXPECT_TRUE(pacing.MayRun(kStart + absl::Milliseconds(1)));
+  EXPECT_EQ(pacing.SliceEnd(kStart + absl::Milliseconds(1)),
+            kStart + absl::Milliseconds(1) + BackgroundPacing::kSlice);
 }
 
 TEST(BackgroundPacingTest, ClientsCountAsActiveForALittleWhile) {
-  BackgroundPacing pacing(kIdleSlice);
+  BackgroundPacing pacing(kIdleSlice, 10);
   pacing.ClientSeen(kStart);
   const absl::Time later = kStart + BackgroundPacing::kClientsRecent;
   EXPECT_TRUE(pacing.clients_active(later - absl::Microseconds(1)));
   EXPECT_FALSE(pacing.clients_active(later));
-  // A rest that began while they were active ends when they go quiet.
-  pacing.Ran(later - absl::Milliseconds(2), later - absl::Microseconds(1), /*work_left=*/true);
+  // A debt run up while they were active is forgiven when they go quiet.
+  pacing.Ran(later - absl::Milliseconds(2), later - absl::Microseconds(1));
   EXPECT_FALSE(pacing.MayRun(later - absl::Microseconds(1)));
+  EXPECT_EQ(pacing.WaitBeforeNext(later - absl::Microseconds(1)), absl::Microseconds(1));
   EXPECT_TRUE(pacing.MayRun(later));
   EXPECT_EQ(pacing.SliceEnd(later), later + kIdleSlice);
 }
