@@ -103,6 +103,7 @@ void StartLogWriter() {
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    pthread_setname_np(pthread_self(), "etrnd-log");
     WriterLoop(writer);
   });
   static bool registered = (std::atexit(StopLogWriter), true);

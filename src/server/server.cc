@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <mimalloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -19,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "etrnd/common/log.h"
 #include "etrnd/common/log_writer.h"
@@ -281,6 +283,8 @@ int RunServer(ServerOptions options) {
   for (int i = 0; i < threads; ++i) {
     core_threads.threads.emplace_back([&context, &ready, &recovered, &all_initialized, &serving,
                                        i] {
+      // Named for top -H, perf and /proc: "etrnd-core-3".
+      pthread_setname_np(pthread_self(), absl::StrCat("etrnd-core-", i).c_str());
       Core& core = context.core(i);
       absl::Status status = core.Init(recovered->next_segment_id, recovered->next_completion_id);
       if (status.ok()) core.queue().LoadRecovered(*recovered);

@@ -1,5 +1,6 @@
 """Start-up errors, clean shutdown, crash and restart (SPEC 3, 8)."""
 
+import os
 import signal
 import socket
 
@@ -139,3 +140,13 @@ def test_spool_dir_created_if_missing(etrnd_factory):
     token = harness.send_messages(srv.port, 1)[0]
     assert srv.spool_dir.is_dir()
     assert srv.spool_count(token) == 1
+
+
+def test_threads_are_named_for_operators(server):
+    # top -H and perf show what each thread is.
+    task_dir = "/proc/%d/task" % server.proc.pid
+    names = set()
+    for tid in os.listdir(task_dir):
+        with open(os.path.join(task_dir, tid, "comm")) as comm:
+            names.add(comm.read().strip())
+    assert {"etrnd-core-0", "etrnd-core-1", "etrnd-log"} <= names, names

@@ -56,7 +56,7 @@ struct ServerOptions {
   size_t connections_per_destination = 4;
   size_t messages_per_connection = 100;
   // Percent of a core deliveries may take while clients are active.
-  int delivery_cpu_share_while_busy = 50;
+  int delivery_cpu_share_while_busy = 10;
   std::string dns_server;  // "" = /etc/resolv.conf
   uint16_t mx_port = 25;   // SMTP port of MX hosts (tests point it elsewhere)
   // etrnctl's Unix socket (default <spool_dir>/control.sock).
