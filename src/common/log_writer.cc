@@ -1,10 +1,13 @@
 #include "etrnd/common/log_writer.h"
 
+#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <climits>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -15,6 +18,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "etrnd/common/log.h"
 
 namespace etrnd {
@@ -33,7 +37,10 @@ struct Writer {
   std::mutex queues_mutex;  // taken when a thread first logs, and by the writer's pass
   std::vector<std::shared_ptr<LineQueue>> queues;
   std::atomic<bool> running{false};
-  std::atomic<uint32_t> wakes{0};  // bumped (and notified) per queued line
+  std::atomic<uint32_t> wakes{0};  // bumped per wake: the futex word
+  // The writer found every queue empty and sleeps until woken; while it is
+  // not idle it comes back by itself every kLogWriterInterval.
+  std::atomic<bool> idle{false};
   std::thread thread;
 };
 
@@ -43,7 +50,20 @@ Writer& TheWriter() {
 }
 
 thread_local std::shared_ptr<LineQueue> t_queue;
-thread_local bool t_unannounced = false;  // lines queued since the last wake
+thread_local size_t t_unannounced = 0;  // bytes queued since the last wake
+
+// The futex word is the atomic's own (std::atomic::wait has no timeout).
+void FutexWait(std::atomic<uint32_t>& word, uint32_t seen, absl::Duration timeout) {
+  timespec spec = absl::ToTimespec(timeout);
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT_PRIVATE, seen,
+          timeout == absl::InfiniteDuration() ? nullptr : &spec, nullptr, 0);
+}
+
+void Wake(Writer& writer) {
+  writer.wakes.fetch_add(1, std::memory_order_release);
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&writer.wakes), FUTEX_WAKE_PRIVATE, INT_MAX,
+          nullptr, nullptr, 0);
+}
 
 void WriteAll(const char* data, size_t size) {
   while (size > 0) {
@@ -87,9 +107,24 @@ void WriterLoop(Writer& writer) {
   while (true) {
     const uint32_t wakes = writer.wakes.load(std::memory_order_acquire);
     const bool running = writer.running.load(std::memory_order_acquire);
-    if (WritePass(writer)) continue;
+    if (WritePass(writer)) {
+      // More is likely to follow: collect it for a while rather than be
+      // woken for every turn that logged (each wake is a context switch on
+      // the CPUs the reactors need).
+      if (running) FutexWait(writer.wakes, wakes, kLogWriterInterval);
+      continue;
+    }
     if (!running) return;  // nothing left after the stop was seen
-    writer.wakes.wait(wakes, std::memory_order_acquire);
+    writer.idle.store(true);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    // A line queued before a reactor could see idle is found here; one
+    // queued after it makes the reactor wake us (wakes then differs).
+    if (WritePass(writer)) {
+      writer.idle.store(false);
+      continue;
+    }
+    FutexWait(writer.wakes, wakes, absl::InfiniteDuration());
+    writer.idle.store(false);
   }
 }
 
@@ -113,8 +148,7 @@ void StartLogWriter() {
 void StopLogWriter() {
   Writer& writer = TheWriter();
   if (!writer.running.exchange(false)) return;
-  writer.wakes.fetch_add(1, std::memory_order_release);
-  writer.wakes.notify_one();
+  Wake(writer);
   if (writer.thread.joinable()) writer.thread.join();
 }
 
@@ -138,16 +172,20 @@ bool QueueLogLine(std::string_view line) {
   std::memcpy(queue.bytes.get() + start, line.data(), first);
   std::memcpy(queue.bytes.get(), line.data() + first, line.size() - first);
   queue.head.store(head + line.size(), std::memory_order_release);
-  t_unannounced = true;
+  t_unannounced += line.size();
   return true;
 }
 
+uint32_t LogWriterWakes() { return TheWriter().wakes.load(std::memory_order_relaxed); }
+
 void WakeLogWriter() {
-  if (!t_unannounced) return;
-  t_unannounced = false;
+  if (t_unannounced == 0) return;
   Writer& writer = TheWriter();
-  writer.wakes.fetch_add(1, std::memory_order_release);
-  writer.wakes.notify_one();
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with the writer's idle fence
+  if (!writer.idle.load() && t_unannounced < kLogWakeBytes) return;  // it comes back soon
+  t_unannounced = 0;
+  writer.idle.store(false);
+  Wake(writer);
 }
 
 }  // namespace etrnd

@@ -419,10 +419,26 @@ class Etrnd:
             self._log_file = None
 
     def log_text(self):
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        """The log so far. A running etrnd's reactor threads hand their lines to
+        a writer thread that writes them every 10 ms (kLogWriterInterval)
+        while lines keep coming: read once the file stopped growing for
+        longer than that, so lines of what the test just did are in."""
+        def read():
+            try:
+                return self.log_path.read_text(errors="replace")
+            except FileNotFoundError:
+                return ""
+        text = read()
+        if self.proc is None or self.proc.poll() is not None:
+            return text
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            time.sleep(0.025)
+            later = read()
+            if later == text:
+                break
+            text = later
+        return text
 
     # -- conveniences --
 

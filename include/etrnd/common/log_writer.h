@@ -9,12 +9,21 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
+
+#include "absl/time/time.h"
 
 namespace etrnd {
 
 // Bytes of log lines one reactor thread may have waiting for the writer.
 inline constexpr size_t kLogQueueBytesPerThread = size_t{1} << 20;
+
+// While lines keep coming, the writer collects them this long between
+// passes instead of being woken by every loop turn that logged...
+inline constexpr absl::Duration kLogWriterInterval = absl::Milliseconds(10);
+// ...unless a thread has queued this much since it last woke the writer.
+inline constexpr size_t kLogWakeBytes = kLogQueueBytesPerThread / 8;
 
 // Starts the writer thread (etrnd's main, once).
 void StartLogWriter();
@@ -24,9 +33,12 @@ void StopLogWriter();
 // Queues a whole line for the writer when the writer runs and this thread is
 // a reactor (SetLogThreadIndex); false: the caller writes it itself.
 bool QueueLogLine(std::string_view line);
-// Wakes the writer if this thread queued lines since its last call: a
-// reactor calls it at the end of each loop turn, so a busy turn costs one
-// wake (a futex call), not one per line.
+// A reactor calls it at the end of each loop turn that logged: wakes the
+// writer if it sleeps with nothing to do, or if this thread has queued
+// kLogWakeBytes since its last wake; otherwise the writer's next pass (at
+// most kLogWriterInterval away) takes the lines.
 void WakeLogWriter();
+// Wakes sent to the writer so far (tests).
+uint32_t LogWriterWakes();
 
 }  // namespace etrnd

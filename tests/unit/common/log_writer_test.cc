@@ -133,5 +133,38 @@ TEST(LogWriterTest, OtherThreadsAndAStoppedWriterWriteDirectly) {
   StopLogWriter();
 }
 
+TEST(LogWriterTest, ATurnThatLoggedDoesNotWakeAWriterThatIsComingBackAnyway) {
+  char path[] = "/tmp/etrnd-log-writer-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  uint32_t wakes = 0;
+  {
+    StderrTo redirect(fd);
+    StartLogWriter();
+    const uint32_t wakes_before = LogWriterWakes();
+    std::thread reactor([] {
+      SetLogThreadIndex(0);
+      for (int turn = 0; turn < 2000; ++turn) {  // a line in every turn
+        EXPECT_TRUE(QueueLogLine(absl::StrCat("turn ", turn, "\n")));
+        WakeLogWriter();
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
+      }
+    });
+    reactor.join();
+    wakes = LogWriterWakes() - wakes_before;
+    StopLogWriter();
+  }
+  lseek(fd, 0, SEEK_SET);
+  const std::string text = ReadAll(fd);
+  close(fd);
+  unlink(path);
+  std::vector<std::string> lines = absl::StrSplit(text, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2000u);
+  EXPECT_EQ(lines.back(), "turn 1999");
+  // One wake per turn before; now one when the writer was idle, and again
+  // only if it stayed idle for a whole kLogWriterInterval.
+  EXPECT_LT(wakes, 100u);
+}
+
 }  // namespace
 }  // namespace etrnd
