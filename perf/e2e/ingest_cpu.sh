@@ -98,12 +98,13 @@ client_cmd() {
 # command name, "etrnd") has no spaces, so a plain split is safe.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# The same for PID's threads named etrnd (the reactors, the main thread): the
-# rest of the process is io_uring's io-wq workers (iou-wrk-*), which do the
-# spool's fdatasync'ed writes and may come and go during a run.
+# The same for PID's own threads (etrnd: main; etrnd-core-N: reactors;
+# etrnd-log, etrnd-auth): the rest of the process is io_uring's io-wq
+# workers (iou-wrk-*), which do the spool's fdatasync'ed writes and may come
+# and go during a run.
 etrnd_thread_ticks() {
   { cat "/proc/$1"/task/*/stat 2>/dev/null || true; } | # a thread may exit meanwhile
-    awk '$2 == "(etrnd)" {t += $14 + $15} END {print t + 0}'
+    awk '$2 ~ /^\(etrnd/ {t += $14 + $15} END {print t + 0}'
 }
 
 # Non-idle clock ticks of the whole machine so far (every process and kernel
