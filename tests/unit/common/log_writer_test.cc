@@ -46,6 +46,15 @@ std::string ReadAll(int fd) {
   return out;
 }
 
+// The lines written to the temporary file fd (path), which goes.
+std::vector<std::string> TakeLines(int fd, const char* path) {
+  lseek(fd, 0, SEEK_SET);
+  const std::string text = ReadAll(fd);
+  close(fd);
+  unlink(path);
+  return absl::StrSplit(text, '\n', absl::SkipEmpty());
+}
+
 TEST(LogWriterTest, AReactorThreadsLinesArriveWholeAndInOrder) {
   char path[] = "/tmp/etrnd-log-writer-XXXXXX";
   int fd = mkstemp(path);
@@ -62,11 +71,7 @@ TEST(LogWriterTest, AReactorThreadsLinesArriveWholeAndInOrder) {
     reactor.join();
     StopLogWriter();
   }
-  lseek(fd, 0, SEEK_SET);
-  const std::string text = ReadAll(fd);
-  close(fd);
-  unlink(path);
-  std::vector<std::string> lines = absl::StrSplit(text, '\n', absl::SkipEmpty());
+  const std::vector<std::string> lines = TakeLines(fd, path);
   ASSERT_EQ(lines.size(), 20000u);
   for (int i = 0; i < 20000; ++i) ASSERT_EQ(lines[i], absl::StrCat("line ", i)) << i;
 }
@@ -154,11 +159,7 @@ TEST(LogWriterTest, ATurnThatLoggedDoesNotWakeAWriterThatIsComingBackAnyway) {
     wakes = LogWriterWakes() - wakes_before;
     StopLogWriter();
   }
-  lseek(fd, 0, SEEK_SET);
-  const std::string text = ReadAll(fd);
-  close(fd);
-  unlink(path);
-  std::vector<std::string> lines = absl::StrSplit(text, '\n', absl::SkipEmpty());
+  const std::vector<std::string> lines = TakeLines(fd, path);
   ASSERT_EQ(lines.size(), 2000u);
   EXPECT_EQ(lines.back(), "turn 1999");
   // One wake per turn before; now one when the writer was idle, and again
