@@ -18,12 +18,12 @@
 #include "etrnd/reactor/reactor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "../reactor/reactor_on_thread.h"
 
 namespace etrnd::delivery {
 namespace {
 
 using reactor::Reactor;
-using reactor::ReactorOptions;
 using ::testing::ElementsAre;
 using ::testing::UnorderedElementsAre;
 
@@ -123,44 +123,6 @@ class Dnsmasq {
   uint16_t port_ = 0;
 };
 
-class ReactorThread {
- public:
-  ReactorThread() {
-    std::promise<Reactor*> ready;
-    auto future = ready.get_future();
-    thread_ = std::thread([this, &ready] {
-      auto created = Reactor::Create(0, ReactorOptions{});
-      if (!created.ok()) {
-        ready.set_value(nullptr);
-        return;
-      }
-      reactor_ = std::move(*created);
-      ready.set_value(reactor_.get());
-      reactor_->Run();
-    });
-    reactor_raw_ = future.get();
-  }
-  ~ReactorThread() {
-    if (reactor_raw_ != nullptr) reactor_raw_->Stop();
-    thread_.join();
-  }
-  Reactor* reactor() { return reactor_raw_; }
-
-  // Runs fn on the reactor thread and waits for it.
-  void RunSync(std::function<void()> fn) {
-    std::promise<void> done;
-    reactor_raw_->Post([&] {
-      fn();
-      done.set_value();
-    });
-    done.get_future().wait();
-  }
-
- private:
-  std::thread thread_;
-  std::unique_ptr<Reactor> reactor_;
-  Reactor* reactor_raw_ = nullptr;
-};
 
 std::vector<std::string> Strings(const std::vector<SocketAddress>& addresses) {
   std::vector<std::string> out;
@@ -234,7 +196,7 @@ class DnsResolverTest : public ::testing::Test {
 
   static Dnsmasq* dnsmasq_;
   static std::string* start_error_;
-  ReactorThread loop_;
+  reactor::ReactorOnThread loop_;
   std::unique_ptr<DnsResolver> resolver_;
 };
 

@@ -20,15 +20,27 @@
 #include "absl/time/clock.h"
 #include "etrnd/reactor/reactor.h"
 #include "gtest/gtest.h"
+#include "reactor_on_thread.h"
 
 namespace etrnd::reactor {
 namespace {
+
+// A 10-byte regular file for the handlers to read through the ring.
+std::string TempFileOfDigits() {
+  char path[] = "/tmp/etrnd-background-XXXXXX";
+  int fd = mkstemp(path);
+  if (fd >= 0) {
+    [[maybe_unused]] ssize_t n = write(fd, "0123456789", 10);
+    close(fd);
+  }
+  return path;
+}
 
 // What the handlers saw, in order (reactor thread only until joined).
 struct Shared {
   std::vector<std::string> handled;  // "F:<bytes>" or "B:<bytes>"
   Connection* background = nullptr;  // the background connection, once known
-  std::string file;                  // a regular file to read through the ring
+  std::string file = TempFileOfDigits();  // a regular file to read through the ring
   std::vector<TurnProfile> turns;
   std::vector<std::pair<absl::Time, absl::Time>> spins;  // background work items
 };
@@ -102,54 +114,18 @@ class ClassifyingHandler : public ConnectionHandler {
 
 class BackgroundLoop {
  public:
-  BackgroundLoop() {
-    char path[] = "/tmp/etrnd-background-XXXXXX";
-    int fd = mkstemp(path);
-    if (fd >= 0) {
-      [[maybe_unused]] ssize_t n = write(fd, "0123456789", 10);
-      close(fd);
-    }
-    shared_.file = path;
-    std::promise<Reactor*> ready;
-    auto future = ready.get_future();
-    thread_ = std::thread([this, &ready] {
-      auto created = Reactor::Create(0, ReactorOptions{});
-      if (!created.ok()) {
-        ready.set_value(nullptr);
-        return;
-      }
-      reactor_ = std::move(*created);
-      reactor_->SetTurnObserver([this](const TurnProfile& turn) {
-        if (turn.background.count > 0 || turn.completions.count > 0) shared_.turns.push_back(turn);
-      });
-      auto status = reactor_->Listen(*SocketAddress::Parse("127.0.0.1:0"),
-                                     [this](Reactor&, const SocketAddress&, const SocketAddress&) {
-                                       return std::make_unique<ClassifyingHandler>(shared_);
-                                     });
-      address_ = reactor_->ListeningAddresses().at(0);
-      ready.set_value(status.ok() ? reactor_.get() : nullptr);
-      reactor_->Run();
-    });
-    reactor_raw_ = future.get();
-  }
   ~BackgroundLoop() { Join(); }
 
   // Stops the loop; shared() may be read afterwards.
   void Join() {
-    if (!thread_.joinable()) return;
-    if (reactor_raw_ != nullptr) {
-      reactor_raw_->Post(
-          [r = reactor_raw_] { r->ForEachConnection([](Connection& c) { c.Abort(); }); });
-      reactor_raw_->Stop();
-    }
-    thread_.join();
-    unlink(shared_.file.c_str());
+    loop_.Join();
+    if (!shared_.file.empty()) unlink(shared_.file.c_str());
   }
 
   // A client connection classified by its first byte (after "ok\n").
   int Connect(char kind) {
     sockaddr_storage storage;
-    socklen_t length = address_.ToSockaddr(&storage);
+    socklen_t length = loop_.address().ToSockaddr(&storage);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     timeval timeout{5, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
@@ -170,7 +146,7 @@ class BackgroundLoop {
     auto held = std::make_shared<std::promise<void>>();
     auto release = std::make_shared<std::promise<void>>();
     auto released = release->get_future().share();
-    reactor_raw_->Post([held, released] {
+    loop_.reactor()->Post([held, released] {
       held->set_value();
       released.wait_for(std::chrono::seconds(10));
     });
@@ -193,10 +169,15 @@ class BackgroundLoop {
 
  private:
   Shared shared_;
-  std::thread thread_;
-  std::unique_ptr<Reactor> reactor_;
-  Reactor* reactor_raw_ = nullptr;
-  SocketAddress address_;
+  // After shared_: the loop's handlers use it from the start.
+  ReactorOnThread loop_{[this](Reactor& reactor) {
+    reactor.SetTurnObserver([this](const TurnProfile& turn) {
+      if (turn.background.count > 0 || turn.completions.count > 0) shared_.turns.push_back(turn);
+    });
+    return ListenOnLoopback(reactor, [this](Reactor&, const SocketAddress&, const SocketAddress&) {
+      return std::make_unique<ClassifyingHandler>(shared_);
+    });
+  }};
 };
 
 // One background and one foreground client connection on a fresh loop.

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "reactor_on_thread.h"
 
 namespace etrnd::reactor {
 namespace {
@@ -76,44 +77,16 @@ std::string ReadExactly(int fd, size_t bytes) {
   return out;
 }
 
-class ReactorThread {
+// The loop on its own thread, echoing on a loopback port.
+class ReactorThread : public ReactorOnThread {
  public:
-  ReactorThread() {
-    std::promise<Reactor*> ready;
-    auto future = ready.get_future();
-    thread_ = std::thread([this, &ready] {
-      auto created = Reactor::Create(0, ReactorOptions{});
-      if (!created.ok()) {
-        ready.set_value(nullptr);
-        return;
-      }
-      reactor_ = std::move(*created);
-      auto status = reactor_->Listen(*SocketAddress::Parse("127.0.0.1:0"),
-                                     [](Reactor&, const SocketAddress&, const SocketAddress&) {
-                                       return std::make_unique<EchoHandler>();
-                                     });
-      address_ = reactor_->ListeningAddresses().at(0);
-      ready.set_value(status.ok() ? reactor_.get() : nullptr);
-      reactor_->Run();
-    });
-    reactor_raw_ = future.get();
-  }
-  ~ReactorThread() {
-    if (reactor_raw_ != nullptr) {
-      reactor_raw_->Post(
-          [r = reactor_raw_] { r->ForEachConnection([](Connection& c) { c.Abort(); }); });
-      reactor_raw_->Stop();
-    }
-    thread_.join();
-  }
-  Reactor* reactor() { return reactor_raw_; }
-  SocketAddress address() const { return address_; }
-
- private:
-  std::thread thread_;
-  std::unique_ptr<Reactor> reactor_;
-  Reactor* reactor_raw_ = nullptr;
-  SocketAddress address_;
+  ReactorThread()
+      : ReactorOnThread([](Reactor& reactor) {
+          return ListenOnLoopback(reactor,
+                                  [](Reactor&, const SocketAddress&, const SocketAddress&) {
+                                    return std::make_unique<EchoHandler>();
+                                  });
+        }) {}
 };
 
 TEST(ReactorTest, EchoesAndClosesGracefully) {
