@@ -6,6 +6,7 @@ flushed domain's recipients."""
 
 import collections
 import subprocess
+import threading
 import time
 
 import pytest
@@ -304,3 +305,42 @@ def test_next_hop_that_never_greets_times_out_and_keeps_mail(etrnd_factory, sink
     wait_flushes_done(server, "mute.test", 1, timeout_s=20)
     assert [e["kind"] for e in mute.events()] == ["connect"]
     assert server.etrn("mute.test")[1] == started(1, "mute.test")
+
+
+def test_flush_at_the_smallest_cpu_share_finishes_while_a_client_keeps_talking(
+        etrnd_factory, sink_factory):
+    """--delivery_cpu_share_while_busy budgets deliveries while clients are
+    active; at its smallest (1 %) a flush still finishes, exactly once, and
+    the busy client is answered throughout. One core, so the client is
+    active on the core that flushes."""
+    sink = sink_factory("share")
+    server = etrnd_factory(domains="share.test %s hold\n" % sink.next_hop,
+                           flags=list(TEST_FLAGS) + ["--threads=1",
+                                                     "--delivery_cpu_share_while_busy=1"])
+    count = 300
+    batch = [(SENDER, ["u%d@share.test" % i], build_message(harness.unique_token(),
+                                                            "u%d@share.test" % i, SENDER))
+             for i in range(count)]
+    queue_messages(server.port, batch, connections=4)
+    stop = threading.Event()
+    noops = []
+
+    def keep_talking():
+        with server.smtp() as client:
+            while not stop.is_set():
+                noops.append(client.noop()[0])
+                time.sleep(0.001)
+
+    talker = threading.Thread(target=keep_talking)
+    talker.start()
+    try:
+        time.sleep(0.2)
+        assert server.etrn("share.test")[1] == started(count, "share.test")
+        received = sink.wait_for_messages(count, timeout_s=120)
+    finally:
+        stop.set()
+        talker.join(timeout=30)
+    assert len({token_of(m.data) for m in received}) == count
+    assert len(noops) > 50 and set(noops) == {250}, noops[-5:]
+    wait_queue_empty(server, "share.test")
+    assert len(sink.messages()) == count
