@@ -13,12 +13,12 @@
 #include <thread>
 #include <vector>
 
+#include "../reactor/reactor_on_thread.h"
 #include "absl/strings/str_cat.h"
 #include "etrnd/delivery/next_hop_resolver.h"
 #include "etrnd/reactor/reactor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "../reactor/reactor_on_thread.h"
 
 namespace etrnd::delivery {
 namespace {
@@ -122,7 +122,6 @@ class Dnsmasq {
   pid_t pid_ = -1;
   uint16_t port_ = 0;
 };
-
 
 std::vector<std::string> Strings(const std::vector<SocketAddress>& addresses) {
   std::vector<std::string> out;

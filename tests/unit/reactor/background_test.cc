@@ -38,8 +38,8 @@ std::string TempFileOfDigits() {
 
 // What the handlers saw, in order (reactor thread only until joined).
 struct Shared {
-  std::vector<std::string> handled;  // "F:<bytes>" or "B:<bytes>"
-  Connection* background = nullptr;  // the background connection, once known
+  std::vector<std::string> handled;       // "F:<bytes>" or "B:<bytes>"
+  Connection* background = nullptr;       // the background connection, once known
   std::string file = TempFileOfDigits();  // a regular file to read through the ring
   std::vector<TurnProfile> turns;
   std::vector<std::pair<absl::Time, absl::Time>> spins;  // background work items
