@@ -362,14 +362,18 @@ bool Reactor::IsBackground(const Operation* op) const {
   }
 }
 
+void Reactor::SubmitNow() {
+  FlushSends();
+  if (io_uring_sq_ready(&impl_->ring) > 0) io_uring_submit(&impl_->ring);  // no empty enter
+}
+
 void Reactor::RunBackground(bool profiling) {
   if (impl_->background.empty()) return;
   absl::Time started = absl::Now();
   if (!impl_->pacing.MayRun(started)) return;  // resting: clients first
   // This turn's replies to clients leave before the slice, and are not
   // charged to it.
-  FlushSends();
-  io_uring_submit(&impl_->ring);
+  SubmitNow();
   started = absl::Now();
   const absl::Time slice_started = started;
   const absl::Time stop_at = impl_->pacing.SliceEnd(started);
@@ -388,8 +392,7 @@ void Reactor::RunBackground(bool profiling) {
   impl_->dispatching_background = false;
   // The slice's sends (and spool reads) are issued inside its charge: on
   // loopback the kernel's send path is most of a delivery's CPU.
-  FlushSends();
-  io_uring_submit(&impl_->ring);
+  SubmitNow();
   impl_->pacing.Ran(slice_started, absl::Now());
 }
 

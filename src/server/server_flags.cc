@@ -76,7 +76,8 @@ ABSL_FLAG(absl::Duration, delivery_timeout, absl::Seconds(60),
           "Outbound SMTP: time allowed for each reply from the next hop.");
 ABSL_FLAG(int64_t, connections_per_destination, 4,
           "Outbound SMTP connections opened in parallel to one next hop.");
-ABSL_FLAG(int64_t, delivery_cpu_share_while_busy, 10,
+ABSL_FLAG(int64_t, delivery_cpu_share_while_busy,
+          etrnd::reactor::BackgroundPacing::kDefaultBusySharePercent,
           "Percent of a core its deliveries (flushes) may use while clients are sending to "
           "it (1..100; 100 = no limit); with no client active they use the whole core.");
 ABSL_FLAG(int64_t, messages_per_connection, 100,

@@ -164,6 +164,8 @@ class Reactor {
   // The held background completions, paced by BackgroundPacing (at least
   // one when it lets them run).
   void RunBackground(bool profiling);
+  // Prepares the queued sends and submits what the SQ holds (mid-turn).
+  void SubmitNow();
   void HandleAccept(Listener& listener, int result, bool more);
   void HandleConnect(Connection& connection, int result);
   void HandleRecv(Connection& connection, int result, uint32_t flags);

@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "etrnd/common/net_address.h"
 #include "etrnd/peers/peer_options.h"
+#include "etrnd/reactor/background_pacing.h"
 #include "etrnd/smtp/server_session.h"
 
 namespace etrnd::server {
@@ -56,7 +57,7 @@ struct ServerOptions {
   size_t connections_per_destination = 4;
   size_t messages_per_connection = 100;
   // Percent of a core deliveries may take while clients are active.
-  int delivery_cpu_share_while_busy = 10;
+  int delivery_cpu_share_while_busy = reactor::BackgroundPacing::kDefaultBusySharePercent;
   std::string dns_server;  // "" = /etc/resolv.conf
   uint16_t mx_port = 25;   // SMTP port of MX hosts (tests point it elsewhere)
   // etrnctl's Unix socket (default <spool_dir>/control.sock).
