@@ -12,6 +12,16 @@ domain behind a closed port. Then, side by side in one invocation:
   cold      the same, plus: page cache dropped (sync; drop_caches) after
             etrnd started, then ETRN big.test (timed) at --flush-at s.
   warm      the same as cold, without dropping the page cache.
+  hog       the same as baseline, plus: from --flush-at s, processes that
+            only burn --hog-cpus CPUs (duty cycle per 1 ms) and do no I/O.
+            Set it to a warm run's extra busy CPUs: if the clients' tail
+            then grows as much as with the flush, it is the CPUs the flush
+            takes, not how etrnd runs it.
+  neighbor  the same as warm, but the flush runs in a second etrnd (its own
+            copy of the spool, the same table and flags, its own NOOP/ETRN
+            client so its deliveries are paced alike), not in the one the
+            clients talk to: what the flush costs them through the machine
+            (CPUs, next hop, disk) against what it costs inside the server.
 
 Reported per run: ingest p99 (smtp-blaster), ETRN and NOOP p99, the big
 domain's ETRN latency, the flush's duration and rate (ETRN to the last
@@ -83,6 +93,35 @@ def commit_shares(metrics_port):
             (total - buckets.get("0.0025", 0)) / total * 100)
 
 
+HOG = """
+import sys, time
+duty = float(sys.argv[1])
+while True:
+    start = time.perf_counter()
+    while time.perf_counter() - start < duty * 1e-3:
+        pass
+    time.sleep((1 - duty) * 1e-3)
+"""
+
+
+def start_hogs(cpus):
+    """Processes that burn CPUS CPUs in total (each at most one), 1 ms periods."""
+    hogs = []
+    while cpus > 0.01:
+        duty = min(cpus, 1.0)
+        hogs.append(subprocess.Popen([sys.executable, "-c", HOG, str(duty)]))
+        cpus -= duty
+    return hogs
+
+
+def busy_ticks():
+    """(busy, total) clock ticks of the whole machine so far (/proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:9]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
 def runqueue_wait_s(pid):
     """Seconds the process's threads have waited on a run queue (ready to run,
     no CPU free): /proc/<pid>/task/*/schedstat, second field, in ns."""
@@ -109,6 +148,8 @@ def one_run(args, pristine, mode, binary, extra_flags):
         wait_port(sink_port)
         table = f"big.test 127.0.0.1:{sink_port} hold\n.test 127.0.0.1:9 hold\n"
         metrics_port = free_port()
+        # The copies' dirty pages are written back now, not during the run.
+        os.sync()
         server = Server(tmp, spool, table, binary=binary,
                         flags=args.flag + extra_flags + [f"--metrics_listen=127.0.0.1:{metrics_port}"]).start()
         if mode == "cold":
@@ -118,6 +159,22 @@ def one_run(args, pristine, mode, binary, extra_flags):
         probes = [f"d{k}.test" for k in range(0, args.domains, max(1, args.domains // 500))]
         timer = threading.Thread(target=etrn_timer,
                                  args=(server.port, probes, args.etrn_interval, stop, samples))
+        flusher, neighbor_timers = server, []
+        if mode == "neighbor":
+            neighbor_tmp = os.path.join(tmp, "neighbor")
+            os.makedirs(neighbor_tmp)
+            neighbor_spool = os.path.join(neighbor_tmp, "spool")
+            shutil.copytree(pristine, neighbor_spool)
+            os.sync()
+            flusher = Server(neighbor_tmp, neighbor_spool, table, binary=binary,
+                             flags=args.flag + extra_flags).start()
+            # Sessions on every core, as the blaster's are on the other
+            # server: delivery is paced per core, while its clients talk.
+            neighbor_timers = [threading.Thread(
+                target=etrn_timer, args=(flusher.port, probes, args.etrn_interval, stop,
+                                         {"noop": [], "etrn": []})) for _ in range(4)]
+            for t in neighbor_timers:
+                t.start()
         blaster = subprocess.Popen(
             [os.path.join(BUILD, "smtp-blaster"), f"--target=127.0.0.1:{server.port}",
              f"--connections={args.connections}", f"--rate={args.rate}",
@@ -127,16 +184,20 @@ def one_run(args, pristine, mode, binary, extra_flags):
         timer.start()
         waits_before = (runqueue_wait_s(blaster.pid), runqueue_wait_s(server.process.pid))
         started = time.monotonic()
-        big_etrn_us, watcher, flush = None, None, {}
-        if mode != "baseline":
+        busy_before = busy_ticks()
+        big_etrn_us, watcher, flush, hogs = None, None, {}, []
+        if mode == "hog":
             time.sleep(args.flush_at)
-            with smtplib.SMTP("127.0.0.1", server.port, timeout=60) as c:
+            hogs = start_hogs(args.hog_cpus)
+        elif mode != "baseline":
+            time.sleep(args.flush_at)
+            with smtplib.SMTP("127.0.0.1", flusher.port, timeout=60) as c:
                 c.ehlo("big.e2e.test")
                 t0 = time.perf_counter()
                 code, reply = c.docmd("ETRN", "big.test")
                 big_etrn_us = (time.perf_counter() - t0) * 1e6
             watcher = threading.Thread(target=watch_flush,
-                                       args=(server, args.big, time.monotonic(), flush))
+                                       args=(flusher, args.big, time.monotonic(), flush))
             watcher.start()
             print(f"    [{mode}] ETRN big.test: {code} {reply.decode()} in {big_etrn_us:.0f} us",
                   flush=True)
@@ -144,16 +205,26 @@ def one_run(args, pristine, mode, binary, extra_flags):
         while blaster.poll() is None and time.monotonic() - started < args.duration - 0.5:
             time.sleep(0.1)
         elapsed = time.monotonic() - started
+        busy_after = busy_ticks()
+        busy_cpus = ((busy_after[0] - busy_before[0]) / (busy_after[1] - busy_before[1])
+                     * os.cpu_count())
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
         waits = [(after - before) / elapsed * 1000 for before, after in zip(
             waits_before, (runqueue_wait_s(blaster.pid), runqueue_wait_s(server.process.pid)))]
         out, err = blaster.communicate(timeout=args.duration + 120)
         stop.set()
         timer.join()
+        for t in neighbor_timers:
+            t.join()
         if watcher is not None:
             watcher.join(timeout=600)
         flush_s, delivered = flush.get("s"), flush.get("delivered", 0)
         commits_over_1ms, commits_over_2500us = commit_shares(metrics_port)
         turns = server.stop()
+        if flusher is not server:
+            flusher.stop()
         sink.terminate()
         sink.wait()
         summary = [json.loads(l) for l in out.decode().splitlines() if l.startswith("{")][-1]
@@ -171,7 +242,7 @@ def one_run(args, pristine, mode, binary, extra_flags):
                "commits_over_1ms_pct": commits_over_1ms,
                "runqueue_ms_per_s_blaster": waits[0], "runqueue_ms_per_s_etrnd": waits[1],
                "commits_over_2500us_pct": commits_over_2500us,
-               "turns": turns, "load": loadavg()}
+               "busy_cpus": busy_cpus, "turns": turns, "load": loadavg()}
         return row
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -199,6 +270,8 @@ def main():
     p.add_argument("--sink-nice", type=int, default=0,
                    help="run the next hop (smtp-sink) at this nice value; 19 approximates a "
                         "next hop on another machine (its CPU is not the clients')")
+    p.add_argument("--hog-cpus", type=float, default=0.5,
+                   help="mode hog: CPUs to burn from --flush-at on (e.g. 0.6)")
     p.add_argument("--json")
     args = p.parse_args()
     if os.geteuid() != 0:
@@ -227,7 +300,8 @@ def main():
                   f"({row['ingested']} ok, "
                   f"{row['ingest_failed']} failed); ETRN p50 {row['etrn_p50_us']:.0f} p99 "
                   f"{row['etrn_p99_us']:.0f} us, NOOP p99 {row['noop_p99_us']:.0f} us "
-                  f"({row['etrns']}); {big}{flush}load {row['load']}", flush=True)
+                  f"({row['etrns']}); {big}{flush}busy CPUs {row['busy_cpus']:.2f}; "
+                  f"load {row['load']}", flush=True)
             print("    loop turns: " + turns_text(row["turns"]), flush=True)
             if row["commits_over_1ms_pct"] is not None:
                 print(f"    server side: DATA commits over 1 ms {row['commits_over_1ms_pct']:.2f} %,"

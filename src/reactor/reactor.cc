@@ -219,8 +219,9 @@ void Reactor::AddLoopEndHook(std::function<void()> fn) {
   impl_->loop_end_hooks.push_back(std::move(fn));
 }
 
-void Reactor::SetTurnObserver(std::function<void(const TurnProfile&)> fn) {
+void Reactor::SetTurnObserver(std::function<void(const TurnProfile&)> fn, TurnDetail detail) {
   impl_->turn_observer = std::move(fn);
+  impl_->turn_detail = detail;
 }
 
 const char* OpKindName(OpKind kind) {
@@ -400,7 +401,8 @@ void Reactor::Run() {
   absl::Time turn_started = absl::InfinitePast();  // none yet: the first wait
   absl::Duration turn_cpu_started;
   std::pair<int64_t, int64_t> turn_switches_started;
-  const bool profiling = static_cast<bool>(impl_->turn_observer);
+  const bool observing = static_cast<bool>(impl_->turn_observer);
+  const bool profiling = observing && impl_->turn_detail == TurnDetail::kFull;
   while (true) {
     const absl::Time teardown_started = profiling ? absl::Now() : absl::InfinitePast();
     RunTeardownChecks();
@@ -409,16 +411,18 @@ void Reactor::Run() {
     const absl::Time sends_started = profiling ? absl::Now() : absl::InfinitePast();
     FlushSends();
     FlushCrossCore();
-    if (profiling && turn_started != absl::InfinitePast()) {
+    if (observing && turn_started != absl::InfinitePast()) {
       const absl::Time ended = absl::Now();
-      impl_->turn.teardowns = hooks_started - teardown_started;
-      impl_->turn.loop_end_hooks = sends_started - hooks_started;
-      impl_->turn.sends = ended - sends_started;
       impl_->turn.total = ended - turn_started;
-      impl_->turn.cpu = ThreadCpuTime() - turn_cpu_started;
-      const auto [preempted, slept] = ThreadSwitches();
-      impl_->turn.preempted = preempted - turn_switches_started.first;
-      impl_->turn.slept = slept - turn_switches_started.second;
+      if (profiling) {
+        impl_->turn.teardowns = hooks_started - teardown_started;
+        impl_->turn.loop_end_hooks = sends_started - hooks_started;
+        impl_->turn.sends = ended - sends_started;
+        impl_->turn.cpu = ThreadCpuTime() - turn_cpu_started;
+        const auto [preempted, slept] = ThreadSwitches();
+        impl_->turn.preempted = preempted - turn_switches_started.first;
+        impl_->turn.slept = slept - turn_switches_started.second;
+      }
       impl_->turn_observer(impl_->turn);
     }
     impl_->turn = TurnProfile{};
@@ -448,8 +452,8 @@ void Reactor::Run() {
     }
     io_uring_cqe* cqe = nullptr;
     int result = io_uring_submit_and_wait_timeout(&impl_->ring, &cqe, 1, wait_ptr, nullptr);
+    if (observing) turn_started = absl::Now();
     if (profiling) {
-      turn_started = absl::Now();
       turn_cpu_started = ThreadCpuTime();
       turn_switches_started = ThreadSwitches();
     }
@@ -469,7 +473,7 @@ void Reactor::Run() {
     unsigned head;
     unsigned seen = 0;     // taken from the ring
     unsigned handled = 0;  // of those, dispatched now (the rest are background)
-    absl::Time dispatch_started = profiling ? turn_started : absl::Now();
+    absl::Time dispatch_started = observing ? turn_started : absl::Now();
     const absl::Time stop_at = dispatch_started + kTurnBudget;
     io_uring_for_each_cqe(&impl_->ring, head, cqe) {
       // Read before Dispatch: a file op is freed by its completion.

@@ -151,6 +151,7 @@ struct Reactor::Impl {
 
   std::vector<std::function<void()>> loop_end_hooks;
   std::function<void(const TurnProfile&)> turn_observer;
+  TurnDetail turn_detail = TurnDetail::kFull;
   TurnProfile turn;  // the current turn's phases; filled only with an observer
   int file_ops_in_flight = 0;
   // Background completions waiting for this turn's background slice, in

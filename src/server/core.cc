@@ -106,7 +106,12 @@ absl::Status Core::Init(uint64_t first_segment_id, uint64_t first_completion_log
   odmr_turns_ = std::make_unique<OdmrTurns>();
   for (const std::string& domain : context_.holds) queue_->SetHeld(domain, true);
   reactor_->AddLoopEndHook([this] { OnLoopEnd(); });
-  reactor_->SetTurnObserver([this](const reactor::TurnProfile& turn) { ObserveTurn(turn); });
+  // The histogram needs only each turn's length; the phases, CPU time and
+  // context switches cost syscalls every turn, read only for --log_turns_over.
+  reactor_->SetTurnObserver([this](const reactor::TurnProfile& turn) { ObserveTurn(turn); },
+                            context_.options.log_turns_over > absl::ZeroDuration()
+                                ? reactor::TurnDetail::kFull
+                                : reactor::TurnDetail::kTotal);
   reactor_->RunAfter(kIdleSweepInterval, [this] { SweepIdleSessions(); });
   return absl::OkStatus();
 }

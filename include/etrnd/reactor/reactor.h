@@ -101,10 +101,11 @@ class Reactor {
   // the place to batch work (group commit, coalesced sends).
   void AddLoopEndHook(std::function<void()> fn);
   // Called once per loop turn with where the turn's time went (completions,
-  // timers, posted work, hooks, sends; the ring wait excluded). One
-  // observer, set before Run(); none by default, and then the turn reads no
-  // clock.
-  void SetTurnObserver(std::function<void(const TurnProfile&)> fn);
+  // timers, posted work, hooks, sends; the ring wait excluded), as much as
+  // `detail` asks for. One observer, set before Run(); none by default, and
+  // then the turn reads no clock.
+  void SetTurnObserver(std::function<void(const TurnProfile&)> fn,
+                       TurnDetail detail = TurnDetail::kFull);
 
   // File I/O through the ring. res is the syscall result (bytes or -errno).
   void WriteV(int fd, std::vector<iovec> iov, uint64_t offset, std::function<void(int res)> done);

@@ -54,6 +54,35 @@ TEST(ReactorTurnObserverTest, SeesWorkButNotTheWait) {
   EXPECT_GT(cpu, absl::ZeroDuration());
 }
 
+// kTotal (the histogram's level) still measures each turn's length, the
+// same as kFull, but leaves the thread's counters and the per-completion
+// clock unread (timers and tasks read the clock for the turn budget anyway).
+TEST(ReactorTurnObserverTest, TotalOnlyMeasuresTheTurnAndNothingElse) {
+  std::vector<TurnProfile> turns;
+  std::thread thread([&] {
+    auto reactor = Reactor::Create(0, ReactorOptions{});
+    ASSERT_TRUE(reactor.ok());
+    Reactor* r = reactor->get();
+    r->SetTurnObserver([&turns](const TurnProfile& turn) { turns.push_back(turn); },
+                       TurnDetail::kTotal);
+    r->Post([] { Spin(absl::Milliseconds(3)); });
+    r->RunAfter(absl::Milliseconds(20), [r] { r->Stop(); });
+    r->Run();
+  });
+  thread.join();
+  ASSERT_GE(turns.size(), 2u);
+  absl::Duration longest, sum;
+  for (const TurnProfile& turn : turns) {
+    longest = std::max(longest, turn.total);
+    sum += turn.total;
+    EXPECT_EQ(turn.cpu, absl::ZeroDuration());
+    EXPECT_EQ(turn.completions.count, 0u);
+    EXPECT_EQ(turn.preempted + turn.slept, 0);
+  }
+  EXPECT_GE(longest, absl::Milliseconds(3));  // the posted spin
+  EXPECT_LT(sum, absl::Milliseconds(15)) << "the ring wait was counted as work";
+}
+
 TEST(ReactorTurnObserverTest, NoObserverNoCalls) {
   int calls = 0;
   std::thread thread([&] {
