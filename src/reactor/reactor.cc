@@ -56,6 +56,7 @@ io_uring_sqe* Reactor::Impl::GetSqe() {
 absl::StatusOr<std::unique_ptr<Reactor>> Reactor::Create(int index, const ReactorOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  ETRND_CHECK(options.background_held_max >= 1);
   impl->pacing = BackgroundPacing(kTurnBudget, options.background_busy_share_percent);
   impl->owner_thread = std::this_thread::get_id();
   io_uring_params params;
@@ -397,6 +398,20 @@ void Reactor::RunBackground(bool profiling) {
   impl_->pacing.Ran(slice_started, absl::Now());
 }
 
+void Reactor::RunOldestBackground(bool profiling) {
+  const DeferredCompletion completion = impl_->background.front();
+  impl_->background.pop_front();
+  const auto* op = reinterpret_cast<const Operation*>(static_cast<uintptr_t>(completion.user_data));
+  const char* kind = profiling ? OpKindName(op->kind) : "";
+  const absl::Time started = absl::Now();
+  impl_->dispatching_background = true;
+  Dispatch(completion.user_data, completion.res, completion.flags);
+  impl_->dispatching_background = false;
+  const absl::Time ended = absl::Now();
+  impl_->turn.background.Add(ended - started, kind);
+  impl_->pacing.Ran(started, ended);
+}
+
 void Reactor::Run() {
   absl::Time turn_started = absl::InfinitePast();  // none yet: the first wait
   absl::Duration turn_cpu_started;
@@ -479,10 +494,14 @@ void Reactor::Run() {
       // Read before Dispatch: a file op is freed by its completion.
       auto* op = static_cast<const Operation*>(io_uring_cqe_get_data(cqe));
       if (IsBackground(op)) {
-        // Kept in ring order; when the hold is full the ring waits.
-        if (impl_->background.size() >= kBackgroundCompletionsMax) break;
-        impl_->background.push_back({cqe->user_data, cqe->res, cqe->flags});
+        // Kept in ring order. Only the user data is kept: running the
+        // oldest may end this op's connection, which then waits for it.
+        const DeferredCompletion completion{cqe->user_data, cqe->res, cqe->flags};
         ++seen;
+        if (impl_->background.size() >= impl_->options.background_held_max) {
+          RunOldestBackground(profiling);
+        }
+        impl_->background.push_back(completion);
         continue;
       }
       if (op != nullptr && (op->kind == OpKind::kRecv || op->kind == OpKind::kAccept)) {

@@ -68,10 +68,6 @@ inline std::string ErrnoText(int error) { return std::strerror(error); }
 // so none starves): the rest waits for the next turn, after the sends. The
 // goal is no turn over a millisecond.
 inline constexpr absl::Duration kTurnBudget = absl::Microseconds(500);
-// Background completions held for their slice. When full, the ring is not
-// read further this turn (their order must be kept); each held receive also
-// holds one provided buffer, which sessions need too.
-inline constexpr size_t kBackgroundCompletionsMax = 256;
 // Completions handled between two looks at the clock.
 inline constexpr unsigned kCompletionsPerClockRead = 16;
 // While a sender holds tasks in an overflow list it waits at most this long

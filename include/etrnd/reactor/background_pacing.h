@@ -2,7 +2,9 @@
 // Connection::SetBackground): always after the turn's foreground work, and,
 // while clients are active, only as far as a time budget allows: the budget
 // grows at busy_share_percent of the wall clock (up to kSlice) and every
-// background slice spends what it took. A flush to a fast next hop is
+// background slice spends what it took. A slice starts only with the budget
+// full again: resuming on a sliver of it ran one completion per wake-up,
+// and at low shares the wake-ups cost more CPU than the deliveries. A flush to a fast next hop is
 // CPU-bound: unpaced, it would fill every CPU (its own core and the next
 // hop's process), and a client's next command would wait for the scheduler
 // rather than for etrnd. A flush over a real network is bound by its peer
@@ -37,7 +39,7 @@ class BackgroundPacing {
   bool clients_active(absl::Time now) const { return now - client_seen_ < kClientsRecent; }
   // Whether background work may run now, and until when.
   bool MayRun(absl::Time now) const {
-    return !clients_active(now) || busy_share_percent_ == 100 || Budget(now) > absl::ZeroDuration();
+    return !clients_active(now) || busy_share_percent_ == 100 || Budget(now) >= kSlice;
   }
   absl::Time SliceEnd(absl::Time now) const {
     if (!clients_active(now)) return now + idle_slice_;
@@ -57,7 +59,7 @@ class BackgroundPacing {
   // How long the ring may sleep before held background work may run.
   absl::Duration WaitBeforeNext(absl::Time now) const {
     if (MayRun(now)) return absl::ZeroDuration();
-    const absl::Duration refill = -Budget(now) * 100 / busy_share_percent_;
+    const absl::Duration refill = (kSlice - Budget(now)) * 100 / busy_share_percent_;
     // Resumes once refilled, or once clients have gone quiet, if sooner.
     return std::min(refill + absl::Nanoseconds(1), client_seen_ + kClientsRecent - now);
   }

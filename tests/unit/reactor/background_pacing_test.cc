@@ -29,12 +29,23 @@ TEST(BackgroundPacingTest, WhileClientsAreActiveASliceOverTheBudgetIsRepaidAtThe
   const absl::Time ended = kStart + absl::Microseconds(250);
   pacing.Ran(kStart, ended);
   EXPECT_FALSE(pacing.MayRun(ended));
-  // Repaid at half the clock.
-  EXPECT_EQ(pacing.WaitBeforeNext(ended), absl::Microseconds(50) + absl::Nanoseconds(1));
-  EXPECT_FALSE(pacing.MayRun(ended + absl::Microseconds(50)));
-  const absl::Time resumed = ended + absl::Microseconds(52);
+  // Repaid, and a whole slice refilled, at half the clock: 2 x 125 us.
+  EXPECT_EQ(pacing.WaitBeforeNext(ended), absl::Microseconds(250) + absl::Nanoseconds(1));
+  // Not on a sliver of budget (one completion per wake-up).
+  EXPECT_FALSE(pacing.MayRun(ended + absl::Microseconds(100)));
+  EXPECT_FALSE(pacing.MayRun(ended + absl::Microseconds(249)));
+  const absl::Time resumed = ended + absl::Microseconds(250);
   EXPECT_TRUE(pacing.MayRun(resumed));
-  EXPECT_EQ(pacing.SliceEnd(resumed), resumed + absl::Microseconds(1));  // what was refilled
+  EXPECT_EQ(pacing.SliceEnd(resumed), resumed + BackgroundPacing::kSlice);
+}
+
+TEST(BackgroundPacingTest, AShortSliceWaitsOnlyForWhatItSpent) {
+  BackgroundPacing pacing(kIdleSlice, 10);
+  pacing.ClientSeen(kStart);
+  const absl::Time ended = kStart + absl::Microseconds(10);
+  pacing.Ran(kStart, ended);  // 10 us, of which 1 us came back meanwhile
+  EXPECT_FALSE(pacing.MayRun(ended));
+  EXPECT_EQ(pacing.WaitBeforeNext(ended), absl::Microseconds(90) + absl::Nanoseconds(1));
 }
 
 TEST(BackgroundPacingTest, ManyShortSlicesAreChargedToo) {

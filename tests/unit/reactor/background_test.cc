@@ -43,6 +43,7 @@ struct Shared {
   std::string file = TempFileOfDigits();  // a regular file to read through the ring
   std::vector<TurnProfile> turns;
   std::vector<std::pair<absl::Time, absl::Time>> spins;  // background work items
+  int idle_turns = 0;                                    // turns that handled no completion at all
 };
 
 void Spin(absl::Duration d) {
@@ -114,6 +115,22 @@ class ClassifyingHandler : public ConnectionHandler {
 
 class BackgroundLoop {
  public:
+  explicit BackgroundLoop(const ReactorOptions& options = ReactorOptions{})
+      : loop_(
+            [this](Reactor& reactor) {
+              reactor.SetTurnObserver([this](const TurnProfile& turn) {
+                if (turn.background.count > 0 || turn.completions.count > 0) {
+                  shared_.turns.push_back(turn);
+                } else {
+                  ++shared_.idle_turns;
+                }
+              });
+              return ListenOnLoopback(reactor,
+                                      [this](Reactor&, const SocketAddress&, const SocketAddress&) {
+                                        return std::make_unique<ClassifyingHandler>(shared_);
+                                      });
+            },
+            options) {}
   ~BackgroundLoop() { Join(); }
 
   // Stops the loop; shared() may be read afterwards.
@@ -170,19 +187,14 @@ class BackgroundLoop {
  private:
   Shared shared_;
   // After shared_: the loop's handlers use it from the start.
-  ReactorOnThread loop_{[this](Reactor& reactor) {
-    reactor.SetTurnObserver([this](const TurnProfile& turn) {
-      if (turn.background.count > 0 || turn.completions.count > 0) shared_.turns.push_back(turn);
-    });
-    return ListenOnLoopback(reactor, [this](Reactor&, const SocketAddress&, const SocketAddress&) {
-      return std::make_unique<ClassifyingHandler>(shared_);
-    });
-  }};
+  ReactorOnThread loop_;
 };
 
 // One background and one foreground client connection on a fresh loop.
 class ReactorBackgroundTest : public ::testing::Test {
  protected:
+  explicit ReactorBackgroundTest(const ReactorOptions& options = ReactorOptions{})
+      : loop_(options) {}
   void SetUp() override {
     background_ = loop_.Connect('B');
     foreground_ = loop_.Connect('F');
@@ -278,6 +290,48 @@ TEST_F(ReactorBackgroundTest, WhileAClientIsActiveBackgroundWorkRestsBetweenSlic
     if (spins[i].first - spins[i - 1].second >= absl::Microseconds(290)) ++rested;
   }
   EXPECT_GE(rested, 10) << "of 19 gaps";
+}
+
+// A hold of two: the twenty reads' completions overflow it at once.
+class ReactorSmallHoldTest : public ReactorBackgroundTest {
+ protected:
+  static ReactorOptions SmallHold() {
+    ReactorOptions options;
+    options.background_held_max = 2;
+    return options;
+  }
+  ReactorSmallHoldTest() : ReactorBackgroundTest(SmallHold()) {}
+};
+
+TEST_F(ReactorSmallHoldTest, AFullHoldRunsItsOldestAndTheRingIsStillRead) {
+  std::atomic<bool> done{false};
+  std::atomic<int> echoes{0};
+  std::thread client([&] {  // keeps the foreground connection active
+    char echo[8];
+    while (!done) {
+      if (write(foreground_, "f", 1) != 1 || read(foreground_, echo, sizeof(echo)) <= 0) break;
+      ++echoes;
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const int echoes_before = echoes;
+  ASSERT_EQ(write(background_, "spin", 4), 4);
+  EXPECT_EQ(BackgroundLoop::Read(background_, 5), "spun\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  done = true;
+  client.join();
+  loop_.Join();
+  EXPECT_EQ(loop_.shared().spins.size(), 20u);
+  // Every work item ran once, in order, and the client kept its answers.
+  for (size_t i = 1; i < loop_.shared().spins.size(); ++i) {
+    EXPECT_GE(loop_.shared().spins[i].first, loop_.shared().spins[i - 1].second);
+  }
+  EXPECT_GT(echoes, echoes_before);
+  // Left in the ring, an overflowing completion made every wait return at
+  // once until the share allowed a slice: thousands of turns that handled
+  // nothing. Now only the waits for the budget end with nothing to do.
+  EXPECT_LT(loop_.shared().idle_turns, 200);
 }
 
 }  // namespace

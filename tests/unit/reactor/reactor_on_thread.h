@@ -19,11 +19,12 @@ class ReactorOnThread {
  public:
   // setup: on the loop's thread before Run(); false: it failed, and
   // reactor() is null.
-  explicit ReactorOnThread(std::function<bool(Reactor&)> setup = nullptr) {
+  explicit ReactorOnThread(std::function<bool(Reactor&)> setup = nullptr,
+                           const ReactorOptions& options = ReactorOptions{}) {
     std::promise<Reactor*> ready;
     auto future = ready.get_future();
-    thread_ = std::thread([this, &ready, setup = std::move(setup)] {
-      auto created = Reactor::Create(0, ReactorOptions{});
+    thread_ = std::thread([this, &ready, &options, setup = std::move(setup)] {
+      auto created = Reactor::Create(0, options);
       if (!created.ok()) {
         ready.set_value(nullptr);
         return;
