@@ -24,7 +24,7 @@ class BackgroundPacing {
   // The longest background slice while clients are active (the budget's
   // cap: a session's command waits at most about this long behind a flush).
   static constexpr absl::Duration kSlice = absl::Microseconds(100);
-  static constexpr int kDefaultBusySharePercent = 10;
+  static constexpr int kDefaultBusySharePercent = 3;
   // Clients count as active this long after their last accept or receive.
   static constexpr absl::Duration kClientsRecent = absl::Milliseconds(10);
 
