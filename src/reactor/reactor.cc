@@ -369,6 +369,15 @@ void Reactor::SubmitNow() {
   if (io_uring_sq_ready(&impl_->ring) > 0) io_uring_submit(&impl_->ring);  // no empty enter
 }
 
+const char* Reactor::DispatchOldestHeld(bool profiling) {
+  const DeferredCompletion completion = impl_->background.front();
+  impl_->background.pop_front();
+  const auto* op = reinterpret_cast<const Operation*>(static_cast<uintptr_t>(completion.user_data));
+  const char* kind = profiling ? OpKindName(op->kind) : "";
+  Dispatch(completion.user_data, completion.res, completion.flags);
+  return kind;
+}
+
 void Reactor::RunBackground(bool profiling) {
   if (impl_->background.empty()) return;
   absl::Time started = absl::Now();
@@ -382,12 +391,7 @@ void Reactor::RunBackground(bool profiling) {
   impl_->dispatching_background = true;
   unsigned handled = 0;
   while (!impl_->background.empty()) {
-    const DeferredCompletion completion = impl_->background.front();
-    impl_->background.pop_front();
-    const auto* op =
-        reinterpret_cast<const Operation*>(static_cast<uintptr_t>(completion.user_data));
-    const char* kind = profiling ? OpKindName(op->kind) : "";
-    Dispatch(completion.user_data, completion.res, completion.flags);
+    const char* kind = DispatchOldestHeld(profiling);
     ++handled;
     if (PhaseTimeUp(profiling, impl_->turn.background, kind, handled, started, stop_at)) break;
   }
@@ -399,13 +403,9 @@ void Reactor::RunBackground(bool profiling) {
 }
 
 void Reactor::RunOldestBackground(bool profiling) {
-  const DeferredCompletion completion = impl_->background.front();
-  impl_->background.pop_front();
-  const auto* op = reinterpret_cast<const Operation*>(static_cast<uintptr_t>(completion.user_data));
-  const char* kind = profiling ? OpKindName(op->kind) : "";
   const absl::Time started = absl::Now();
   impl_->dispatching_background = true;
-  Dispatch(completion.user_data, completion.res, completion.flags);
+  const char* kind = DispatchOldestHeld(profiling);
   impl_->dispatching_background = false;
   const absl::Time ended = absl::Now();
   impl_->turn.background.Add(ended - started, kind);

@@ -4,10 +4,10 @@
 // grows at busy_share_percent of the wall clock (up to kSlice) and every
 // background slice spends what it took. A slice starts only with the budget
 // full again: resuming on a sliver of it ran one completion per wake-up,
-// and at low shares the wake-ups cost more CPU than the deliveries. A flush to a fast next hop is
-// CPU-bound: unpaced, it would fill every CPU (its own core and the next
-// hop's process), and a client's next command would wait for the scheduler
-// rather than for etrnd. A flush over a real network is bound by its peer
+// and at low shares the wake-ups cost more CPU than the deliveries. A flush
+// to a fast next hop is CPU-bound: unpaced, it would fill every CPU (its own
+// core and the next hop's process), and a client's next command would wait
+// for the scheduler rather than for etrnd. A flush over a real network is bound by its peer
 // and rarely meets the budget. With no client active there is no budget.
 // Pure policy: times come from the caller.
 #pragma once

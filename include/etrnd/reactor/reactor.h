@@ -172,6 +172,9 @@ class Reactor {
   // The held background completions, paced by BackgroundPacing (at least
   // one when it lets them run).
   void RunBackground(bool profiling);
+  // Pops the oldest held background completion and dispatches it (the
+  // caller marks background dispatch); returns its op kind when profiling.
+  const char* DispatchOldestHeld(bool profiling);
   // The hold is full: its oldest completion runs now, charged to the share.
   void RunOldestBackground(bool profiling);
   // Prepares the queued sends and submits what the SQ holds (mid-turn).
