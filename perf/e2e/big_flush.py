@@ -89,9 +89,14 @@ def big_etrn(port, results):
         results.put(((time.perf_counter() - t0) * 1e6, code, reply.decode()))
 
 
-def delivered_by_metrics(metrics_port):
+def metrics_lines(metrics_port):
+    """The server's metrics endpoint, a line per sample."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read()
-    for line in text.decode().splitlines():
+    return text.decode().splitlines()
+
+
+def delivered_by_metrics(metrics_port):
+    for line in metrics_lines(metrics_port):
         if line.startswith('etrnd_deliveries_total{outcome="delivered"}'):
             return int(float(line.rsplit(" ", 1)[1]))
     return 0
@@ -119,9 +124,8 @@ def commit_shares(metrics_port):
     """Server side: the share of DATA commits (final dot to reply) over 1 ms
     and over 2.5 ms, from etrnd_data_commit_seconds. Set against the client's
     ingest p99, it tells the server's own waiting from the machine's."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read()
     buckets = {}
-    for line in text.decode().splitlines():
+    for line in metrics_lines(metrics_port):
         if line.startswith("etrnd_data_commit_seconds_bucket"):
             le = line.split('le="')[1].split('"')[0]
             buckets[le] = float(line.rsplit(" ", 1)[1])
